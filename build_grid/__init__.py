@@ -1,0 +1,1 @@
+"""The grid builder: evaluates a location encoder at every H3 cell centre."""

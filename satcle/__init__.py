@@ -1,0 +1,39 @@
+"""satcle: global location embeddings (SatCLE), precomputed and queryable.
+
+Public API (arrays in, arrays out; coordinates always in degrees):
+
+* `spherical_harmonics(lats, lons, L)` - real orthonormal SH basis, (N, L**2).
+* `load_encoder(name_or_path)` - a `LocationEncoder`; `.encode(lats, lons)`
+  gives (N, D) float32 embeddings.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import CoordinateError, ModelFormatError, ModelNotFoundError, SatcleError
+from .model import (
+    EncoderConfig,
+    LocationEncoder,
+    available_models,
+    load_encoder,
+    save_encoder,
+    spherical_harmonics,
+)
+
+try:
+    __version__ = version("satcle")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "CoordinateError",
+    "EncoderConfig",
+    "LocationEncoder",
+    "ModelFormatError",
+    "ModelNotFoundError",
+    "SatcleError",
+    "__version__",
+    "available_models",
+    "load_encoder",
+    "save_encoder",
+    "spherical_harmonics",
+]

@@ -1,0 +1,185 @@
+"""Encoder files: safetensors weights plus a JSON config, never pickle.
+
+A model is a directory holding
+
+* ``model.safetensors`` - the tensors (a checkpoint cannot run code on load);
+* ``config.json`` - format tag and version, `EncoderConfig`, free-form metadata
+  (trained or not, data, command, seed) and the sha256 of the weights file;
+* optionally ``MODEL_CARD.md``.
+
+Models shipped inside the package live in ``satcle/weights/<name>/`` and are
+found by name; anything else is loaded by path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelFormatError, ModelNotFoundError
+from .location_encoder import EncoderConfig, LocationEncoder
+
+FORMAT = "satcle-location-encoder"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def shipped_models_dir() -> Path:
+    """Directory of the models shipped inside the installed package."""
+    return Path(str(resources.files("satcle") / "weights"))
+
+
+def available_models() -> list[str]:
+    """Names accepted by `load_encoder` besides paths (sorted)."""
+    root = shipped_models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> LocationEncoder:
+    """Load a location encoder by shipped name or by path, in eval mode.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A shipped model name (see `available_models`, e.g. "default"), a model
+        directory, or the ``model.safetensors`` file inside one.
+    device : str or torch.device
+        Where the weights go ("cpu", "cuda", ...).
+
+    Raises
+    ------
+    ModelNotFoundError
+        Neither a shipped name nor an existing path.
+    ModelFormatError
+        Files missing, unreadable, of another format, or the weights' sha256 or
+        tensor shapes do not match the config.
+    """
+    directory = _resolve(name_or_path)
+    config_path = directory / CONFIG_FILE
+    weights_path = directory / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise ModelFormatError(f"{directory} is not a satcle model: {path.name} is missing")
+    try:
+        document = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{config_path} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ModelFormatError(f"{config_path} is not a {FORMAT} config")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{config_path} has format_version {document.get('format_version')!r}; "
+            f"this satcle reads version {FORMAT_VERSION}"
+        )
+    digest = file_sha256(weights_path)
+    expected = document.get("weights_sha256")
+    if expected is not None and expected != digest:
+        raise ModelFormatError(
+            f"{weights_path} is corrupt: sha256 {digest} does not match {expected} in {CONFIG_FILE}"
+        )
+    try:
+        config = EncoderConfig.from_dict(document["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{config_path} has an invalid encoder config: {exc}") from None
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(f"{weights_path} is not a readable safetensors file: {exc}") from None
+
+    metadata = dict(document.get("metadata", {}))
+    metadata.update(name=document.get("name", directory.name), sha256=digest, path=str(directory))
+    encoder = LocationEncoder(config, metadata=metadata)
+    try:
+        encoder.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelFormatError(f"{weights_path} does not fit its config: {exc}") from None
+    return encoder.to(device).eval()
+
+
+def save_encoder(
+    encoder: LocationEncoder,
+    directory: str | os.PathLike,
+    *,
+    name: str | None = None,
+    metadata: dict | None = None,
+    model_card: str | None = None,
+) -> Path:
+    """Write `encoder` as a model directory, atomically (temp dir, then rename).
+
+    Returns the directory. An existing model at that path is replaced only once
+    the new one is complete.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in encoder.state_dict().items()}
+        save_file(tensors, str(tmp / WEIGHTS_FILE))
+        document = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": name or directory.name,
+            "config": encoder.config.to_dict(),
+            "metadata": dict(metadata if metadata is not None else encoder.metadata),
+            "weights_sha256": file_sha256(tmp / WEIGHTS_FILE),
+        }
+        for volatile in ("sha256", "path", "name"):
+            document["metadata"].pop(volatile, None)
+        (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        if model_card is not None:
+            (tmp / "MODEL_CARD.md").write_text(model_card)
+        # mkdtemp makes a private (0700) directory; a model is meant to be shared.
+        os.chmod(tmp, 0o755)
+        for child in tmp.iterdir():
+            os.chmod(child, 0o644)
+        _replace_directory(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _resolve(name_or_path: str | os.PathLike) -> Path:
+    path = Path(name_or_path)
+    if path.is_file() and path.name == WEIGHTS_FILE:
+        return path.parent
+    if path.is_dir():
+        return path
+    shipped = shipped_models_dir() / str(name_or_path)
+    if isinstance(name_or_path, str) and os.sep not in name_or_path and (shipped / CONFIG_FILE).is_file():
+        return shipped
+    raise ModelNotFoundError(
+        f"no model named or at {str(name_or_path)!r}; shipped models: "
+        f"{', '.join(available_models()) or '(none)'}; or pass a model directory"
+    )
+
+
+def _replace_directory(new: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

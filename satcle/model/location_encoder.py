@@ -1,0 +1,164 @@
+"""The location encoder: Siren(SH(lat, lon)) -> R^D.
+
+`LocationEncoder.forward` is the differentiable torch path used in training;
+`LocationEncoder.encode` is the inference path users call: numpy in, numpy out,
+compiled spherical harmonics, batched, no autograd.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import nn
+
+from .._ext.spherical_harmonics import fill_real_sh
+from ..coordinates import as_latlon
+from .siren import Siren
+from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture of a Siren(SH) location encoder.
+
+    legendre_degree: L, number of SH degrees (L**2 input features); the basis
+        resolves features of about 180 / (2 L) degrees.
+    hidden_dim, num_layers: Siren width and number of sine layers.
+    output_dim: embedding size D.
+    w0_initial, w0: sine frequencies of the first and of later layers.
+    dropout: training-time dropout inside the Siren.
+    """
+
+    legendre_degree: int = 10
+    hidden_dim: int = 512
+    num_layers: int = 2
+    output_dim: int = 256
+    w0_initial: float = 30.0
+    w0: float = 1.0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("legendre_degree", "hidden_dim", "num_layers", "output_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EncoderConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown encoder config keys: {sorted(unknown)}")
+        return cls(**values)
+
+
+class LocationEncoder(nn.Module):
+    """Siren(SH) location encoder.
+
+    Attributes
+    ----------
+    config : EncoderConfig
+    metadata : dict
+        Free-form facts about the weights (name, trained or not, data, sha256),
+        filled by `load_encoder`.
+    """
+
+    def __init__(self, config: EncoderConfig = EncoderConfig(), metadata: dict | None = None):
+        super().__init__()
+        self.config = config
+        self.metadata = dict(metadata or {})
+        self.siren = Siren(
+            config.legendre_degree**2,
+            config.hidden_dim,
+            config.output_dim,
+            config.num_layers,
+            w0_initial=config.w0_initial,
+            w0=config.w0,
+            dropout=config.dropout,
+        )
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.output_dim
+
+    def forward(self, lats: torch.Tensor, lons: torch.Tensor) -> torch.Tensor:
+        """Differentiable embedding of (N,) latitude/longitude tensors in degrees.
+
+        Returns (N, D) in the dtype of the parameters. Inputs are assumed valid;
+        use `encode` for untrusted input.
+        """
+        features = spherical_harmonics_torch(lats, lons, self.config.legendre_degree)
+        return self.siren(features.to(self.siren.last.weight.dtype))
+
+    @torch.inference_mode()
+    def encode(self, lats: ArrayLike, lons: ArrayLike, batch_size: int = 16384) -> np.ndarray:
+        """Embed coordinates given in degrees.
+
+        Parameters
+        ----------
+        lats, lons : array-like, shape (N,)
+            Degrees; validated (NaN/inf and |lat| > 90 raise CoordinateError),
+            longitudes wrapped.
+        batch_size : int
+            Points per network pass; bounds memory at about
+            batch_size * (L**2 + 2 * hidden_dim) * 4 bytes.
+
+        Returns
+        -------
+        np.ndarray, shape (N, D), float32
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        lat, lon = as_latlon(lats, lons)
+        n = lat.size
+        out = np.empty((n, self.output_dim), dtype=np.float32)
+        if n == 0:
+            return out
+        device = self.siren.last.weight.device
+        layers = _fold_frequencies(self.siren, torch.float32)
+        degree = self.config.legendre_degree
+        if device.type == "cpu":
+            a, b = recurrence_coefficients(degree)
+            features = np.empty((min(batch_size, n), degree * degree), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            if device.type == "cpu":
+                x = features[: stop - start]
+                fill_real_sh(lat[start:stop], lon[start:stop], degree, a, b, x, 0)
+                h = torch.from_numpy(x)
+            else:
+                h = spherical_harmonics_torch(
+                    torch.from_numpy(lat[start:stop]).to(device),
+                    torch.from_numpy(lon[start:stop]).to(device),
+                    degree,
+                ).float()
+            for weight, bias, sine in layers:
+                h = torch.addmm(bias, h, weight)
+                if sine:
+                    h.sin_()
+            out[start:stop] = h.cpu().numpy()
+        return out
+
+
+def _fold_frequencies(siren: Siren, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:
+    """Per layer (W^T * w0, b * w0, has_sine): sin(w0 (xW^T + b)) in one addmm + sin_."""
+    folded = []
+    for layer in [*siren.layers, siren.last]:
+        scale = 1.0 if layer.linear else layer.w0
+        folded.append(
+            (
+                (layer.weight.detach().to(dtype) * scale).t().contiguous(),
+                layer.bias.detach().to(dtype) * scale,
+                not layer.linear,
+            )
+        )
+    return folded

@@ -1,0 +1,43 @@
+import numpy as np
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+import satcle
+from satcle.cli import app
+
+runner = CliRunner()
+
+
+def test_embed_points_to_parquet_matches_api(tmp_path):
+    out = tmp_path / "e.parquet"
+    result = runner.invoke(app, ["embed", "48.8566,2.3522", "-33.92,18.42", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    emb = np.stack(table["embedding"].to_numpy(zero_copy_only=False))
+    expected = satcle.load_encoder("default").encode([48.8566, -33.92], [2.3522, 18.42])
+    np.testing.assert_array_equal(emb, expected)
+    np.testing.assert_array_equal(table["lat"].to_numpy(), [48.8566, -33.92])
+
+
+def test_embed_csv_input_to_npy(tmp_path):
+    src = tmp_path / "pts.csv"
+    src.write_text("lat,lon\n0,0\n10,20\n-5,170\n")
+    out = tmp_path / "e.npy"
+    result = runner.invoke(app, ["embed", "--input", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (3, 256)
+
+
+def test_embed_bad_input_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["embed", "95,0"])
+    assert result.exit_code == 2 and "outside [-90, 90]" in result.output
+    result = runner.invoke(app, ["embed", "abc"])
+    assert result.exit_code == 2 and "LAT,LON" in result.output
+    result = runner.invoke(app, ["embed", "1,2", "-o", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "unsupported" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_models_lists_default():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0 and result.output.startswith("default")

@@ -20,3 +20,7 @@ class ModelNotFoundError(SatcleError, FileNotFoundError):
 
 class ModelFormatError(SatcleError, ValueError):
     """A model directory whose files are missing, corrupt or inconsistent."""
+
+
+class GridFormatError(SatcleError, ValueError):
+    """A grid directory that is missing, incomplete, corrupt or of another version."""

@@ -1,0 +1,1 @@
+"""Grid layer: the on-disk format of precomputed H3 embedding grids."""

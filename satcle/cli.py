@@ -12,13 +12,17 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from .cli_plot import plot_app
 from .errors import SatcleError
+from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS
+from .evaluation.tasks import TASKS
 
 app = typer.Typer(
     help="SatCLE location embeddings: (lat, lon) in degrees -> 256-d vectors.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(plot_app, name="plot")
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
@@ -69,6 +73,50 @@ def models() -> None:
             f"{name:<16} L={cfg.legendre_degree:<3} D={cfg.output_dim:<4} {state:<9} "
             f"sha256={meta['sha256'][:12]}  {meta.get('description', '')}"
         )
+
+
+@app.command("eval")
+def evaluate(
+    tasks: str = typer.Option(
+        ",".join(DEFAULT_TASKS), help=f"Comma-separated tasks; known: {', '.join(TASKS)}. Tasks whose data is not installed are skipped."
+    ),
+    encoders: Optional[str] = typer.Option(
+        None, help="Comma-separated encoders (default: all available): shipped model names, "
+        "<model>+grid-interp, <model>+grid-cell (need --grid), geoclip, identity, sh."
+    ),
+    seeds: int = typer.Option(5, min=1, help="Runs per probe; each seed draws its own 7:1:2 split and initialisation."),
+    points: int = typer.Option(10_000, min=10, help="Points per task (the papers use 10,000)."),
+    grid: Optional[Path] = typer.Option(None, help="Grid directory: adds the <model>+grid-interp/-cell lookup rows."),
+    continents: str = typer.Option(
+        ",".join(DEFAULT_CONTINENTS), help="Held-out continents for the transfer study (GeoNames codes AF AS EU NA OC SA); '' for none."
+    ),
+    threads: int = typer.Option(1, min=1, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
+    out: Path = typer.Option(
+        Path("docs/EVALUATION.md"), help="Markdown report; only its generated section is replaced. JSON goes beside it (.json)."
+    ),
+) -> None:
+    """Downstream benchmark: frozen embeddings -> MLP and linear probes on offline tasks, plus continent transfer."""
+    import shlex
+    import time
+
+    from .evaluation.benchmark import BenchmarkConfig, run_benchmark
+    from .evaluation.report import write_report
+
+    config = BenchmarkConfig(
+        tasks=_names(tasks), encoders=_names(encoders) if encoders else None, seeds=seeds, n_points=points,
+        grid=grid, continents=_names(continents), threads=threads,
+    )
+    command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
+    try:
+        result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
+        md, js = write_report(out, result, command)
+    except (SatcleError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {md} and {js} ({time.strftime('%H:%M:%S')}, {result.runtime_s / 60:.1f} min)")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarray, np.ndarray]:

@@ -24,3 +24,15 @@ class ModelFormatError(SatcleError, ValueError):
 
 class GridFormatError(SatcleError, ValueError):
     """A grid directory that is missing, incomplete, corrupt or of another version."""
+
+
+class DataUnavailableError(SatcleError, FileNotFoundError):
+    """An evaluation task whose source data is not installed or not reachable offline."""
+
+
+class EncoderUnavailableError(SatcleError, LookupError):
+    """An evaluation encoder that cannot run here (package missing, no grid given)."""
+
+
+class EvaluationConfigError(SatcleError, ValueError):
+    """An evaluation request that cannot be run: unknown task or encoder name, bad sizes."""

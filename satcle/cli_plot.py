@@ -1,0 +1,82 @@
+"""`satcle plot ...`: maps of a model's embeddings as PNG files.
+
+A typer sub-app of its own, so that more plot commands can join it without
+touching the main command module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import SatcleError
+
+plot_app = typer.Typer(help="Maps of embeddings over the globe, as PNG.", no_args_is_help=True, add_completion=False)
+
+_MODEL = typer.Option("default", help="Shipped model name (see `satcle models`) or model directory, run live.")
+_GRID = typer.Option(
+    None, help="Read embeddings from this precomputed grid (fast, interpolated lookup) instead of running the model."
+)
+_STEP = typer.Option(1.0, help="Raster step in degrees: 1.0 gives 360 x 180 points; 0.25 is finer and 16x slower.")
+
+
+@plot_app.command()
+def pca(
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    model: str = _MODEL,
+    grid: Optional[Path] = _GRID,
+    step: float = _STEP,
+) -> None:
+    """First three principal components of the embeddings as RGB over the globe (SatCLIP Fig. 6a)."""
+    from .evaluation.maps import plot_pca
+
+    encode, label = _encoder(model, grid)
+    _run(lambda: plot_pca(encode, out, f"PCA of {label} embeddings (RGB = PC1-3)", step))
+
+
+@plot_app.command()
+def similarity(
+    out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    model: str = _MODEL,
+    grid: Optional[Path] = _GRID,
+    lat: float = typer.Option(39.9, help="Reference latitude in degrees (default Beijing, as in the SatCLE paper)."),
+    lon: float = typer.Option(116.4, help="Reference longitude in degrees."),
+    step: float = _STEP,
+) -> None:
+    """Cosine similarity of every place's embedding to a reference place (SatCLE Fig. 8)."""
+    from .coordinates import as_latlon
+    from .evaluation.maps import plot_similarity
+
+    encode, label = _encoder(model, grid)
+    _run(lambda: as_latlon([lat], [lon]) and plot_similarity(
+        encode, out, f"Cosine similarity of {label} embeddings to ({lat:g}, {lon:g})", (lat, lon), step
+    ))
+
+
+def _encoder(model: str, grid: Optional[Path]):
+    from .evaluation.encoders import grid_lookup_fn
+    from .model import load_encoder
+
+    try:
+        if grid is not None:
+            return grid_lookup_fn(grid, "interp"), f"grid {grid.name}"
+        encoder = load_encoder(model)
+    except (SatcleError, OSError) as exc:
+        _fail(str(exc))
+    trained = "" if encoder.metadata.get("trained", True) else " (UNTRAINED)"
+    return encoder.encode, f"'{encoder.metadata.get('name', model)}'{trained}"
+
+
+def _run(make) -> None:
+    try:
+        path = make()
+    except (SatcleError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)

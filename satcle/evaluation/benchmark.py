@@ -1,0 +1,181 @@
+"""The whole benchmark: tasks x encoders x probes x seeds, plus continent transfer.
+
+`run_benchmark(BenchmarkConfig(...))` returns a `BenchmarkResult` holding every
+per-seed number; `report.py` turns it into markdown and JSON. Tasks whose data
+is missing and encoders that cannot run here are skipped with a message, so the
+benchmark runs wherever the core package does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import DataUnavailableError, EncoderUnavailableError, EvaluationConfigError
+from . import encoders as encoder_registry
+from .probe import LINEAR, MLP, ProbeConfig, fit_probe, random_splits
+from .tasks import TaskData, load_task
+from .transfer import continent_splits, point_continents
+
+DEFAULT_TASKS = ("population", "countries", "land_ocean", "elevation")
+DEFAULT_CONTINENTS = ("NA", "AF", "OC")
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What to run. encoders=None means every encoder available (see `encoders.encoder_specs`)."""
+
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    encoders: tuple[str, ...] | None = None
+    seeds: int = 5
+    n_points: int = 10_000
+    grid: Path | None = None
+    continents: tuple[str, ...] = DEFAULT_CONTINENTS
+    mlp: ProbeConfig = MLP
+    linear: ProbeConfig = LINEAR
+    threads: int = 1
+    cache: Path | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """Per-seed metrics of one probe of one encoder on one task; study is "global" or "transfer:<continent>"."""
+
+    study: str
+    probe: str
+    task: str
+    encoder: str
+    metrics: dict[str, list[float]]
+
+
+@dataclass
+class BenchmarkResult:
+    """Everything a run produced, JSON-ready (see `report.to_json`)."""
+
+    tasks: list[dict] = field(default_factory=list)
+    encoders: list[dict] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    runtime_s: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+
+def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -> BenchmarkResult:
+    """Run every (task, encoder) pair of `config`; progress on stderr, messages through `log`."""
+    if config.seeds < 1 or config.n_points < 10:
+        raise EvaluationConfigError("need seeds >= 1 and n_points >= 10")
+    started = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        result = BenchmarkResult(settings=_settings(config))
+        tasks = _load_tasks(config, result, log)
+        specs = encoder_registry.encoder_specs(config.grid)
+        names = list(config.encoders) if config.encoders is not None else list(specs)
+        unknown = [n for n in names if n not in specs]
+        if unknown:
+            raise EvaluationConfigError(
+                f"unknown encoder(s) {unknown}; known here: {', '.join(specs)}"
+                + (" (grid rows need --grid)" if any("+grid-" in n for n in unknown) else "")
+            )
+        seeds = list(range(config.seeds))
+        splits = {t.name: random_splits(t.lats.size, seeds) for t in tasks}
+        transfer = _transfer_splits(tasks, config, seeds, result, log)
+        jobs = len(names) * len(tasks)
+        with tqdm(total=jobs, desc="eval", unit="pair", disable=jobs == 0) as bar:
+            for name in names:
+                try:
+                    encode = specs[name].load()
+                except (EncoderUnavailableError, ImportError, OSError) as exc:
+                    result.skipped.append(f"encoder {name}: {exc}")
+                    log(f"skipped encoder {name}: {exc}")
+                    bar.update(len(tasks))
+                    continue
+                encode_s, dim = 0.0, None
+                for task in tasks:
+                    bar.set_postfix_str(f"{name} / {task.name}")
+                    t0 = time.perf_counter()
+                    features = np.asarray(encode(task.lats, task.lons), dtype=np.float32)
+                    encode_s += time.perf_counter() - t0
+                    dim = features.shape[1]
+                    n_classes = len(task.classes) or None
+                    for probe_name, probe in (("mlp", config.mlp), ("linear", config.linear)):
+                        metrics = fit_probe(features, task.y, task.kind, splits[task.name], seeds, probe, n_classes)
+                        result.scores.append(Score("global", probe_name, task.name, name, _lists(metrics)))
+                    for continent, continent_split in transfer.get(task.name, {}).items():
+                        metrics = fit_probe(features, task.y, task.kind, continent_split, seeds, config.mlp, n_classes)
+                        result.scores.append(Score(f"transfer:{continent}", "mlp", task.name, name, _lists(metrics)))
+                    bar.update(1)
+                result.encoders.append({
+                    "name": name, "description": specs[name].description, "dim": dim,
+                    "encode_seconds": round(encode_s, 3),
+                })
+    finally:
+        torch.set_num_threads(threads_before)
+    result.runtime_s = time.perf_counter() - started
+    return result
+
+
+def _load_tasks(config: BenchmarkConfig, result: BenchmarkResult, log) -> list[TaskData]:
+    tasks = []
+    for name in config.tasks:
+        try:
+            task = load_task(name, config.n_points, seed=0, cache=config.cache)
+        except DataUnavailableError as exc:
+            result.skipped.append(f"task {name}: {exc}")
+            log(f"skipped task {name}: {exc}")
+            continue
+        tasks.append(task)
+        result.tasks.append({
+            "name": task.name, "kind": task.kind, "points": int(task.lats.size), "coverage": task.coverage,
+            "classes": len(task.classes), "description": task.description,
+        })
+    return tasks
+
+
+def _transfer_splits(tasks, config: BenchmarkConfig, seeds, result: BenchmarkResult, log) -> dict:
+    """task name -> continent -> splits, for tasks sampled over land."""
+    out: dict[str, dict] = {}
+    for task in tasks:
+        if task.coverage != "land" or not config.continents:
+            continue
+        try:
+            continents = point_continents(task.lats, task.lons)
+        except DataUnavailableError as exc:
+            result.skipped.append(f"transfer on {task.name}: {exc}")
+            log(f"skipped transfer on {task.name}: {exc}")
+            continue
+        out[task.name] = {}
+        for continent in config.continents:
+            try:
+                out[task.name][continent] = continent_splits(continents, continent, seeds)
+            except EvaluationConfigError as exc:
+                result.skipped.append(f"transfer {task.name}/{continent}: {exc}")
+                log(f"skipped transfer {task.name}/{continent}: {exc}")
+    return out
+
+
+def _lists(metrics: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    return {k: [float(x) for x in v] for k, v in metrics.items()}
+
+
+def _settings(config: BenchmarkConfig) -> dict:
+    from .. import __version__
+
+    return {
+        "seeds": config.seeds, "n_points": config.n_points, "split": "random 7:1:2, one per seed",
+        "continents": list(config.continents), "few_shot": 0.01,
+        "mlp": dataclasses.asdict(config.mlp), "linear": dataclasses.asdict(config.linear), "threads": config.threads,
+        "grid": str(config.grid) if config.grid else None,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        "satcle": __version__,
+    }

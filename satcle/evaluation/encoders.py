@@ -1,0 +1,134 @@
+"""The encoders the benchmark compares, by name.
+
+Every encoder is a callable ``(lats, lons) -> (N, D) float32`` (degrees in):
+
+* each shipped satcle model (`satcle.available_models()`), run live;
+* ``<model>+grid-interp`` and ``<model>+grid-cell``: the same model read from a
+  precomputed grid through ``satcle.open_grid(DIR).lookup`` (only with a grid);
+* ``geoclip``: GeoCLIP's pretrained location encoder with the weights shipped in
+  the `geoclip` package (no download);
+* ``identity``: the raw coordinates, the papers' location-only baseline;
+* ``sh``: the spherical-harmonic features alone (L = 10, 100 features), i.e.
+  SatCLE's input without the learned network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..coordinates import as_latlon
+from ..errors import EncoderUnavailableError, EvaluationConfigError, SatcleError
+
+EncodeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+GRID_METHODS = ("interp", "cell")
+SH_DEGREE = 10
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A named encoder: `load()` returns the encode function or raises EncoderUnavailableError."""
+
+    name: str
+    description: str
+    load: Callable[[], EncodeFn]
+
+
+def encoder_specs(grid: Path | None = None) -> dict[str, EncoderSpec]:
+    """All encoders known here, in report order; grid rows only when `grid` is given."""
+    from ..model import available_models
+
+    specs: dict[str, EncoderSpec] = {}
+    models = available_models()
+    grid_model = _grid_model_name(grid) if grid is not None else None
+    for model in models:
+        specs[model] = EncoderSpec(model, f"satcle model '{model}', live network", lambda m=model: _satcle_model(m))
+        if model == grid_model:
+            for method in GRID_METHODS:
+                name = f"{model}+grid-{method}"
+                specs[name] = EncoderSpec(
+                    name, f"'{model}' through grid lookup (method={method})",
+                    lambda m=method: grid_lookup_fn(grid, m),
+                )
+    specs["geoclip"] = EncoderSpec("geoclip", "GeoCLIP location encoder (MP-16 Flickr photos), 512-d", _geoclip)
+    specs["identity"] = EncoderSpec("identity", "raw (lat, lon) in degrees", lambda: _identity)
+    specs["sh"] = EncoderSpec("sh", f"spherical harmonics alone, L = {SH_DEGREE} ({SH_DEGREE**2} features)", lambda: _sh)
+    return specs
+
+
+def load_encoder_fn(name: str, grid: Path | None = None) -> EncodeFn:
+    """The encode function of encoder `name`.
+
+    Raises EvaluationConfigError for an unknown name, EncoderUnavailableError when
+    it cannot run here (package missing, grid missing or unreadable).
+    """
+    specs = encoder_specs(grid)
+    if name not in specs:
+        hint = " (grid rows need --grid DIR of a grid built from that model)" if "+grid-" in name else ""
+        raise EvaluationConfigError(f"unknown encoder {name!r}{hint}; known: {', '.join(specs)}")
+    return specs[name].load()
+
+
+def _identity(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    lat, lon = as_latlon(lats, lons)
+    return np.stack([lat, lon], axis=1).astype(np.float32)
+
+
+def _sh(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    from ..model import spherical_harmonics
+
+    return spherical_harmonics(lats, lons, SH_DEGREE).astype(np.float32)
+
+
+def _satcle_model(name: str) -> EncodeFn:
+    from ..model import load_encoder
+
+    return load_encoder(name).encode
+
+
+def _grid_model_name(grid: Path) -> str:
+    from ..grid.store_format import read_manifest
+
+    try:
+        return read_manifest(grid).model_name
+    except SatcleError as exc:
+        raise EncoderUnavailableError(f"grid rows skipped: {exc}") from None
+
+
+def grid_lookup_fn(grid: Path, method: str) -> EncodeFn:
+    """Encode function reading a precomputed grid: method "interp" or "cell" of `satcle.open_grid(grid).lookup`."""
+    import satcle
+
+    open_grid = getattr(satcle, "open_grid", None)
+    if open_grid is None:
+        raise EncoderUnavailableError("grid rows skipped: this satcle has no open_grid (the lookup runtime)")
+    store = open_grid(grid)
+
+    def encode(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+        return np.asarray(store.lookup(lats, lons, method=method), dtype=np.float32)
+
+    return encode
+
+
+def _geoclip() -> EncodeFn:
+    try:
+        from geoclip import LocationEncoder
+    except ImportError as exc:
+        raise EncoderUnavailableError(
+            f"geoclip skipped: {exc} (setup: pip install --no-deps geoclip==1.3.0 transformers geopy pandas)"
+        ) from None
+    import torch
+
+    model = LocationEncoder().eval()  # loads the weights shipped in the package
+
+    def encode(lats: np.ndarray, lons: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        lat, lon = as_latlon(lats, lons)
+        coords = torch.from_numpy(np.stack([lat, lon], axis=1).astype(np.float32))
+        with torch.no_grad():
+            parts = [model(coords[i : i + batch_size]) for i in range(0, len(coords), batch_size)]
+        return torch.cat(parts).numpy() if parts else np.zeros((0, 512), np.float32)
+
+    return encode

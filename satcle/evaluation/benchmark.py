@@ -79,7 +79,12 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -
     try:
         result = BenchmarkResult(settings=_settings(config))
         tasks = _load_tasks(config, result, log)
-        specs = encoder_registry.encoder_specs(config.grid)
+        try:
+            specs = encoder_registry.encoder_specs(config.grid)
+        except EncoderUnavailableError as exc:  # an unreadable grid costs its rows, not the run
+            result.skipped.append(str(exc))
+            log(str(exc))
+            specs = encoder_registry.encoder_specs(None)
         names = list(config.encoders) if config.encoders is not None else list(specs)
         unknown = [n for n in names if n not in specs]
         if unknown:

@@ -38,7 +38,7 @@ class ProbeConfig:
 # Larger batches and a higher rate than the papers' (512, 1e-4, 500 epochs) reach the
 # same validation loss in a fraction of the steps on CPU; early stopping decides the end.
 MLP = ProbeConfig()
-LINEAR = ProbeConfig(hidden_layers=0, learning_rate=1e-2, weight_decay=0.0)
+LINEAR = ProbeConfig(hidden_layers=0, learning_rate=1e-2, weight_decay=0.0, batch_size=256)
 
 
 @dataclass(frozen=True)
@@ -176,11 +176,12 @@ def _train(params, x, t, kind: str, config: ProbeConfig, seeds) -> np.ndarray:
     best_loss = torch.full((n_seeds,), float("inf"))
     since_best = torch.zeros(n_seeds, dtype=torch.int64)
     epochs = torch.zeros(n_seeds, dtype=torch.int64)
-    gen = torch.Generator().manual_seed(int(sum(seeds)) + 7)
+    # One generator per seed: a seed's batch order does not depend on which seeds train beside it.
+    gens = [torch.Generator().manual_seed(int(seed) + 7) for seed in seeds]
     rows = torch.arange(n_seeds)[:, None]
     batch = min(config.batch_size, n_train)
     for _ in range(config.max_epochs):
-        order = torch.argsort(torch.rand(n_seeds, n_train, generator=gen), dim=1)
+        order = torch.stack([torch.randperm(n_train, generator=g) for g in gens])
         for start in range(0, n_train - batch + 1, batch):  # drops the ragged tail batch
             idx = order[:, start : start + batch]
             loss = _loss_per_seed(_forward(params, x["train"][rows, idx]), t["train"][rows, idx], kind).sum()

@@ -1,0 +1,76 @@
+import sys
+
+import numpy as np
+import pytest
+
+import satcle
+from satcle.errors import EncoderUnavailableError, EvaluationConfigError
+from satcle.evaluation.encoders import encoder_specs, load_encoder_fn
+from satcle.grid.store_format import Manifest, write_manifest
+
+LATS, LONS = np.array([48.85, -33.9, 0.0]), np.array([2.35, 18.4, 190.0])
+
+
+def test_identity_sh_and_shipped_models():
+    identity = load_encoder_fn("identity")(LATS, LONS)
+    assert identity.dtype == np.float32  # longitudes wrapped like every satcle input
+    np.testing.assert_allclose(identity, [[48.85, 2.35], [-33.9, 18.4], [0.0, -170.0]], rtol=1e-6)
+    sh = load_encoder_fn("sh")(LATS, LONS)
+    assert sh.shape == (3, 100) and sh.dtype == np.float32
+    np.testing.assert_allclose(sh, satcle.spherical_harmonics(LATS, LONS, 10), rtol=1e-6)
+    np.testing.assert_array_equal(load_encoder_fn("default")(LATS, LONS), satcle.load_encoder("default").encode(LATS, LONS))
+    assert set(satcle.available_models()) <= set(encoder_specs())
+
+
+def test_unknown_encoder_and_grid_rows_without_grid_are_clear_errors():
+    with pytest.raises(EvaluationConfigError, match="unknown encoder 'satclop'"):
+        load_encoder_fn("satclop")
+    with pytest.raises(EvaluationConfigError, match="--grid"):
+        load_encoder_fn("default+grid-interp")
+
+
+def test_geoclip_missing_is_reported_not_crashed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "geoclip", None)  # makes `import geoclip` fail
+    with pytest.raises(EncoderUnavailableError, match="geoclip"):
+        load_encoder_fn("geoclip")
+
+
+def test_geoclip_runs_its_shipped_weights():
+    pytest.importorskip("geoclip", reason="geoclip is an eval-only install (docs/EVALUATION.md)")
+    emb = load_encoder_fn("geoclip")(LATS, LONS)
+    assert emb.shape == (3, 512) and np.isfinite(emb).all()
+    assert not np.allclose(emb[0], emb[1])
+
+
+def _manifest(model_name: str) -> Manifest:
+    return Manifest(
+        library_version="0", model_name=model_name, model_sha256="0" * 64, model_config={}, resolution=2,
+        partition_resolution=0, coverage="global", dtype="float16", dim=256, total_cells=0, partitions=(),
+        build_started="", build_finished="",
+    )
+
+
+def test_grid_rows_use_open_grid_lookup(tmp_path, monkeypatch):
+    write_manifest(tmp_path, _manifest("default"))
+    live = satcle.load_encoder("default")
+    calls = []
+
+    class FakeGrid:
+        def lookup(self, lats, lons, method):
+            calls.append(method)
+            return live.encode(lats, lons)
+
+    monkeypatch.setattr(satcle, "open_grid", lambda path: FakeGrid(), raising=False)
+    specs = encoder_specs(tmp_path)
+    assert list(specs)[:3] == ["default", "default+grid-interp", "default+grid-cell"]
+    np.testing.assert_array_equal(specs["default+grid-cell"].load()(LATS, LONS), live.encode(LATS, LONS))
+    assert calls == ["cell"]
+
+
+def test_grid_rows_skip_without_the_lookup_runtime(tmp_path, monkeypatch):
+    write_manifest(tmp_path, _manifest("default"))
+    monkeypatch.delattr(satcle, "open_grid", raising=False)
+    with pytest.raises(EncoderUnavailableError, match="open_grid"):
+        load_encoder_fn("default+grid-interp", tmp_path)
+    with pytest.raises(EncoderUnavailableError, match="grid rows skipped: no grid"):
+        encoder_specs(tmp_path / "missing")

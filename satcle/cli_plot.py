@@ -15,7 +15,10 @@ from .errors import SatcleError
 
 plot_app = typer.Typer(help="Maps of embeddings over the globe, as PNG.", no_args_is_help=True, add_completion=False)
 
-_MODEL = typer.Option("default", help="Shipped model name (see `satcle models`) or model directory, run live.")
+_MODEL = typer.Option(
+    "default", help="Shipped model name (see `satcle models`) or model directory, run live; "
+    "or another `satcle eval` encoder: geoclip, sh, identity."
+)
 _GRID = typer.Option(
     None, help="Read embeddings from this precomputed grid (fast, interpolated lookup) instead of running the model."
 )
@@ -56,17 +59,19 @@ def similarity(
 
 
 def _encoder(model: str, grid: Optional[Path]):
-    from .evaluation.encoders import grid_lookup_fn
-    from .model import load_encoder
+    from .evaluation.encoders import grid_lookup_fn, load_encoder_fn
+    from .model import available_models, load_encoder
 
     try:
         if grid is not None:
             return grid_lookup_fn(grid, "interp"), f"grid {grid.name}"
-        encoder = load_encoder(model)
+        if model in available_models() or Path(model).exists():
+            encoder = load_encoder(model)
+            trained = "" if encoder.metadata.get("trained", True) else " (UNTRAINED)"
+            return encoder.encode, f"'{encoder.metadata.get('name', model)}'{trained}"
+        return load_encoder_fn(model), model
     except (SatcleError, OSError) as exc:
         _fail(str(exc))
-    trained = "" if encoder.metadata.get("trained", True) else " (UNTRAINED)"
-    return encoder.encode, f"'{encoder.metadata.get('name', model)}'{trained}"
 
 
 def _run(make) -> None:

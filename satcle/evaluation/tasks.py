@@ -53,10 +53,8 @@ class TaskData:
 
 def population(n_points: int, seed: int) -> TaskData:
     """log1p(inhabitants of GeoNames places (>= 1000 people) within 50 km), points uniform over land."""
-    lats, lons = geography.sample_land(n_points, np.random.default_rng(seed))
-    people = geography.weight_within(geography.geonames_cities(), lats, lons, radius_km=50.0)
-    return TaskData(
-        "population", REGRESSION, lats, lons, np.log1p(people), (), "land",
+    return _density_task(
+        "population", geography.geonames_cities, 50.0, n_points, seed,
         "log1p(population of GeoNames places >= 1000 inhabitants within 50 km)",
     )
 
@@ -84,12 +82,17 @@ def land_ocean(n_points: int, seed: int) -> TaskData:
 
 def photo_density(n_points: int, seed: int) -> TaskData:
     """log1p(GeoCLIP gallery photo locations within 100 km), points uniform over land."""
-    lats, lons = geography.sample_land(n_points, np.random.default_rng(seed))
-    photos = geography.weight_within(geography.geoclip_gallery(), lats, lons, radius_km=100.0)
-    return TaskData(
-        "photo_density", REGRESSION, lats, lons, np.log1p(photos), (), "land",
+    return _density_task(
+        "photo_density", geography.geoclip_gallery, 100.0, n_points, seed,
         "log1p(GeoCLIP gallery photo locations within 100 km): human activity; GeoCLIP trained on these photos",
     )
+
+
+def _density_task(name: str, places, radius_km: float, n_points: int, seed: int, description: str) -> TaskData:
+    """Regression on log1p(summed place weights within radius_km) at points uniform over land."""
+    lats, lons = geography.sample_land(n_points, np.random.default_rng(seed))
+    total = geography.weight_within(places(), lats, lons, radius_km=radius_km)
+    return TaskData(name, REGRESSION, lats, lons, np.log1p(total), (), "land", description)
 
 
 def elevation(n_points: int, seed: int) -> TaskData:

@@ -49,11 +49,10 @@ def similarity(
     step: float = _STEP,
 ) -> None:
     """Cosine similarity of every place's embedding to a reference place (SatCLE Fig. 8)."""
-    from .coordinates import as_latlon
     from .evaluation.maps import plot_similarity
 
     encode, label = _encoder(model, grid)
-    _run(lambda: as_latlon([lat], [lon]) and plot_similarity(
+    _run(lambda: plot_similarity(
         encode, out, f"Cosine similarity of {label} embeddings to ({lat:g}, {lon:g})", (lat, lon), step
     ))
 

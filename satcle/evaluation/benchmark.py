@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import DataUnavailableError, EncoderUnavailableError, EvaluationConfigError
+from ..errors import DataUnavailableError, EncoderUnavailableError, EvaluationConfigError, SatcleError
 from . import encoders as encoder_registry
 from .probe import LINEAR, MLP, ProbeConfig, fit_probe, random_splits
 from .tasks import TaskData, load_task
@@ -109,7 +109,13 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -
                 for task in tasks:
                     bar.set_postfix_str(f"{name} / {task.name}")
                     t0 = time.perf_counter()
-                    features = np.asarray(encode(task.lats, task.lons), dtype=np.float32)
+                    try:
+                        features = np.asarray(encode(task.lats, task.lons), dtype=np.float32)
+                    except (SatcleError, OSError) as exc:  # e.g. a land-only grid asked about the ocean
+                        result.skipped.append(f"encoder {name} on task {task.name}: {exc}")
+                        log(f"skipped encoder {name} on task {task.name}: {exc}")
+                        bar.update(1)
+                        continue
                     encode_s += time.perf_counter() - t0
                     dim = features.shape[1]
                     n_classes = len(task.classes) or None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..coordinates import as_latlon
 from ..errors import DataUnavailableError, EvaluationConfigError
 from ..grid.store_format import write_atomic
 from .encoders import EncodeFn
@@ -66,8 +67,9 @@ def plot_similarity(
     encode: EncodeFn, out: Path, title: str, reference: tuple[float, float] = BEIJING, step_deg: float = 1.0
 ) -> Path:
     """Write a PNG of the cosine similarity of every place's embedding to the one at `reference` (lat, lon degrees)."""
+    ref_lat, ref_lon = as_latlon([reference[0]], [reference[1]])  # a bad reference fails before any work
     lats, lons = world_raster(step_deg)
-    ref = encode(np.array([reference[0]]), np.array([reference[1]]))[0]
+    ref = encode(ref_lat, ref_lon)[0]
     sim = cosine_similarity(encode(lats.ravel(), lons.ravel()), ref).reshape(lats.shape)
     fig, ax = _figure(title)
     image = ax.imshow(sim, extent=(-180, 180, -90, 90), cmap="magma", interpolation="nearest")

@@ -71,3 +71,33 @@ def test_eval_command_rejects_unknown_names(tmp_path):
                                  "--out", str(tmp_path / "x.md")])
     assert result.exit_code == 2 and "unknown encoder" in result.output
     assert not (tmp_path / "x.md").exists()
+
+
+def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_pair(tmp_path, monkeypatch):
+    import satcle
+    from satcle.errors import GridFormatError
+    from satcle.grid.store_format import write_manifest
+
+    from .test_encoders import _manifest
+
+    grid = tmp_path / "grid"
+    write_manifest(grid, _manifest("default"))
+    live = satcle.load_encoder("default")
+
+    class FakeGrid:  # stands in for the lookup runtime: exact for "interp", broken for "cell"
+        def lookup(self, lats, lons, method):
+            if method == "cell":
+                raise GridFormatError("partition file is corrupt")
+            return live.encode(lats, lons)
+
+    monkeypatch.setattr(satcle, "open_grid", lambda path: FakeGrid(), raising=False)
+    monkeypatch.setenv("SATCLE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "E.md"
+    result = runner.invoke(app, [
+        "eval", "--points", "150", "--seeds", "2", "--tasks", "land_ocean", "--continents", "", "--grid", str(grid),
+        "--encoders", "default,default+grid-interp,default+grid-cell", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "| default+grid-interp | mlp | land_ocean | accuracy | +0.0000 |" in text
+    assert "encoder default+grid-cell on task land_ocean: partition file is corrupt" in text

@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from satcle.grid.store_format import Manifest
+
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
@@ -16,3 +18,13 @@ def cache(tmp_path, monkeypatch):
     """A private task cache, so tests never read or write the user's."""
     monkeypatch.setenv("SATCLE_CACHE", str(tmp_path))
     return tmp_path / "eval"
+
+
+@pytest.fixture
+def grid_manifest():
+    """The manifest of an (empty) grid built from the shipped 'default' model."""
+    return Manifest(
+        library_version="0", model_name="default", model_sha256="0" * 64, model_config={}, resolution=2,
+        partition_resolution=0, coverage="global", dtype="float16", dim=256, total_cells=0, partitions=(),
+        build_started="", build_finished="",
+    )

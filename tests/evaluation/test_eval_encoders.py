@@ -6,7 +6,7 @@ import pytest
 import satcle
 from satcle.errors import EncoderUnavailableError, EvaluationConfigError
 from satcle.evaluation.encoders import encoder_specs, load_encoder_fn
-from satcle.grid.store_format import Manifest, write_manifest
+from satcle.grid.store_format import write_manifest
 
 LATS, LONS = np.array([48.85, -33.9, 0.0]), np.array([2.35, 18.4, 190.0])
 
@@ -42,16 +42,8 @@ def test_geoclip_runs_its_shipped_weights():
     assert not np.allclose(emb[0], emb[1])
 
 
-def _manifest(model_name: str) -> Manifest:
-    return Manifest(
-        library_version="0", model_name=model_name, model_sha256="0" * 64, model_config={}, resolution=2,
-        partition_resolution=0, coverage="global", dtype="float16", dim=256, total_cells=0, partitions=(),
-        build_started="", build_finished="",
-    )
-
-
-def test_grid_rows_use_open_grid_lookup(tmp_path, monkeypatch):
-    write_manifest(tmp_path, _manifest("default"))
+def test_grid_rows_use_open_grid_lookup(tmp_path, monkeypatch, grid_manifest):
+    write_manifest(tmp_path, grid_manifest)
     live = satcle.load_encoder("default")
     calls = []
 
@@ -67,8 +59,8 @@ def test_grid_rows_use_open_grid_lookup(tmp_path, monkeypatch):
     assert calls == ["cell"]
 
 
-def test_grid_rows_skip_without_the_lookup_runtime(tmp_path, monkeypatch):
-    write_manifest(tmp_path, _manifest("default"))
+def test_grid_rows_skip_without_the_lookup_runtime(tmp_path, monkeypatch, grid_manifest):
+    write_manifest(tmp_path, grid_manifest)
     monkeypatch.delattr(satcle, "open_grid", raising=False)
     with pytest.raises(EncoderUnavailableError, match="open_grid"):
         load_encoder_fn("default+grid-interp", tmp_path)

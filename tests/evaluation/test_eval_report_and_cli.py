@@ -73,15 +73,13 @@ def test_eval_command_rejects_unknown_names(tmp_path):
     assert not (tmp_path / "x.md").exists()
 
 
-def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_pair(tmp_path, monkeypatch):
+def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_pair(tmp_path, monkeypatch, grid_manifest):
     import satcle
     from satcle.errors import GridFormatError
     from satcle.grid.store_format import write_manifest
 
-    from .test_encoders import _manifest
-
     grid = tmp_path / "grid"
-    write_manifest(grid, _manifest("default"))
+    write_manifest(grid, grid_manifest)
     live = satcle.load_encoder("default")
 
     class FakeGrid:  # stands in for the lookup runtime: exact for "interp", broken for "cell"

@@ -45,3 +45,22 @@ def test_plot_similarity_command(tmp_path):
     assert out.read_bytes().startswith(PNG)
     result = runner.invoke(app, ["plot", "similarity", "--lat", "95", "--out", str(tmp_path / "bad.png")])
     assert result.exit_code == 2 and "outside [-90, 90]" in result.output
+
+
+def test_plot_pca_command_reads_a_grid(tmp_path, monkeypatch, grid_manifest):
+    import satcle
+    from satcle.grid.store_format import write_manifest
+
+    write_manifest(tmp_path / "grid", grid_manifest)
+    methods = []
+
+    class FakeGrid:
+        def lookup(self, lats, lons, method):
+            methods.append(method)
+            return np.stack([lats, lons, np.cos(np.radians(lats))], axis=1)
+
+    monkeypatch.setattr(satcle, "open_grid", lambda path: FakeGrid(), raising=False)
+    out = tmp_path / "pca.png"
+    result = runner.invoke(app, ["plot", "pca", "--grid", str(tmp_path / "grid"), "--step", "10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(PNG) and methods == ["interp"]

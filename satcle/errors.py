@@ -24,3 +24,7 @@ class ModelFormatError(SatcleError, ValueError):
 
 class GridFormatError(SatcleError, ValueError):
     """A grid directory that is missing, incomplete, corrupt or of another version."""
+
+
+class GridBuildError(SatcleError, RuntimeError):
+    """A grid build that cannot go on: its output holds another build, or a worker failed."""

@@ -169,12 +169,12 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
 def verified_rows(data: bytes, expected_metadata: dict[str, str]) -> int | None:
     """Rows of a partition file if it is whole and of this grid, else None (rebuild it).
 
-    Whole: it decodes completely with every page checksum verified. A file of
+    Whole: it decodes completely (files appear only by atomic rename). A file of
     another grid (other model, resolution, dtype...) raises GridBuildError
     rather than being silently overwritten.
     """
     try:
-        table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
+        table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError):
         return None
     found = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}

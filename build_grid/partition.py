@@ -100,6 +100,5 @@ def partition_to_parquet(table: pa.Table) -> bytes:
         compression={name: ("none" if name == "embedding" else "zstd") for name in table.column_names},
         use_dictionary=False,
         write_statistics=["h3", "lat", "lon"],
-        write_page_checksum=True,
     )
     return sink.getvalue()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h3
-import numpy as np
 import typer
 
 from satcle.errors import SatcleError
@@ -28,12 +26,18 @@ def main() -> None:
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
+    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land' assumes 30% of cells)."),
+    dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
-    """Print the number of cells of a resolution and the size of a float16 grid of them."""
+    """Print the number of cells of a resolution and the size of a grid of them."""
+    from .engine import estimated_bytes
+
+    if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
+        raise typer.BadParameter(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
     cells = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
-    size = cells * (8 + 2 * dim)
-    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), float16 grid ~{size / 1e9:.2f} GB")
+    size = estimated_bytes(res, coverage, dtype, dim)
+    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{size / 1e9:.2f} GB")
 
 
 @app.command()

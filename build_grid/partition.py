@@ -21,6 +21,8 @@ from satcle.model import LocationEncoder
 # Rows per Parquet row group: ~2 MB of float16 embeddings at D = 256, so that a
 # query for one cell (min/max statistics on the sorted h3 column) reads ~2 MB.
 ROW_GROUP_ROWS = 4096
+# Parquet's path of the embedding values (per-column options address leaves).
+EMBEDDING_LEAF = "embedding.list.element"
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def partition_to_parquet(table: pa.Table) -> bytes:
         table,
         sink,
         row_group_size=ROW_GROUP_ROWS,
-        compression={name: ("none" if name == "embedding" and not int8 else "zstd") for name in table.column_names},
+        compression={**{name: "zstd" for name in table.column_names}, EMBEDDING_LEAF: "zstd" if int8 else "none"},
         use_dictionary=False,
         write_statistics=["h3", "lat", "lon"],
     )

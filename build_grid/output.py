@@ -45,5 +45,6 @@ class GridOutput:
         final = self.path(relative)
         directory, name = final.rsplit("/", 1)
         tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        self.fs.makedirs(directory, exist_ok=True)  # object stores have no directories: a no-op there
         self.fs.pipe_file(tmp, data)
         self.fs.mv(tmp, final)

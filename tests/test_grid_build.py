@@ -159,7 +159,9 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     # A damaged file (as if the disk had lost its end) is rebuilt, not kept.
     written[0].write_bytes(written[0].read_bytes()[:-100])
 
-    resumed = build_grid(BuildConfig(resolution=3, coverage="global", workers=2, out=str(killed)), progress=False)
+    # Resumed through fsspec (file:// URL), the path taken for shared or object-store outputs.
+    resumed = build_grid(BuildConfig(resolution=3, coverage="global", workers=2, out=f"file://{killed}"),
+                         progress=False)
     assert resumed.partitions_skipped >= len(written) - 1 and resumed.partitions_built <= 122 - len(written) + 1
     assert verify_grid(killed) == []
     # Reference: every partition evaluated uninterrupted, in this process, with the

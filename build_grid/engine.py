@@ -211,7 +211,11 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     parents = cells_at_resolution(identity.partition_resolution).tolist()
     results: list[PartitionResult] = []
     with _dask_client(config) as client:
-        torch_threads = max(1, (os.cpu_count() or 1) // len(client.scheduler_info()["workers"])) if config.scheduler is None else None
+        # On our own cluster the cores are split evenly between workers; on a
+        # shared one, torch keeps its own default on each machine.
+        torch_threads = None
+        if config.scheduler is None:
+            torch_threads = max(1, (os.cpu_count() or 1) // len(client.scheduler_info()["workers"]))
         client.register_plugin(EncoderPlugin(model_ref, torch_threads))
         task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
         futures = client.map(task, parents, pure=False)

@@ -14,6 +14,7 @@ from typing import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb.sqltypes import DOUBLE, FLOAT, INTEGER, UBIGINT
 
 from .duckdb_view import create_view
@@ -47,7 +48,7 @@ def register_functions(con: duckdb.DuckDBPyConnection, embedding_at: EmbeddingFu
 
     def h3_latlng_to_cell(lat: pa.Array, lon: pa.Array, res: pa.Array) -> pa.Array:
         lat, lon, res = (_as_array(a) for a in (lat, lon, res))
-        valid = np.asarray(pa.compute.and_(pa.compute.is_valid(lat), pa.compute.and_(pa.compute.is_valid(lon), pa.compute.is_valid(res))))
+        valid = np.asarray(pc.and_(pc.and_(pc.is_valid(lat), pc.is_valid(lon)), pc.is_valid(res)))
         lats, lons = _fill(lat), _fill(lon)
         resolutions = np.asarray(res.fill_null(0), dtype=np.int64)
         out = np.zeros(len(lat), dtype=np.uint64)
@@ -58,7 +59,7 @@ def register_functions(con: duckdb.DuckDBPyConnection, embedding_at: EmbeddingFu
 
     def satcle_embedding(lat: pa.Array, lon: pa.Array) -> pa.Array:
         lat, lon = _as_array(lat), _as_array(lon)
-        valid = np.asarray(pa.compute.and_(pa.compute.is_valid(lat), pa.compute.is_valid(lon)))
+        valid = np.asarray(pc.and_(pc.is_valid(lat), pc.is_valid(lon)))
         values = np.zeros((len(lat), dim), dtype=np.float32)
         found = np.zeros(len(lat), dtype=bool)
         values[valid], found[valid] = embedding_at(_fill(lat)[valid], _fill(lon)[valid])

@@ -31,18 +31,26 @@ class StoredCells:
         self.manifest: Manifest = read_manifest(self.root)
         self._cached_partitions = cached_partitions
         self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
-        ids, owner = [], []
-        for index, part in enumerate(self.manifest.partitions):
-            column = pq.read_table(self.root / part.file, columns=["h3"]).column("h3")
-            ids.append(column.to_numpy())
-            owner.append(np.full(len(column), index, dtype=np.int32))
+        self._index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def cells(self) -> np.ndarray:
+        """Every stored cell id, sorted (M,) uint64; read on first use."""
+        return self._sorted_index()[0]
+
+    def _sorted_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cells (M,) uint64 sorted, partition (M,) int32, row in partition (M,) int64)."""
+        if self._index is not None:
+            return self._index
+        parts = self.manifest.partitions
+        ids = [pq.read_table(self.root / p.file, columns=["h3"]).column("h3").to_numpy() for p in parts]
         ids_all = np.concatenate(ids) if ids else np.empty(0, dtype=np.uint64)
-        owner_all = np.concatenate(owner) if owner else np.empty(0, dtype=np.int32)
+        rows = np.array([p.rows for p in parts], dtype=np.int64)
+        owner = np.repeat(np.arange(len(parts), dtype=np.int32), rows)
+        row = np.arange(ids_all.size, dtype=np.int64) - np.repeat(np.cumsum(rows) - rows, rows)
         order = np.argsort(ids_all, kind="stable")
-        starts = np.cumsum([0] + [p.rows for p in self.manifest.partitions])[:-1]
-        self.cells = ids_all[order]
-        self._partition = owner_all[order]
-        self._row = (np.arange(ids_all.size) - np.repeat(starts, [p.rows for p in self.manifest.partitions]))[order]
+        self._index = (ids_all[order], owner[order], row[order])
+        return self._index
 
     def embeddings(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stored embeddings of H3 cells.
@@ -52,15 +60,16 @@ class StoredCells:
         """
         cells = np.asarray(cells, dtype=np.uint64)
         values = np.zeros((cells.size, self.manifest.dim), dtype=np.float32)
-        if self.cells.size == 0 or cells.size == 0:
+        stored_cells, stored_partition, stored_row = self._sorted_index()
+        if stored_cells.size == 0 or cells.size == 0:
             return values, np.zeros(cells.size, dtype=bool)
-        pos = np.minimum(np.searchsorted(self.cells, cells), self.cells.size - 1)
-        found = self.cells[pos] == cells
-        partitions = self._partition[pos]
+        pos = np.minimum(np.searchsorted(stored_cells, cells), stored_cells.size - 1)
+        found = stored_cells[pos] == cells
+        partitions = stored_partition[pos]
         for part in np.unique(partitions[found]):
             chosen = found & (partitions == part)
             stored, scale = self._partition_embeddings(int(part))
-            rows = self._row[pos[chosen]]
+            rows = stored_row[pos[chosen]]
             values[chosen] = dequantize(stored[rows], None if scale is None else scale[rows])
         return values, found
 

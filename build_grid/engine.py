@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+import dask
 import h3
 import numpy as np
 import pyarrow as pa
@@ -276,9 +277,15 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
             yield client
         return
     workers = config.workers or os.cpu_count() or 1
+    # Dask's default MALLOC_TRIM_THRESHOLD_ (64 KiB) also freezes glibc's mmap
+    # threshold, so every partition's large arrays are fresh mmaps: measured at
+    # res 4, 6x the page faults and 13 % more CPU than with both thresholds raised.
+    malloc = {f"distributed.nanny.pre-spawn-environ.{name}": 1 << 30
+              for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")}
     # Loopback only; one thread per worker process, the encoder's torch threads set per worker.
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with dask.config.set(malloc), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                               host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
         yield client
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 
@@ -23,16 +24,23 @@ import satcle
 from build_grid.engine import BuildConfig, build_grid
 
 
-def encoder_points_per_second(points: int) -> float:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the Dask workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def encoder_points_per_second(points: int) -> tuple[float, float]:
+    """(points/s, CPU microseconds per point) of `encode` on all cores."""
     torch.set_num_threads(os.cpu_count() or 1)
     encoder = satcle.load_encoder("default")
     rng = np.random.default_rng(0)
     lats = np.degrees(np.arcsin(rng.uniform(-1, 1, points)))
     lons = rng.uniform(-180, 180, points)
     encoder.encode(lats[:20000], lons[:20000])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     encoder.encode(lats, lons)
-    return points / (time.perf_counter() - start)
+    return points / (time.perf_counter() - start), (cpu_seconds() - cpu) / points * 1e6
 
 
 def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> None:
@@ -85,16 +93,22 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}")
     # The encoder is timed again right before each build: on a shared machine the
     # cores' availability drifts, and the ratio should compare like with like.
-    print(f"{'dtype':>8} {'encoder pts/s':>13} {'cells':>10} {'wall s':>7} {'cells/s':>9} {'bytes/cell':>10} {'of encoder':>10}")
+    # Wall-clock ratios drift with other load on the machine; CPU time per cell
+    # (build: driver plus workers) against CPU time per point (encoder) does not.
+    print(f"{'dtype':>8} {'encoder pts/s':>13} {'cells':>10} {'wall s':>7} {'cells/s':>9} {'bytes/cell':>10} "
+          f"{'of encoder':>10} {'CPU us/pt enc':>13} {'CPU us/cell':>11} {'CPU ratio':>9}")
     for dtype in args.dtypes.split(","):
-        encoder_rate = encoder_points_per_second(args.points)
+        encoder_rate, encoder_cpu = encoder_points_per_second(args.points)
+        cpu = cpu_seconds()
         with tempfile.TemporaryDirectory() as out:
             config = BuildConfig(resolution=args.res, coverage=args.coverage, dtype=dtype,
                                  workers=args.workers, out=out)
             summary = build_grid(config, progress=False)
+        build_cpu = (cpu_seconds() - cpu) / summary.cells * 1e6
         rate = summary.cells / summary.seconds
         print(f"{dtype:>8} {encoder_rate:>13,.0f} {summary.cells:>10,} {summary.seconds:>7.1f} {rate:>9,.0f} "
-              f"{summary.nbytes / summary.cells:>10,.0f} {rate / encoder_rate:>10.0%}")
+              f"{summary.nbytes / summary.cells:>10,.0f} {rate / encoder_rate:>10.0%} "
+              f"{encoder_cpu:>13.1f} {build_cpu:>11.1f} {encoder_cpu / build_cpu:>9.0%}")
 
 
 if __name__ == "__main__":

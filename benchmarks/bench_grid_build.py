@@ -45,7 +45,7 @@ def encoder_points_per_second(points: int) -> tuple[float, float]:
 
 def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> None:
     """Microseconds per stored cell of each stage of a partition task, one thread, in this process."""
-    from build_grid.coverage import covered_cells
+    from build_grid.coverage import LandMask, covered_cells
     from build_grid.partition import evaluate_partition, partition_to_parquet
     from satcle.grid.h3_cells import cells_at_resolution
 
@@ -54,12 +54,12 @@ def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> No
     encoder = satcle.load_encoder("default")
     parents = cells_at_resolution(max(0, res - 5))
     parents = parents[np.linspace(0, parents.size - 1, partitions).astype(int)]
-    covered_cells(int(parents[0]), res, coverage)  # loads the land mask
+    land_mask = LandMask()
     seconds = {"coverage": 0.0, "encode": 0.0, "evaluate (centres, encode, quantise)": 0.0, "parquet": 0.0}
     cells_total = 0
     for parent in parents:
         t0 = time.perf_counter()
-        cells = covered_cells(int(parent), res, coverage)
+        cells = covered_cells(int(parent), res, coverage, land_mask)
         t1 = time.perf_counter()
         table = evaluate_partition(encoder, cells, dtype)
         t2 = time.perf_counter()

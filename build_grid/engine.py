@@ -42,7 +42,7 @@ from satcle.grid.store_format import (
 )
 from satcle.model import load_encoder
 
-from .coverage import covered_cells
+from .coverage import LandMask, covered_cells
 from .output import GridOutput
 from .partition import GridIdentity, evaluate_partition, partition_to_parquet
 
@@ -130,7 +130,7 @@ def partition_file(parent: int) -> str:
 
 
 class EncoderPlugin(WorkerPlugin):
-    """Loads the encoder once per Dask worker (in `setup`), for every task it runs."""
+    """Loads the encoder and the land mask once per Dask worker (in `setup`), for every task it runs."""
 
     name = ENCODER_PLUGIN
 
@@ -138,6 +138,7 @@ class EncoderPlugin(WorkerPlugin):
         self.model = model
         self.torch_threads = torch_threads
         self.encoder = None
+        self.land_mask = None
 
     def setup(self, worker) -> None:
         import torch
@@ -145,6 +146,7 @@ class EncoderPlugin(WorkerPlugin):
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
         self.encoder = load_encoder(self.model)
+        self.land_mask = LandMask()
 
 
 def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: int) -> PartitionResult:
@@ -157,10 +159,11 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
         rows = verified_rows(data, expected)
         if rows is not None:
             return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data))
-    cells = covered_cells(parent, identity.resolution, identity.coverage)
+    plugin = get_worker().plugins[ENCODER_PLUGIN]
+    cells = covered_cells(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
         return PartitionResult(parent, None, 0, None, False, 0)
-    encoder = get_worker().plugins[ENCODER_PLUGIN].encoder
+    encoder = plugin.encoder
     table = evaluate_partition(encoder, cells, identity.dtype, metadata=expected, batch_size=batch_size)
     data = partition_to_parquet(table)
     output.write_bytes(relative, data)

@@ -2,7 +2,7 @@ import h3
 import numpy as np
 import pytest
 
-from build_grid.coverage import covered_cells, is_land
+from build_grid.coverage import LandMask, covered_cells
 from satcle.errors import CoordinateError
 from satcle.grid.h3_cells import cell_centers, cell_children, cells_at_resolution, latlng_to_cells, neighbor_disks
 
@@ -28,14 +28,27 @@ def test_children_tile_the_resolution():
     np.testing.assert_array_equal(np.sort(parts), all_res2)
 
 
+def test_land_mask_matches_global_land_mask(rng, tmp_path):
+    from global_land_mask import globe
+
+    lats = np.r_[np.degrees(np.arcsin(rng.uniform(-1, 1, 20000))), 90.0, -90.0, 0.0, 89.999]
+    lons = np.r_[rng.uniform(-180, 180, 20000), 180.0, -180.0, 179.999, -179.999]
+    mask = LandMask(tmp_path)  # builds the bit-packed cache
+    np.testing.assert_array_equal(mask.contains(lats, lons), globe.is_land(lats.copy(), lons.copy()))
+    np.testing.assert_array_equal(LandMask(tmp_path).contains(lats, lons), mask.contains(lats, lons))  # from the cache
+    assert [p.name for p in tmp_path.iterdir()] == [LandMask.FILE]
+
+
 def test_land_coverage_is_land_cells_plus_one_ring():
     # Reference: the whole resolution at once, without partitions.
     cells = cells_at_resolution(2)
+    is_land = LandMask().contains
     land = is_land(*cell_centers(cells))
     members, owner = neighbor_disks(cells)
     near = np.bincount(owner, weights=land[np.searchsorted(cells, members)], minlength=cells.size) > 0
     expected = cells[near]
-    got = np.sort(np.concatenate([covered_cells(int(p), 2, "land") for p in cells_at_resolution(0)]))
+    mask = LandMask()
+    got = np.sort(np.concatenate([covered_cells(int(p), 2, "land", mask) for p in cells_at_resolution(0)]))
     np.testing.assert_array_equal(got, expected)
     assert land.sum() < expected.size < cells.size  # the ring adds cells, the open ocean is left out
     assert is_land(np.array([48.85, 0.0]), np.array([2.35, -150.0])).tolist() == [True, False]

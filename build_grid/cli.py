@@ -1,9 +1,14 @@
-"""`satcle-grid` command line."""
+"""`satcle-grid` command line: build, inspect, verify and query embedding grids."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h3
 import typer
+
+from satcle.errors import SatcleError
+from satcle.grid.store_format import COVERAGES, EMBEDDING_DTYPES
 
 app = typer.Typer(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
@@ -21,12 +26,157 @@ def main() -> None:
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
+    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land' assumes 30% of cells)."),
+    dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
-    """Print the number of cells of a resolution and the size of a float16 grid of them."""
+    """Print the number of cells of a resolution and the size of a grid of them."""
+    from .engine import estimated_bytes
+
+    if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
+        raise typer.BadParameter(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
     cells = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
-    size = cells * (8 + 2 * dim)
-    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), float16 grid ~{size / 1e9:.2f} GB")
+    size = estimated_bytes(res, coverage, dtype, dim)
+    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{size / 1e9:.2f} GB")
+
+
+@app.command()
+def build(
+    res: int = typer.Option(6, "--res", min=0, max=10, help="H3 resolution of the cells (0 coarsest .. 10)."),
+    model: str = typer.Option("default", "--model", help="Encoder: a shipped model name or a model directory."),
+    out: str = typer.Option(None, "--out", show_default=False,
+                            help="Output directory or fsspec URL (s3://...). Default: "
+                                 "$SATCLE_GRID_DIR/<model>-r<res>-<coverage>-<dtype>, "
+                                 "SATCLE_GRID_DIR defaulting to ~/.cache/satcle/grids."),
+    coverage: str = typer.Option("land", "--coverage",
+                                 help=f"Which cells: 'land' (land plus one ring of cells around coasts) or 'global'. One of {COVERAGES}."),
+    dtype: str = typer.Option("float16", "--dtype", help=f"Stored embedding type, one of {EMBEDDING_DTYPES} (int8: per-row scale)."),
+    workers: int = typer.Option(None, "--workers", min=1, show_default=False,
+                                help="Dask worker processes of the local cluster. Default: one per CPU core."),
+    scheduler: str = typer.Option(None, "--scheduler", show_default=False,
+                                  help="Address of an existing Dask scheduler (tcp://host:port); "
+                                       "--out must then be a path or URL every worker can write."),
+) -> None:
+    """Evaluate the encoder at every H3 cell centre and write a grid (Parquet + DuckDB).
+
+    Re-running the same command resumes an interrupted build: finished partitions
+    are verified and skipped.
+    """
+    from .engine import BuildConfig, build_grid, default_grid_dir, estimated_bytes, free_disk_bytes
+
+    try:
+        config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
+                             workers=workers, scheduler=scheduler)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    target = out or str(default_grid_dir(Path(model).name, res, coverage, dtype))
+    need, free = estimated_bytes(res, coverage, dtype), free_disk_bytes(target)
+    if free is not None and need > free:
+        typer.secho(f"warning: the grid needs about {need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB are free at {target}",
+                    fg=typer.colors.YELLOW, err=True)
+    try:
+        summary = build_grid(config)
+    except SatcleError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{summary.out}: {summary.cells:,} cells, {summary.nbytes / 1e6:,.1f} MB "
+        f"({summary.nbytes / max(summary.cells, 1):,.0f} bytes/cell), {summary.seconds:,.1f} s "
+        f"({summary.partitions_built} partitions built, {summary.partitions_skipped} verified and kept)"
+    )
+
+
+@app.command()
+def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
+    """What a grid is: model, resolution, coverage, dtype, cells, size, build time."""
+    from satcle.grid.store_format import read_manifest
+
+    manifest = _or_exit(read_manifest, grid_dir)
+    nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
+    lines = {
+        "model": f"{manifest.model_name} (sha256 {manifest.model_sha256[:16]}...)",
+        "encoder": ", ".join(f"{k}={v}" for k, v in sorted(manifest.model_config.items())),
+        "resolution": f"{manifest.resolution} (mean edge {h3.average_hexagon_edge_length(manifest.resolution, unit='km'):.2f} km)",
+        "coverage": manifest.coverage,
+        "embedding": f"{manifest.dtype}[{manifest.dim}]",
+        "cells": f"{manifest.total_cells:,}",
+        "partitions": f"{len(manifest.partitions):,} (ancestors at resolution {manifest.partition_resolution})",
+        "size": f"{nbytes / 1e6:,.1f} MB ({nbytes / max(manifest.total_cells, 1):,.0f} bytes/cell)",
+        "built": f"{manifest.build_started} .. {manifest.build_finished} with satcle {manifest.library_version}",
+    }
+    for key, value in lines.items():
+        typer.echo(f"{key:>11}: {value}")
+
+
+@app.command()
+def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
+    """Check every partition's sha256 and row count against the manifest; exit 1 naming bad files."""
+    from .verify import verify_grid
+
+    problems = _or_exit(verify_grid, grid_dir)
+    for problem in problems:
+        typer.secho(problem, fg=typer.colors.RED, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{grid_dir}: all partitions match the manifest")
+
+
+@app.command()
+def query(
+    grid_dir: Path = typer.Argument(..., help="Grid directory."),
+    sql: str = typer.Argument(..., help="SQL over the view satcle(h3, lat, lon, embedding); "
+                                        "functions h3_latlng_to_cell(lat, lon, res), satcle_embedding(lat, lon)."),
+    max_rows: int = typer.Option(40, "--max-rows", help="Rows to print."),
+) -> None:
+    """Run SQL against a grid and print the result."""
+    import duckdb
+
+    from satcle.grid.connection import connect
+
+    con = _or_exit(connect, grid_dir)
+    try:
+        relation = con.sql(sql)
+    except duckdb.Error as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    if relation is not None:
+        relation.show(max_rows=max_rows)
+
+
+@app.command()
+def similar(
+    grid_dir: Path = typer.Argument(..., help="Grid directory."),
+    lat: float = typer.Option(..., "--lat", help="Latitude of the query point, degrees."),
+    lon: float = typer.Option(..., "--lon", help="Longitude of the query point, degrees."),
+    k: int = typer.Option(10, "-k", min=1, help="How many cells to list."),
+) -> None:
+    """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
+    from satcle.grid.connection import connect
+
+    con = _or_exit(connect, grid_dir)
+    rows = con.execute(_SIMILAR_SQL, [lat, lon, k]).fetchall()
+    if not rows:
+        typer.secho(f"error: ({lat}, {lon}) lies outside the grid's coverage", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
+    for cell, cell_lat, cell_lon, cosine in rows:
+        typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
+
+
+_SIMILAR_SQL = """
+WITH query AS (SELECT satcle_embedding(?, ?) AS q)
+SELECT h3, lat, lon, array_cosine_similarity(embedding, query.q) AS cosine
+FROM satcle, query WHERE query.q IS NOT NULL
+ORDER BY cosine DESC LIMIT ?
+"""
+
+
+def _or_exit(function, *args):
+    try:
+        return function(*args)
+    except (SatcleError, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,11 +5,22 @@ Public API (arrays in, arrays out; coordinates always in degrees):
 * `spherical_harmonics(lats, lons, L)` - real orthonormal SH basis, (N, L**2).
 * `load_encoder(name_or_path)` - a `LocationEncoder`; `.encode(lats, lons)`
   gives (N, D) float32 embeddings.
+* `connect(grid_dir)` - a DuckDB connection to a precomputed grid: view
+  ``satcle(h3, lat, lon, embedding)``, SQL functions ``h3_latlng_to_cell`` and
+  ``satcle_embedding``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import CoordinateError, ModelFormatError, ModelNotFoundError, SatcleError
+from .errors import (
+    CoordinateError,
+    GridBuildError,
+    GridFormatError,
+    ModelFormatError,
+    ModelNotFoundError,
+    SatcleError,
+)
+from .grid.connection import connect
 from .model import (
     EncoderConfig,
     LocationEncoder,
@@ -27,12 +38,15 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "CoordinateError",
     "EncoderConfig",
+    "GridBuildError",
+    "GridFormatError",
     "LocationEncoder",
     "ModelFormatError",
     "ModelNotFoundError",
     "SatcleError",
     "__version__",
     "available_models",
+    "connect",
     "load_encoder",
     "save_encoder",
     "spherical_harmonics",

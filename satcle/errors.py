@@ -36,3 +36,7 @@ class EncoderUnavailableError(SatcleError, LookupError):
 
 class EvaluationConfigError(SatcleError, ValueError):
     """An evaluation request that cannot be run: unknown task or encoder name, bad sizes."""
+
+
+class GridBuildError(SatcleError, RuntimeError):
+    """A grid build that cannot go on: its output holds another build, or a worker failed."""

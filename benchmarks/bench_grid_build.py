@@ -1,0 +1,115 @@
+"""Grid build throughput against the encoder's own, measured side by side in one run.
+
+Run:  python benchmarks/bench_grid_build.py [--res 5] [--coverage land] [--dtypes float16,int8,float32]
+
+Prints, for each dtype, the encoder's throughput (`encode` on 1M random points,
+all cores, as in bench_encoder.py) timed right before the wall time of a full
+`build_grid` (cluster start-up, land mask loading, coverage, encoding, Parquet,
+manifest and DuckDB included), cells/s, bytes per cell and the ratio of build
+cells/s to encoder points/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+import satcle
+from build_grid.engine import BuildConfig, build_grid
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the Dask workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def encoder_points_per_second(points: int) -> tuple[float, float]:
+    """(points/s, CPU microseconds per point) of `encode` on all cores."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    encoder = satcle.load_encoder("default")
+    rng = np.random.default_rng(0)
+    lats = np.degrees(np.arcsin(rng.uniform(-1, 1, points)))
+    lons = rng.uniform(-180, 180, points)
+    encoder.encode(lats[:20000], lons[:20000])
+    start, cpu = time.perf_counter(), cpu_seconds()
+    encoder.encode(lats, lons)
+    return points / (time.perf_counter() - start), (cpu_seconds() - cpu) / points * 1e6
+
+
+def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> None:
+    """Microseconds per stored cell of each stage of a partition task, one thread, in this process."""
+    from build_grid.coverage import LandMask, covered_cells
+    from build_grid.partition import evaluate_partition, partition_to_parquet
+    from satcle.grid.h3_cells import cells_at_resolution
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    encoder = satcle.load_encoder("default")
+    parents = cells_at_resolution(max(0, res - 5))
+    parents = parents[np.linspace(0, parents.size - 1, partitions).astype(int)]
+    land_mask = LandMask()
+    seconds = {"coverage": 0.0, "encode": 0.0, "evaluate (centres, encode, quantise)": 0.0, "parquet": 0.0}
+    cells_total = 0
+    for parent in parents:
+        t0 = time.perf_counter()
+        cells = covered_cells(int(parent), res, coverage, land_mask)
+        t1 = time.perf_counter()
+        table = evaluate_partition(encoder, cells, dtype)
+        t2 = time.perf_counter()
+        partition_to_parquet(table)
+        t3 = time.perf_counter()
+        lats = table.column("lat").to_numpy()
+        encoder.encode(lats, table.column("lon").to_numpy())
+        t4 = time.perf_counter()
+        seconds["coverage"] += t1 - t0
+        seconds["evaluate (centres, encode, quantise)"] += t2 - t1
+        seconds["parquet"] += t3 - t2
+        seconds["encode"] += t4 - t3
+        cells_total += cells.size
+    torch.set_num_threads(threads)
+    print(f"stages, one thread, {partitions} partitions, {cells_total:,} {dtype} cells (us per stored cell):")
+    for name, value in seconds.items():
+        print(f"  {name:<38} {value / max(cells_total, 1) * 1e6:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--res", type=int, default=5)
+    parser.add_argument("--coverage", default="land")
+    parser.add_argument("--dtypes", default="float16,int8,float32")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--stages", action="store_true", help="also time each stage of a partition task")
+    args = parser.parse_args()
+    if args.stages:
+        stage_costs(args.res, args.coverage, args.dtypes.split(",")[0])
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}")
+    # The encoder is timed again right before each build: on a shared machine the
+    # cores' availability drifts, and the ratio should compare like with like.
+    # Wall-clock ratios drift with other load on the machine; CPU time per cell
+    # (build: driver plus workers) against CPU time per point (encoder) does not.
+    print(f"{'dtype':>8} {'encoder pts/s':>13} {'cells':>10} {'wall s':>7} {'cells/s':>9} {'bytes/cell':>10} "
+          f"{'of encoder':>10} {'CPU us/pt enc':>13} {'CPU us/cell':>11} {'CPU ratio':>9}")
+    for dtype in args.dtypes.split(","):
+        encoder_rate, encoder_cpu = encoder_points_per_second(args.points)
+        cpu = cpu_seconds()
+        with tempfile.TemporaryDirectory() as out:
+            config = BuildConfig(resolution=args.res, coverage=args.coverage, dtype=dtype,
+                                 workers=args.workers, out=out)
+            summary = build_grid(config, progress=False)
+        build_cpu = (cpu_seconds() - cpu) / summary.cells * 1e6
+        rate = summary.cells / summary.seconds
+        print(f"{dtype:>8} {encoder_rate:>13,.0f} {summary.cells:>10,} {summary.seconds:>7.1f} {rate:>9,.0f} "
+              f"{summary.nbytes / summary.cells:>10,.0f} {rate / encoder_rate:>10.0%} "
+              f"{encoder_cpu:>13.1f} {build_cpu:>11.1f} {encoder_cpu / build_cpu:>9.0%}")
+
+
+if __name__ == "__main__":
+    main()

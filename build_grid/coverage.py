@@ -1,0 +1,94 @@
+"""Which H3 cells a grid holds: all of them, or land plus one ring around coasts.
+
+A cell is *land* when its centre is land in the 1 km GLOBE mask of
+`global-land-mask`. `land` coverage keeps the land cells and every cell that
+touches one (its grid disk of radius 1 contains a land cell), so that points
+just off a coast still fall in a stored cell. The decision for a cell depends
+only on its own disk, never on the partition it is evaluated in, which keeps
+partitions independent and builds reproducible.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from satcle.grid.h3_cells import cell_centers, cell_children, neighbor_disks
+from satcle.grid.store_format import COVERAGES, write_atomic
+
+
+class LandMask:
+    """The GLOBE 1 km land mask of `global-land-mask`, bit-packed and memory-mapped.
+
+    The package ships the mask zlib-compressed (2.5 MB) and inflates it to a 1 GB
+    boolean array on import, ~4 s in every process. Here it is inflated once per
+    machine into a 117 MB bit-packed ``.npy`` under `cache_dir` (default
+    ``$SATCLE_CACHE_DIR``, else ``~/.cache/satcle``), which each worker then maps
+    in milliseconds and shares through the page cache. Look-ups index exactly as
+    ``global_land_mask.globe.is_land`` does.
+    """
+
+    FILE = "globe-land-bits-v1.npy"
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None):
+        source = np.load(_globe_npz())  # lazy per key: only "mask" is large
+        self._lat0, self._dlat = float(source["lat"][0]), float(source["lat"][1] - source["lat"][0])
+        self._lon0, self._dlon = float(source["lon"][0]), float(source["lon"][1] - source["lon"][0])
+        self._lat_max, self._lat_min = float(source["lat"].max()), float(source["lat"].min())
+        self._lon_max, self._lon_min = float(source["lon"].max()), float(source["lon"].min())
+        path = Path(cache_dir or os.environ.get("SATCLE_CACHE_DIR") or Path.home() / ".cache" / "satcle") / self.FILE
+        if not path.is_file():
+            buffer = io.BytesIO()
+            np.save(buffer, np.packbits(~source["mask"], axis=1))  # the package's mask is True over water
+            write_atomic(path, buffer.getvalue())
+        self._bits = np.load(path, mmap_mode="r")
+
+    def contains(self, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+        """Land flag of points: lats, lons (N,) degrees in range -> (N,) bool."""
+        lats = np.clip(np.asarray(lats, dtype=np.float64), self._lat_min, self._lat_max)
+        lons = np.clip(np.asarray(lons, dtype=np.float64), self._lon_min, self._lon_max)
+        rows = ((lats - self._lat0) / self._dlat).astype(np.int64)
+        cols = ((lons - self._lon0) / self._dlon).astype(np.int64)
+        return ((self._bits[rows, cols >> 3] >> (7 - (cols & 7))) & 1).astype(bool)
+
+
+def _globe_npz() -> Path:
+    spec = importlib.util.find_spec("global_land_mask")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("land coverage needs the global-land-mask package")
+    return Path(spec.origin).parent / "globe_combined_mask_compressed.npz"
+
+
+def covered_cells(parent: int, res: int, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
+    """The cells of resolution `res` under `parent` that a grid of `coverage` holds.
+
+    parent: H3 cell id (int) of a coarser resolution; coverage: "land" or
+    "global"; land_mask: reused across calls when given. Returns sorted (M,)
+    uint64 cell ids (possibly empty).
+    """
+    if coverage not in COVERAGES:
+        raise ValueError(f"coverage must be one of {COVERAGES}, got {coverage!r}")
+    cells = cell_children(np.array([parent], dtype=np.uint64), res)
+    if coverage == "global" or cells.size == 0:
+        return cells
+    land_mask = land_mask or LandMask()
+    land = land_mask.contains(*cell_centers(cells))
+    ocean = np.flatnonzero(~land)
+    members, owner = neighbor_disks(cells[ocean])
+    # Most neighbours are in this partition, whose land flags are known; only the
+    # few across its border need their centres evaluated.
+    pos = np.minimum(np.searchsorted(cells, members), cells.size - 1)
+    inside = cells[pos] == members
+    member_land = np.zeros(members.size, dtype=bool)
+    member_land[inside] = land[pos[inside]]
+    across = np.unique(members[~inside])
+    across_land = land_mask.contains(*cell_centers(across))
+    member_land[~inside] = across_land[np.searchsorted(across, members[~inside])]
+    near_land = np.bincount(owner, weights=member_land, minlength=ocean.size) > 0
+    keep = land.copy()
+    keep[ocean[near_land]] = True
+    return cells[keep]

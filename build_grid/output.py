@@ -1,0 +1,50 @@
+"""Where a build writes: a local directory or an fsspec URL (s3://..., file://...).
+
+Every file appears whole or not at all: written under a temporary name, then
+renamed (an object store's single PUT is atomic by itself).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import fsspec
+
+from satcle.grid.store_format import write_atomic
+
+
+class GridOutput:
+    """Files of one grid under `root` (a path or an fsspec URL), addressed by relative path."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = str(root)
+        self.is_local = "://" not in self.root
+        if self.is_local:
+            self.fs, self._base = fsspec.filesystem("file"), str(Path(self.root).expanduser().resolve())
+        else:
+            self.fs, self._base = fsspec.core.url_to_fs(self.root)
+            self._base = self._base.rstrip("/")
+
+    def path(self, relative: str) -> str:
+        """Absolute path (or bucket path) of a file of the grid."""
+        return f"{self._base}/{relative}"
+
+    def exists(self, relative: str) -> bool:
+        return self.fs.exists(self.path(relative))
+
+    def read_bytes(self, relative: str) -> bytes:
+        return self.fs.cat_file(self.path(relative))
+
+    def write_bytes(self, relative: str, data: bytes) -> None:
+        """Write a whole file atomically."""
+        if self.is_local:
+            write_atomic(Path(self.path(relative)), data)
+            return
+        final = self.path(relative)
+        directory, name = final.rsplit("/", 1)
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        self.fs.makedirs(directory, exist_ok=True)  # object stores have no directories: a no-op there
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, final)

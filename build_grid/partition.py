@@ -1,0 +1,109 @@
+"""One partition of a grid: cells in, Arrow table out, Parquet bytes out.
+
+`evaluate_partition` is pure (no I/O): the engine decides which cells and where
+the bytes go, so further columns (e.g. ``interp_error``) can be added here
+without touching orchestration.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from satcle.grid.h3_cells import cell_centers
+from satcle.grid.store_format import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize
+from satcle.model import LocationEncoder
+
+# Rows per Parquet row group: ~2 MB of float16 embeddings at D = 256, so that a
+# query for one cell (min/max statistics on the sorted h3 column) reads ~2 MB.
+ROW_GROUP_ROWS = 4096
+# Parquet's path of the embedding values (per-column options address leaves).
+EMBEDDING_LEAF = "embedding.list.element"
+
+
+@dataclass(frozen=True)
+class GridIdentity:
+    """What every file of one grid shares; a partition that disagrees is not of this grid."""
+
+    model_name: str
+    model_sha256: str
+    resolution: int
+    partition_resolution: int
+    coverage: str
+    dtype: str
+    dim: int
+
+    def file_metadata(self, parent: int) -> dict[str, str]:
+        """Parquet key-value metadata of the partition under `parent` (H3 id)."""
+        return {
+            "satcle_format_version": str(FORMAT_VERSION),
+            "satcle_model_name": self.model_name,
+            "satcle_model_sha256": self.model_sha256,
+            "satcle_resolution": str(self.resolution),
+            "satcle_partition_resolution": str(self.partition_resolution),
+            "satcle_coverage": self.coverage,
+            "satcle_dtype": self.dtype,
+            "satcle_dim": str(self.dim),
+            "satcle_parent": format(parent, "x"),
+        }
+
+
+def evaluate_partition(
+    encoder: LocationEncoder,
+    cells: np.ndarray,
+    dtype: str,
+    *,
+    metadata: dict[str, str] | None = None,
+    batch_size: int = 16384,
+) -> pa.Table:
+    """Embeddings of H3 cells at their centres, as a partition table.
+
+    Parameters
+    ----------
+    encoder : LocationEncoder
+    cells : (N,) uint64
+        H3 cell ids, sorted ascending (the stored order).
+    dtype : "float16" | "int8" | "float32"
+        Stored embedding type (int8 adds the per-row ``scale`` column).
+    metadata : str -> str, optional
+        Key-value metadata of the table (and so of the Parquet file).
+
+    Returns
+    -------
+    pa.Table with `partition_schema(D, dtype)`: h3, lat/lon (centre, degrees), embedding[, scale].
+    """
+    cells = np.ascontiguousarray(cells, dtype=np.uint64)
+    if cells.size > 1 and not np.all(cells[1:] > cells[:-1]):
+        raise ValueError("cells must be sorted ascending and unique")
+    lats, lons = cell_centers(cells)
+    values, scale = quantize(encoder.encode(lats, lons, batch_size=batch_size), dtype)
+    columns = [pa.array(cells), pa.array(lats), pa.array(lons), embeddings_to_arrow(values)]
+    if scale is not None:
+        columns.append(pa.array(scale))
+    schema = partition_schema(encoder.output_dim, dtype, metadata=metadata)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def partition_to_parquet(table: pa.Table) -> bytes:
+    """Serialise a partition table to Parquet bytes, deterministically.
+
+    float16/float32 embeddings are stored uncompressed (their low bits are noise);
+    int8 ones are compressed, since Parquet has no 8-bit physical type and would
+    spend 4 bytes per value (zstd brings them back to ~1). Statistics are kept
+    only where queries filter.
+    """
+    int8 = table.schema.field("embedding").type.value_type == pa.int8()
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=ROW_GROUP_ROWS,
+        compression={**{name: "zstd" for name in table.column_names}, EMBEDDING_LEAF: "zstd" if int8 else "none"},
+        use_dictionary=False,
+        write_statistics=["h3", "lat", "lon"],
+    )
+    return sink.getvalue()

@@ -1,0 +1,179 @@
+"""The grid builder end to end, on a real Dask LocalCluster (2 workers, loopback)."""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import h3
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import satcle
+from build_grid.cli import app
+from build_grid.coverage import covered_cells
+from build_grid.engine import BuildConfig, build_grid
+from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
+from build_grid.verify import verify_grid
+from satcle.errors import GridBuildError
+from satcle.grid.store_format import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return satcle.load_encoder("default")
+
+
+@pytest.fixture(scope="module")
+def land_grid(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid") / "r2-land"
+    summary = build_grid(BuildConfig(resolution=2, coverage="land", dtype="float16", workers=2, out=str(out)),
+                         progress=False)
+    return out, summary
+
+
+def cosine(a, b):
+    return np.sum(a * b, axis=-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+
+def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
+    out, summary = land_grid
+    manifest = read_manifest(out)
+    assert (manifest.resolution, manifest.coverage, manifest.dtype, manifest.dim) == (2, "land", "float16", 256)
+    assert manifest.model_sha256 == encoder.metadata["sha256"]
+    assert manifest.model_config == encoder.config.to_dict()
+    assert manifest.total_cells == summary.cells > 0
+    assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions"}  # no temp files left
+    for part in manifest.partitions:
+        path = out / part.file
+        table = pq.read_table(path)
+        assert table.schema.remove_metadata().equals(partition_schema(256, "float16"))
+        meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+        assert meta["satcle_model_sha256"] == manifest.model_sha256
+        assert (meta["satcle_resolution"], meta["satcle_dtype"], meta["satcle_coverage"]) == ("2", "float16", "land")
+        cells = table.column("h3").to_numpy()
+        assert np.all(np.diff(cells.astype(np.float64)) > 0)  # sorted, unique
+        assert all(h3.get_resolution(h3.int_to_str(int(c))) == 2 for c in cells[:5])
+        assert f"{int(meta['satcle_parent'], 16):x}.parquet" == Path(part.file).name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == part.sha256 and table.num_rows == part.rows
+
+
+def test_duckdb_file_query_equals_live_encoder(land_grid, encoder):
+    out, _ = land_grid
+    with duckdb.connect(str(out / DUCKDB_FILE), read_only=True) as con:
+        rows = con.sql("SELECT h3, lat, lon FROM satcle USING SAMPLE 20 ROWS (reservoir, 7)").fetchall()
+        for cell, lat, lon in rows:
+            (embedding,) = con.execute("SELECT embedding FROM satcle WHERE h3 = ?", [cell]).fetchall()[0]
+            stored = np.asarray(embedding, dtype=np.float32)
+            assert cosine(stored, encoder.encode([lat], [lon])[0]) >= 0.9999
+            assert np.allclose((lat, lon), h3.cell_to_latlng(h3.int_to_str(cell)), atol=1e-9)
+        assert con.execute("SELECT count(*) FROM satcle").fetchall()[0][0] == read_manifest(out).total_cells
+
+
+def test_connect_sql_functions(land_grid, rng):
+    out, _ = land_grid
+    con = satcle.connect(out)
+    lats = np.degrees(np.arcsin(rng.uniform(-1, 1, 50)))
+    lons = rng.uniform(-180, 180, 50)
+    con.execute("CREATE TABLE points AS SELECT * FROM (SELECT unnest(?) AS lat, unnest(?) AS lon)", [lats.tolist(), lons.tolist()])
+    cells = [c for (c,) in con.sql("SELECT h3_latlng_to_cell(lat, lon, 5) FROM points").fetchall()]
+    assert cells == [h3.str_to_int(h3.latlng_to_cell(a, b, 5)) for a, b in zip(lats, lons)]
+    # satcle_embedding is the stored row of the containing cell, NULL outside coverage.
+    joined = con.sql("""
+        SELECT p.lat, p.lon, satcle_embedding(p.lat, p.lon) AS looked_up, s.embedding AS stored
+        FROM points p LEFT JOIN satcle s ON s.h3 = h3_latlng_to_cell(p.lat, p.lon, 2)""").fetchall()
+    covered = [(a, b) for _, _, a, b in joined if b is not None]
+    assert 0 < len(covered) < len(joined)
+    assert all(np.array_equal(a, b) for a, b in covered)
+    assert all(a is None for _, _, a, b in joined if b is None)
+    assert con.execute("SELECT satcle_embedding(NULL, 1.0) IS NULL, h3_latlng_to_cell(1.0, NULL, 3) IS NULL").fetchall()[0] == (True, True)
+    with pytest.raises(duckdb.Error, match="outside"):
+        con.sql("SELECT h3_latlng_to_cell(95.0, 0.0, 3)").fetchall()
+
+
+def test_similar_and_info_cli(land_grid):
+    out, _ = land_grid
+    result = runner.invoke(app, ["similar", str(out), "--lat", "48.85", "--lon", "2.35", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 4 and lines[1].split()[0] == h3.latlng_to_cell(48.85, 2.35, 2)
+    assert float(lines[1].split()[-1]) == pytest.approx(1.0, abs=1e-4)
+    assert runner.invoke(app, ["similar", str(out), "--lat", "0", "--lon", "-150"]).exit_code == 1
+    info = runner.invoke(app, ["info", str(out)])
+    assert info.exit_code == 0 and "float16[256]" in info.output and f"{read_manifest(out).total_cells:,}" in info.output
+    query = runner.invoke(app, ["query", str(out), "SELECT count(*) AS n FROM satcle"])
+    assert query.exit_code == 0 and f"{read_manifest(out).total_cells}" in query.output
+
+
+def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(land_grid[0], out)
+    assert verify_grid(out) == []
+    assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
+    first, second = read_manifest(out).partitions[:2]
+    data = bytearray((out / first.file).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (out / first.file).write_bytes(bytes(data))
+    (out / second.file).unlink()
+    problems = verify_grid(out)
+    assert len(problems) == 2 and first.file in problems[0] and "sha256" in problems[0]
+    assert second.file in problems[1] and "missing" in problems[1]
+    result = runner.invoke(app, ["verify", str(out)])
+    assert result.exit_code == 1 and first.file in result.output
+
+
+def test_refuses_to_mix_grids(land_grid):
+    with pytest.raises(GridBuildError, match="another grid"):
+        build_grid(BuildConfig(resolution=2, dtype="int8", workers=1, out=str(land_grid[0])), progress=False)
+
+
+def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "build_grid.cli", "build", "--res", "3", "--coverage", "global",
+         "--workers", "2", "--out", str(killed)],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partitions = killed / "partitions"
+    try:
+        # Kill the build, its scheduler and workers as soon as its second partition is on disk.
+        deadline = time.monotonic() + 120
+        while not (partitions.is_dir() and sum(p.suffix == ".parquet" for p in partitions.iterdir()) >= 2):
+            assert process.poll() is None and time.monotonic() < deadline, "build ended before writing partitions"
+            time.sleep(0.005)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert not (killed / MANIFEST_FILE).exists()
+    written = sorted(p for p in partitions.iterdir() if p.suffix == ".parquet")
+    assert 2 <= len(written) < 122
+    # A damaged file (as if the disk had lost its end) is rebuilt, not kept.
+    written[0].write_bytes(written[0].read_bytes()[:-100])
+
+    # Resumed through fsspec (file:// URL), the path taken for shared or object-store outputs.
+    resumed = build_grid(BuildConfig(resolution=3, coverage="global", workers=2, out=f"file://{killed}"),
+                         progress=False)
+    assert resumed.partitions_skipped >= len(written) - 1 and resumed.partitions_built <= 122 - len(written) + 1
+    assert verify_grid(killed) == []
+    # Reference: every partition evaluated uninterrupted, in this process, with the
+    # workers' torch thread count (one each, two workers on the test machine's cores).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        identity = GridIdentity(encoder.metadata["name"], encoder.metadata["sha256"], 3, 0, "global", "float16", 256)
+        for part in read_manifest(killed).partitions:
+            parent = int(Path(part.file).stem, 16)
+            table = evaluate_partition(encoder, covered_cells(parent, 3, "global"), "float16",
+                                       metadata=identity.file_metadata(parent))
+            assert (killed / part.file).read_bytes() == partition_to_parquet(table), part.file
+    finally:
+        torch.set_num_threads(threads)

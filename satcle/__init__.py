@@ -5,11 +5,22 @@ Public API (arrays in, arrays out; coordinates always in degrees):
 * `spherical_harmonics(lats, lons, L)` - real orthonormal SH basis, (N, L**2).
 * `load_encoder(name_or_path)` - a `LocationEncoder`; `.encode(lats, lons)`
   gives (N, D) float32 embeddings.
+* `open_grid(path)` - a precomputed `Grid`; `lookup(lats, lons)` - (N, D)
+  float32 embeddings from a grid (default: `default_grid_dir()`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import CoordinateError, ModelFormatError, ModelNotFoundError, SatcleError
+from .errors import (
+    CoordinateError,
+    GridFormatError,
+    GridNotFoundError,
+    ModelFormatError,
+    ModelNotFoundError,
+    OutsideCoverageError,
+    SatcleError,
+)
+from .grid_lookup import Grid, default_grid_dir, lookup, open_grid
 from .model import (
     EncoderConfig,
     LocationEncoder,
@@ -27,13 +38,20 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "CoordinateError",
     "EncoderConfig",
+    "Grid",
+    "GridFormatError",
+    "GridNotFoundError",
     "LocationEncoder",
     "ModelFormatError",
     "ModelNotFoundError",
+    "OutsideCoverageError",
     "SatcleError",
     "__version__",
     "available_models",
+    "default_grid_dir",
     "load_encoder",
+    "lookup",
+    "open_grid",
     "save_encoder",
     "spherical_harmonics",
 ]

@@ -24,3 +24,11 @@ class ModelFormatError(SatcleError, ValueError):
 
 class GridFormatError(SatcleError, ValueError):
     """A grid directory that is missing, incomplete, corrupt or of another version."""
+
+
+class GridNotFoundError(SatcleError, FileNotFoundError):
+    """No grid where one was looked for (an explicit path or the default location)."""
+
+
+class OutsideCoverageError(SatcleError, LookupError):
+    """A point whose H3 cell the grid does not store (e.g. ocean on a land grid)."""

@@ -1,0 +1,309 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled kernels of the grid lookup: locate points among H3 cell centres, then
+gather and blend stored rows with dequantisation fused in.
+
+The Python-facing layer is `satcle.grid_lookup`; these functions only fill
+pre-allocated, validated arrays. Geometry is on the unit sphere in float64:
+cell centres are unit vectors, cell edges are great-circle arcs (H3 edges are
+straight lines of a gnomonic face projection, hence great circles), stored as
+unit normals pointing into the cell.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport M_PI, NAN, cos, sin, floor, fabs
+from libc.stdint cimport int8_t, int32_t, int64_t, uint16_t
+
+ctypedef fused stored_t:
+    float
+    int8_t
+    uint16_t   # float16 bit patterns, decoded through a 65536-entry table
+
+cdef double DEG2RAD = M_PI / 180.0
+
+# Status codes written to `cell_rows` besides a row number.
+cdef enum:
+    MISS_ROW = -1        # no stored cell contains the point
+    AMBIGUOUS_ROW = -2   # within rounding of a cell edge: resolved by h3 in Python
+
+MISS = MISS_ROW
+AMBIGUOUS = AMBIGUOUS_ROW
+
+
+cdef inline double dot3(const double* a, const double* b) noexcept nogil:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+cdef inline double triple(const double* p, const double* b, const double* c) noexcept nogil:
+    """p . (b x c)"""
+    return (p[0] * (b[1] * c[2] - b[2] * c[1])
+            + p[1] * (b[2] * c[0] - b[0] * c[2])
+            + p[2] * (b[0] * c[1] - b[1] * c[0]))
+
+
+cdef inline double inside_margin(const double* p, int32_t row, const int64_t* edge_offsets,
+                                 const double* edge_normals) noexcept nogil:
+    """min over the cell's edges of p . normal: > 0 inside, < 0 outside (sine of
+    the angular distance to the nearest edge's great circle)."""
+    cdef int64_t e
+    cdef double s, best = 2.0
+    for e in range(edge_offsets[row], edge_offsets[row + 1]):
+        s = dot3(p, &edge_normals[3 * e])
+        if s < best:
+            best = s
+    return best
+
+
+cdef int32_t nearest_centre(const double* p, double lat, double lon,
+                            const int64_t* bucket_offsets, const int32_t* bucket_rows,
+                            const double* bucket_xyz, int n_lat, int n_lon, double delta,
+                            double radius_deg, double min_dot) noexcept nogil:
+    """Row of the stored centre nearest to p within the search radius, or -1.
+
+    Buckets are delta x delta degrees; the longitude span searched widens with
+    1 / cos(latitude) and becomes the whole ring near the poles, and column
+    indices wrap, so neither the poles nor the antimeridian need special rows.
+    """
+    cdef int r0 = <int>floor((lat - radius_deg + 90.0) / delta)
+    cdef int r1 = <int>floor((lat + radius_deg + 90.0) / delta)
+    cdef double top = fabs(lat) + radius_deg
+    cdef double half_width
+    cdef int c0, c1, r, c, col
+    cdef int64_t k, bucket
+    cdef double d, best = min_dot
+    cdef int32_t found = -1
+    if r0 < 0:
+        r0 = 0
+    if r1 > n_lat - 1:
+        r1 = n_lat - 1
+    if top >= 89.0:
+        c0 = 0
+        c1 = n_lon - 1
+    else:
+        # asin(sin R / cos lat) <= 1.1 R / cos lat for the small radii used here.
+        half_width = 1.1 * radius_deg / cos(top * DEG2RAD) + delta
+        c0 = <int>floor((lon - half_width + 180.0) / delta)
+        c1 = <int>floor((lon + half_width + 180.0) / delta)
+        if c1 - c0 + 1 >= n_lon:
+            c0 = 0
+            c1 = n_lon - 1
+    for r in range(r0, r1 + 1):
+        for c in range(c0, c1 + 1):
+            col = c % n_lon
+            if col < 0:
+                col = col + n_lon
+            bucket = <int64_t>r * n_lon + col
+            for k in range(bucket_offsets[bucket], bucket_offsets[bucket + 1]):
+                d = dot3(p, &bucket_xyz[3 * k])
+                if d > best:
+                    best = d
+                    found = bucket_rows[k]
+    return found
+
+
+cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* eo,
+                     const double* en, const int32_t* nb, const int8_t* nbc,
+                     const int64_t* bo, const int32_t* br, const double* bx,
+                     int n_lat, int n_lon, double delta, double radius_deg, double min_dot,
+                     double edge_epsilon, double ambiguity_margin, bint want_triangle,
+                     int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
+    """One point of `locate`; locals live on this thread's stack."""
+    cdef double p[3]
+    cdef double phi = lat * DEG2RAD, lam = lon * DEG2RAD
+    cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
+    cdef int32_t apex, cand, b, c, found, bb, bc
+    cdef int k, j
+    p[0] = cos(phi) * cos(lam)
+    p[1] = cos(phi) * sin(lam)
+    p[2] = sin(phi)
+    apex = nearest_centre(p, lat, lon, bo, br, bx, n_lat, n_lon, delta, radius_deg, min_dot)
+    if apex < 0:
+        out_cell[0] = MISS_ROW
+        if want_triangle:
+            out_rows[0] = -1
+            out_rows[1] = -1
+            out_rows[2] = -1
+            out_w[0] = 0.0
+            out_w[1] = 0.0
+            out_w[2] = 0.0
+        return
+    # Containing cell: the nearest centre's cell, else one of its neighbours.
+    found = MISS_ROW
+    best_s = -2.0
+    k = nbc[apex]
+    for j in range(-1, k):
+        if j < 0:
+            cand = apex
+        else:
+            cand = nb[6 * apex + j]
+            if cand < 0:
+                continue
+        s = inside_margin(p, cand, eo, en)
+        if s > edge_epsilon:
+            found = cand
+            break
+        if s > best_s:
+            best_s = s
+    if found == MISS_ROW and best_s > -ambiguity_margin:
+        found = AMBIGUOUS_ROW
+    out_cell[0] = found
+    if not want_triangle:
+        return
+    best_m = -1e300
+    bb = -1
+    bc = -1
+    bw0 = 1.0
+    bw1 = 0.0
+    bw2 = 0.0
+    for j in range(k):
+        b = nb[6 * apex + j]
+        c = nb[6 * apex + (j + 1) % k]
+        if b < 0 or c < 0:
+            continue
+        det = triple(&xyz[3 * apex], &xyz[3 * b], &xyz[3 * c])
+        if det <= 0.0:
+            continue
+        wa = triple(p, &xyz[3 * b], &xyz[3 * c])
+        wb = triple(p, &xyz[3 * c], &xyz[3 * apex])
+        wc = triple(p, &xyz[3 * apex], &xyz[3 * b])
+        m = wa
+        if wb < m:
+            m = wb
+        if wc < m:
+            m = wc
+        m = m / det
+        if m > best_m:
+            best_m = m
+            bb = b
+            bc = c
+            bw0 = wa
+            bw1 = wb
+            bw2 = wc
+    if bb < 0:
+        bb = apex
+        bc = apex
+        bw0 = 1.0
+        bw1 = 0.0
+        bw2 = 0.0
+    # Points a rounding error outside every triangle: clamp onto the nearest one.
+    if bw0 < 0.0:
+        bw0 = 0.0
+    if bw1 < 0.0:
+        bw1 = 0.0
+    if bw2 < 0.0:
+        bw2 = 0.0
+    total = bw0 + bw1 + bw2
+    if total <= 0.0:
+        bw0 = 1.0
+        total = 1.0
+    out_rows[0] = apex
+    out_rows[1] = bb
+    out_rows[2] = bc
+    out_w[0] = <float>(bw0 / total)
+    out_w[1] = <float>(bw1 / total)
+    out_w[2] = <float>(bw2 / total)
+
+
+def locate(const double[::1] lats, const double[::1] lons,
+           const double[:, ::1] centres, const int64_t[::1] edge_offsets,
+           const double[:, ::1] edge_normals, const int32_t[:, ::1] neighbours,
+           const int8_t[::1] neighbour_count,
+           const int64_t[::1] bucket_offsets, const int32_t[::1] bucket_rows,
+           const double[:, ::1] bucket_xyz, int n_lat, int n_lon, double delta,
+           double radius_deg, double edge_epsilon, double ambiguity_margin,
+           int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
+           bint want_triangle, int num_threads=0):
+    """For each point: the row of the stored cell containing it (or MISS /
+    AMBIGUOUS) in `cell_rows` (N,), and if `want_triangle` the three rows and
+    weights of its interpolation in `tri_rows`, `tri_weights` (N, 3; rows -1 on
+    a miss). Points are degrees; tri_rows/tri_weights must have N rows even
+    when want_triangle is false (a (1, 3) dummy is not enough).
+
+    The interpolation is linear (spherical barycentric) on the triangles of
+    the dual of the H3 grid: the nearest centre and two consecutive
+    neighbours. The weights of a point inside a triangle do not depend on
+    which of its vertices is nearest, so the result is continuous across cell
+    edges; where a neighbour is not stored (coverage edge) only complete
+    triangles are used, and with none the nearest centre's row alone.
+    """
+    cdef Py_ssize_t n = lats.shape[0], i
+    if n == 0:
+        return
+    cdef const double* xyz = &centres[0, 0]
+    cdef const int64_t* eo = &edge_offsets[0]
+    cdef const double* en = &edge_normals[0, 0]
+    cdef const int32_t* nb = &neighbours[0, 0]
+    cdef const int8_t* nbc = &neighbour_count[0]
+    cdef const int64_t* bo = &bucket_offsets[0]
+    cdef const int32_t* br = &bucket_rows[0]
+    cdef const double* bx = &bucket_xyz[0, 0]
+    cdef const double* la = &lats[0]
+    cdef const double* lo = &lons[0]
+    cdef int32_t* out_cell = &cell_rows[0]
+    cdef int32_t* out_rows = &tri_rows[0, 0]
+    cdef float* out_w = &tri_weights[0, 0]
+    cdef double min_dot = cos(radius_deg * DEG2RAD)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=num_threads):
+            locate_one(la[i], lo[i], xyz, eo, en, nb, nbc, bo, br, bx, n_lat, n_lon,
+                       delta, radius_deg, min_dot, edge_epsilon, ambiguity_margin,
+                       want_triangle, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
+
+
+def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
+                 const float[::1] half_table, const int32_t[:, ::1] rows,
+                 const float[:, ::1] weights, float[:, ::1] out, int num_threads=0):
+    """out[i] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel.
+
+    values (M, D) float32, int8 (row r times scale[r]) or uint16 float16 bits
+    (decoded by half_table[bits], (65536,) float32); rows (N, K) int32 with a
+    negative row meaning "no value": the output row is NaN. scale must have M
+    entries for int8 and may be empty otherwise.
+    """
+    cdef Py_ssize_t n = rows.shape[0], i
+    cdef int kk = rows.shape[1], k, d, dim = values.shape[1]
+    cdef const stored_t* v = &values[0, 0]
+    cdef const float* sc = NULL
+    cdef const float* ht = NULL
+    cdef const int32_t* r = &rows[0, 0]
+    cdef const float* w = &weights[0, 0]
+    cdef float* o = &out[0, 0]
+    cdef const stored_t* src
+    cdef float* dst
+    cdef float wk
+    cdef int32_t row
+    cdef bint missing
+    if n == 0:
+        return
+    if scale.shape[0] > 0:
+        sc = &scale[0]
+    if half_table.shape[0] > 0:
+        ht = &half_table[0]
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=num_threads):
+            dst = o + i * dim
+            missing = False
+            for k in range(kk):
+                if r[i * kk + k] < 0:
+                    missing = True
+            if missing:
+                for d in range(dim):
+                    dst[d] = NAN
+                continue
+            for d in range(dim):
+                dst[d] = 0.0
+            for k in range(kk):
+                row = r[i * kk + k]
+                wk = w[i * kk + k]
+                if wk == 0.0:
+                    continue
+                src = v + <int64_t>row * dim
+                if stored_t is int8_t:
+                    wk = wk * sc[row]
+                    for d in range(dim):
+                        dst[d] += wk * <float>src[d]
+                elif stored_t is uint16_t:
+                    for d in range(dim):
+                        dst[d] += wk * ht[src[d]]
+                else:
+                    for d in range(dim):
+                        dst[d] += wk * src[d]

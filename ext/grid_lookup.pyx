@@ -41,12 +41,26 @@ cdef inline double triple(const double* p, const double* b, const double* c) noe
 
 
 cdef inline double inside_margin(const double* p, int32_t row, const int64_t* edge_offsets,
-                                 const double* edge_normals) noexcept nogil:
-    """min over the cell's edges of p . normal: > 0 inside, < 0 outside (sine of
-    the angular distance to the nearest edge's great circle)."""
-    cdef int64_t e
+                                 const double* edge_normals, const int64_t* fan_start,
+                                 const double* fan_vertices, const double* centres) noexcept nogil:
+    """> 0 inside the cell, < 0 outside; the magnitude is the sine of the angle
+    to the deciding edge's great circle.
+
+    Convex cells: the minimum over edges of p . normal. Cells that cross an
+    icosahedron edge (fan_start >= 0) are not convex at their distortion
+    vertices, but they are star-shaped around the centre: find the wedge
+    (centre, v_i, v_i+1) holding p and test p against that edge alone.
+    """
+    cdef int64_t e, e0 = edge_offsets[row], e1 = edge_offsets[row + 1], f = fan_start[row]
+    cdef int64_t count = e1 - e0, i
+    cdef const double* c = &centres[3 * row]
     cdef double s, best = 2.0
-    for e in range(edge_offsets[row], edge_offsets[row + 1]):
+    if f >= 0:
+        for i in range(count):
+            if (triple(p, c, &fan_vertices[3 * (f + i)]) >= 0.0
+                    and triple(p, &fan_vertices[3 * (f + (i + 1) % count)], c) >= 0.0):
+                return dot3(p, &edge_normals[3 * (e0 + i)])
+    for e in range(e0, e1):
         s = dot3(p, &edge_normals[3 * e])
         if s < best:
             best = s
@@ -101,7 +115,7 @@ cdef int32_t nearest_centre(const double* p, double lat, double lon,
 
 
 cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* eo,
-                     const double* en, const int32_t* nb, const int8_t* nbc,
+                     const double* en, const int64_t* fs, const double* fv, const int32_t* nb, const int8_t* nbc,
                      const int64_t* bo, const int32_t* br, const double* bx,
                      int n_lat, int n_lon, double delta, double radius_deg, double min_dot,
                      double edge_epsilon, double ambiguity_margin, bint want_triangle,
@@ -137,7 +151,7 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
             cand = nb[6 * apex + j]
             if cand < 0:
                 continue
-        s = inside_margin(p, cand, eo, en)
+        s = inside_margin(p, cand, eo, en, fs, fv, xyz)
         if s > edge_epsilon:
             found = cand
             break
@@ -205,7 +219,8 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
 
 def locate(const double[::1] lats, const double[::1] lons,
            const double[:, ::1] centres, const int64_t[::1] edge_offsets,
-           const double[:, ::1] edge_normals, const int32_t[:, ::1] neighbours,
+           const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
+           const double[:, ::1] fan_vertices, const int32_t[:, ::1] neighbours,
            const int8_t[::1] neighbour_count,
            const int64_t[::1] bucket_offsets, const int32_t[::1] bucket_rows,
            const double[:, ::1] bucket_xyz, int n_lat, int n_lon, double delta,
@@ -231,6 +246,8 @@ def locate(const double[::1] lats, const double[::1] lons,
     cdef const double* xyz = &centres[0, 0]
     cdef const int64_t* eo = &edge_offsets[0]
     cdef const double* en = &edge_normals[0, 0]
+    cdef const int64_t* fs = &fan_start[0]
+    cdef const double* fv = &fan_vertices[0, 0]
     cdef const int32_t* nb = &neighbours[0, 0]
     cdef const int8_t* nbc = &neighbour_count[0]
     cdef const int64_t* bo = &bucket_offsets[0]
@@ -244,7 +261,7 @@ def locate(const double[::1] lats, const double[::1] lons,
     cdef double min_dot = cos(radius_deg * DEG2RAD)
     with nogil:
         for i in prange(n, schedule="static", num_threads=num_threads):
-            locate_one(la[i], lo[i], xyz, eo, en, nb, nbc, bo, br, bx, n_lat, n_lon,
+            locate_one(la[i], lo[i], xyz, eo, en, fs, fv, nb, nbc, bo, br, bx, n_lat, n_lon,
                        delta, radius_deg, min_dot, edge_epsilon, ambiguity_margin,
                        want_triangle, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
 

@@ -21,8 +21,8 @@ from tqdm import tqdm
 MAX_BUCKETS = 1 << 24
 # A point this close (sine of the angle) to an edge is re-checked by h3 itself.
 EDGE_EPSILON = 1e-12
-# Cells that cross an icosahedron edge are not exactly convex: a point that fails
-# every convex test by less than this fraction of the search radius is re-checked.
+# A point outside every candidate by less than this fraction of the search radius
+# is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
 PROGRESS_MIN_CELLS = 200_000
 
@@ -32,7 +32,10 @@ class CellIndex:
     """Geometry of M stored cells (rows of the grid table) and the search raster.
 
     centres: (M, 3) float64 unit vectors; edge_offsets: (M + 1,) int64 into
-    edge_normals (E, 3) float64, unit normals pointing into the cell;
+    edge_normals (E, 3) float64, unit normals pointing into the cell, edge i
+    joining vertex i and i + 1 counter-clockwise; fan_start: (M,) int64 into
+    fan_vertices (F, 3) float64, the vertices of the cells that are not convex
+    (those crossing an icosahedron edge: more than 6 vertices), -1 for the others;
     neighbours: (M, 6) int32 rows of the H3 neighbours counter-clockwise, -1 where
     the neighbour is not stored or (pentagons) absent; neighbour_count: (M,) int8,
     5 or 6. Raster: n_lat x n_lon buckets of delta degrees, bucket_offsets
@@ -43,6 +46,8 @@ class CellIndex:
     centres: np.ndarray
     edge_offsets: np.ndarray
     edge_normals: np.ndarray
+    fan_start: np.ndarray
+    fan_vertices: np.ndarray
     neighbours: np.ndarray
     neighbour_count: np.ndarray
     bucket_offsets: np.ndarray
@@ -56,7 +61,7 @@ class CellIndex:
     @property
     def nbytes(self) -> int:
         return sum(getattr(self, f).nbytes for f in (
-            "centres", "edge_offsets", "edge_normals", "neighbours", "neighbour_count",
+            "centres", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "neighbours", "neighbour_count",
             "bucket_offsets", "bucket_rows", "bucket_xyz"))
 
 
@@ -90,7 +95,14 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
         ring_ids[i, : len(ring)] = ring
         ring_count[i] = len(ring)
 
-    edge_offsets, edge_normals, radius = _edge_normals(centres, vertex_lists)
+    edge_offsets, edge_normals, vertices, radius = _cell_edges(centres, vertex_lists)
+    counts = np.diff(edge_offsets)
+    fan = counts > 6
+    fan_start = np.full(m, -1, dtype=np.int64)
+    fan_start[fan] = np.concatenate([[0], np.cumsum(counts[fan])[:-1]]) if fan.any() else []
+    fan_rows = np.concatenate([np.arange(edge_offsets[i], edge_offsets[i + 1]) for i in np.flatnonzero(fan)]
+                              ) if fan.any() else np.zeros(0, dtype=np.int64)
+    fan_vertices = np.ascontiguousarray(vertices[fan_rows].reshape(-1, 3))
     neighbours = _ordered_neighbours(h3_ids, centres, ring_ids, ring_count)
     radius_deg = math.degrees(radius) * 1.05 + 1e-9
     delta = max(radius_deg, math.sqrt(180.0 * 360.0 / MAX_BUCKETS))
@@ -106,6 +118,8 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
         centres=centres,
         edge_offsets=edge_offsets,
         edge_normals=edge_normals,
+        fan_start=fan_start,
+        fan_vertices=fan_vertices if fan_vertices.size else np.zeros((1, 3)),
         neighbours=neighbours,
         neighbour_count=ring_count,
         bucket_offsets=bucket_offsets,
@@ -118,7 +132,10 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     )
 
 
-def _edge_normals(centres: np.ndarray, vertex_lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+def _cell_edges(centres: np.ndarray, vertex_lists: list[np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Edge offsets, inward edge normals and vertices (counter-clockwise), and
+    the largest centre-to-vertex angle (radians)."""
     counts = np.fromiter((len(v) for v in vertex_lists), dtype=np.int64, count=len(vertex_lists))
     offsets = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
@@ -127,15 +144,18 @@ def _edge_normals(centres: np.ndarray, vertex_lists: list[np.ndarray]) -> tuple[
     owner = np.repeat(np.arange(counts.size), counts)
     position = np.arange(vertices.shape[0]) - offsets[owner]
     following = offsets[owner] + (position + 1) % counts[owner]
+    # h3 lists vertices counter-clockwise; reverse any cell listed the other way.
+    facing = np.einsum("ij,ij->i", np.cross(vertices, vertices[following]), centres[owner])
+    clockwise = np.add.reduceat(facing, offsets[:-1]) < 0
+    if clockwise.any():
+        reverse = clockwise[owner]
+        order = np.where(reverse, offsets[owner] + counts[owner] - 1 - position, np.arange(owner.size))
+        vertices = vertices[order]
     normals = np.cross(vertices, vertices[following])
     norm = np.linalg.norm(normals, axis=1)
     normals /= np.where(norm > 0, norm, 1.0)[:, None]
-    # h3 lists vertices counter-clockwise; flip any cell listed the other way.
-    facing = np.einsum("ij,ij->i", normals, centres[owner])
-    sign = np.where(np.add.reduceat(facing, offsets[:-1]) >= 0, 1.0, -1.0)
-    normals *= sign[owner][:, None]
     radius = float(np.arccos(np.clip(np.einsum("ij,ij->i", vertices, centres[owner]), -1.0, 1.0)).max())
-    return offsets, np.ascontiguousarray(normals), radius
+    return offsets, np.ascontiguousarray(normals), vertices, radius
 
 
 def _ordered_neighbours(h3_ids: np.ndarray, centres: np.ndarray, ring_ids: np.ndarray,

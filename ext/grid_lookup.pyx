@@ -68,8 +68,8 @@ cdef inline double inside_margin(const double* p, int32_t row, const int64_t* ed
 
 
 cdef int32_t nearest_centre(const double* p, double lat, double lon,
-                            const int64_t* bucket_offsets, const int32_t* bucket_rows,
-                            const double* bucket_xyz, int n_lat, int n_lon, double delta,
+                            const int64_t* bucket_offsets, const double* bucket_entries,
+                            int n_lat, int n_lon, double delta,
                             double radius_deg, double min_dot) noexcept nogil:
     """Row of the stored centre nearest to p within the search radius, or -1.
 
@@ -107,21 +107,25 @@ cdef int32_t nearest_centre(const double* p, double lat, double lon,
                 col = col + n_lon
             bucket = <int64_t>r * n_lon + col
             for k in range(bucket_offsets[bucket], bucket_offsets[bucket + 1]):
-                d = dot3(p, &bucket_xyz[3 * k])
+                # Entries are (x, y, z, row): one cache line serves both.
+                d = dot3(p, &bucket_entries[4 * k])
                 if d > best:
                     best = d
-                    found = bucket_rows[k]
+                    found = <int32_t>bucket_entries[4 * k + 3]
     return found
 
 
 cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* eo,
                      const double* en, const int64_t* fs, const double* fv, const int32_t* nb, const int8_t* nbc,
-                     const int64_t* bo, const int32_t* br, const double* bx,
+                     const float* nxyz, const int64_t* bo, const double* be,
                      int n_lat, int n_lon, double delta, double radius_deg, double min_dot,
                      double edge_epsilon, double ambiguity_margin, bint want_triangle,
                      int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
     """One point of `locate`; locals live on this thread's stack."""
     cdef double p[3]
+    cdef double q[6][3]   # the apex's neighbour centres, from one contiguous record
+    cdef const double* a
+    cdef int t
     cdef double phi = lat * DEG2RAD, lam = lon * DEG2RAD
     cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
     cdef int32_t apex, cand, b, c, found, bb, bc
@@ -129,7 +133,7 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     p[0] = cos(phi) * cos(lam)
     p[1] = cos(phi) * sin(lam)
     p[2] = sin(phi)
-    apex = nearest_centre(p, lat, lon, bo, br, bx, n_lat, n_lon, delta, radius_deg, min_dot)
+    apex = nearest_centre(p, lat, lon, bo, be, n_lat, n_lon, delta, radius_deg, min_dot)
     if apex < 0:
         out_cell[0] = MISS_ROW
         if want_triangle:
@@ -162,6 +166,10 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     out_cell[0] = found
     if not want_triangle:
         return
+    a = &xyz[3 * apex]
+    for j in range(k):
+        for t in range(3):
+            q[j][t] = nxyz[18 * apex + 3 * j + t]
     best_m = -1e300
     bb = -1
     bc = -1
@@ -173,12 +181,12 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
         c = nb[6 * apex + (j + 1) % k]
         if b < 0 or c < 0:
             continue
-        det = triple(&xyz[3 * apex], &xyz[3 * b], &xyz[3 * c])
+        det = triple(a, &q[j][0], &q[(j + 1) % k][0])
         if det <= 0.0:
             continue
-        wa = triple(p, &xyz[3 * b], &xyz[3 * c])
-        wb = triple(p, &xyz[3 * c], &xyz[3 * apex])
-        wc = triple(p, &xyz[3 * apex], &xyz[3 * b])
+        wa = triple(p, &q[j][0], &q[(j + 1) % k][0])
+        wb = triple(p, &q[(j + 1) % k][0], a)
+        wc = triple(p, a, &q[j][0])
         m = wa
         if wb < m:
             m = wb
@@ -221,9 +229,8 @@ def locate(const double[::1] lats, const double[::1] lons,
            const double[:, ::1] centres, const int64_t[::1] edge_offsets,
            const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
            const double[:, ::1] fan_vertices, const int32_t[:, ::1] neighbours,
-           const int8_t[::1] neighbour_count,
-           const int64_t[::1] bucket_offsets, const int32_t[::1] bucket_rows,
-           const double[:, ::1] bucket_xyz, int n_lat, int n_lon, double delta,
+           const int8_t[::1] neighbour_count, const float[:, :, ::1] neighbour_xyz,
+           const int64_t[::1] bucket_offsets, const double[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
            double radius_deg, double edge_epsilon, double ambiguity_margin,
            int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
            bint want_triangle, int num_threads=0):
@@ -251,8 +258,8 @@ def locate(const double[::1] lats, const double[::1] lons,
     cdef const int32_t* nb = &neighbours[0, 0]
     cdef const int8_t* nbc = &neighbour_count[0]
     cdef const int64_t* bo = &bucket_offsets[0]
-    cdef const int32_t* br = &bucket_rows[0]
-    cdef const double* bx = &bucket_xyz[0, 0]
+    cdef const float* nxyz = &neighbour_xyz[0, 0, 0]
+    cdef const double* be = &bucket_entries[0, 0]
     cdef const double* la = &lats[0]
     cdef const double* lo = &lons[0]
     cdef int32_t* out_cell = &cell_rows[0]
@@ -261,9 +268,92 @@ def locate(const double[::1] lats, const double[::1] lons,
     cdef double min_dot = cos(radius_deg * DEG2RAD)
     with nogil:
         for i in prange(n, schedule="static", num_threads=num_threads):
-            locate_one(la[i], lo[i], xyz, eo, en, fs, fv, nb, nbc, bo, br, bx, n_lat, n_lon,
+            locate_one(la[i], lo[i], xyz, eo, en, fs, fv, nb, nbc, nxyz, bo, be, n_lat, n_lon,
                        delta, radius_deg, min_dot, edge_epsilon, ambiguity_margin,
                        want_triangle, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* float16 rows blended with F16C + FMA where the CPU has them (checked once at
+       import); other CPUs decode through a 65536-entry table instead. */
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #include <immintrin.h>
+    __attribute__((target("avx2,f16c,fma")))
+    static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
+                                      const float* table, float* dst, int dim) {
+        int d = 0;
+        for (; d + 8 <= dim; d += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int j = 0; j < k; j++) {
+                __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src[j] + d)));
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), v, acc);
+            }
+            _mm256_storeu_ps(dst + d, acc);
+        }
+        for (; d < dim; d++) {
+            float acc = 0.0f;
+            for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
+            dst[d] = acc;
+        }
+    }
+    static int satcle_has_f16_simd(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
+               && __builtin_cpu_supports("fma");
+    }
+    #else
+    static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
+                                      const float* table, float* dst, int dim) {}
+    static int satcle_has_f16_simd(void) { return 0; }
+    #endif
+    """
+    void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
+                               const float* table, float* dst, int dim) noexcept nogil
+    int satcle_has_f16_simd() noexcept nogil
+
+cdef bint HAS_F16_SIMD = satcle_has_f16_simd()
+F16_SIMD = bool(HAS_F16_SIMD)
+
+DEF MAX_K = 8
+
+
+cdef void blend_row(const stored_t* values, const float* scale, const float* table,
+                    const int32_t* rows, const float* weights, int k, int dim,
+                    float* dst) noexcept nogil:
+    """dst = sum_j weights[j] * dequantised(values[rows[j]]); rows are valid."""
+    cdef const stored_t* src[MAX_K]
+    cdef float w[MAX_K]
+    cdef float wj
+    cdef int j, d
+    for j in range(k):
+        src[j] = values + <int64_t>rows[j] * dim
+        w[j] = weights[j]
+        if stored_t is int8_t:
+            w[j] = w[j] * scale[rows[j]]
+    if stored_t is uint16_t:
+        if HAS_F16_SIMD:
+            satcle_blend_f16_simd(<const uint16_t**>src, w, k, table, dst, dim)
+            return
+    # One pass per stored row, the first one a plain store, so that the
+    # compiler vectorises the float32 and int8 loops.
+    for j in range(k):
+        wj = w[j]
+        if stored_t is uint16_t:
+            if j == 0:
+                for d in range(dim):
+                    dst[d] = wj * table[src[j][d]]
+            else:
+                for d in range(dim):
+                    dst[d] += wj * table[src[j][d]]
+        else:
+            if j == 0:
+                for d in range(dim):
+                    dst[d] = wj * <float>src[j][d]
+            else:
+                for d in range(dim):
+                    dst[d] += wj * <float>src[j][d]
 
 
 def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
@@ -272,55 +362,35 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
     """out[i] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel.
 
     values (M, D) float32, int8 (row r times scale[r]) or uint16 float16 bits
-    (decoded by half_table[bits], (65536,) float32); rows (N, K) int32 with a
-    negative row meaning "no value": the output row is NaN. scale must have M
-    entries for int8 and may be empty otherwise.
+    (decoded by F16C, or by half_table[bits], (65536,) float32); rows (N, K)
+    int32, K <= 8, a negative row meaning "no value": the output row is NaN.
+    scale must have M entries for int8 and may be empty otherwise.
     """
     cdef Py_ssize_t n = rows.shape[0], i
     cdef int kk = rows.shape[1], k, d, dim = values.shape[1]
+    if kk > MAX_K:
+        raise ValueError(f"at most {MAX_K} rows per point, got {kk}")
+    if n == 0:
+        return
     cdef const stored_t* v = &values[0, 0]
     cdef const float* sc = NULL
     cdef const float* ht = NULL
     cdef const int32_t* r = &rows[0, 0]
     cdef const float* w = &weights[0, 0]
     cdef float* o = &out[0, 0]
-    cdef const stored_t* src
-    cdef float* dst
-    cdef float wk
-    cdef int32_t row
     cdef bint missing
-    if n == 0:
-        return
     if scale.shape[0] > 0:
         sc = &scale[0]
     if half_table.shape[0] > 0:
         ht = &half_table[0]
     with nogil:
         for i in prange(n, schedule="static", num_threads=num_threads):
-            dst = o + i * dim
             missing = False
             for k in range(kk):
                 if r[i * kk + k] < 0:
                     missing = True
             if missing:
                 for d in range(dim):
-                    dst[d] = NAN
-                continue
-            for d in range(dim):
-                dst[d] = 0.0
-            for k in range(kk):
-                row = r[i * kk + k]
-                wk = w[i * kk + k]
-                if wk == 0.0:
-                    continue
-                src = v + <int64_t>row * dim
-                if stored_t is int8_t:
-                    wk = wk * sc[row]
-                    for d in range(dim):
-                        dst[d] += wk * <float>src[d]
-                elif stored_t is uint16_t:
-                    for d in range(dim):
-                        dst[d] += wk * ht[src[d]]
-                else:
-                    for d in range(dim):
-                        dst[d] += wk * src[d]
+                    o[i * dim + d] = NAN
+            else:
+                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + i * dim)

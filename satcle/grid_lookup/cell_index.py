@@ -38,8 +38,11 @@ class CellIndex:
     (those crossing an icosahedron edge: more than 6 vertices), -1 for the others;
     neighbours: (M, 6) int32 rows of the H3 neighbours counter-clockwise, -1 where
     the neighbour is not stored or (pentagons) absent; neighbour_count: (M,) int8,
-    5 or 6. Raster: n_lat x n_lon buckets of delta degrees, bucket_offsets
-    (n_lat * n_lon + 1,) int64 into bucket_rows (M,) int32 and bucket_xyz (M, 3).
+    5 or 6; neighbour_xyz: (M, 6, 3) float32, their centres (centres are rounded
+    to float32 everywhere, so that every triangle is computed from the same
+    vertex coordinates whichever cell it is reached from). Raster: n_lat x n_lon
+    buckets of delta degrees, bucket_offsets (n_lat * n_lon + 1,) int64 into
+    bucket_entries (M, 4) float64, each (x, y, z, row).
     radius_deg: no point of a stored cell is farther than this from its centre.
     """
 
@@ -50,9 +53,9 @@ class CellIndex:
     fan_vertices: np.ndarray
     neighbours: np.ndarray
     neighbour_count: np.ndarray
+    neighbour_xyz: np.ndarray
     bucket_offsets: np.ndarray
-    bucket_rows: np.ndarray
-    bucket_xyz: np.ndarray
+    bucket_entries: np.ndarray
     n_lat: int
     n_lon: int
     delta: float
@@ -62,7 +65,7 @@ class CellIndex:
     def nbytes(self) -> int:
         return sum(getattr(self, f).nbytes for f in (
             "centres", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "neighbours", "neighbour_count",
-            "bucket_offsets", "bucket_rows", "bucket_xyz"))
+            "neighbour_xyz", "bucket_offsets", "bucket_entries"))
 
 
 def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
@@ -83,7 +86,7 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     m = h3_ids.size
     if m == 0:
         raise ValueError("a cell index needs at least one cell")
-    centres = np.ascontiguousarray(unit_vectors(lats, lons))
+    centres = np.ascontiguousarray(unit_vectors(lats, lons).astype(np.float32).astype(np.float64))
 
     vertex_lists: list[np.ndarray] = []
     ring_ids = np.zeros((m, 6), dtype=np.uint64)
@@ -122,9 +125,10 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
         fan_vertices=fan_vertices if fan_vertices.size else np.zeros((1, 3)),
         neighbours=neighbours,
         neighbour_count=ring_count,
+        neighbour_xyz=np.ascontiguousarray(np.where(neighbours[:, :, None] >= 0, centres[neighbours], 0.0),
+                                           dtype=np.float32),
         bucket_offsets=bucket_offsets,
-        bucket_rows=order.astype(np.int32),
-        bucket_xyz=np.ascontiguousarray(centres[order]),
+        bucket_entries=np.ascontiguousarray(np.column_stack([centres[order], order.astype(np.float64)])),
         n_lat=n_lat,
         n_lon=n_lon,
         delta=delta,

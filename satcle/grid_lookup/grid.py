@@ -141,23 +141,33 @@ class Grid:
                 out[live] = self._live(lat[live], lon[live])
         return (out, source) if return_source else out
 
+    def locate(self, lat: np.ndarray, lon: np.ndarray, *, interp: bool = True, num_threads: int = 0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The compiled search alone, for validated float64 degrees (N,).
+
+        Returns cell_rows (N,) int32: the containing cell's row, MISS (-1) or
+        AMBIGUOUS (-2, within rounding of an edge: not yet resolved), and with
+        `interp` the triangle rows (N, 3) int32 and weights (N, 3) float32.
+        """
+        n = lat.size
+        idx = self.index
+        cell_rows = np.empty(n, dtype=np.int32)
+        tri_rows = np.empty((n, 3), dtype=np.int32)
+        tri_weights = np.empty((n, 3), dtype=np.float32)
+        locate(lat, lon, idx.centres, idx.edge_offsets, idx.edge_normals, idx.fan_start,
+               idx.fan_vertices, idx.neighbours, idx.neighbour_count, idx.neighbour_xyz,
+               idx.bucket_offsets, idx.bucket_entries, idx.n_lat, idx.n_lon, idx.delta, idx.radius_deg,
+               EDGE_EPSILON, AMBIGUITY_FRACTION * np.radians(idx.radius_deg), cell_rows, tri_rows,
+               tri_weights, interp, num_threads)
+        return cell_rows, tri_rows, tri_weights
+
     def locate_cells(self, lat: np.ndarray, lon: np.ndarray, *, method: str, num_threads: int,
                      out: np.ndarray) -> np.ndarray:
         """Fill `out` (N, D) from the grid for validated float64 degrees; NaN rows
         for points outside coverage. Returns the containing cells' rows (N,)
         int32, -1 outside coverage."""
-        n = lat.size
-        idx = self.index
         interp = method == "interp"
-        cell_rows = np.empty(n, dtype=np.int32)
-        tri_rows = np.empty((n, 3), dtype=np.int32)
-        tri_weights = np.empty((n, 3), dtype=np.float32)
-        locate(lat, lon, idx.centres, idx.edge_offsets, idx.edge_normals, idx.fan_start,
-               idx.fan_vertices, idx.neighbours,
-               idx.neighbour_count, idx.bucket_offsets, idx.bucket_rows, idx.bucket_xyz,
-               idx.n_lat, idx.n_lon, idx.delta, idx.radius_deg, EDGE_EPSILON,
-               AMBIGUITY_FRACTION * np.radians(idx.radius_deg), cell_rows, tri_rows, tri_weights,
-               interp, num_threads)
+        cell_rows, tri_rows, tri_weights = self.locate(lat, lon, interp=interp, num_threads=num_threads)
         ambiguous = np.flatnonzero(cell_rows == AMBIGUOUS)
         if ambiguous.size:
             # Rare (points within rounding of an edge): h3 decides, one call each.
@@ -167,7 +177,7 @@ class Grid:
             tri_rows[cell_rows == MISS] = -1
             rows, weights = tri_rows, tri_weights
         else:
-            rows, weights = cell_rows[:, None], np.ones((n, 1), dtype=np.float32)
+            rows, weights = cell_rows[:, None], np.ones((lat.size, 1), dtype=np.float32)
         gather_blend(self._values, self._scale, self._half_table, rows, weights, out, num_threads)
         return cell_rows
 

@@ -261,3 +261,20 @@ def test_default_grid_location(tmp_path, monkeypatch, encoder):
     emb = satcle.lookup([0.0, 45.0], [0.0, 90.0], method="cell")
     grid = open_grid(path, encoder=encoder)
     np.testing.assert_array_equal(emb, grid.lookup([0.0, 45.0], [0.0, 90.0], method="cell"))
+
+
+def test_duckdb_function_matches_lookup(global_grid, rng):
+    import duckdb
+
+    from satcle.grid_lookup import register_embedding_function
+
+    lats, lons = sphere_points(rng, 5000)
+    con = duckdb.connect()
+    register_embedding_function(con, global_grid)
+    con.execute("CREATE TABLE points AS SELECT * FROM (SELECT unnest($1) AS lat, unnest($2) AS lon)",
+                [lats.tolist(), lons.tolist()])
+    con.execute("INSERT INTO points VALUES (NULL, 0.0)")
+    rows = con.execute("SELECT satcle_embedding(lat, lon) FROM points").fetchall()
+    got = np.array([r[0] for r in rows[:-1]], dtype=np.float32)
+    np.testing.assert_array_equal(got, global_grid.lookup(lats, lons))
+    assert rows[-1][0] is None

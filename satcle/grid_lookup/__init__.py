@@ -17,8 +17,12 @@ from ..grid.store_format import MANIFEST_FILE
 from .default_location import GRID_ENV, default_grid_dir
 from .grid import Grid, Source, open_grid
 from .precision import interp_error, probe_points
+from .sql import embedding_function, register_embedding_function
 
-__all__ = ["GRID_ENV", "Grid", "Source", "default_grid_dir", "interp_error", "lookup", "open_grid", "probe_points"]
+__all__ = [
+    "GRID_ENV", "Grid", "Source", "default_grid_dir", "embedding_function", "interp_error", "lookup",
+    "open_grid", "probe_points", "register_embedding_function",
+]
 
 
 def lookup(lats: ArrayLike, lons: ArrayLike, grid: Grid | str | os.PathLike | None = None, **options):

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from satcle import load_encoder, open_grid
+from satcle import open_grid
 from satcle._ext.grid_lookup import AMBIGUOUS
 
-from land_grid import land_points, write_grid_around
+from land_grid import add_model_options, model_and_points, write_grid_around
 
 
 def best_of(repeats: int, fn) -> float:
@@ -49,13 +49,10 @@ def main() -> None:
     parser.add_argument("--res", type=int, default=6, help="H3 resolution of the grid (default 6)")
     parser.add_argument("--points", type=int, default=1_000_000, help="random land points looked up (default 1M)")
     parser.add_argument("--live-points", type=int, default=100_000, help="points for the live encoder (default 100k)")
-    parser.add_argument("--model", default="default", help="model name or directory (default: default)")
-    parser.add_argument("--dtype", default="float16", choices=["float16", "int8", "float32"], help="stored dtype")
+    add_model_options(parser)
     args = parser.parse_args()
 
-    encoder = load_encoder(args.model)
-    rng = np.random.default_rng(0)
-    lats, lons = land_points(rng, args.points)
+    encoder, rng, lats, lons = model_and_points(args)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, with_error=False)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from satcle import load_encoder, open_grid
+from satcle import open_grid
 from satcle.grid_lookup import interp_error
 
-from land_grid import cells_around, land_points, write_grid
+from land_grid import add_model_options, cells_around, model_and_points, write_grid
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,13 +37,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--res", type=int, nargs="+", default=[3, 4, 5, 6], help="H3 resolutions (default 3 4 5 6)")
     parser.add_argument("--points", type=int, default=100_000, help="random land points (default 100k)")
-    parser.add_argument("--model", default="default", help="model name or directory (default: default)")
-    parser.add_argument("--dtype", default="float16", choices=["float16", "int8", "float32"], help="stored dtype")
+    add_model_options(parser)
     args = parser.parse_args()
 
-    encoder = load_encoder(args.model)
-    rng = np.random.default_rng(0)
-    lats, lons = land_points(rng, args.points)
+    encoder, rng, lats, lons = model_and_points(args)
     live = encoder.encode(lats, lons)
     pair = rng.permutation(lats.size)
     pair_distance = float(np.linalg.norm(live - live[pair], axis=1).mean())

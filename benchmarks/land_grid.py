@@ -8,6 +8,7 @@ minutes; lookups on it touch exactly the rows a full land grid would.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -46,3 +47,19 @@ def cells_around(lats: np.ndarray, lons: np.ndarray, res: int) -> tuple[np.ndarr
 def write_grid_around(directory: Path, encoder, lats, lons, res: int, **options) -> Path:
     """A grid of the cells around the points (see module docstring)."""
     return write_grid(directory, encoder, cells_around(lats, lons, res)[1], coverage="land", **options)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--model and --dtype, shared by the lookup benchmarks."""
+    parser.add_argument("--model", default="default", help="model name or directory (default: default)")
+    parser.add_argument("--dtype", default="float16", choices=["float16", "int8", "float32"], help="stored dtype")
+
+
+def model_and_points(args: argparse.Namespace):
+    """(encoder, rng, lats, lons): the benchmark's model and its random land points."""
+    from satcle import load_encoder
+
+    encoder = load_encoder(args.model)
+    rng = np.random.default_rng(0)
+    lats, lons = land_points(rng, args.points)
+    return encoder, rng, lats, lons

@@ -278,3 +278,12 @@ def test_duckdb_function_matches_lookup(global_grid, rng):
     got = np.array([r[0] for r in rows[:-1]], dtype=np.float32)
     np.testing.assert_array_equal(got, global_grid.lookup(lats, lons))
     assert rows[-1][0] is None
+
+
+def test_out_buffer_is_filled_in_place(global_grid, rng):
+    lats, lons = sphere_points(rng, 1000)
+    buffer = np.full((lats.size, DIM), -1.0, dtype=np.float32)
+    assert global_grid.lookup(lats, lons, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, global_grid.lookup(lats, lons))
+    with pytest.raises(ValueError, match="out must be"):
+        global_grid.lookup(lats, lons, out=np.empty((lats.size, DIM), dtype=np.float64))

@@ -73,7 +73,7 @@ class Grid:
 
     def lookup(self, lats: ArrayLike, lons: ArrayLike, *, method: str = "interp",
                tolerance: float | None = None, exact: bool = False, on_miss: str = "live",
-               return_source: bool = False, num_threads: int = 0):
+               return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None):
         """Embeddings of points from the grid.
 
         Parameters
@@ -100,6 +100,8 @@ class Grid:
             Also return (N,) uint8 `Source` codes.
         num_threads : int
             OpenMP threads for the kernels; 0 uses all cores.
+        out : np.ndarray (N, D) float32 C-contiguous, optional
+            Written in place and returned (saves allocating per call).
 
         Returns
         -------
@@ -118,7 +120,10 @@ class Grid:
                 raise GridFormatError("this grid stores no interp_error column; tolerance needs one (rebuild the grid)")
         lat, lon = as_latlon(lats, lons)
         n = lat.size
-        out = np.empty((n, self.dim), dtype=np.float32)
+        if out is None:
+            out = np.empty((n, self.dim), dtype=np.float32)
+        elif out.shape != (n, self.dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape ({n}, {self.dim})")
         source = np.zeros(n, dtype=np.uint8)
         if exact:
             out[:] = self._live(lat, lon)

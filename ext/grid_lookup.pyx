@@ -358,8 +358,10 @@ cdef void blend_row(const stored_t* values, const float* scale, const float* tab
 
 def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                  const float[::1] half_table, const int32_t[:, ::1] rows,
-                 const float[:, ::1] weights, float[:, ::1] out, int num_threads=0):
-    """out[i] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel.
+                 const float[:, ::1] weights, float[:, ::1] out,
+                 const int64_t[::1] destination, int num_threads=0):
+    """out[dest(i)] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel,
+    where dest(i) is destination[i], or i when `destination` is empty.
 
     values (M, D) float32, int8 (row r times scale[r]) or uint16 float16 bits
     (decoded by F16C, or by half_table[bits], (65536,) float32); rows (N, K)
@@ -378,19 +380,28 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
     cdef const int32_t* r = &rows[0, 0]
     cdef const float* w = &weights[0, 0]
     cdef float* o = &out[0, 0]
+    cdef const int64_t* dest = NULL
+    cdef int64_t at
     cdef bint missing
+    if destination.shape[0] > 0:
+        if destination.shape[0] != n:
+            raise ValueError("destination must have one entry per row of `rows`")
+        dest = &destination[0]
     if scale.shape[0] > 0:
         sc = &scale[0]
     if half_table.shape[0] > 0:
         ht = &half_table[0]
     with nogil:
         for i in prange(n, schedule="static", num_threads=num_threads):
+            at = i
+            if dest != NULL:
+                at = dest[i]
             missing = False
             for k in range(kk):
                 if r[i * kk + k] < 0:
                     missing = True
             if missing:
                 for d in range(dim):
-                    o[i * dim + d] = NAN
+                    o[at * dim + d] = NAN
             else:
-                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + i * dim)
+                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim)

@@ -287,3 +287,12 @@ def test_out_buffer_is_filled_in_place(global_grid, rng):
     np.testing.assert_array_equal(buffer, global_grid.lookup(lats, lons))
     with pytest.raises(ValueError, match="out must be"):
         global_grid.lookup(lats, lons, out=np.empty((lats.size, DIM), dtype=np.float64))
+
+
+def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rng):
+    lats, lons = sphere_points(rng, 60_000)  # above SPATIAL_ORDER_MIN_POINTS
+    emb, source = patch_grid.lookup(lats, lons, on_miss="nan", return_source=True)
+    parts = [patch_grid.lookup(lats[s:s + 10_000], lons[s:s + 10_000], on_miss="nan", return_source=True)
+             for s in range(0, lats.size, 10_000)]
+    np.testing.assert_array_equal(emb, np.concatenate([p[0] for p in parts]))
+    np.testing.assert_array_equal(source, np.concatenate([p[1] for p in parts]))

@@ -16,9 +16,10 @@ import h3.api.basic_int as h3i
 import numpy as np
 from tqdm import tqdm
 
-# Buckets of the raster at most (memory: 8 bytes each); coarser buckets only cost
-# a few more centre comparisons per point at fine resolutions.
+# Buckets of the raster at most (memory: 8 bytes each), overall and per stored
+# cell; coarser buckets only cost a few more centre comparisons per point.
 MAX_BUCKETS = 1 << 24
+MAX_BUCKETS_PER_CELL = 16
 # A point this close (sine of the angle) to an edge is re-checked by h3 itself.
 EDGE_EPSILON = 1e-12
 # A point outside every candidate by less than this fraction of the search radius
@@ -108,7 +109,8 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     fan_vertices = np.ascontiguousarray(vertices[fan_rows].reshape(-1, 3))
     neighbours = _ordered_neighbours(h3_ids, centres, ring_ids, ring_count)
     radius_deg = math.degrees(radius) * 1.05 + 1e-9
-    delta = max(radius_deg, math.sqrt(180.0 * 360.0 / MAX_BUCKETS))
+    buckets = min(MAX_BUCKETS, max(MAX_BUCKETS_PER_CELL * m, 4096))
+    delta = max(radius_deg, math.sqrt(180.0 * 360.0 / buckets))
     n_lat = math.ceil(180.0 / delta)
     n_lon = math.ceil(360.0 / delta)
     rows = np.clip(np.floor((np.asarray(lats) + 90.0) / delta).astype(np.int64), 0, n_lat - 1)
@@ -167,9 +169,15 @@ def _ordered_neighbours(h3_ids: np.ndarray, centres: np.ndarray, ring_ids: np.nd
     m = h3_ids.size
     present = np.arange(6)[None, :] < ring_count[:, None]
     flat = ring_ids[present]
-    latlng = np.array([h3i.cell_to_latlng(c) for c in flat.tolist()], dtype=np.float64).reshape(-1, 2)
+    slot = np.minimum(np.searchsorted(h3_ids, flat), m - 1)
+    known = h3_ids[slot] == flat
+    flat_xyz = np.empty((flat.size, 3))
+    flat_xyz[known] = centres[slot[known]]
+    # Only neighbours outside the grid need h3 for their centres.
+    latlng = np.array([h3i.cell_to_latlng(c) for c in flat[~known].tolist()], dtype=np.float64).reshape(-1, 2)
+    flat_xyz[~known] = unit_vectors(latlng[:, 0], latlng[:, 1])
     ring_xyz = np.zeros((m, 6, 3))
-    ring_xyz[present] = unit_vectors(latlng[:, 0], latlng[:, 1])
+    ring_xyz[present] = flat_xyz
     # Tangent basis at each centre; azimuths are counter-clockwise seen from outside.
     up = np.where(np.abs(centres[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
     east = np.cross(up, centres)

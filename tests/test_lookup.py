@@ -296,3 +296,18 @@ def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rn
              for s in range(0, lats.size, 10_000)]
     np.testing.assert_array_equal(emb, np.concatenate([p[0] for p in parts]))
     np.testing.assert_array_equal(source, np.concatenate([p[1] for p in parts]))
+
+
+def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
+    from satcle.grid_lookup import interp_error
+
+    table = global_grid.table
+    parent = h3i.cell_to_parent(int(table.h3[0]), 0)
+    partition = np.array(h3i.cell_to_children(parent, 2), dtype=np.uint64)
+    around = np.unique(np.array([n for c in partition.tolist() for n in h3i.grid_disk(c, 1)], dtype=np.uint64))
+    rows = global_grid.rows_of(around)
+    errors = interp_error(encoder, partition, around, table.values[rows], table.scale)
+    np.testing.assert_array_equal(errors, table.interp_error[global_grid.rows_of(partition)])
+    assert np.all(errors > 0)
+    with pytest.raises(ValueError, match="among h3_ids"):
+        interp_error(encoder, partition, partition[:3], table.values[global_grid.rows_of(partition[:3])])

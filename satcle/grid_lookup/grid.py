@@ -24,6 +24,7 @@ from ..coordinates import as_latlon
 from ..errors import GridFormatError, GridNotFoundError, OutsideCoverageError
 from ..grid.reader import GridTable, read_grid_table
 from ..grid.store_format import Manifest, read_manifest
+from ..model import LocationEncoder, load_encoder
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
 
 METHODS = ("interp", "cell")
@@ -52,7 +53,7 @@ class Grid:
     """
 
     def __init__(self, table: GridTable, *, resolution: int, manifest: Manifest | None = None,
-                 encoder=None, path: Path | None = None):
+                 encoder: LocationEncoder | None = None, path: Path | None = None):
         self.table = table
         self.resolution = resolution
         self.manifest = manifest
@@ -205,7 +206,7 @@ class Grid:
         return np.where(self.table.h3[slot] == cells, slot, MISS).astype(np.int32)
 
     @property
-    def encoder(self):
+    def encoder(self) -> LocationEncoder:
         """The live encoder of the grid's model (loaded on first use, checked by sha256)."""
         with self._encoder_lock:
             if self._encoder is None:
@@ -223,7 +224,7 @@ def spatial_order(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.argsort((row * 360 + col).astype(np.uint16), kind="stable")
 
 
-def open_grid(path: str | os.PathLike, *, encoder=None, verify_checksums: bool = False) -> Grid:
+def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False) -> Grid:
     """Open a grid directory: validate its manifest, load its partitions, index it.
 
     encoder: the live encoder for fallbacks; by default the manifest's model is
@@ -239,9 +240,7 @@ def open_grid(path: str | os.PathLike, *, encoder=None, verify_checksums: bool =
     return Grid(table, resolution=manifest.resolution, manifest=manifest, encoder=encoder, path=path)
 
 
-def _load_matching_encoder(manifest: Manifest | None):
-    from ..model import load_encoder
-
+def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:
     if manifest is None:
         raise GridFormatError("this grid has no manifest naming its model: pass encoder= for live fallbacks")
     encoder = load_encoder(manifest.model_name)

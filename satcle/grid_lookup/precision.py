@@ -20,6 +20,7 @@ import h3.api.basic_int as h3i
 import numpy as np
 
 from ..grid.reader import GridTable
+from ..model import LocationEncoder
 from .cell_index import unit_vectors
 from .grid import Grid
 
@@ -47,7 +48,7 @@ def probe_points(cells: np.ndarray, inset: float = INSET) -> tuple[np.ndarray, n
     return np.concatenate(lat_parts), np.concatenate(lon_parts), np.concatenate(owners)
 
 
-def interp_error(encoder, cells: np.ndarray, h3_ids: np.ndarray, values: np.ndarray,
+def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray, values: np.ndarray,
                  scale: np.ndarray | None = None, *, inset: float = INSET) -> np.ndarray:
     """The ``interp_error`` column for `cells`: (C,) float32 (definition above).
 

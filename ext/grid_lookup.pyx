@@ -120,6 +120,7 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
                      const float* nxyz, const int64_t* bo, const double* be,
                      int n_lat, int n_lon, double delta, double radius_deg, double min_dot,
                      double edge_epsilon, double ambiguity_margin, bint want_triangle,
+                     bint exact_cell,
                      int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
     """One point of `locate`; locals live on this thread's stack."""
     cdef double p[3]
@@ -130,6 +131,7 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
     cdef int32_t apex, cand, b, c, found, bb, bc
     cdef int k, j
+    cdef bint interior
     p[0] = cos(phi) * cos(lam)
     p[1] = cos(phi) * sin(lam)
     p[2] = sin(phi)
@@ -148,7 +150,17 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     found = MISS_ROW
     best_s = -2.0
     k = nbc[apex]
-    for j in range(-1, k):
+    interior = not exact_cell
+    for j in range(k):
+        if nb[6 * apex + j] < 0:
+            interior = False
+    # Every stored centre within the search radius belongs to the containing cell
+    # or one of its neighbours, so a point whose nearest centre has all its
+    # neighbours stored is covered: the edge test is needed only for its exact cell.
+    for j in range(-1, 0 if interior else k):
+        if interior:
+            found = apex
+            break
         if j < 0:
             cand = apex
         else:
@@ -233,12 +245,14 @@ def locate(const double[::1] lats, const double[::1] lons,
            const int64_t[::1] bucket_offsets, const double[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
            double radius_deg, double edge_epsilon, double ambiguity_margin,
            int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
-           bint want_triangle, int num_threads=0):
+           bint want_triangle, bint exact_cell=True, int num_threads=0):
     """For each point: the row of the stored cell containing it (or MISS /
     AMBIGUOUS) in `cell_rows` (N,), and if `want_triangle` the three rows and
     weights of its interpolation in `tri_rows`, `tri_weights` (N, 3; rows -1 on
     a miss). Points are degrees; tri_rows/tri_weights must have N rows even
-    when want_triangle is false (a (1, 3) dummy is not enough).
+    when want_triangle is false (a (1, 3) dummy is not enough). With
+    `exact_cell` false, a point whose nearest centre has all its neighbours
+    stored gets that centre's row (it is covered, but may lie in a neighbour).
 
     The interpolation is linear (spherical barycentric) on the triangles of
     the dual of the H3 grid: the nearest centre and two consecutive
@@ -270,7 +284,7 @@ def locate(const double[::1] lats, const double[::1] lons,
         for i in prange(n, schedule="static", num_threads=num_threads):
             locate_one(la[i], lo[i], xyz, eo, en, fs, fv, nb, nbc, nxyz, bo, be, n_lat, n_lon,
                        delta, radius_deg, min_dot, edge_epsilon, ambiguity_margin,
-                       want_triangle, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
+                       want_triangle, exact_cell, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
 
 
 cdef extern from *:
@@ -308,15 +322,24 @@ cdef extern from *:
                                       const float* table, float* dst, int dim) {}
     static int satcle_has_f16_simd(void) { return 0; }
     #endif
+    #if defined(__GNUC__)
+    static inline void satcle_prefetch(const void* address) { __builtin_prefetch(address, 0, 0); }
+    #else
+    static inline void satcle_prefetch(const void* address) {}
+    #endif
     """
     void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
                                const float* table, float* dst, int dim) noexcept nogil
     int satcle_has_f16_simd() noexcept nogil
+    void satcle_prefetch(const void* address) noexcept nogil
 
 cdef bint HAS_F16_SIMD = satcle_has_f16_simd()
 F16_SIMD = bool(HAS_F16_SIMD)
 
 DEF MAX_K = 8
+# Rows of the point this many places ahead are requested while the current one
+# is blended, so that their cache misses overlap instead of queueing.
+DEF PREFETCH_AHEAD = 4
 
 
 cdef void blend_row(const stored_t* values, const float* scale, const float* table,
@@ -381,7 +404,8 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
     cdef const float* w = &weights[0, 0]
     cdef float* o = &out[0, 0]
     cdef const int64_t* dest = NULL
-    cdef int64_t at
+    cdef int64_t at, line, row_bytes = dim * sizeof(stored_t)
+    cdef int32_t ahead
     cdef bint missing
     if destination.shape[0] > 0:
         if destination.shape[0] != n:
@@ -393,6 +417,12 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
         ht = &half_table[0]
     with nogil:
         for i in prange(n, schedule="static", num_threads=num_threads):
+            if i + PREFETCH_AHEAD < n:
+                for k in range(kk):
+                    ahead = r[(i + PREFETCH_AHEAD) * kk + k]
+                    if ahead >= 0:
+                        for line in range(0, row_bytes, 64):
+                            satcle_prefetch(<const char*>(v + <int64_t>ahead * dim) + line)
             at = i
             if dest != NULL:
                 at = dest[i]

@@ -134,7 +134,8 @@ class Grid:
             out[:] = self._live(lat, lon)
             source[:] = Source.LIVE
         elif n:
-            cell_rows = self.locate_cells(lat, lon, method=method, num_threads=num_threads, out=out)
+            cell_rows = self.locate_cells(lat, lon, method=method, num_threads=num_threads, out=out,
+                                          exact_cell=tolerance is not None)
             missing = cell_rows < 0
             if missing.any():
                 if on_miss == "raise":
@@ -151,13 +152,15 @@ class Grid:
                 out[live] = self._live(lat[live], lon[live])
         return (out, source) if return_source else out
 
-    def locate(self, lat: np.ndarray, lon: np.ndarray, *, interp: bool = True, num_threads: int = 0
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def locate(self, lat: np.ndarray, lon: np.ndarray, *, interp: bool = True, exact_cell: bool = True,
+               num_threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The compiled search alone, for validated float64 degrees (N,).
 
         Returns cell_rows (N,) int32: the containing cell's row, MISS (-1) or
         AMBIGUOUS (-2, within rounding of an edge: not yet resolved), and with
         `interp` the triangle rows (N, 3) int32 and weights (N, 3) float32.
+        With `exact_cell` false a covered point may get the row of a neighbour
+        of its cell (skipping the edge test where coverage is certain).
         """
         n = lat.size
         idx = self.index
@@ -168,19 +171,20 @@ class Grid:
                idx.fan_vertices, idx.neighbours, idx.neighbour_count, idx.neighbour_xyz,
                idx.bucket_offsets, idx.bucket_entries, idx.n_lat, idx.n_lon, idx.delta, idx.radius_deg,
                EDGE_EPSILON, AMBIGUITY_FRACTION * np.radians(idx.radius_deg), cell_rows, tri_rows,
-               tri_weights, interp, num_threads)
+               tri_weights, interp, exact_cell, num_threads)
         return cell_rows, tri_rows, tri_weights
 
     def locate_cells(self, lat: np.ndarray, lon: np.ndarray, *, method: str, num_threads: int,
-                     out: np.ndarray) -> np.ndarray:
+                     out: np.ndarray, exact_cell: bool = True) -> np.ndarray:
         """Fill `out` (N, D) from the grid for validated float64 degrees; NaN rows
         for points outside coverage. Returns the containing cells' rows (N,)
-        int32, -1 outside coverage."""
+        int32 (see `locate` for `exact_cell`), -1 outside coverage."""
         interp = method == "interp"
         order = spatial_order(lat, lon) if lat.size >= SPATIAL_ORDER_MIN_POINTS else None
         if order is not None:
             lat, lon = lat[order], lon[order]
-        cell_rows, tri_rows, tri_weights = self.locate(lat, lon, interp=interp, num_threads=num_threads)
+        cell_rows, tri_rows, tri_weights = self.locate(lat, lon, interp=interp, exact_cell=exact_cell or not interp,
+                                                       num_threads=num_threads)
         ambiguous = np.flatnonzero(cell_rows == AMBIGUOUS)
         if ambiguous.size:
             # Rare (points within rounding of an edge): h3 decides, one call each.

@@ -58,7 +58,7 @@ def main() -> None:
         path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, with_error=False)
         built = time.perf_counter() - start
         start = time.perf_counter()
-        grid = open_grid(path, encoder=encoder)
+        grid = open_grid(path, encoder=encoder, index_cache=False)
         opened = time.perf_counter() - start
 
     cell_rows, _, _ = grid.locate(lats, lons)

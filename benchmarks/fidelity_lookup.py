@@ -55,7 +55,7 @@ def main() -> None:
         containing, disk = cells_around(lats, lons, res)
         with tempfile.TemporaryDirectory() as tmp:
             grid = open_grid(write_grid(Path(tmp), encoder, disk, dtype=args.dtype, with_error=False,
-                                        coverage="land"), encoder=encoder)
+                                        coverage="land"), encoder=encoder, index_cache=False)
         rows = grid.rows_of(containing)
         bound = np.zeros(grid.num_cells, dtype=np.float32)
         bound[rows] = interp_error(encoder, containing, grid.table.h3, grid.table.values, grid.table.scale)

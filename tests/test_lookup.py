@@ -19,6 +19,14 @@ from grid_fixture import cells_of_resolution, write_grid
 DIM = 32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """Keep the index cache of these tests out of the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def encoder():
     torch.manual_seed(7)
@@ -311,3 +319,31 @@ def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
     assert np.all(errors > 0)
     with pytest.raises(ValueError, match="among h3_ids"):
         interp_error(encoder, partition, partition[:3], table.values[global_grid.rows_of(partition[:3])])
+
+
+def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng):
+    import satcle.grid_lookup.index_cache as index_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = write_grid(tmp_path / "g", encoder, cells_of_resolution(1), with_error=False)
+    lats, lons = sphere_points(rng, 2000)
+    first = open_grid(path, encoder=encoder).lookup(lats, lons)
+    entries = list((tmp_path / "cache" / "satcle" / "index").glob("*.npz"))
+    assert len(entries) == 1
+
+    def no_build(*args):
+        raise AssertionError("index rebuilt although cached")
+
+    monkeypatch.setattr(index_cache, "build_cell_index", no_build)
+    np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), first)
+    write_grid(path, encoder, cells_of_resolution(1), dtype="float32", with_error=False)
+    with pytest.raises(AssertionError, match="rebuilt"):
+        open_grid(path, encoder=encoder)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    second = open_grid(path, encoder=encoder).lookup(lats, lons)
+    entries = list((tmp_path / "cache" / "satcle" / "index").glob("*.npz"))
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_bytes(b"not an npz")  # unreadable entries are rebuilt
+    np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), second)

@@ -14,13 +14,13 @@ from numpy.typing import ArrayLike
 
 from ..errors import GridNotFoundError
 from ..grid.store_format import MANIFEST_FILE
-from .default_location import GRID_ENV, default_grid_dir
+from .default_location import GRID_ENV, default_grid_dir, index_cache_dir
 from .grid import Grid, Source, open_grid
 from .precision import interp_error, probe_points
 from .sql import embedding_function, register_embedding_function
 
 __all__ = [
-    "GRID_ENV", "Grid", "Source", "default_grid_dir", "embedding_function", "interp_error", "lookup",
+    "GRID_ENV", "Grid", "Source", "default_grid_dir", "embedding_function", "index_cache_dir", "interp_error", "lookup",
     "open_grid", "probe_points", "register_embedding_function",
 ]
 

@@ -1,4 +1,4 @@
-"""Where `satcle.lookup` finds its grid when none is given: one function, one rule."""
+"""Where the lookup layer keeps things on disk: the default grid, the index cache."""
 
 from __future__ import annotations
 
@@ -17,5 +17,14 @@ def default_grid_dir() -> Path:
     configured = os.environ.get(GRID_ENV)
     if configured:
         return Path(configured).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "satcle" / "grid"
+    return _cache_root() / "grid"
+
+
+def index_cache_dir() -> Path:
+    """Where built cell indexes are cached: ``$XDG_CACHE_HOME/satcle/index``
+    (``~/.cache/satcle/index`` when XDG_CACHE_HOME is unset)."""
+    return _cache_root() / "index"
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "satcle"

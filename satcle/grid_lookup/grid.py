@@ -26,6 +26,8 @@ from ..grid.reader import GridTable, read_grid_table
 from ..grid.store_format import Manifest, read_manifest
 from ..model import LocationEncoder, load_encoder
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
+from .default_location import index_cache_dir
+from .index_cache import cached_cell_index
 
 METHODS = ("interp", "cell")
 # Larger calls are processed in spatial order (1-degree blocks): neighbouring
@@ -53,12 +55,13 @@ class Grid:
     """
 
     def __init__(self, table: GridTable, *, resolution: int, manifest: Manifest | None = None,
-                 encoder: LocationEncoder | None = None, path: Path | None = None):
+                 encoder: LocationEncoder | None = None, path: Path | None = None,
+                 index: CellIndex | None = None):
         self.table = table
         self.resolution = resolution
         self.manifest = manifest
         self.path = path
-        self.index: CellIndex = build_cell_index(table.h3, table.lat, table.lon)
+        self.index: CellIndex = index if index is not None else build_cell_index(table.h3, table.lat, table.lon)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         values = table.values
@@ -228,11 +231,13 @@ def spatial_order(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.argsort((row * 360 + col).astype(np.uint16), kind="stable")
 
 
-def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False) -> Grid:
+def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False,
+              index_cache: bool = True) -> Grid:
     """Open a grid directory: validate its manifest, load its partitions, index it.
 
     encoder: the live encoder for fallbacks; by default the manifest's model is
     loaded when first needed (and must have the manifest's sha256).
+    index_cache: reuse (and store) the built index under `index_cache_dir()`.
     Raises GridNotFoundError (no directory) or GridFormatError (no or corrupt
     manifest, missing or inconsistent partitions).
     """
@@ -241,7 +246,8 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
         raise GridNotFoundError(f"no grid at {path}: not a directory (build one with `satcle-grid build --res 6`)")
     manifest = read_manifest(path)
     table = read_grid_table(path, manifest, verify_checksums=verify_checksums)
-    return Grid(table, resolution=manifest.resolution, manifest=manifest, encoder=encoder, path=path)
+    index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
+    return Grid(table, resolution=manifest.resolution, manifest=manifest, encoder=encoder, path=path, index=index)
 
 
 def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:

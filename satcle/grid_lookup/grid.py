@@ -30,11 +30,11 @@ from .default_location import index_cache_dir
 from .index_cache import cached_cell_index
 
 METHODS = ("interp", "cell")
+ON_MISS = ("live", "nan", "raise")
 # Larger calls are processed in spatial order (1-degree blocks): neighbouring
 # points then share cache lines of the index and the rows, which more than pays
 # for one 16-bit radix sort.
 SPATIAL_ORDER_MIN_POINTS = 50_000
-ON_MISS = ("live", "nan", "raise")
 
 
 class Source(enum.IntEnum):

@@ -6,7 +6,6 @@ SQL path runs the same compiled lookup as Python, without a call per row.
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,13 +35,15 @@ def embedding_function(grid: Grid, **options):
     return satcle_embedding
 
 
-def register_embedding_function(connection: duckdb.DuckDBPyConnection, grid: Grid,
+def register_embedding_function(connection: "duckdb.DuckDBPyConnection", grid: Grid,
                                 name: str = FUNCTION_NAME, **options) -> None:
     """Register ``name(lat DOUBLE, lon DOUBLE) -> FLOAT[D]`` on a DuckDB connection.
 
     options go to `Grid.lookup` (method, tolerance, on_miss, ...); the default is
     the interpolated lookup with live fallback outside coverage.
     """
+    import duckdb  # here, not at module level: `import satcle` should not pay for it
+
     connection.create_function(
         name, embedding_function(grid, **options), ["DOUBLE", "DOUBLE"],
         duckdb.array_type(duckdb.sqltype("FLOAT"), grid.dim), type="arrow",

@@ -1,4 +1,3 @@
-import os
 import threading
 
 import h3.api.basic_int as h3i

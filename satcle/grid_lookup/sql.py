@@ -6,12 +6,17 @@ SQL path runs the same compiled lookup as Python, without a call per row.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..grid.store_format import embeddings_to_arrow
 from .grid import Grid
+
+if TYPE_CHECKING:
+    import duckdb
 
 FUNCTION_NAME = "satcle_embedding"
 
@@ -35,7 +40,7 @@ def embedding_function(grid: Grid, **options):
     return satcle_embedding
 
 
-def register_embedding_function(connection: "duckdb.DuckDBPyConnection", grid: Grid,
+def register_embedding_function(connection: duckdb.DuckDBPyConnection, grid: Grid,
                                 name: str = FUNCTION_NAME, **options) -> None:
     """Register ``name(lat DOUBLE, lon DOUBLE) -> FLOAT[D]`` on a DuckDB connection.
 

@@ -346,3 +346,16 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
     for entry in entries:
         entry.write_bytes(b"not an npz")  # unreadable entries are rebuilt
     np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), second)
+
+
+def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch):
+    import satcle.grid_lookup.grid as grid_module
+    from satcle._ext.grid_lookup import AMBIGUOUS
+
+    # Widen "within rounding" to 2e-3 rad so that many points take the h3 path.
+    monkeypatch.setattr(grid_module, "EDGE_EPSILON", 2e-3)
+    lats, lons = sphere_points(rng, 5000)
+    raw, _, _ = global_grid.locate(lats, lons, interp=False)
+    assert (raw == AMBIGUOUS).sum() > 100
+    emb = global_grid.lookup(lats, lons, method="cell")
+    np.testing.assert_array_equal(emb, stored(global_grid)[h3_rows(global_grid, lats, lons)])

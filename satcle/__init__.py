@@ -8,6 +8,8 @@ Public API (arrays in, arrays out; coordinates always in degrees):
 * `connect(grid_dir)` - a DuckDB connection to a precomputed grid: view
   ``satcle(h3, lat, lon, embedding)``, SQL functions ``h3_latlng_to_cell`` and
   ``satcle_embedding``.
+* `open_grid(path)` - a precomputed `Grid`; `lookup(lats, lons)` - (N, D)
+  float32 embeddings from a grid (default: `default_grid_dir()`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -16,11 +18,14 @@ from .errors import (
     CoordinateError,
     GridBuildError,
     GridFormatError,
+    GridNotFoundError,
     ModelFormatError,
     ModelNotFoundError,
+    OutsideCoverageError,
     SatcleError,
 )
 from .grid.connection import connect
+from .grid_lookup import Grid, default_grid_dir, lookup, open_grid
 from .model import (
     EncoderConfig,
     LocationEncoder,
@@ -38,16 +43,22 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "CoordinateError",
     "EncoderConfig",
+    "Grid",
     "GridBuildError",
     "GridFormatError",
+    "GridNotFoundError",
     "LocationEncoder",
     "ModelFormatError",
     "ModelNotFoundError",
+    "OutsideCoverageError",
     "SatcleError",
     "__version__",
     "available_models",
     "connect",
+    "default_grid_dir",
     "load_encoder",
+    "lookup",
+    "open_grid",
     "save_encoder",
     "spherical_harmonics",
 ]

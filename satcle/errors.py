@@ -40,3 +40,11 @@ class EvaluationConfigError(SatcleError, ValueError):
 
 class GridBuildError(SatcleError, RuntimeError):
     """A grid build that cannot go on: its output holds another build, or a worker failed."""
+
+
+class GridNotFoundError(SatcleError, FileNotFoundError):
+    """No grid where one was looked for (an explicit path or the default location)."""
+
+
+class OutsideCoverageError(SatcleError, LookupError):
+    """A point whose H3 cell the grid does not store (e.g. ocean on a land grid)."""

@@ -1,0 +1,437 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled kernels of the grid lookup: locate points among H3 cell centres, then
+gather and blend stored rows with dequantisation fused in.
+
+The Python-facing layer is `satcle.grid_lookup`; these functions only fill
+pre-allocated, validated arrays. Geometry is on the unit sphere in float64:
+cell centres are unit vectors, cell edges are great-circle arcs (H3 edges are
+straight lines of a gnomonic face projection, hence great circles), stored as
+unit normals pointing into the cell.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport M_PI, NAN, cos, sin, floor, fabs
+from libc.stdint cimport int8_t, int32_t, int64_t, uint16_t
+
+ctypedef fused stored_t:
+    float
+    int8_t
+    uint16_t   # float16 bit patterns, decoded through a 65536-entry table
+
+cdef double DEG2RAD = M_PI / 180.0
+
+# Status codes written to `cell_rows` besides a row number.
+cdef enum:
+    MISS_ROW = -1        # no stored cell contains the point
+    AMBIGUOUS_ROW = -2   # within rounding of a cell edge: resolved by h3 in Python
+
+MISS = MISS_ROW
+AMBIGUOUS = AMBIGUOUS_ROW
+
+
+cdef inline double dot3(const double* a, const double* b) noexcept nogil:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+cdef inline double triple(const double* p, const double* b, const double* c) noexcept nogil:
+    """p . (b x c)"""
+    return (p[0] * (b[1] * c[2] - b[2] * c[1])
+            + p[1] * (b[2] * c[0] - b[0] * c[2])
+            + p[2] * (b[0] * c[1] - b[1] * c[0]))
+
+
+cdef inline double inside_margin(const double* p, int32_t row, const int64_t* edge_offsets,
+                                 const double* edge_normals, const int64_t* fan_start,
+                                 const double* fan_vertices, const double* centres) noexcept nogil:
+    """> 0 inside the cell, < 0 outside; the magnitude is the sine of the angle
+    to the deciding edge's great circle.
+
+    Convex cells: the minimum over edges of p . normal. Cells that cross an
+    icosahedron edge (fan_start >= 0) are not convex at their distortion
+    vertices, but they are star-shaped around the centre: find the wedge
+    (centre, v_i, v_i+1) holding p and test p against that edge alone.
+    """
+    cdef int64_t e, e0 = edge_offsets[row], e1 = edge_offsets[row + 1], f = fan_start[row]
+    cdef int64_t count = e1 - e0, i
+    cdef const double* c = &centres[3 * row]
+    cdef double s, best = 2.0
+    if f >= 0:
+        for i in range(count):
+            if (triple(p, c, &fan_vertices[3 * (f + i)]) >= 0.0
+                    and triple(p, &fan_vertices[3 * (f + (i + 1) % count)], c) >= 0.0):
+                return dot3(p, &edge_normals[3 * (e0 + i)])
+    for e in range(e0, e1):
+        s = dot3(p, &edge_normals[3 * e])
+        if s < best:
+            best = s
+    return best
+
+
+cdef int32_t nearest_centre(const double* p, double lat, double lon,
+                            const int64_t* bucket_offsets, const double* bucket_entries,
+                            int n_lat, int n_lon, double delta,
+                            double radius_deg, double min_dot) noexcept nogil:
+    """Row of the stored centre nearest to p within the search radius, or -1.
+
+    Buckets are delta x delta degrees; the longitude span searched widens with
+    1 / cos(latitude) and becomes the whole ring near the poles, and column
+    indices wrap, so neither the poles nor the antimeridian need special rows.
+    """
+    cdef int r0 = <int>floor((lat - radius_deg + 90.0) / delta)
+    cdef int r1 = <int>floor((lat + radius_deg + 90.0) / delta)
+    cdef double top = fabs(lat) + radius_deg
+    cdef double half_width
+    cdef int c0, c1, r, c, col
+    cdef int64_t k, bucket
+    cdef double d, best = min_dot
+    cdef int32_t found = -1
+    if r0 < 0:
+        r0 = 0
+    if r1 > n_lat - 1:
+        r1 = n_lat - 1
+    if top >= 89.0:
+        c0 = 0
+        c1 = n_lon - 1
+    else:
+        # asin(sin R / cos lat) <= 1.1 R / cos lat for the small radii used here.
+        half_width = 1.1 * radius_deg / cos(top * DEG2RAD) + delta
+        c0 = <int>floor((lon - half_width + 180.0) / delta)
+        c1 = <int>floor((lon + half_width + 180.0) / delta)
+        if c1 - c0 + 1 >= n_lon:
+            c0 = 0
+            c1 = n_lon - 1
+    for r in range(r0, r1 + 1):
+        for c in range(c0, c1 + 1):
+            col = c % n_lon
+            if col < 0:
+                col = col + n_lon
+            bucket = <int64_t>r * n_lon + col
+            for k in range(bucket_offsets[bucket], bucket_offsets[bucket + 1]):
+                # Entries are (x, y, z, row): one cache line serves both.
+                d = dot3(p, &bucket_entries[4 * k])
+                if d > best:
+                    best = d
+                    found = <int32_t>bucket_entries[4 * k + 3]
+    return found
+
+
+cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* eo,
+                     const double* en, const int64_t* fs, const double* fv, const int32_t* nb, const int8_t* nbc,
+                     const float* nxyz, const int64_t* bo, const double* be,
+                     int n_lat, int n_lon, double delta, double radius_deg, double min_dot,
+                     double edge_epsilon, double ambiguity_margin, bint want_triangle,
+                     bint exact_cell,
+                     int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
+    """One point of `locate`; locals live on this thread's stack."""
+    cdef double p[3]
+    cdef double q[6][3]   # the apex's neighbour centres, from one contiguous record
+    cdef const double* a
+    cdef int t
+    cdef double phi = lat * DEG2RAD, lam = lon * DEG2RAD
+    cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
+    cdef int32_t apex, cand, b, c, found, bb, bc
+    cdef int k, j
+    cdef bint interior
+    p[0] = cos(phi) * cos(lam)
+    p[1] = cos(phi) * sin(lam)
+    p[2] = sin(phi)
+    apex = nearest_centre(p, lat, lon, bo, be, n_lat, n_lon, delta, radius_deg, min_dot)
+    if apex < 0:
+        out_cell[0] = MISS_ROW
+        if want_triangle:
+            out_rows[0] = -1
+            out_rows[1] = -1
+            out_rows[2] = -1
+            out_w[0] = 0.0
+            out_w[1] = 0.0
+            out_w[2] = 0.0
+        return
+    # Containing cell: the nearest centre's cell, else one of its neighbours.
+    found = MISS_ROW
+    best_s = -2.0
+    k = nbc[apex]
+    interior = not exact_cell
+    for j in range(k):
+        if nb[6 * apex + j] < 0:
+            interior = False
+    # Every stored centre within the search radius belongs to the containing cell
+    # or one of its neighbours, so a point whose nearest centre has all its
+    # neighbours stored is covered: the edge test is needed only for its exact cell.
+    for j in range(-1, 0 if interior else k):
+        if interior:
+            found = apex
+            break
+        if j < 0:
+            cand = apex
+        else:
+            cand = nb[6 * apex + j]
+            if cand < 0:
+                continue
+        s = inside_margin(p, cand, eo, en, fs, fv, xyz)
+        if s > edge_epsilon:
+            found = cand
+            break
+        if s > best_s:
+            best_s = s
+    if found == MISS_ROW and best_s > -ambiguity_margin:
+        found = AMBIGUOUS_ROW
+    out_cell[0] = found
+    if not want_triangle:
+        return
+    a = &xyz[3 * apex]
+    for j in range(k):
+        for t in range(3):
+            q[j][t] = nxyz[18 * apex + 3 * j + t]
+    best_m = -1e300
+    bb = -1
+    bc = -1
+    bw0 = 1.0
+    bw1 = 0.0
+    bw2 = 0.0
+    for j in range(k):
+        b = nb[6 * apex + j]
+        c = nb[6 * apex + (j + 1) % k]
+        if b < 0 or c < 0:
+            continue
+        det = triple(a, &q[j][0], &q[(j + 1) % k][0])
+        if det <= 0.0:
+            continue
+        wa = triple(p, &q[j][0], &q[(j + 1) % k][0])
+        wb = triple(p, &q[(j + 1) % k][0], a)
+        wc = triple(p, a, &q[j][0])
+        m = wa
+        if wb < m:
+            m = wb
+        if wc < m:
+            m = wc
+        m = m / det
+        if m > best_m:
+            best_m = m
+            bb = b
+            bc = c
+            bw0 = wa
+            bw1 = wb
+            bw2 = wc
+    if bb < 0:
+        bb = apex
+        bc = apex
+        bw0 = 1.0
+        bw1 = 0.0
+        bw2 = 0.0
+    # Points a rounding error outside every triangle: clamp onto the nearest one.
+    if bw0 < 0.0:
+        bw0 = 0.0
+    if bw1 < 0.0:
+        bw1 = 0.0
+    if bw2 < 0.0:
+        bw2 = 0.0
+    total = bw0 + bw1 + bw2
+    if total <= 0.0:
+        bw0 = 1.0
+        total = 1.0
+    out_rows[0] = apex
+    out_rows[1] = bb
+    out_rows[2] = bc
+    out_w[0] = <float>(bw0 / total)
+    out_w[1] = <float>(bw1 / total)
+    out_w[2] = <float>(bw2 / total)
+
+
+def locate(const double[::1] lats, const double[::1] lons,
+           const double[:, ::1] centres, const int64_t[::1] edge_offsets,
+           const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
+           const double[:, ::1] fan_vertices, const int32_t[:, ::1] neighbours,
+           const int8_t[::1] neighbour_count, const float[:, :, ::1] neighbour_xyz,
+           const int64_t[::1] bucket_offsets, const double[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
+           double radius_deg, double edge_epsilon, double ambiguity_margin,
+           int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
+           bint want_triangle, bint exact_cell=True, int num_threads=0):
+    """For each point: the row of the stored cell containing it (or MISS /
+    AMBIGUOUS) in `cell_rows` (N,), and if `want_triangle` the three rows and
+    weights of its interpolation in `tri_rows`, `tri_weights` (N, 3; rows -1 on
+    a miss). Points are degrees; tri_rows/tri_weights must have N rows even
+    when want_triangle is false (a (1, 3) dummy is not enough). With
+    `exact_cell` false, a point whose nearest centre has all its neighbours
+    stored gets that centre's row (it is covered, but may lie in a neighbour).
+
+    The interpolation is linear (spherical barycentric) on the triangles of
+    the dual of the H3 grid: the nearest centre and two consecutive
+    neighbours. The weights of a point inside a triangle do not depend on
+    which of its vertices is nearest, so the result is continuous across cell
+    edges; where a neighbour is not stored (coverage edge) only complete
+    triangles are used, and with none the nearest centre's row alone.
+    """
+    cdef Py_ssize_t n = lats.shape[0], i
+    if n == 0:
+        return
+    cdef const double* xyz = &centres[0, 0]
+    cdef const int64_t* eo = &edge_offsets[0]
+    cdef const double* en = &edge_normals[0, 0]
+    cdef const int64_t* fs = &fan_start[0]
+    cdef const double* fv = &fan_vertices[0, 0]
+    cdef const int32_t* nb = &neighbours[0, 0]
+    cdef const int8_t* nbc = &neighbour_count[0]
+    cdef const int64_t* bo = &bucket_offsets[0]
+    cdef const float* nxyz = &neighbour_xyz[0, 0, 0]
+    cdef const double* be = &bucket_entries[0, 0]
+    cdef const double* la = &lats[0]
+    cdef const double* lo = &lons[0]
+    cdef int32_t* out_cell = &cell_rows[0]
+    cdef int32_t* out_rows = &tri_rows[0, 0]
+    cdef float* out_w = &tri_weights[0, 0]
+    cdef double min_dot = cos(radius_deg * DEG2RAD)
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=num_threads):
+            locate_one(la[i], lo[i], xyz, eo, en, fs, fv, nb, nbc, nxyz, bo, be, n_lat, n_lon,
+                       delta, radius_deg, min_dot, edge_epsilon, ambiguity_margin,
+                       want_triangle, exact_cell, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* float16 rows blended with F16C + FMA where the CPU has them (checked once at
+       import); other CPUs decode through a 65536-entry table instead. */
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #include <immintrin.h>
+    __attribute__((target("avx2,f16c,fma")))
+    static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
+                                      const float* table, float* dst, int dim) {
+        int d = 0;
+        for (; d + 8 <= dim; d += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int j = 0; j < k; j++) {
+                __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src[j] + d)));
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), v, acc);
+            }
+            _mm256_storeu_ps(dst + d, acc);
+        }
+        for (; d < dim; d++) {
+            float acc = 0.0f;
+            for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
+            dst[d] = acc;
+        }
+    }
+    static int satcle_has_f16_simd(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
+               && __builtin_cpu_supports("fma");
+    }
+    #else
+    static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
+                                      const float* table, float* dst, int dim) {}
+    static int satcle_has_f16_simd(void) { return 0; }
+    #endif
+    #if defined(__GNUC__)
+    static inline void satcle_prefetch(const void* address) { __builtin_prefetch(address, 0, 0); }
+    #else
+    static inline void satcle_prefetch(const void* address) {}
+    #endif
+    """
+    void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
+                               const float* table, float* dst, int dim) noexcept nogil
+    int satcle_has_f16_simd() noexcept nogil
+    void satcle_prefetch(const void* address) noexcept nogil
+
+cdef bint HAS_F16_SIMD = satcle_has_f16_simd()
+F16_SIMD = bool(HAS_F16_SIMD)
+
+DEF MAX_K = 8
+# Rows of the point this many places ahead are requested while the current one
+# is blended, so that their cache misses overlap instead of queueing.
+DEF PREFETCH_AHEAD = 4
+
+
+cdef void blend_row(const stored_t* values, const float* scale, const float* table,
+                    const int32_t* rows, const float* weights, int k, int dim,
+                    float* dst) noexcept nogil:
+    """dst = sum_j weights[j] * dequantised(values[rows[j]]); rows are valid."""
+    cdef const stored_t* src[MAX_K]
+    cdef float w[MAX_K]
+    cdef float wj
+    cdef int j, d
+    for j in range(k):
+        src[j] = values + <int64_t>rows[j] * dim
+        w[j] = weights[j]
+        if stored_t is int8_t:
+            w[j] = w[j] * scale[rows[j]]
+    if stored_t is uint16_t:
+        if HAS_F16_SIMD:
+            satcle_blend_f16_simd(<const uint16_t**>src, w, k, table, dst, dim)
+            return
+    # One pass per stored row, the first one a plain store, so that the
+    # compiler vectorises the float32 and int8 loops.
+    for j in range(k):
+        wj = w[j]
+        if stored_t is uint16_t:
+            if j == 0:
+                for d in range(dim):
+                    dst[d] = wj * table[src[j][d]]
+            else:
+                for d in range(dim):
+                    dst[d] += wj * table[src[j][d]]
+        else:
+            if j == 0:
+                for d in range(dim):
+                    dst[d] = wj * <float>src[j][d]
+            else:
+                for d in range(dim):
+                    dst[d] += wj * <float>src[j][d]
+
+
+def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
+                 const float[::1] half_table, const int32_t[:, ::1] rows,
+                 const float[:, ::1] weights, float[:, ::1] out,
+                 const int64_t[::1] destination, int num_threads=0):
+    """out[dest(i)] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel,
+    where dest(i) is destination[i], or i when `destination` is empty.
+
+    values (M, D) float32, int8 (row r times scale[r]) or uint16 float16 bits
+    (decoded by F16C, or by half_table[bits], (65536,) float32); rows (N, K)
+    int32, K <= 8, a negative row meaning "no value": the output row is NaN.
+    scale must have M entries for int8 and may be empty otherwise.
+    """
+    cdef Py_ssize_t n = rows.shape[0], i
+    cdef int kk = rows.shape[1], k, d, dim = values.shape[1]
+    if kk > MAX_K:
+        raise ValueError(f"at most {MAX_K} rows per point, got {kk}")
+    if n == 0:
+        return
+    cdef const stored_t* v = &values[0, 0]
+    cdef const float* sc = NULL
+    cdef const float* ht = NULL
+    cdef const int32_t* r = &rows[0, 0]
+    cdef const float* w = &weights[0, 0]
+    cdef float* o = &out[0, 0]
+    cdef const int64_t* dest = NULL
+    cdef int64_t at, line, row_bytes = dim * sizeof(stored_t)
+    cdef int32_t ahead
+    cdef bint missing
+    if destination.shape[0] > 0:
+        if destination.shape[0] != n:
+            raise ValueError("destination must have one entry per row of `rows`")
+        dest = &destination[0]
+    if scale.shape[0] > 0:
+        sc = &scale[0]
+    if half_table.shape[0] > 0:
+        ht = &half_table[0]
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=num_threads):
+            if i + PREFETCH_AHEAD < n:
+                for k in range(kk):
+                    ahead = r[(i + PREFETCH_AHEAD) * kk + k]
+                    if ahead >= 0:
+                        for line in range(0, row_bytes, 64):
+                            satcle_prefetch(<const char*>(v + <int64_t>ahead * dim) + line)
+            at = i
+            if dest != NULL:
+                at = dest[i]
+            missing = False
+            for k in range(kk):
+                if r[i * kk + k] < 0:
+                    missing = True
+            if missing:
+                for d in range(dim):
+                    o[at * dim + d] = NAN
+            else:
+                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim)

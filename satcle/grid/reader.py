@@ -1,0 +1,107 @@
+"""Reading a grid directory into arrays: partition files -> one table in memory.
+
+The format itself (schema, manifest, quantisation) is defined in
+`store_format`; this module only loads what that module describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import GridFormatError
+from .store_format import Manifest, embeddings_from_arrow, partition_schema
+
+
+@dataclass(frozen=True)
+class GridTable:
+    """Every stored cell of a grid, sorted by H3 index.
+
+    h3: (M,) uint64; lat, lon: (M,) float64 cell centres in degrees;
+    values: (M, D) in the stored dtype (float16, int8 or float32);
+    scale: (M,) float32 for int8, else None; interp_error: (M,) float32 or None.
+    """
+
+    h3: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    values: np.ndarray
+    scale: np.ndarray | None
+    interp_error: np.ndarray | None
+
+    def __post_init__(self) -> None:
+        m = self.h3.shape[0]
+        for name in ("lat", "lon", "scale", "interp_error"):
+            column = getattr(self, name)
+            if column is not None and column.shape != (m,):
+                raise ValueError(f"{name} must have shape ({m},), got {column.shape}")
+        if self.values.ndim != 2 or self.values.shape[0] != m:
+            raise ValueError(f"values must have shape ({m}, D), got {self.values.shape}")
+        if m > 1 and not bool(np.all(self.h3[1:] > self.h3[:-1])):
+            raise ValueError("h3 must be strictly increasing (sorted, no duplicates)")
+
+
+def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False) -> GridTable:
+    """Load every partition of a grid into one `GridTable`.
+
+    Raises GridFormatError when a partition file is missing, unreadable, has
+    another schema or row count than the manifest says, or (with
+    verify_checksums) another sha256.
+    """
+    grid_dir = Path(grid_dir)
+    expected = partition_schema(manifest.dim, manifest.dtype, with_error=manifest.has_interp_error)
+    tables = []
+    for part in manifest.partitions:
+        path = grid_dir / part.file
+        if not path.is_file():
+            raise GridFormatError(f"{grid_dir}: partition {part.file} listed in the manifest is missing")
+        if verify_checksums and _sha256(path) != part.sha256:
+            raise GridFormatError(f"{path} is corrupt: sha256 differs from the manifest")
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise GridFormatError(f"{path} is unreadable: {exc}") from None
+        if not table.schema.remove_metadata().equals(expected):
+            raise GridFormatError(f"{path} has schema {table.schema.remove_metadata()}, expected {expected}")
+        if table.num_rows != part.rows:
+            raise GridFormatError(f"{path} has {table.num_rows} rows, the manifest says {part.rows}")
+        tables.append(table)
+    if not tables:
+        raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
+    table = pa.concat_tables(tables)
+    h3 = table.column("h3").to_numpy().astype(np.uint64, copy=False)
+    order = np.argsort(h3, kind="stable")
+    if np.all(order == np.arange(order.size)):
+        order = None
+
+    def column(name: str, dtype: np.dtype) -> np.ndarray:
+        values = table.column(name).to_numpy().astype(dtype, copy=False)
+        return np.ascontiguousarray(values if order is None else values[order])
+
+    values = embeddings_from_arrow(table.column("embedding"))
+    values = np.ascontiguousarray(values if order is None else values[order])
+    try:
+        return GridTable(
+            h3=column("h3", np.uint64),
+            lat=column("lat", np.float64),
+            lon=column("lon", np.float64),
+            values=values,
+            scale=column("scale", np.float32) if manifest.dtype == "int8" else None,
+            interp_error=column("interp_error", np.float32) if manifest.has_interp_error else None,
+        )
+    except ValueError as exc:
+        raise GridFormatError(f"{grid_dir}: {exc}") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

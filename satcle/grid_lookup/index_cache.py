@@ -1,0 +1,65 @@
+"""Built `CellIndex`es kept on disk, so that a grid is indexed once per machine
+rather than at every `open_grid` (building one costs a few h3 calls per cell)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..grid.reader import GridTable
+from ..grid.store_format import Manifest
+from .cell_index import CellIndex, build_cell_index
+
+_SCALARS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
+
+
+def cached_cell_index(table: GridTable, manifest: Manifest, cache_dir: Path) -> CellIndex:
+    """The `CellIndex` of a grid, from `cache_dir` when it was built before.
+
+    The cache key is the sha256 of the manifest, which lists every partition's
+    sha256: a rebuilt or changed grid gets a new entry. An unreadable entry is
+    rebuilt; a cache that cannot be written only costs the rebuild next time.
+    """
+    path = Path(cache_dir) / f"{hashlib.sha256(manifest.to_json().encode()).hexdigest()}.npz"
+    index = _read(path, cells=table.h3.shape[0])
+    if index is None:
+        index = build_cell_index(table.h3, table.lat, table.lon)
+        _write(path, index)
+    return index
+
+
+def _read(path: Path, cells: int) -> CellIndex | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fields = {f.name: data[f.name] for f in dataclasses.fields(CellIndex)}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    for name, kind in _SCALARS.items():
+        fields[name] = kind(fields[name])
+    index = CellIndex(**fields)
+    return index if index.centres.shape[0] == cells else None
+
+
+def _write(path: Path, index: CellIndex) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **dataclasses.asdict(index))
+        os.replace(tmp, path)  # readers see no entry or a whole one
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,55 @@
+"""The lookup as a vectorised DuckDB function (``satcle_embedding(lat, lon)``).
+
+DuckDB hands an Arrow function whole vectors of rows (2,048 at a time), so the
+SQL path runs the same compiled lookup as Python, without a call per row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..grid.store_format import embeddings_to_arrow
+from .grid import Grid
+
+if TYPE_CHECKING:
+    import duckdb
+
+FUNCTION_NAME = "satcle_embedding"
+
+
+def embedding_function(grid: Grid, **options):
+    """An Arrow scalar function (lat, lon) -> FLOAT[D] over `grid.lookup(**options)`.
+
+    Takes two Arrow arrays of degrees (N,) and returns a FIXED_SIZE_LIST<float32>[D]
+    array (N,); a NULL latitude or longitude gives a NULL row.
+    """
+
+    def satcle_embedding(lats: pa.Array, lons: pa.Array) -> pa.Array:
+        null = pc.or_kleene(pc.is_null(lats), pc.is_null(lons)).to_numpy(zero_copy_only=False)
+        lat = pc.fill_null(lats, 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+        lon = pc.fill_null(lons, 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+        values = embeddings_to_arrow(grid.lookup(lat, lon, **options))
+        if not null.any():
+            return values
+        return pa.FixedSizeListArray.from_arrays(values.values, grid.dim, mask=pa.array(null))
+
+    return satcle_embedding
+
+
+def register_embedding_function(connection: duckdb.DuckDBPyConnection, grid: Grid,
+                                name: str = FUNCTION_NAME, **options) -> None:
+    """Register ``name(lat DOUBLE, lon DOUBLE) -> FLOAT[D]`` on a DuckDB connection.
+
+    options go to `Grid.lookup` (method, tolerance, on_miss, ...); the default is
+    the interpolated lookup with live fallback outside coverage.
+    """
+    import duckdb  # here, not at module level: `import satcle` should not pay for it
+
+    connection.create_function(
+        name, embedding_function(grid, **options), ["DOUBLE", "DOUBLE"],
+        duckdb.array_type(duckdb.sqltype("FLOAT"), grid.dim), type="arrow",
+        null_handling="special", side_effects=False)

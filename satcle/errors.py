@@ -20,3 +20,11 @@ class ModelNotFoundError(SatcleError, FileNotFoundError):
 
 class ModelFormatError(SatcleError, ValueError):
     """A model directory whose files are missing, corrupt or inconsistent."""
+
+
+class DataError(SatcleError, ValueError):
+    """Training data that cannot be used: missing index columns, unreadable or truncated images."""
+
+
+class TrainingConfigError(SatcleError, ValueError):
+    """A training configuration that cannot work (bad sizes, a resume against another config)."""

@@ -160,6 +160,7 @@ class BlueMarbleTiles(Dataset):
 
     @property
     def channels(self) -> int:
+        """Bands per image (3: RGB)."""
         return int(self.tiles.shape[-1])
 
     def __len__(self) -> int:

@@ -104,6 +104,7 @@ class S2Tiles(Dataset):
 
     @property
     def channels(self) -> int:
+        """Bands per image (12 for L2A, 13 for L1C), read from the first file."""
         return int(read_geotiff(self.root / "images" / self.files[0]).shape[0])
 
     def __len__(self) -> int:

@@ -65,6 +65,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
+        """(B, T, dim) -> (B, T, dim), and (B, heads, T, T) weights when asked (else None)."""
         batch, tokens, dim = x.shape
         q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
         if not return_weights:
@@ -88,6 +89,7 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
+        """(B, T, dim) -> (B, T, dim), and the attention weights when asked."""
         mixed, weights = self.attn(self.norm1(x), return_weights)
         x = x + mixed
         return x + self.mlp(self.norm2(x)), weights
@@ -110,6 +112,7 @@ class VisionTransformer(nn.Module):
 
     @property
     def output_dim(self) -> int:
+        """Size of the CLS feature."""
         return self.config.dim
 
     def _tokens(self, images: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,7 @@ class SatCLEModel(nn.Module):
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
 
     def logit_scale(self) -> torch.Tensor:
+        """1 / temperature as a scalar tensor, capped at MAX_LOGIT_SCALE."""
         return self.log_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
     def location_embeddings(self, lats: torch.Tensor, lons: torch.Tensor,

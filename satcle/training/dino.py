@@ -47,6 +47,7 @@ class DinoHead(nn.Module):
         nn.init.trunc_normal_(self.prototypes, std=0.02)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, in_dim) -> (B, out_dim) cosine logits in [-1, 1]."""
         z = F.normalize(self.mlp(features), dim=-1)
         return z @ F.normalize(self.prototypes, dim=-1).t()
 
@@ -60,6 +61,7 @@ class DinoNetwork(nn.Module):
         self.head = head
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, out_dim) prototype logits."""
         return self.head(self.backbone(images))
 
 

@@ -118,6 +118,7 @@ class Preset:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
+        """Every setting as nested plain dicts (recorded in model cards)."""
         return dataclasses.asdict(self)
 
 

@@ -63,6 +63,7 @@ class GraphFusion(nn.Module):
         nn.init.zeros_(self.second.weight)
 
     def forward(self, features: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """features (B, n, D) with the anchor at node 0, adjacency (B, n, n) -> (B, D)."""
         a_hat = adjacency / adjacency.sum(dim=-1, keepdim=True)
         hidden = F.gelu(a_hat @ self.first(features))
         propagated = a_hat @ self.second(hidden)

@@ -120,11 +120,11 @@ def test_early_stopping_when_validation_stops_improving(tmp_path):
 
 
 def test_training_beats_chance_on_learnable_pairs(tmp_path):
-    config = ContrastiveConfig(batch_size=32, max_epochs=25, patience=25, lr=3e-3)
+    config = ContrastiveConfig(batch_size=32, max_epochs=12, patience=12, lr=5e-3)
     result = _train(tmp_path, config, spatial=False)
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < first["train_loss"] - 0.3
-    assert last["val_top1"] > 2 * last["val_chance"]
+    assert last["val_top1"] > 3 * last["val_chance"]
 
 
 def test_device_selection_and_cpu_fallbacks(monkeypatch):

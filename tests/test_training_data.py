@@ -11,6 +11,8 @@ from satcle.data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles, cut_tiles,
 from satcle.data import bluemarble
 from satcle.errors import DataError
 
+from conftest import write_s2_folder
+
 EXAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "s2-100k-examples"
 
 
@@ -85,21 +87,8 @@ def test_s2_reader_on_real_example_tiles():
     assert -90 <= sample.lat <= 90
 
 
-def _write_s2_folder(root: Path, count: int = 3, bands: int = 12):
-    import tifffile
-
-    (root / "images").mkdir(parents=True)
-    lines = ["lat,lon,fn"]
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        data = rng.integers(0, 12000, size=(16, 16, bands), dtype=np.uint16)
-        tifffile.imwrite(root / "images" / f"patch_{i}.tif", data, compression="lzw")
-        lines.append(f"{10.0 * i},{-20.0 * i},patch_{i}.tif")
-    (root / "index.csv").write_text("\n".join(lines) + "\n")
-
-
 def test_s2_reader_skips_truncated_files_with_a_clear_message(tmp_path):
-    _write_s2_folder(tmp_path)
+    write_s2_folder(tmp_path)
     broken = tmp_path / "images" / "patch_1.tif"
     broken.write_bytes(broken.read_bytes()[:200])
     with warnings.catch_warnings(record=True) as caught:

@@ -14,6 +14,7 @@ from satcle.model.vision import VisionConfig
 from satcle.training import (
     ContrastiveConfig, DinoConfig, Preset, RefinementConfig, TrainingRun, run_training, train_contrastive,
 )
+from conftest import write_s2_folder
 from satcle.training.device import Distributed, autocast, init_distributed, select_device
 
 TINY_ENCODER = EncoderConfig(legendre_degree=3, hidden_dim=32, output_dim=16)
@@ -52,6 +53,17 @@ def test_two_epoch_cpu_run_end_to_end_on_64_tiles(trained_run):
     assert log[0].startswith("epoch,train_loss,val_loss,val_top1") and len(log) == 3
     features = root / "out" / "vision" / "features-q0.1.safetensors"
     assert features.is_file() and (root / "out" / "vision" / "backbone" / "vision.safetensors").is_file()
+
+
+def test_s2_100k_layout_runs_through_the_pipeline(tmp_path):
+    write_s2_folder(tmp_path / "s2", count=24)
+    preset = TINY_PRESET.replace(data="s2-100k", contrastive=ContrastiveConfig(batch_size=8, max_epochs=1, lr=1e-3))
+    model_dir = run_training(TrainingRun(preset, tmp_path / "out", data=tmp_path / "s2"), progress=False,
+                             log=lambda line: None)
+    encoder = satcle.load_encoder(model_dir)
+    assert encoder.metadata["data"]["source"] == "s2-100k" and encoder.metadata["data"]["count"] == 24
+    vision = json.loads((tmp_path / "out" / "vision" / "vision-run.json").read_text())
+    assert vision["vision"]["in_channels"] == 12  # the ViT takes every Sentinel-2 band
 
 
 def test_vision_dir_refuses_other_settings(trained_run, monkeypatch):

@@ -5,6 +5,7 @@ Thin wrappers over the Python API; every option is documented in --help.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -121,7 +122,7 @@ def train(
             tile_count=tiles if tiles is not None else chosen.tile_count,
         )
         run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
-                          command="satcle train " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "",
+                          command=shlex.join(["satcle", "train", *sys.argv[2:]]),
                           model_name=name, description=description, notes=notes)
         model_dir = run_training(run, progress=not quiet, log=typer.echo)
     except (SatcleError, OSError, ValueError) as exc:

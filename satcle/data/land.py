@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
+
 
 def sample_land_points(count: int, seed: int, *, batch: int = 65536) -> tuple[np.ndarray, np.ndarray]:
     """Draw `count` points uniformly on the sphere, keeping those on land.
@@ -18,7 +20,10 @@ def sample_land_points(count: int, seed: int, *, batch: int = 65536) -> tuple[np
     """
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
-    from global_land_mask import globe
+    try:
+        from global_land_mask import globe
+    except ModuleNotFoundError:
+        raise DataError("land sampling needs the PyPI package global-land-mask: pip install 'satcle[train]'") from None
 
     rng = np.random.default_rng(seed)
     lats, lons = [], []

@@ -81,6 +81,7 @@ def train(
     device: str = typer.Option("auto", help="'auto' (CUDA, else MPS, else CPU), or a torch device such as 'cpu' or 'cuda:0'. Multi-GPU: launch with torchrun."),
     seed: Optional[int] = typer.Option(None, help="Seed for tiles, split, order, jitter and initialisation (preset: 0)."),
     tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tiles to cut (preset: 20000)."),
+    tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels at 7.4 km/px (preset: 32); a multiple of the ViT patch size (4)."),
     dino_epochs: Optional[int] = typer.Option(None, min=1, help="DINO self-distillation epochs."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Maximum contrastive epochs (early stopping may end sooner)."),
     patience: Optional[int] = typer.Option(None, min=1, help="Early stopping: epochs without validation-loss improvement."),
@@ -120,6 +121,7 @@ def train(
             dino=_override(chosen.dino, epochs=dino_epochs),
             encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
             tile_count=tiles if tiles is not None else chosen.tile_count,
+            tile_size=tile_size if tile_size is not None else chosen.tile_size,
         )
         run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
                           command=shlex.join(["satcle", "train", *sys.argv[2:]]),
@@ -141,6 +143,7 @@ def plot_smoothing_command(
     preset: str = typer.Option("bluemarble", help="Where tiles come from: 'bluemarble' or 's2-100k'."),
     data: Optional[Path] = typer.Option(None, help="S2-100K folder for --preset s2-100k."),
     tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tile set size (as used in training; preset 20000)."),
+    tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels (as used in training; preset 32)."),
     count: int = typer.Option(6, min=1, max=32, help="Tiles to show, one row each."),
     seed: int = typer.Option(0, help="Seed of the Blue Marble tile set (as used in training)."),
     causal_quantile: float = typer.Option(0.1, help="tau as a quantile of each tile's patch attention."),
@@ -156,7 +159,8 @@ def plot_smoothing_command(
 
         chosen = get_preset(preset)
         chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
-                                tile_count=tiles if tiles is not None else chosen.tile_count)
+                                tile_count=tiles if tiles is not None else chosen.tile_count,
+                                tile_size=tile_size if tile_size is not None else chosen.tile_size)
         dataset, _ = make_dataset(chosen, data, progress=False)
         backbone = load_vision_encoder(vision_dir / "backbone")
         images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])

@@ -163,6 +163,8 @@ def test_cli_train_help_and_errors(tmp_path):
     assert result.exit_code == 2 and "unknown preset" in result.output
     result = runner.invoke(app, ["train", "--preset", "s2-100k", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--data" in result.output
+    result = runner.invoke(app, ["train", "--tile-size", "30", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "multiple of the ViT patch size" in result.output
     result = runner.invoke(app, ["plot", "smoothing", "--help"])
     assert result.exit_code == 0 and "--vision-dir" in result.output
 

@@ -57,6 +57,10 @@ class TrainingRun:
 def make_dataset(preset: Preset, data: Path | None, *, progress: bool = True) -> tuple[Dataset, dict]:
     """The preset's image source and a JSON-able description of it."""
     if preset.data == "bluemarble":
+        if preset.tile_size % preset.vision.patch_size:
+            raise TrainingConfigError(
+                f"tile size {preset.tile_size} px is not a multiple of the ViT patch size {preset.vision.patch_size}"
+            )
         spec = BlueMarbleTileSpec(count=preset.tile_count, size_px=preset.tile_size, seed=preset.contrastive.seed)
         return BlueMarbleTiles(spec, progress=progress), {"source": "bluemarble", **dataclasses.asdict(spec)}
     if preset.data == "s2-100k":

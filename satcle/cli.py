@@ -129,7 +129,10 @@ def train(
         model_dir = run_training(run, progress=not quiet, log=typer.echo)
     except (SatcleError, OSError, ValueError) as exc:
         _fail(str(exc))
-    typer.echo(f"model: {model_dir}")
+    from .training.device import is_main_process
+
+    if is_main_process():
+        typer.echo(f"model: {model_dir}")
 
 
 plot_app = typer.Typer(help="Figures of the training pipeline.", no_args_is_help=True)

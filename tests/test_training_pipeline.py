@@ -156,6 +156,26 @@ def test_device_selection_and_cpu_fallbacks(monkeypatch):
 runner = CliRunner()
 
 
+@pytest.mark.slow
+def test_ddp_under_torchrun_on_cpu_with_gloo(tmp_path):
+    """Two torchrun workers (gloo) train one model; only rank 0 logs and exports."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    env = {**os.environ, "SATCLE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "satcle.cli", "train", "--out", str(tmp_path / "out"),
+         "--tiles", "64", "--dino-epochs", "1", "--epochs", "1", "--batch-size", "16", "--threads", "1", "--quiet"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("dino epoch 1/1: loss") == 1 and done.stdout.count("exported") == 1
+    assert satcle.load_encoder(tmp_path / "out" / "model").metadata["trained"] is True
+
+
 def test_cli_train_help_and_errors(tmp_path):
     result = runner.invoke(app, ["train", "--help"])
     assert result.exit_code == 0 and "--no-spatial" in result.output and "--no-causal" in result.output

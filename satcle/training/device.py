@@ -70,6 +70,11 @@ def init_distributed(device: torch.device) -> Distributed:
     return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size())
 
 
+def is_main_process() -> bool:
+    """True unless this is a torchrun worker other than rank 0 (only rank 0 writes results)."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
 def average_across_ranks(value: float, distributed: Distributed, device: torch.device) -> float:
     """Mean of a scalar over all ranks (the value itself when not distributed)."""
     if not distributed.enabled:

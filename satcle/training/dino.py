@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..model.vision import VisionConfig, VisionTransformer, load_vision_encoder, save_vision_encoder
 from .augment import random_views
 from .checkpointing import load_checkpoint, save_checkpoint
-from .device import autocast, init_distributed
+from .device import autocast, average_across_ranks, init_distributed
 from .presets import DinoConfig
 
 
@@ -224,9 +224,10 @@ def train_dino(
             losses.append(dino_step(trained, teacher, loss_fn, optimizer, views, momentum,
                                     clip_grad=config.clip_grad, amp=amp))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        log(f"dino epoch {epoch + 1}/{config.epochs}: loss {sum(losses) / max(len(losses), 1):.4f}")
+        mean_loss = average_across_ranks(sum(losses) / max(len(losses), 1), distributed, device)
         if not distributed.is_main:
             continue
+        log(f"dino epoch {epoch + 1}/{config.epochs}: loss {mean_loss:.4f}")
         save_checkpoint(checkpoint_path, {
             "student": student.state_dict(), "teacher": teacher.state_dict(), "loss": loss_fn.state_dict(),
             "optimizer": optimizer.state_dict(), "epoch": epoch + 1,

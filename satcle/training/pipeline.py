@@ -24,7 +24,7 @@ from ..atomic import write_text_atomic
 from ..data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles
 from ..errors import TrainingConfigError
 from ..model.checkpoint import save_encoder
-from .device import select_device
+from .device import is_main_process, select_device
 from .dino import train_dino
 from .features import compute_features, load_features, save_features
 from .model_card import render_model_card
@@ -109,6 +109,8 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
                                preset.encoder, preset.refinement, preset.contrastive, out_dir / "contrastive",
                                device=device, progress=progress, log=log)
     seconds["contrastive"] = time.perf_counter() - started
+    if not is_main_process():  # under torchrun every rank trained the same model; rank 0 exports it
+        return out_dir / "model"
 
     best = result.history[result.best_epoch - 1]
     metadata = {

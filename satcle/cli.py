@@ -1,10 +1,11 @@
-"""`satcle` command line: embed coordinates, list models.
+"""`satcle` command line: embed coordinates, list models, train, plot.
 
 Thin wrappers over the Python API; every option is documented in --help.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -117,6 +118,110 @@ def evaluate(
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@app.command()
+def train(
+    preset: str = typer.Option("bluemarble", help="Pipeline preset: 'bluemarble' (CPU, offline, ~90 min on 2 cores) or 's2-100k' (paper hyperparameters, GPU)."),
+    out: Path = typer.Option(..., help="Run directory: vision/ (DINO backbone, features), contrastive/ (checkpoint, train_log.csv), model/ (exported encoder). Rerunning the same command resumes."),
+    data: Optional[Path] = typer.Option(None, help="S2-100K folder (index.csv + images/) for --preset s2-100k; Blue Marble needs none."),
+    vision_dir: Optional[Path] = typer.Option(None, help="Share a DINO backbone + feature cache between runs (default OUT/vision); it must come from the same data and ViT/DINO settings."),
+    device: str = typer.Option("auto", help="'auto' (CUDA, else MPS, else CPU), or a torch device such as 'cpu' or 'cuda:0'. Multi-GPU: launch with torchrun."),
+    seed: Optional[int] = typer.Option(None, help="Seed for tiles, split, order, jitter and initialisation (preset: 0)."),
+    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tiles to cut (preset: 20000)."),
+    tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels at 7.4 km/px (preset: 32); a multiple of the ViT patch size (4)."),
+    dino_epochs: Optional[int] = typer.Option(None, min=1, help="DINO self-distillation epochs."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Maximum contrastive epochs (early stopping may end sooner)."),
+    patience: Optional[int] = typer.Option(None, min=1, help="Early stopping: epochs without validation-loss improvement."),
+    batch_size: Optional[int] = typer.Option(None, min=2, help="Contrastive batch (in-batch negatives; chance top-1 = 1/batch)."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate of the contrastive stage (paper 1e-4)."),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay of the contrastive stage (paper 1e-2)."),
+    legendre_degree: Optional[int] = typer.Option(None, "--legendre-degree", "-L", min=1, help="Spherical-harmonic degrees L of the location encoder (10 or 40 in the paper)."),
+    no_spatial: bool = typer.Option(False, "--no-spatial", help="Turn off spatial refinement (SPCE + graph fusion)."),
+    no_causal: bool = typer.Option(False, "--no-causal", help="Turn off causal refinement (attention-based patch smoothing). With --no-spatial: the SatCLIP baseline."),
+    copies: Optional[int] = typer.Option(None, min=1, help="SPCE: perturbed copies K per location (paper 5)."),
+    sigma: Optional[float] = typer.Option(None, help="SPCE jitter and adjacency kernel std, degrees."),
+    causal_quantile: Optional[float] = typer.Option(None, help="Causal refinement: tau = this quantile of each image's patch attention (paper 0.1)."),
+    name: str = typer.Option("satcle", help="Name recorded in the exported model."),
+    description: str = typer.Option("", help="One-line description recorded in the model and its card."),
+    notes: str = typer.Option("", help="Free text for the model card (e.g. the budget)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
+    quiet: bool = typer.Option(False, help="No progress bars (logs still print)."),
+) -> None:
+    """Pretrain a location encoder: tiles -> DINO ViT -> frozen features -> CLIP with refinements -> OUT/model."""
+    import dataclasses
+
+    import torch
+
+    try:
+        from .training import TrainingRun, get_preset, run_training
+
+        chosen = get_preset(preset)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
+                                batch_size=batch_size, lr=lr, weight_decay=weight_decay)
+        refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
+        refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
+                                         spatial=refinement.spatial and not no_spatial)
+        chosen = chosen.replace(
+            contrastive=contrastive, refinement=refinement,
+            dino=_override(chosen.dino, epochs=dino_epochs),
+            encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
+            tile_count=tiles if tiles is not None else chosen.tile_count,
+            tile_size=tile_size if tile_size is not None else chosen.tile_size,
+        )
+        run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
+                          command=shlex.join(["satcle", "train", *sys.argv[2:]]),
+                          model_name=name, description=description, notes=notes)
+        model_dir = run_training(run, progress=not quiet, log=typer.echo)
+    except (SatcleError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    from .training.device import is_main_process
+
+    if is_main_process():
+        typer.echo(f"model: {model_dir}")
+
+
+@plot_app.command("smoothing")
+def plot_smoothing_command(
+    vision_dir: Path = typer.Option(..., help="Directory with the trained DINO backbone (a training run's OUT/vision)."),
+    out: Path = typer.Option(Path("smoothing.png"), help="PNG to write."),
+    preset: str = typer.Option("bluemarble", help="Where tiles come from: 'bluemarble' or 's2-100k'."),
+    data: Optional[Path] = typer.Option(None, help="S2-100K folder for --preset s2-100k."),
+    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tile set size (as used in training; preset 20000)."),
+    tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels (as used in training; preset 32)."),
+    count: int = typer.Option(6, min=1, max=32, help="Tiles to show, one row each."),
+    seed: int = typer.Option(0, help="Seed of the Blue Marble tile set (as used in training)."),
+    causal_quantile: float = typer.Option(0.1, help="tau as a quantile of each tile's patch attention."),
+) -> None:
+    """Tiles, their last-layer CLS attention and their causally smoothed version, side by side."""
+    import torch
+
+    try:
+        from .model.vision import load_vision_encoder
+        from .training import get_preset
+        from .training.pipeline import make_dataset
+        from .training.plot import plot_smoothing
+
+        chosen = get_preset(preset)
+        chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
+                                tile_count=tiles if tiles is not None else chosen.tile_count,
+                                tile_size=tile_size if tile_size is not None else chosen.tile_size)
+        dataset, _ = make_dataset(chosen, data, progress=False)
+        backbone = load_vision_encoder(vision_dir / "backbone")
+        images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
+        path = plot_smoothing(backbone, images, causal_quantile, out)
+    except (SatcleError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}")
+
+
+def _override(config, **values):
+    """`config` with the given fields replaced, skipping those left as None."""
+    import dataclasses
+
+    return dataclasses.replace(config, **{k: v for k, v in values.items() if v is not None})
 
 
 def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import typer
 
 from .errors import SatcleError
 
-plot_app = typer.Typer(help="Maps of embeddings over the globe, as PNG.", no_args_is_help=True, add_completion=False)
+plot_app = typer.Typer(help="Figures as PNG: embedding maps over the globe, and the causal smoothing of training tiles.", no_args_is_help=True, add_completion=False)
 
 _MODEL = typer.Option(
     "default", help="Shipped model name (see `satcle models`) or model directory, run live; "

@@ -48,3 +48,11 @@ class GridNotFoundError(SatcleError, FileNotFoundError):
 
 class OutsideCoverageError(SatcleError, LookupError):
     """A point whose H3 cell the grid does not store (e.g. ocean on a land grid)."""
+
+
+class DataError(SatcleError, ValueError):
+    """Training data that cannot be used: missing index columns, unreadable or truncated images."""
+
+
+class TrainingConfigError(SatcleError, ValueError):
+    """A training configuration that cannot work (bad sizes, a resume against another config)."""

@@ -15,3 +15,17 @@ def sphere_points(rng, n):
     extra_lat = np.array([90.0, -90.0, 0.0, 0.0, 45.0, -45.0, 89.9999, -89.9999])
     extra_lon = np.array([0.0, 123.0, 180.0, -180.0, 179.9999, -179.9999, 180.0, -180.0])
     return np.concatenate([lats, extra_lat]), np.concatenate([lons, extra_lon])
+
+
+def write_s2_folder(root, count=3, bands=12):
+    """An S2-100K-layout folder of `count` random 16 x 16 LZW GeoTIFFs; point i at (10 i, -20 i) degrees, wrapped."""
+    import tifffile
+
+    (root / "images").mkdir(parents=True)
+    lines = ["lat,lon,fn"]
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        data = rng.integers(0, 12000, size=(16, 16, bands), dtype=np.uint16)
+        tifffile.imwrite(root / "images" / f"patch_{i}.tif", data, compression="lzw")
+        lines.append(f"{(10.0 * i + 90) % 180 - 90},{(-20.0 * i - 180) % 360 - 180},patch_{i}.tif")
+    (root / "index.csv").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,66 @@
+"""MODEL_CARD.md of an exported encoder, written from the run's facts and log."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from .presets import Preset
+
+
+def render_model_card(name: str, preset: Preset, metadata: dict, history: list[dict]) -> str:
+    """Markdown: what the model is, the data, the exact command, budget, seed, per-epoch log, final numbers."""
+    refinement = metadata["refinement"]
+    kind = ("SatCLE (causal + spatial refinement)" if refinement["causal"] and refinement["spatial"]
+            else "SatCLIP baseline (no refinement)" if not (refinement["causal"] or refinement["spatial"])
+            else f"SatCLE ablation (causal={refinement['causal']}, spatial={refinement['spatial']})")
+    first, best = history[0], history[metadata["best_epoch"] - 1]
+    step = max(1, len(history) // 25)
+    shown = [row for i, row in enumerate(history) if i % step == 0 or i == len(history) - 1]
+    rows = "\n".join(
+        f"| {r['epoch']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} | {r['val_top1']:.3f} | {r['temperature']:.4f} |"
+        for r in shown
+    )
+    encoder = preset.encoder
+    return f"""# {name}
+
+{metadata['description']}
+
+* **Model**: {kind}; exported location encoder Siren(SH), L = {encoder.legendre_degree},
+  width {encoder.hidden_dim}, {encoder.num_layers} sine layers, output {encoder.output_dim}.
+  Only the location encoder ships (SPCE / graph fusion and the image side are training-only).
+* **Data**: `{json.dumps(metadata['data'], sort_keys=True)}`
+* **Command**: `{metadata['command'] or '(Python API)'}`
+* **Seed**: {metadata['seed']}
+* **Device**: {metadata['device']}, torch {metadata['torch']}, {metadata['machine']}.
+  The GPU paths (CUDA, bfloat16 autocast, DDP via torchrun) exist in the code but were
+  not exercised for this model.
+* **Stage wall-clock of the exporting invocation** (seconds; 0-ish means reused from cache):
+  `{json.dumps(metadata['stage_seconds_this_invocation'])}`
+
+{("## Notes" + chr(10) + chr(10) + metadata["notes"] + chr(10)) if metadata.get("notes") else ""}
+## Result
+
+Epochs run: {metadata['epochs_run']} (best validation loss at epoch {metadata['best_epoch']}).
+Validation (10 % held out, plain exported encoder, in-batch groups of about
+{round(1 / best['val_chance'])} pairs):
+
+| | epoch 1 | best epoch {metadata['best_epoch']} |
+|---|---|---|
+| train loss | {first['train_loss']:.4f} | {best['train_loss']:.4f} |
+| validation loss | {first['val_loss']:.4f} | {best['val_loss']:.4f} |
+| location->image top-1 | {first['val_top1']:.3f} | {best['val_top1']:.3f} |
+| chance top-1 | {first['val_chance']:.4f} | {best['val_chance']:.4f} |
+
+## Training log (every {step} epoch(s))
+
+| epoch | train loss | val loss | val top-1 | temperature |
+|---|---|---|---|---|
+{rows}
+
+## Configuration
+
+```json
+{json.dumps(dataclasses.asdict(preset), indent=2, sort_keys=True)}
+```
+"""

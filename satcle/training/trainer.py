@@ -1,0 +1,191 @@
+"""Contrastive training of the location encoder on cached image features.
+
+Seeded and exactly resumable: the split, the batch order and the SPCE jitter
+of epoch e come from generators seeded with (seed, e), and the checkpoint
+written after every epoch holds the model, the optimiser and the
+early-stopping state, so an interrupted run continued from its checkpoint
+ends with the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from ..atomic import write_text_atomic
+from ..errors import TrainingConfigError
+from ..model.location_encoder import EncoderConfig
+from .checkpointing import load_checkpoint, save_checkpoint
+from .contrastive import SatCLEModel, clip_loss, retrieval_top1
+from .device import autocast, average_across_ranks, init_distributed
+from .presets import ContrastiveConfig, RefinementConfig
+
+LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_top1", "val_chance", "temperature", "seconds")
+
+
+@dataclass
+class TrainingResult:
+    """The trained model (best validation epoch), the per-epoch log and how training ended."""
+
+    model: SatCLEModel
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+
+def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random train / validation split of range(count): (train indices, validation indices)."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(count * val_fraction))
+    if count - n_val < 2:
+        raise TrainingConfigError(f"{count} samples are too few for a train/validation split")
+    return order[n_val:], order[:n_val]
+
+
+def train_contrastive(
+    lats: torch.Tensor,
+    lons: torch.Tensor,
+    features: torch.Tensor,
+    encoder: EncoderConfig,
+    refinement: RefinementConfig,
+    config: ContrastiveConfig,
+    out_dir: str | Path,
+    *,
+    device: torch.device,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> TrainingResult:
+    """Train location encoder + image projection with the CLIP loss.
+
+    Parameters
+    ----------
+    lats, lons : (N,) degrees
+    features : (N, F) frozen image features (raw or causally smoothed)
+    encoder, refinement, config : what to train and how (refinement.spatial
+        switches SPCE + graph fusion; the causal choice is made by `features`)
+    out_dir : checkpoint.pt and train_log.csv go here; an existing checkpoint of
+        the same configuration is resumed
+    on_epoch_end : called with each epoch's log row (tests use it to interrupt)
+    """
+    out_dir = Path(out_dir)
+    distributed = init_distributed(device)
+    fingerprint = json.dumps({"encoder": asdict(encoder), "refinement": asdict(refinement),
+                              "contrastive": asdict(config), "n": int(len(lats)),
+                              "feature_dim": int(features.shape[1])}, sort_keys=True)
+    train_idx, val_idx = split_indices(len(lats), config.val_fraction, config.seed)
+    batch_size = min(config.batch_size, len(train_idx))
+    lats = lats.to(device, torch.float32)
+    lons = lons.to(device, torch.float32)
+    features = features.to(device, torch.float32)
+
+    torch.manual_seed(config.seed)
+    model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
+                        sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trained = DistributedDataParallel(model) if distributed.enabled else model
+    state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
+             "best_model": None}
+    checkpoint_path = out_dir / "checkpoint.pt"
+    if checkpoint_path.is_file():
+        saved = load_checkpoint(checkpoint_path)
+        if saved["fingerprint"] != fingerprint:
+            raise TrainingConfigError(f"{checkpoint_path} belongs to another configuration; use a new --out")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = {k: saved[k] for k in state}
+        log(f"contrastive: resuming after epoch {state['epoch']}")
+    if state["best_model"] is None:
+        state["best_model"] = copy.deepcopy(model.state_dict())
+
+    stopped_early = state["bad_epochs"] >= config.patience
+    while state["epoch"] < config.max_epochs and not stopped_early:
+        epoch = state["epoch"]
+        started = time.perf_counter()
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        order = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        # Equal-size batches (no runt batch with a handful of negatives).
+        batches = torch.tensor_split(order, max(1, len(order) // batch_size))
+        model.train()
+        losses = []
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and distributed.is_main))
+        for batch in bar:
+            batch = batch[distributed.rank::distributed.world_size].to(device)
+            with autocast(device, config.amp):
+                loss, _ = trained(lats[batch], lons[batch], features[batch],
+                                  generator if refinement.spatial else None)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        val_loss, val_top1, val_chance = evaluate(model, lats, lons, features, val_idx, batch_size)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": average_across_ranks(sum(losses) / len(losses), distributed, device),
+            "val_loss": val_loss, "val_top1": val_top1, "val_chance": val_chance,
+            "temperature": float(1.0 / model.logit_scale().detach()),
+            "seconds": time.perf_counter() - started,
+        }
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        if val_loss < state["best_val"]:
+            state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
+                         best_model=copy.deepcopy(model.state_dict()))
+        else:
+            state["bad_epochs"] += 1
+        stopped_early = state["bad_epochs"] >= config.patience
+        if distributed.is_main:
+            log(f"epoch {epoch + 1:4d}  loss {row['train_loss']:.4f}  val_loss {val_loss:.4f}  "
+                f"val_top1 {val_top1:.3f} (chance {val_chance:.4f})  T {row['temperature']:.4f}  "
+                f"{row['seconds']:.1f}s")
+            save_checkpoint(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
+                                              "optimizer": optimizer.state_dict(), **state})
+            write_text_atomic(out_dir / "train_log.csv", history_csv(state["history"]))
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    if stopped_early:
+        log(f"early stop: no validation improvement for {config.patience} epochs; best epoch {state['best_epoch']}")
+    model.load_state_dict(state["best_model"])
+    return TrainingResult(model.eval(), state["history"], state["best_epoch"], stopped_early)
+
+
+@torch.no_grad()
+def evaluate(model: SatCLEModel, lats: torch.Tensor, lons: torch.Tensor, features: torch.Tensor,
+             indices: torch.Tensor, batch_size: int) -> tuple[float, float, float]:
+    """Validation with the plain (exported) location encoder, in equal-size in-batch groups.
+
+    Returns (mean CLIP loss, location->image top-1 retrieval accuracy, chance level = mean 1 / batch).
+    """
+    model.eval()
+    groups = torch.tensor_split(indices, max(1, len(indices) // batch_size))
+    losses, hits, total = 0.0, 0.0, 0
+    for batch in groups:
+        batch = batch.to(lats.device)
+        locations = model.location_embeddings(lats[batch], lons[batch])
+        images = model.image_embeddings(features[batch])
+        n = len(batch)
+        losses += float(clip_loss(locations, images, model.logit_scale())) * n
+        hits += retrieval_top1(locations, images) * n
+        total += n
+    # Each group of n contributes n samples at chance 1/n, so the mean chance is groups / total.
+    return losses / total, hits / total, len(groups) / total
+
+
+def history_csv(history: list[dict]) -> str:
+    """The per-epoch log as CSV text (columns LOG_FIELDS)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in LOG_FIELDS})
+    return buffer.getvalue()

@@ -1,0 +1,24 @@
+"""The models shipped in satcle/weights/: trained, documented, and the baseline comparable."""
+
+import satcle
+from satcle.model.checkpoint import shipped_models_dir
+
+
+def test_default_is_the_trained_satcle_model_and_the_baseline_shares_its_budget():
+    default = satcle.load_encoder("default")
+    baseline = satcle.load_encoder("satclip-baseline")
+    assert default.metadata["trained"] is True and default.config.legendre_degree == 10
+    assert default.metadata["refinement"] == {"causal": True, "spatial": True}
+    assert baseline.metadata["refinement"] == {"causal": False, "spatial": False}
+    assert baseline.config == default.config
+    assert baseline.metadata["data"] == default.metadata["data"]
+    assert baseline.metadata["seed"] == default.metadata["seed"]
+
+
+def test_every_shipped_model_has_a_card_and_beats_chance_by_far():
+    for name in satcle.available_models():
+        encoder = satcle.load_encoder(name)
+        card = (shipped_models_dir() / name / "MODEL_CARD.md").read_text()
+        assert "satcle train" in card and "top-1" in card and "Budget" in card, name
+        assert encoder.metadata["trained"] is True, name
+        assert encoder.metadata["val_top1"] > 10 * encoder.metadata["val_chance"], name

@@ -125,7 +125,8 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
 def query(
     grid_dir: Path = typer.Argument(..., help="Grid directory."),
     sql: str = typer.Argument(..., help="SQL over the view satcle(h3, lat, lon, embedding); "
-                                        "functions h3_latlng_to_cell(lat, lon, res), satcle_embedding(lat, lon)."),
+                                        "functions h3_latlng_to_cell(lat, lon, res) and satcle_embedding(lat, lon) "
+                                        "(interpolated, computed live outside coverage)."),
     max_rows: int = typer.Option(40, "--max-rows", help="Rows to print."),
 ) -> None:
     """Run SQL against a grid and print the result."""
@@ -153,7 +154,8 @@ def similar(
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
     from satcle.grid.connection import connect
 
-    con = _or_exit(connect, grid_dir)
+    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
+    con = _or_exit(connect, grid_dir, method="cell", on_miss="nan")
     rows = con.execute(_SIMILAR_SQL, [lat, lon, k]).fetchall()
     if not rows:
         typer.secho(f"error: ({lat}, {lon}) lies outside the grid's coverage", fg=typer.colors.RED, err=True)
@@ -171,9 +173,9 @@ ORDER BY cosine DESC LIMIT ?
 """
 
 
-def _or_exit(function, *args):
+def _or_exit(function, *args, **kwargs):
     try:
-        return function(*args)
+        return function(*args, **kwargs)
     except (SatcleError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

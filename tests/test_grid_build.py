@@ -88,14 +88,24 @@ def test_connect_sql_functions(land_grid, rng):
     con.execute("CREATE TABLE points AS SELECT * FROM (SELECT unnest(?) AS lat, unnest(?) AS lon)", [lats.tolist(), lons.tolist()])
     cells = [c for (c,) in con.sql("SELECT h3_latlng_to_cell(lat, lon, 5) FROM points").fetchall()]
     assert cells == [h3.str_to_int(h3.latlng_to_cell(a, b, 5)) for a, b in zip(lats, lons)]
-    # satcle_embedding is the stored row of the containing cell, NULL outside coverage.
-    joined = con.sql("""
+    # satcle_embedding is the lookup's: interpolated, computed live outside coverage.
+    looked_up = np.array([e for (e,) in con.sql("SELECT satcle_embedding(lat, lon) FROM points").fetchall()],
+                         dtype=np.float32)
+    grid = satcle.open_grid(out)
+    np.testing.assert_array_equal(looked_up, grid.lookup(lats, lons, method="interp"))
+    # With the options: exactly the stored row of the containing cell, NULL outside coverage.
+    cell_con = satcle.connect(out, method="cell", on_miss="nan")
+    cell_con.execute("CREATE TABLE points AS SELECT * FROM (SELECT unnest(?) AS lat, unnest(?) AS lon)",
+                     [lats.tolist(), lons.tolist()])
+    joined = cell_con.sql("""
         SELECT p.lat, p.lon, satcle_embedding(p.lat, p.lon) AS looked_up, s.embedding AS stored
         FROM points p LEFT JOIN satcle s ON s.h3 = h3_latlng_to_cell(p.lat, p.lon, 2)""").fetchall()
     covered = [(a, b) for _, _, a, b in joined if b is not None]
     assert 0 < len(covered) < len(joined)
     assert all(np.array_equal(a, b) for a, b in covered)
     assert all(a is None for _, _, a, b in joined if b is None)
+    with pytest.raises(ValueError, match="method"):
+        satcle.connect(out, method="nearest")
     assert con.execute("SELECT satcle_embedding(NULL, 1.0) IS NULL, h3_latlng_to_cell(1.0, NULL, 3) IS NULL").fetchall()[0] == (True, True)
     with pytest.raises(duckdb.Error, match="outside"):
         con.sql("SELECT h3_latlng_to_cell(95.0, 0.0, 3)").fetchall()

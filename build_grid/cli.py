@@ -56,6 +56,10 @@ def build(
     scheduler: str = typer.Option(None, "--scheduler", show_default=False,
                                   help="Address of an existing Dask scheduler (tcp://host:port); "
                                        "--out must then be a path or URL every worker can write."),
+    error_bound: bool = typer.Option(True, "--error-bound/--no-error-bound",
+                                     help="Store each cell's interpolation error bound (interp_error), which "
+                                          "lookup(tolerance=...) needs; costs ~13 more encoder evaluations per "
+                                          "cell (see docs/GRID.md for measured build times)."),
 ) -> None:
     """Evaluate the encoder at every H3 cell centre and write a grid (Parquet + DuckDB).
 
@@ -66,7 +70,7 @@ def build(
 
     try:
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
-                             workers=workers, scheduler=scheduler)
+                             workers=workers, scheduler=scheduler, error_bound=error_bound)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     target = out or str(default_grid_dir(Path(model).name, res, coverage, dtype))

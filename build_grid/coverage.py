@@ -70,17 +70,39 @@ def covered_cells(parent: int, res: int, coverage: str, land_mask: LandMask | No
     "global"; land_mask: reused across calls when given. Returns sorted (M,)
     uint64 cell ids (possibly empty).
     """
+    cells = cell_children(np.array([parent], dtype=np.uint64), res)
+    return cells[coverage_mask(cells, coverage, land_mask)]
+
+
+def stored_neighbors(cells: np.ndarray, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
+    """The neighbours of `cells` (grid disk of radius 1) outside `cells` that a grid
+    of `coverage` holds: what an interpolated lookup inside `cells` may read.
+
+    cells: sorted (N,) uint64 of one resolution. Returns sorted (K,) uint64.
+    """
+    cells = np.ascontiguousarray(cells, dtype=np.uint64)
+    members, _ = neighbor_disks(cells)
+    around = np.setdiff1d(members, cells)  # sorted, unique
+    return around[coverage_mask(around, coverage, land_mask)]
+
+
+def coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
+    """Whether a grid of `coverage` holds each cell: sorted (N,) uint64 -> (N,) bool.
+
+    The rule depends on each cell's own disk only, so any subset of cells
+    (a partition, or its neighbours in other partitions) is decided alike.
+    """
     if coverage not in COVERAGES:
         raise ValueError(f"coverage must be one of {COVERAGES}, got {coverage!r}")
-    cells = cell_children(np.array([parent], dtype=np.uint64), res)
+    cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if coverage == "global" or cells.size == 0:
-        return cells
+        return np.ones(cells.size, dtype=bool)
     land_mask = land_mask or LandMask()
     land = land_mask.contains(*cell_centers(cells))
     ocean = np.flatnonzero(~land)
     members, owner = neighbor_disks(cells[ocean])
-    # Most neighbours are in this partition, whose land flags are known; only the
-    # few across its border need their centres evaluated.
+    # Most neighbours are among `cells`, whose land flags are known; only the
+    # others need their centres evaluated.
     pos = np.minimum(np.searchsorted(cells, members), cells.size - 1)
     inside = cells[pos] == members
     member_land = np.zeros(members.size, dtype=bool)
@@ -91,4 +113,4 @@ def covered_cells(parent: int, res: int, coverage: str, land_mask: LandMask | No
     near_land = np.bincount(owner, weights=member_land, minlength=ocean.size) > 0
     keep = land.copy()
     keep[ocean[near_land]] = True
-    return cells[keep]
+    return keep

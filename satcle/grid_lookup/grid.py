@@ -125,7 +125,8 @@ class Grid:
             if not np.isfinite(tolerance) or tolerance < 0:
                 raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
             if self.table.interp_error is None:
-                raise GridFormatError("this grid stores no interp_error column; tolerance needs one (rebuild the grid)")
+                raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
+                                      "with `satcle-grid build --error-bound` (the default)")
         lat, lon = as_latlon(lats, lons)
         n = lat.size
         if out is None:

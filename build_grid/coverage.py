@@ -19,6 +19,7 @@ import numpy as np
 
 from satcle.grid.h3_cells import cell_centers, cell_children, neighbor_disks
 from satcle.grid.store_format import COVERAGES, write_atomic
+from satcle.paths import cache_dir as satcle_cache_dir
 
 
 class LandMask:
@@ -27,7 +28,7 @@ class LandMask:
     The package ships the mask zlib-compressed (2.5 MB) and inflates it to a 1 GB
     boolean array on import, ~4 s in every process. Here it is inflated once per
     machine into a 117 MB bit-packed ``.npy`` under `cache_dir` (default
-    ``$SATCLE_CACHE_DIR``, else ``~/.cache/satcle``), which each worker then maps
+    `satcle.paths.cache_dir()`), which each worker then maps
     in milliseconds and shares through the page cache. Look-ups index exactly as
     ``global_land_mask.globe.is_land`` does.
     """
@@ -40,7 +41,7 @@ class LandMask:
         self._lon0, self._dlon = float(source["lon"][0]), float(source["lon"][1] - source["lon"][0])
         self._lat_max, self._lat_min = float(source["lat"].max()), float(source["lat"].min())
         self._lon_max, self._lon_min = float(source["lon"].max()), float(source["lon"].min())
-        path = Path(cache_dir or os.environ.get("SATCLE_CACHE_DIR") or Path.home() / ".cache" / "satcle") / self.FILE
+        path = Path(cache_dir or satcle_cache_dir()) / self.FILE
         if not path.is_file():
             buffer = io.BytesIO()
             np.save(buffer, np.packbits(~source["mask"], axis=1))  # the package's mask is True over water

@@ -42,6 +42,7 @@ from satcle.grid.store_format import (
     PartitionInfo,
 )
 from satcle.model import load_encoder
+from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import LandMask, covered_cells, stored_neighbors
 from .output import GridOutput
@@ -56,15 +57,15 @@ LAND_FRACTION = 0.30
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """One grid build. `out` None means `default_grid_dir(...)`; `workers` None sizes a
+    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` None sizes a
     LocalCluster to the machine; `scheduler` (tcp://host:port) uses an existing cluster;
     `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs."""
 
-    resolution: int = 6
-    model: str = "default"
+    resolution: int = DEFAULT_GRID.resolution
+    model: str = DEFAULT_GRID.model
     out: str | None = None
-    coverage: str = "land"
-    dtype: str = "float16"
+    coverage: str = DEFAULT_GRID.coverage
+    dtype: str = DEFAULT_GRID.dtype
     workers: int | None = None
     scheduler: str | None = None
     partition_resolution: int | None = None
@@ -111,13 +112,6 @@ class BuildSummary:
     seconds: float
     partitions_built: int
     partitions_skipped: int
-
-
-def default_grid_dir(model_name: str, resolution: int, coverage: str, dtype: str) -> Path:
-    """``$SATCLE_GRID_DIR/<model>-r<res>-<coverage>-<dtype>``; SATCLE_GRID_DIR defaults to
-    ``~/.cache/satcle/grids``."""
-    base = os.environ.get("SATCLE_GRID_DIR") or Path.home() / ".cache" / "satcle" / "grids"
-    return Path(base).expanduser() / f"{model_name}-r{resolution}-{coverage}-{dtype}"
 
 
 def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256) -> int:
@@ -211,7 +205,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
         dim=encoder.output_dim,
         has_interp_error=config.error_bound,
     )
-    out = config.out or str(default_grid_dir(model_name, config.resolution, config.coverage, config.dtype))
+    out = config.out or str(built_grid_dir(GridSpec(model_name, config.resolution, config.coverage, config.dtype)))
     output = GridOutput(out)
     _refuse_other_grid(output, identity)
     # Workers resolve the model themselves: a path must be absolute to mean the same there.

@@ -26,6 +26,7 @@ from build_grid.verify import verify_grid
 from satcle.errors import GridBuildError, GridFormatError
 from satcle.grid_lookup import interp_error
 from satcle.grid.h3_cells import cell_centers
+from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, default_grid_dir
 from satcle.grid.store_format import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
 
 runner = CliRunner()
@@ -190,10 +191,17 @@ def test_bounded_partitions_are_reproducible_to_the_byte(land_grid, encoder):
         torch.set_num_threads(threads)
 
 
-def test_no_error_bound_build_and_tolerance_error(tmp_path):
-    out = tmp_path / "r1"
-    result = runner.invoke(app, ["build", "--res", "1", "--workers", "1", "--no-error-bound", "--out", str(out)])
+def test_no_error_bound_build_and_tolerance_error(tmp_path, monkeypatch):
+    # No --out: the grid goes under the cache root, where the default grid is looked for.
+    monkeypatch.setenv("SATCLE_CACHE", str(tmp_path))
+    monkeypatch.delenv("SATCLE_GRID", raising=False)
+    result = runner.invoke(app, ["build", "--res", "1", "--workers", "1", "--no-error-bound"])
     assert result.exit_code == 0, result.output
+    out = tmp_path / "grids" / "default-r1-land-float16"
+    assert built_grid_dir(GridSpec(resolution=1)) == out
+    assert default_grid_dir() == built_grid_dir(GridSpec()) == tmp_path / "grids" / "default-r6-land-float16"
+    defaults = BuildConfig()
+    assert GridSpec(defaults.model, defaults.resolution, defaults.coverage, defaults.dtype) == DEFAULT_GRID
     manifest = read_manifest(out)
     assert not manifest.has_interp_error
     assert "interp_error" not in pq.read_schema(out / manifest.partitions[0].file).names

@@ -19,14 +19,14 @@ from typer.testing import CliRunner
 
 import satcle
 from build_grid.cli import app
-from build_grid.coverage import covered_cells, stored_neighbors
+from build_grid.coverage import LandMask, covered_cells, stored_neighbors
 from build_grid.engine import BuildConfig, build_grid
 from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
 from build_grid.verify import verify_grid
 from satcle.errors import GridBuildError, GridFormatError
 from satcle.grid_lookup import interp_error
 from satcle.grid.h3_cells import cell_centers
-from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, default_grid_dir
+from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, cache_dir, default_grid_dir
 from satcle.grid.store_format import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
 
 runner = CliRunner()
@@ -193,6 +193,8 @@ def test_bounded_partitions_are_reproducible_to_the_byte(land_grid, encoder):
 
 def test_no_error_bound_build_and_tolerance_error(tmp_path, monkeypatch):
     # No --out: the grid goes under the cache root, where the default grid is looked for.
+    LandMask()  # (the mask file, linked into the new root so that its workers need not inflate it again)
+    (tmp_path / LandMask.FILE).symlink_to(cache_dir() / LandMask.FILE)
     monkeypatch.setenv("SATCLE_CACHE", str(tmp_path))
     monkeypatch.delenv("SATCLE_GRID", raising=False)
     result = runner.invoke(app, ["build", "--res", "1", "--workers", "1", "--no-error-bound"])

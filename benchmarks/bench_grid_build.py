@@ -1,6 +1,6 @@
 """Grid build throughput against the encoder's own, measured side by side in one run.
 
-Run:  python benchmarks/bench_grid_build.py [--res 5] [--coverage land] [--dtypes float16,int8,float32]
+Run:  python benchmarks/bench_grid_build.py [--res 5] [--coverage land] [--dtypes float16,int8,float32] [--no-error-bound]
 
 Prints, for each dtype, the encoder's throughput (`encode` on 1M random points,
 all cores, as in bench_encoder.py) timed right before the wall time of a full
@@ -43,9 +43,9 @@ def encoder_points_per_second(points: int) -> tuple[float, float]:
     return points / (time.perf_counter() - start), (cpu_seconds() - cpu) / points * 1e6
 
 
-def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> None:
+def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitions: int = 12) -> None:
     """Microseconds per stored cell of each stage of a partition task, one thread, in this process."""
-    from build_grid.coverage import LandMask, covered_cells
+    from build_grid.coverage import LandMask, covered_cells, stored_neighbors
     from build_grid.partition import evaluate_partition, partition_to_parquet
     from satcle.grid.h3_cells import cells_at_resolution
 
@@ -55,13 +55,15 @@ def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> No
     parents = cells_at_resolution(max(0, res - 5))
     parents = parents[np.linspace(0, parents.size - 1, partitions).astype(int)]
     land_mask = LandMask()
-    seconds = {"coverage": 0.0, "encode": 0.0, "evaluate (centres, encode, quantise)": 0.0, "parquet": 0.0}
+    evaluate = "evaluate (centres, encode, quantise" + (", error bound)" if error_bound else ")")
+    seconds = {"coverage": 0.0, "encode": 0.0, evaluate: 0.0, "parquet": 0.0}
     cells_total = 0
     for parent in parents:
         t0 = time.perf_counter()
         cells = covered_cells(int(parent), res, coverage, land_mask)
         t1 = time.perf_counter()
-        table = evaluate_partition(encoder, cells, dtype)
+        neighbors = stored_neighbors(cells, coverage, land_mask) if error_bound else None
+        table = evaluate_partition(encoder, cells, dtype, neighbors=neighbors)
         t2 = time.perf_counter()
         partition_to_parquet(table)
         t3 = time.perf_counter()
@@ -69,14 +71,14 @@ def stage_costs(res: int, coverage: str, dtype: str, partitions: int = 12) -> No
         encoder.encode(lats, table.column("lon").to_numpy())
         t4 = time.perf_counter()
         seconds["coverage"] += t1 - t0
-        seconds["evaluate (centres, encode, quantise)"] += t2 - t1
+        seconds[evaluate] += t2 - t1
         seconds["parquet"] += t3 - t2
         seconds["encode"] += t4 - t3
         cells_total += cells.size
     torch.set_num_threads(threads)
     print(f"stages, one thread, {partitions} partitions, {cells_total:,} {dtype} cells (us per stored cell):")
     for name, value in seconds.items():
-        print(f"  {name:<38} {value / max(cells_total, 1) * 1e6:8.2f}")
+        print(f"  {name:<50} {value / max(cells_total, 1) * 1e6:8.2f}")
 
 
 def main() -> None:
@@ -87,9 +89,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--stages", action="store_true", help="also time each stage of a partition task")
+    parser.add_argument("--error-bound", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure builds that store interp_error (the build's default)")
     args = parser.parse_args()
     if args.stages:
-        stage_costs(args.res, args.coverage, args.dtypes.split(",")[0])
+        stage_costs(args.res, args.coverage, args.dtypes.split(",")[0], args.error_bound)
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}")
     # The encoder is timed again right before each build: on a shared machine the
     # cores' availability drifts, and the ratio should compare like with like.
@@ -102,7 +106,7 @@ def main() -> None:
         cpu = cpu_seconds()
         with tempfile.TemporaryDirectory() as out:
             config = BuildConfig(resolution=args.res, coverage=args.coverage, dtype=dtype,
-                                 workers=args.workers, out=out)
+                                 workers=args.workers, out=out, error_bound=args.error_bound)
             summary = build_grid(config, progress=False)
         build_cpu = (cpu_seconds() - cpu) / summary.cells * 1e6
         rate = summary.cells / summary.seconds

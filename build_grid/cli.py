@@ -9,6 +9,7 @@ import typer
 
 from satcle.errors import SatcleError
 from satcle.grid.store_format import COVERAGES, EMBEDDING_DTYPES
+from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 app = typer.Typer(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
@@ -42,34 +43,40 @@ def estimate(
 
 @app.command()
 def build(
-    res: int = typer.Option(6, "--res", min=0, max=10, help="H3 resolution of the cells (0 coarsest .. 10)."),
-    model: str = typer.Option("default", "--model", help="Encoder: a shipped model name or a model directory."),
+    res: int = typer.Option(DEFAULT_GRID.resolution, "--res", min=0, max=10,
+                            help="H3 resolution of the cells (0 coarsest .. 10)."),
+    model: str = typer.Option(DEFAULT_GRID.model, "--model", help="Encoder: a shipped model name or a model directory."),
     out: str = typer.Option(None, "--out", show_default=False,
                             help="Output directory or fsspec URL (s3://...). Default: "
-                                 "$SATCLE_GRID_DIR/<model>-r<res>-<coverage>-<dtype>, "
-                                 "SATCLE_GRID_DIR defaulting to ~/.cache/satcle/grids."),
-    coverage: str = typer.Option("land", "--coverage",
+                                 "<cache>/grids/<model>-r<res>-<coverage>-<dtype>, <cache> being $SATCLE_CACHE, "
+                                 "else $XDG_CACHE_HOME/satcle, else ~/.cache/satcle. With every option at its "
+                                 "default this is the grid satcle.lookup() reads."),
+    coverage: str = typer.Option(DEFAULT_GRID.coverage, "--coverage",
                                  help=f"Which cells: 'land' (land plus one ring of cells around coasts) or 'global'. One of {COVERAGES}."),
-    dtype: str = typer.Option("float16", "--dtype", help=f"Stored embedding type, one of {EMBEDDING_DTYPES} (int8: per-row scale)."),
+    dtype: str = typer.Option(DEFAULT_GRID.dtype, "--dtype", help=f"Stored embedding type, one of {EMBEDDING_DTYPES} (int8: per-row scale)."),
     workers: int = typer.Option(None, "--workers", min=1, show_default=False,
                                 help="Dask worker processes of the local cluster. Default: one per CPU core."),
     scheduler: str = typer.Option(None, "--scheduler", show_default=False,
                                   help="Address of an existing Dask scheduler (tcp://host:port); "
                                        "--out must then be a path or URL every worker can write."),
+    error_bound: bool = typer.Option(True, "--error-bound/--no-error-bound",
+                                     help="Store each cell's interpolation error bound (interp_error), which "
+                                          "lookup(tolerance=...) needs; costs ~13 more encoder evaluations per "
+                                          "cell (see docs/GRID.md for measured build times)."),
 ) -> None:
     """Evaluate the encoder at every H3 cell centre and write a grid (Parquet + DuckDB).
 
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
-    from .engine import BuildConfig, build_grid, default_grid_dir, estimated_bytes, free_disk_bytes
+    from .engine import BuildConfig, build_grid, estimated_bytes, free_disk_bytes
 
     try:
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
-                             workers=workers, scheduler=scheduler)
+                             workers=workers, scheduler=scheduler, error_bound=error_bound)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    target = out or str(default_grid_dir(Path(model).name, res, coverage, dtype))
+    target = out or str(built_grid_dir(GridSpec(Path(model).name, res, coverage, dtype)))
     need, free = estimated_bytes(res, coverage, dtype), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB are free at {target}",
@@ -125,7 +132,8 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
 def query(
     grid_dir: Path = typer.Argument(..., help="Grid directory."),
     sql: str = typer.Argument(..., help="SQL over the view satcle(h3, lat, lon, embedding); "
-                                        "functions h3_latlng_to_cell(lat, lon, res), satcle_embedding(lat, lon)."),
+                                        "functions h3_latlng_to_cell(lat, lon, res) and satcle_embedding(lat, lon) "
+                                        "(interpolated, computed live outside coverage)."),
     max_rows: int = typer.Option(40, "--max-rows", help="Rows to print."),
 ) -> None:
     """Run SQL against a grid and print the result."""
@@ -153,7 +161,8 @@ def similar(
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
     from satcle.grid.connection import connect
 
-    con = _or_exit(connect, grid_dir)
+    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
+    con = _or_exit(connect, grid_dir, method="cell", on_miss="nan")
     rows = con.execute(_SIMILAR_SQL, [lat, lon, k]).fetchall()
     if not rows:
         typer.secho(f"error: ({lat}, {lon}) lies outside the grid's coverage", fg=typer.colors.RED, err=True)
@@ -171,9 +180,9 @@ ORDER BY cosine DESC LIMIT ?
 """
 
 
-def _or_exit(function, *args):
+def _or_exit(function, *args, **kwargs):
     try:
-        return function(*args)
+        return function(*args, **kwargs)
     except (SatcleError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

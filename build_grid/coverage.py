@@ -19,6 +19,7 @@ import numpy as np
 
 from satcle.grid.h3_cells import cell_centers, cell_children, neighbor_disks
 from satcle.grid.store_format import COVERAGES, write_atomic
+from satcle.paths import cache_dir as satcle_cache_dir
 
 
 class LandMask:
@@ -27,7 +28,7 @@ class LandMask:
     The package ships the mask zlib-compressed (2.5 MB) and inflates it to a 1 GB
     boolean array on import, ~4 s in every process. Here it is inflated once per
     machine into a 117 MB bit-packed ``.npy`` under `cache_dir` (default
-    ``$SATCLE_CACHE_DIR``, else ``~/.cache/satcle``), which each worker then maps
+    `satcle.paths.cache_dir()`), which each worker then maps
     in milliseconds and shares through the page cache. Look-ups index exactly as
     ``global_land_mask.globe.is_land`` does.
     """
@@ -40,7 +41,7 @@ class LandMask:
         self._lon0, self._dlon = float(source["lon"][0]), float(source["lon"][1] - source["lon"][0])
         self._lat_max, self._lat_min = float(source["lat"].max()), float(source["lat"].min())
         self._lon_max, self._lon_min = float(source["lon"].max()), float(source["lon"].min())
-        path = Path(cache_dir or os.environ.get("SATCLE_CACHE_DIR") or Path.home() / ".cache" / "satcle") / self.FILE
+        path = Path(cache_dir or satcle_cache_dir()) / self.FILE
         if not path.is_file():
             buffer = io.BytesIO()
             np.save(buffer, np.packbits(~source["mask"], axis=1))  # the package's mask is True over water
@@ -70,17 +71,39 @@ def covered_cells(parent: int, res: int, coverage: str, land_mask: LandMask | No
     "global"; land_mask: reused across calls when given. Returns sorted (M,)
     uint64 cell ids (possibly empty).
     """
+    cells = cell_children(np.array([parent], dtype=np.uint64), res)
+    return cells[coverage_mask(cells, coverage, land_mask)]
+
+
+def stored_neighbors(cells: np.ndarray, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
+    """The neighbours of `cells` (grid disk of radius 1) outside `cells` that a grid
+    of `coverage` holds: what an interpolated lookup inside `cells` may read.
+
+    cells: sorted (N,) uint64 of one resolution. Returns sorted (K,) uint64.
+    """
+    cells = np.ascontiguousarray(cells, dtype=np.uint64)
+    members, _ = neighbor_disks(cells)
+    around = np.setdiff1d(members, cells)  # sorted, unique
+    return around[coverage_mask(around, coverage, land_mask)]
+
+
+def coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
+    """Whether a grid of `coverage` holds each cell: sorted (N,) uint64 -> (N,) bool.
+
+    The rule depends on each cell's own disk only, so any subset of cells
+    (a partition, or its neighbours in other partitions) is decided alike.
+    """
     if coverage not in COVERAGES:
         raise ValueError(f"coverage must be one of {COVERAGES}, got {coverage!r}")
-    cells = cell_children(np.array([parent], dtype=np.uint64), res)
+    cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if coverage == "global" or cells.size == 0:
-        return cells
+        return np.ones(cells.size, dtype=bool)
     land_mask = land_mask or LandMask()
     land = land_mask.contains(*cell_centers(cells))
     ocean = np.flatnonzero(~land)
     members, owner = neighbor_disks(cells[ocean])
-    # Most neighbours are in this partition, whose land flags are known; only the
-    # few across its border need their centres evaluated.
+    # Most neighbours are among `cells`, whose land flags are known; only the
+    # others need their centres evaluated.
     pos = np.minimum(np.searchsorted(cells, members), cells.size - 1)
     inside = cells[pos] == members
     member_land = np.zeros(members.size, dtype=bool)
@@ -91,4 +114,4 @@ def covered_cells(parent: int, res: int, coverage: str, land_mask: LandMask | No
     near_land = np.bincount(owner, weights=member_land, minlength=ocean.size) > 0
     keep = land.copy()
     keep[ocean[near_land]] = True
-    return cells[keep]
+    return keep

@@ -2,7 +2,8 @@
 
 Cells are grouped by their ancestor at a coarse *partition resolution*; each
 partition is one task that enumerates its cells, evaluates the encoder and
-writes one Parquet file atomically. A partition whose file is already there and
+writes one Parquet file atomically, with each cell's interpolation error bound
+(``interp_error``) unless the build is asked not to measure it. A partition whose file is already there and
 passes verification is skipped, so re-running an interrupted build finishes it
 with the same bytes. ``manifest.json`` is written last.
 """
@@ -41,8 +42,9 @@ from satcle.grid.store_format import (
     PartitionInfo,
 )
 from satcle.model import load_encoder
+from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
-from .coverage import LandMask, covered_cells
+from .coverage import LandMask, covered_cells, stored_neighbors
 from .output import GridOutput
 from .partition import GridIdentity, evaluate_partition, partition_to_parquet
 
@@ -55,18 +57,20 @@ LAND_FRACTION = 0.30
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """One grid build. `out` None means `default_grid_dir(...)`; `workers` None sizes a
-    LocalCluster to the machine; `scheduler` (tcp://host:port) uses an existing cluster."""
+    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` None sizes a
+    LocalCluster to the machine; `scheduler` (tcp://host:port) uses an existing cluster;
+    `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs."""
 
-    resolution: int = 6
-    model: str = "default"
+    resolution: int = DEFAULT_GRID.resolution
+    model: str = DEFAULT_GRID.model
     out: str | None = None
-    coverage: str = "land"
-    dtype: str = "float16"
+    coverage: str = DEFAULT_GRID.coverage
+    dtype: str = DEFAULT_GRID.dtype
     workers: int | None = None
     scheduler: str | None = None
     partition_resolution: int | None = None
     batch_size: int = 16384
+    error_bound: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.resolution, int) or not 0 <= self.resolution <= MAX_RESOLUTION:
@@ -108,13 +112,6 @@ class BuildSummary:
     seconds: float
     partitions_built: int
     partitions_skipped: int
-
-
-def default_grid_dir(model_name: str, resolution: int, coverage: str, dtype: str) -> Path:
-    """``$SATCLE_GRID_DIR/<model>-r<res>-<coverage>-<dtype>``; SATCLE_GRID_DIR defaults to
-    ``~/.cache/satcle/grids``."""
-    base = os.environ.get("SATCLE_GRID_DIR") or Path.home() / ".cache" / "satcle" / "grids"
-    return Path(base).expanduser() / f"{model_name}-r{resolution}-{coverage}-{dtype}"
 
 
 def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256) -> int:
@@ -163,8 +160,9 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
     cells = covered_cells(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
         return PartitionResult(parent, None, 0, None, False, 0)
-    encoder = plugin.encoder
-    table = evaluate_partition(encoder, cells, identity.dtype, metadata=expected, batch_size=batch_size)
+    neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
+    table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
+                               batch_size=batch_size)
     data = partition_to_parquet(table)
     output.write_bytes(relative, data)
     return PartitionResult(parent, relative, cells.size, hashlib.sha256(data).hexdigest(), True, len(data))
@@ -205,8 +203,9 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
         coverage=config.coverage,
         dtype=config.dtype,
         dim=encoder.output_dim,
+        has_interp_error=config.error_bound,
     )
-    out = config.out or str(default_grid_dir(model_name, config.resolution, config.coverage, config.dtype))
+    out = config.out or str(built_grid_dir(GridSpec(model_name, config.resolution, config.coverage, config.dtype)))
     output = GridOutput(out)
     _refuse_other_grid(output, identity)
     # Workers resolve the model themselves: a path must be absolute to mean the same there.
@@ -249,6 +248,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
         partitions=partitions,
         build_started=started_at,
         build_finished=_utc_now(),
+        has_interp_error=identity.has_interp_error,
     )
     if output.is_local:
         write_database(out, manifest)
@@ -299,12 +299,15 @@ def _refuse_other_grid(output: GridOutput, identity: GridIdentity) -> None:
         previous = Manifest.from_json(output.read_bytes(MANIFEST_FILE).decode())
     except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         return  # a corrupt manifest is rewritten at the end
-    mine = (identity.model_sha256, identity.resolution, identity.partition_resolution, identity.coverage, identity.dtype)
-    theirs = (previous.model_sha256, previous.resolution, previous.partition_resolution, previous.coverage, previous.dtype)
+    mine = (identity.model_sha256, identity.resolution, identity.partition_resolution, identity.coverage,
+            identity.dtype, identity.has_interp_error)
+    theirs = (previous.model_sha256, previous.resolution, previous.partition_resolution, previous.coverage,
+              previous.dtype, previous.has_interp_error)
     if mine != theirs:
+        bound = "with" if previous.has_interp_error else "without"
         raise GridBuildError(
             f"{output.root} already holds another grid (model {previous.model_name}, res {previous.resolution}, "
-            f"{previous.coverage}, {previous.dtype}); choose another --out"
+            f"{previous.coverage}, {previous.dtype}, {bound} error bounds); choose another --out"
         )
 
 

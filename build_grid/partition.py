@@ -1,8 +1,7 @@
 """One partition of a grid: cells in, Arrow table out, Parquet bytes out.
 
-`evaluate_partition` is pure (no I/O): the engine decides which cells and where
-the bytes go, so further columns (e.g. ``interp_error``) can be added here
-without touching orchestration.
+`evaluate_partition` is pure (no I/O): the engine decides which cells (and which
+stored neighbours, for the ``interp_error`` bound) and where the bytes go.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import pyarrow.parquet as pq
 
 from satcle.grid.h3_cells import cell_centers
 from satcle.grid.store_format import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize
+from satcle.grid_lookup import interp_error
 from satcle.model import LocationEncoder
 
 # Rows per Parquet row group: ~2 MB of float16 embeddings at D = 256, so that a
@@ -36,6 +36,7 @@ class GridIdentity:
     coverage: str
     dtype: str
     dim: int
+    has_interp_error: bool = True
 
     def file_metadata(self, parent: int) -> dict[str, str]:
         """Parquet key-value metadata of the partition under `parent` (H3 id)."""
@@ -48,6 +49,7 @@ class GridIdentity:
             "satcle_coverage": self.coverage,
             "satcle_dtype": self.dtype,
             "satcle_dim": str(self.dim),
+            "satcle_interp_error": str(int(self.has_interp_error)),
             "satcle_parent": format(parent, "x"),
         }
 
@@ -57,6 +59,7 @@ def evaluate_partition(
     cells: np.ndarray,
     dtype: str,
     *,
+    neighbors: np.ndarray | None = None,
     metadata: dict[str, str] | None = None,
     batch_size: int = 16384,
 ) -> pa.Table:
@@ -69,12 +72,18 @@ def evaluate_partition(
         H3 cell ids, sorted ascending (the stored order).
     dtype : "float16" | "int8" | "float32"
         Stored embedding type (int8 adds the per-row ``scale`` column).
+    neighbors : (K,) uint64, optional
+        The stored neighbours of `cells` outside them (`coverage.stored_neighbors`).
+        When given, they are evaluated too (as their own partitions store them)
+        and the ``interp_error`` column is added (`satcle.grid_lookup.interp_error`,
+        ~13 live evaluations per cell).
     metadata : str -> str, optional
         Key-value metadata of the table (and so of the Parquet file).
 
     Returns
     -------
-    pa.Table with `partition_schema(D, dtype)`: h3, lat/lon (centre, degrees), embedding[, scale].
+    pa.Table with `partition_schema(D, dtype, with_error=neighbors is not None)`:
+    h3, lat/lon (centre, degrees), embedding[, scale][, interp_error].
     """
     cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if cells.size > 1 and not np.all(cells[1:] > cells[:-1]):
@@ -84,8 +93,23 @@ def evaluate_partition(
     columns = [pa.array(cells), pa.array(lats), pa.array(lons), embeddings_to_arrow(values)]
     if scale is not None:
         columns.append(pa.array(scale))
-    schema = partition_schema(encoder.output_dim, dtype, metadata=metadata)
+    if neighbors is not None:
+        columns.append(pa.array(_interp_error(encoder, cells, values, scale, neighbors, dtype, batch_size)))
+    schema = partition_schema(encoder.output_dim, dtype, with_error=neighbors is not None, metadata=metadata)
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _interp_error(encoder: LocationEncoder, cells: np.ndarray, values: np.ndarray, scale: np.ndarray | None,
+                  neighbors: np.ndarray, dtype: str, batch_size: int) -> np.ndarray:
+    """`interp_error` of `cells` (C,) -> (C,) float32, from their stored rows and
+    their neighbours' (evaluated and quantised here exactly as stored elsewhere)."""
+    neighbors = np.ascontiguousarray(neighbors, dtype=np.uint64)
+    around_values, around_scale = quantize(encoder.encode(*cell_centers(neighbors), batch_size=batch_size), dtype)
+    h3_ids = np.concatenate([cells, neighbors])
+    order = np.argsort(h3_ids, kind="stable")
+    all_values = np.concatenate([values, around_values])[order]
+    all_scale = None if scale is None else np.concatenate([scale, around_scale])[order]
+    return interp_error(encoder, cells, h3_ids[order], all_values, all_scale)
 
 
 def partition_to_parquet(table: pa.Table) -> bytes:

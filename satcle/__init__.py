@@ -5,11 +5,12 @@ Public API (arrays in, arrays out; coordinates always in degrees):
 * `spherical_harmonics(lats, lons, L)` - real orthonormal SH basis, (N, L**2).
 * `load_encoder(name_or_path)` - a `LocationEncoder`; `.encode(lats, lons)`
   gives (N, D) float32 embeddings.
-* `connect(grid_dir)` - a DuckDB connection to a precomputed grid: view
-  ``satcle(h3, lat, lon, embedding)``, SQL functions ``h3_latlng_to_cell`` and
-  ``satcle_embedding``.
+* `connect(grid_dir, **lookup_options)` - a DuckDB connection to a precomputed
+  grid: view ``satcle(h3, lat, lon, embedding)``, SQL functions
+  ``h3_latlng_to_cell`` and ``satcle_embedding`` (the grid's `lookup`).
 * `open_grid(path)` - a precomputed `Grid`; `lookup(lats, lons)` - (N, D)
-  float32 embeddings from a grid (default: `default_grid_dir()`).
+  float32 embeddings from a grid (default: `default_grid_dir()`, what
+  ``satcle-grid build`` writes with its defaults).
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -19,11 +19,14 @@ from typer.testing import CliRunner
 
 import satcle
 from build_grid.cli import app
-from build_grid.coverage import covered_cells
+from build_grid.coverage import LandMask, covered_cells, stored_neighbors
 from build_grid.engine import BuildConfig, build_grid
 from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
 from build_grid.verify import verify_grid
-from satcle.errors import GridBuildError
+from satcle.errors import GridBuildError, GridFormatError
+from satcle.grid_lookup import interp_error
+from satcle.grid.h3_cells import cell_centers
+from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, cache_dir, default_grid_dir
 from satcle.grid.store_format import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
 
 runner = CliRunner()
@@ -52,12 +55,12 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
     assert (manifest.resolution, manifest.coverage, manifest.dtype, manifest.dim) == (2, "land", "float16", 256)
     assert manifest.model_sha256 == encoder.metadata["sha256"]
     assert manifest.model_config == encoder.config.to_dict()
-    assert manifest.total_cells == summary.cells > 0
+    assert manifest.total_cells == summary.cells > 0 and manifest.has_interp_error
     assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions"}  # no temp files left
     for part in manifest.partitions:
         path = out / part.file
         table = pq.read_table(path)
-        assert table.schema.remove_metadata().equals(partition_schema(256, "float16"))
+        assert table.schema.remove_metadata().equals(partition_schema(256, "float16", with_error=True))
         meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
         assert meta["satcle_model_sha256"] == manifest.model_sha256
         assert (meta["satcle_resolution"], meta["satcle_dtype"], meta["satcle_coverage"]) == ("2", "float16", "land")
@@ -88,14 +91,24 @@ def test_connect_sql_functions(land_grid, rng):
     con.execute("CREATE TABLE points AS SELECT * FROM (SELECT unnest(?) AS lat, unnest(?) AS lon)", [lats.tolist(), lons.tolist()])
     cells = [c for (c,) in con.sql("SELECT h3_latlng_to_cell(lat, lon, 5) FROM points").fetchall()]
     assert cells == [h3.str_to_int(h3.latlng_to_cell(a, b, 5)) for a, b in zip(lats, lons)]
-    # satcle_embedding is the stored row of the containing cell, NULL outside coverage.
-    joined = con.sql("""
+    # satcle_embedding is the lookup's: interpolated, computed live outside coverage.
+    looked_up = np.array([e for (e,) in con.sql("SELECT satcle_embedding(lat, lon) FROM points").fetchall()],
+                         dtype=np.float32)
+    grid = satcle.open_grid(out)
+    np.testing.assert_array_equal(looked_up, grid.lookup(lats, lons, method="interp"))
+    # With the options: exactly the stored row of the containing cell, NULL outside coverage.
+    cell_con = satcle.connect(out, method="cell", on_miss="nan")
+    cell_con.execute("CREATE TABLE points AS SELECT * FROM (SELECT unnest(?) AS lat, unnest(?) AS lon)",
+                     [lats.tolist(), lons.tolist()])
+    joined = cell_con.sql("""
         SELECT p.lat, p.lon, satcle_embedding(p.lat, p.lon) AS looked_up, s.embedding AS stored
         FROM points p LEFT JOIN satcle s ON s.h3 = h3_latlng_to_cell(p.lat, p.lon, 2)""").fetchall()
     covered = [(a, b) for _, _, a, b in joined if b is not None]
     assert 0 < len(covered) < len(joined)
     assert all(np.array_equal(a, b) for a, b in covered)
     assert all(a is None for _, _, a, b in joined if b is None)
+    with pytest.raises(ValueError, match="method"):
+        satcle.connect(out, method="nearest")
     assert con.execute("SELECT satcle_embedding(NULL, 1.0) IS NULL, h3_latlng_to_cell(1.0, NULL, 3) IS NULL").fetchall()[0] == (True, True)
     with pytest.raises(duckdb.Error, match="outside"):
         con.sql("SELECT h3_latlng_to_cell(95.0, 0.0, 3)").fetchall()
@@ -132,6 +145,77 @@ def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
     assert result.exit_code == 1 and first.file in result.output
 
 
+def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encoder, rng):
+    out, _ = land_grid
+    grid = satcle.open_grid(out, encoder=encoder, index_cache=False)
+    table = grid.table
+
+    def disk(cell):
+        return [h3.str_to_int(n) for n in h3.grid_disk(h3.int_to_str(int(cell)), 1)]
+
+    # Cells on partition borders (their bound reads rows of other partitions) and on
+    # coasts (some neighbours not stored), plus random ones.
+    parent = [h3.cell_to_parent(h3.int_to_str(int(c)), 0) for c in table.h3]
+    border = [i for i, c in enumerate(table.h3) if any(h3.cell_to_parent(h3.int_to_str(n), 0) != parent[i]
+                                                      for n in disk(c))]
+    coast = [i for i, c in enumerate(table.h3) if np.any(grid.rows_of(disk(c)) < 0)]
+    chosen = np.unique(np.concatenate([rng.choice(border, 5, replace=False), rng.choice(coast, 5, replace=False),
+                                       rng.choice(table.h3.size, 5)]))
+    cells = table.h3[chosen]
+    around = np.unique(np.array([n for c in cells for n in disk(c)], dtype=np.uint64))
+    around = around[grid.rows_of(around) >= 0]
+    rows = grid.rows_of(around)
+    expected = interp_error(encoder, cells, around, table.values[rows], table.scale)
+    assert np.all(expected > 0)
+    np.testing.assert_array_equal(table.interp_error[chosen], expected)
+    # tolerance routes exactly the cells whose stored bound exceeds it to the encoder.
+    tolerance = float(np.median(expected))
+    _, source = grid.lookup(*cell_centers(cells), tolerance=tolerance, return_source=True)
+    np.testing.assert_array_equal(source == satcle.grid_lookup.Source.LIVE, expected > tolerance)
+
+
+def test_bounded_partitions_are_reproducible_to_the_byte(land_grid, encoder):
+    out, _ = land_grid
+    manifest = read_manifest(out)
+    identity = GridIdentity(encoder.metadata["name"], encoder.metadata["sha256"], 2, 0, "land", "float16", 256)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # the workers' torch threads
+    try:
+        for part in manifest.partitions[:3]:
+            parent = int(Path(part.file).stem, 16)
+            cells = covered_cells(parent, 2, "land")
+            table = evaluate_partition(encoder, cells, "float16", neighbors=stored_neighbors(cells, "land"),
+                                       metadata=identity.file_metadata(parent))
+            assert (out / part.file).read_bytes() == partition_to_parquet(table), part.file
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_no_error_bound_build_and_tolerance_error(tmp_path, monkeypatch):
+    # No --out: the grid goes under the cache root, where the default grid is looked for.
+    LandMask()  # (the mask file, linked into the new root so that its workers need not inflate it again)
+    (tmp_path / LandMask.FILE).symlink_to(cache_dir() / LandMask.FILE)
+    monkeypatch.setenv("SATCLE_CACHE", str(tmp_path))
+    monkeypatch.delenv("SATCLE_GRID", raising=False)
+    result = runner.invoke(app, ["build", "--res", "1", "--workers", "1", "--no-error-bound"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "grids" / "default-r1-land-float16"
+    assert built_grid_dir(GridSpec(resolution=1)) == out
+    assert default_grid_dir() == built_grid_dir(GridSpec()) == tmp_path / "grids" / "default-r6-land-float16"
+    defaults = BuildConfig()
+    assert GridSpec(defaults.model, defaults.resolution, defaults.coverage, defaults.dtype) == DEFAULT_GRID
+    manifest = read_manifest(out)
+    assert not manifest.has_interp_error
+    assert "interp_error" not in pq.read_schema(out / manifest.partitions[0].file).names
+    grid = satcle.open_grid(out, index_cache=False)
+    assert grid.lookup([48.85], [2.35]).shape == (1, 256)
+    with pytest.raises(GridFormatError, match="--error-bound"):
+        grid.lookup([48.85], [2.35], tolerance=0.01)
+    # The same directory with bounds is another grid: refused, not mixed.
+    with pytest.raises(GridBuildError, match="another grid"):
+        build_grid(BuildConfig(resolution=1, workers=1, out=str(out)), progress=False)
+
+
 def test_refuses_to_mix_grids(land_grid):
     with pytest.raises(GridBuildError, match="another grid"):
         build_grid(BuildConfig(resolution=2, dtype="int8", workers=1, out=str(land_grid[0])), progress=False)
@@ -141,7 +225,7 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     killed = tmp_path / "killed"
     process = subprocess.Popen(
         [sys.executable, "-m", "build_grid.cli", "build", "--res", "3", "--coverage", "global",
-         "--workers", "2", "--out", str(killed)],
+         "--workers", "2", "--no-error-bound", "--out", str(killed)],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partitions = killed / "partitions"
     try:
@@ -160,8 +244,10 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     written[0].write_bytes(written[0].read_bytes()[:-100])
 
     # Resumed through fsspec (file:// URL), the path taken for shared or object-store outputs.
-    resumed = build_grid(BuildConfig(resolution=3, coverage="global", workers=2, out=f"file://{killed}"),
-                         progress=False)
+    # (Without error bounds, to keep this test short: that bounded partitions are
+    # reproducible to the byte is checked on the land grid above.)
+    resumed = build_grid(BuildConfig(resolution=3, coverage="global", workers=2, out=f"file://{killed}",
+                                     error_bound=False), progress=False)
     assert resumed.partitions_skipped >= len(written) - 1 and resumed.partitions_built <= 122 - len(written) + 1
     assert verify_grid(killed) == []
     # Reference: every partition evaluated uninterrupted, in this process, with the
@@ -169,7 +255,8 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
     try:
-        identity = GridIdentity(encoder.metadata["name"], encoder.metadata["sha256"], 3, 0, "global", "float16", 256)
+        identity = GridIdentity(encoder.metadata["name"], encoder.metadata["sha256"], 3, 0, "global", "float16", 256,
+                                has_interp_error=False)
         for part in read_manifest(killed).partitions:
             parent = int(Path(part.file).stem, 16)
             table = evaluate_partition(encoder, covered_cells(parent, 3, "global"), "float16",

@@ -9,7 +9,7 @@ from build_grid.coverage import covered_cells
 from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
 from satcle.grid.duckdb_view import create_view
 from satcle.grid.store_format import Manifest, PartitionInfo, write_manifest
-from satcle.grid.stored_cells import StoredCells
+from satcle.grid_lookup import open_grid
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +52,9 @@ def test_view_dequantises_within_bounds(tmp_path, encoder, dtype):
         assert cos.min() >= 0.9999
     else:
         np.testing.assert_array_equal(stored, live)
-    # The Python reader returns exactly what SQL returns.
-    values, found = StoredCells(tmp_path).embeddings(table.column("h3").to_numpy())
-    assert found.all()
-    np.testing.assert_allclose(values, stored, rtol=1e-6, atol=1e-7)
+    # The lookup's exact-cell path returns exactly what the view returns.
+    grid = open_grid(tmp_path, encoder=encoder, index_cache=False)
+    np.testing.assert_allclose(grid.lookup(lats, lons, method="cell", on_miss="raise"), stored, rtol=1e-6, atol=1e-7)
 
 
 def test_evaluate_partition_rejects_unsorted_cells(encoder):

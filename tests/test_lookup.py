@@ -22,6 +22,7 @@ DIM = 32
 def private_cache(tmp_path_factory):
     """Keep the index cache of these tests out of the user's cache."""
     with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SATCLE_CACHE", raising=False)
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         yield
 
@@ -258,11 +259,15 @@ def test_missing_or_corrupt_partition(tmp_path, encoder):
 def test_default_grid_location(tmp_path, monkeypatch, encoder):
     monkeypatch.setenv(GRID_ENV, str(tmp_path / "nowhere"))
     assert default_grid_dir() == tmp_path / "nowhere"
-    with pytest.raises(GridNotFoundError, match=r"satcle-grid build --res 6"):
+    with pytest.raises(GridNotFoundError, match=r"satcle-grid build"):
         satcle.lookup([0.0], [0.0])
     monkeypatch.delenv(GRID_ENV)
+    # Without $SATCLE_GRID: where `satcle-grid build` writes with its defaults, under the cache root.
+    monkeypatch.delenv("SATCLE_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert default_grid_dir() == tmp_path / "cache" / "satcle" / "grid"
+    assert default_grid_dir() == tmp_path / "cache" / "satcle" / "grids" / "default-r6-land-float16"
+    monkeypatch.setenv("SATCLE_CACHE", str(tmp_path / "root"))
+    assert default_grid_dir() == tmp_path / "root" / "grids" / "default-r6-land-float16"
     path = write_grid(tmp_path / "g", encoder, cells_of_resolution(0), with_error=False)
     monkeypatch.setenv(GRID_ENV, str(path))
     emb = satcle.lookup([0.0, 45.0], [0.0, 90.0], method="cell")

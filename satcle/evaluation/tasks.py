@@ -3,7 +3,7 @@
 Each task is a function ``(n_points, seed) -> TaskData``: points sampled as in the
 papers (uniform over land, or uniform on the sphere) and a real target computed
 from data shipped in installed packages. `load_task` caches the prepared table as
-``.npz`` under the user cache directory (``$SATCLE_CACHE`` or ``~/.cache/satcle``),
+``.npz`` under ``satcle.paths.evaluation_cache_dir()`` (``<cache>/eval``),
 written to a temporary name then renamed, so a crash never leaves half a file.
 
 The papers' own label sets (MOSAIKS population and elevation, ODIAC carbon, GADM
@@ -14,7 +14,6 @@ closest real substitutes, and docs/EVALUATION.md says so.
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..errors import DataUnavailableError, EvaluationConfigError
 from ..grid.store_format import write_atomic
+from ..paths import evaluation_cache_dir
 from . import geography
 
 REGRESSION = "regression"
@@ -112,12 +112,6 @@ TASKS: dict[str, Callable[[int, int], TaskData]] = {
 }
 
 
-def cache_dir() -> Path:
-    """Where prepared tasks are cached: ``$SATCLE_CACHE/eval`` or ``~/.cache/satcle/eval``."""
-    root = os.environ.get("SATCLE_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "satcle") / "eval"
-
-
 def load_task(name: str, n_points: int = 10_000, seed: int = 0, cache: Path | None = None) -> TaskData:
     """Prepare task `name` with `n_points` points, or read it from the cache.
 
@@ -128,7 +122,7 @@ def load_task(name: str, n_points: int = 10_000, seed: int = 0, cache: Path | No
         raise EvaluationConfigError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
     if n_points < 10:
         raise EvaluationConfigError(f"a task needs at least 10 points, got {n_points}")
-    path = (cache or cache_dir()) / f"{name}-n{n_points}-seed{seed}-v{CACHE_VERSION}.npz"
+    path = (cache or evaluation_cache_dir()) / f"{name}-n{n_points}-seed{seed}-v{CACHE_VERSION}.npz"
     cached = _read_cached(path)
     if cached is not None:
         return cached

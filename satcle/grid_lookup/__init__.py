@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from ..errors import GridNotFoundError
 from ..grid.store_format import MANIFEST_FILE
-from .default_location import GRID_ENV, default_grid_dir, index_cache_dir
+from ..paths import GRID_ENV, default_grid_dir, index_cache_dir
 from .grid import Grid, Source, open_grid
 from .precision import interp_error, probe_points
 from .sql import embedding_function, register_embedding_function
@@ -37,7 +37,7 @@ def lookup(lats: ArrayLike, lons: ArrayLike, grid: Grid | str | os.PathLike | No
         manifest = path / MANIFEST_FILE
         if not manifest.is_file():
             where = f"{path}" if grid is not None else f"{path} (set ${GRID_ENV} to use another)"
-            raise GridNotFoundError(f"no grid at {where}: build one with `satcle-grid build --res 6`")
+            raise GridNotFoundError(f"no grid at {where}: build one with `satcle-grid build`")
         grid = _open_cached(str(path.resolve()), manifest.stat().st_mtime_ns)
     return grid.lookup(lats, lons, **options)
 

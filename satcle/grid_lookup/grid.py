@@ -25,8 +25,8 @@ from ..errors import GridFormatError, GridNotFoundError, OutsideCoverageError
 from ..grid.reader import GridTable, read_grid_table
 from ..grid.store_format import Manifest, read_manifest
 from ..model import LocationEncoder, load_encoder
+from ..paths import index_cache_dir
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
-from .default_location import index_cache_dir
 from .index_cache import cached_cell_index
 
 METHODS = ("interp", "cell")
@@ -125,7 +125,8 @@ class Grid:
             if not np.isfinite(tolerance) or tolerance < 0:
                 raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
             if self.table.interp_error is None:
-                raise GridFormatError("this grid stores no interp_error column; tolerance needs one (rebuild the grid)")
+                raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
+                                      "with `satcle-grid build --error-bound` (the default)")
         lat, lon = as_latlon(lats, lons)
         n = lat.size
         if out is None:
@@ -243,7 +244,7 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
     """
     path = Path(path)
     if not path.is_dir():
-        raise GridNotFoundError(f"no grid at {path}: not a directory (build one with `satcle-grid build --res 6`)")
+        raise GridNotFoundError(f"no grid at {path}: not a directory (build one with `satcle-grid build`)")
     manifest = read_manifest(path)
     table = read_grid_table(path, manifest, verify_checksums=verify_checksums)
     index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import h3.api.basic_int as h3i
 import numpy as np
-from tqdm import tqdm
+
+from ..grid.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 
 # Buckets of the raster at most (memory: 8 bytes each), overall and per stored
 # cell; coarser buckets only cost a few more centre comparisons per point.
@@ -25,7 +25,6 @@ EDGE_EPSILON = 1e-12
 # A point outside every candidate by less than this fraction of the search radius
 # is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
-PROGRESS_MIN_CELLS = 200_000
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     """Build the `CellIndex` of M stored cells.
 
     h3_ids: (M,) uint64, strictly increasing; lats, lons: (M,) float64 centres in
-    degrees. Cost: a few h3 calls per cell (about 10 us), once per grid opening;
-    a progress bar is shown for large grids.
+    degrees. Cost: vectorised H3 (h3ronpy) and numpy, a few microseconds per
+    cell, once per grid opening (or per machine with the index cache).
     """
     h3_ids = np.asarray(h3_ids, dtype=np.uint64)
     m = h3_ids.size
@@ -89,17 +88,9 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
         raise ValueError("a cell index needs at least one cell")
     centres = np.ascontiguousarray(unit_vectors(lats, lons).astype(np.float32).astype(np.float64))
 
-    vertex_lists: list[np.ndarray] = []
-    ring_ids = np.zeros((m, 6), dtype=np.uint64)
-    ring_count = np.zeros(m, dtype=np.int8)
-    cells = tqdm(h3_ids.tolist(), desc="indexing cells", unit="cell", disable=m < PROGRESS_MIN_CELLS)
-    for i, cell in enumerate(cells):
-        vertex_lists.append(np.asarray(h3i.cell_to_boundary(cell), dtype=np.float64))
-        ring = h3i.grid_ring(cell, 1)
-        ring_ids[i, : len(ring)] = ring
-        ring_count[i] = len(ring)
-
-    edge_offsets, edge_normals, vertices, radius = _cell_edges(centres, vertex_lists)
+    vertex_offsets, vertex_latlon = cell_boundaries(h3_ids)
+    ring_ids, ring_count = _rings(h3_ids)
+    edge_offsets, edge_normals, vertices, radius = _cell_edges(centres, vertex_offsets, vertex_latlon)
     counts = np.diff(edge_offsets)
     fan = counts > 6
     fan_start = np.full(m, -1, dtype=np.int64)
@@ -138,14 +129,11 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     )
 
 
-def _cell_edges(centres: np.ndarray, vertex_lists: list[np.ndarray]
+def _cell_edges(centres: np.ndarray, offsets: np.ndarray, latlon: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Edge offsets, inward edge normals and vertices (counter-clockwise), and
-    the largest centre-to-vertex angle (radians)."""
-    counts = np.fromiter((len(v) for v in vertex_lists), dtype=np.int64, count=len(vertex_lists))
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    latlon = np.concatenate(vertex_lists)
+    the largest centre-to-vertex angle (radians), from `cell_boundaries` output."""
+    counts = np.diff(offsets)
     vertices = unit_vectors(latlon[:, 0], latlon[:, 1])
     owner = np.repeat(np.arange(counts.size), counts)
     position = np.arange(vertices.shape[0]) - offsets[owner]
@@ -164,6 +152,20 @@ def _cell_edges(centres: np.ndarray, vertex_lists: list[np.ndarray]
     return offsets, np.ascontiguousarray(normals), vertices, radius
 
 
+def _rings(h3_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's H3 neighbours, unordered: ids (M, 6) uint64 (0 past the
+    count) and counts (M,) int8 (6, or 5 for pentagons)."""
+    members, owner = neighbor_disks(h3_ids)
+    ring = members != h3_ids[owner]
+    members, owner = members[ring], owner[ring]
+    count = np.bincount(owner, minlength=h3_ids.size)
+    first = np.zeros(h3_ids.size, dtype=np.int64)
+    np.cumsum(count[:-1], out=first[1:])
+    ring_ids = np.zeros((h3_ids.size, 6), dtype=np.uint64)
+    ring_ids[owner, np.arange(owner.size) - first[owner]] = members
+    return ring_ids, count.astype(np.int8)
+
+
 def _ordered_neighbours(h3_ids: np.ndarray, centres: np.ndarray, ring_ids: np.ndarray,
                         ring_count: np.ndarray) -> np.ndarray:
     m = h3_ids.size
@@ -174,8 +176,8 @@ def _ordered_neighbours(h3_ids: np.ndarray, centres: np.ndarray, ring_ids: np.nd
     flat_xyz = np.empty((flat.size, 3))
     flat_xyz[known] = centres[slot[known]]
     # Only neighbours outside the grid need h3 for their centres.
-    latlng = np.array([h3i.cell_to_latlng(c) for c in flat[~known].tolist()], dtype=np.float64).reshape(-1, 2)
-    flat_xyz[~known] = unit_vectors(latlng[:, 0], latlng[:, 1])
+    outside_lat, outside_lon = cell_centers(flat[~known])
+    flat_xyz[~known] = unit_vectors(outside_lat, outside_lon)
     ring_xyz = np.zeros((m, 6, 3))
     ring_xyz[present] = flat_xyz
     # Tangent basis at each centre; azimuths are counter-clockwise seen from outside.

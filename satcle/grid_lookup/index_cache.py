@@ -1,5 +1,6 @@
 """Built `CellIndex`es kept on disk, so that a grid is indexed once per machine
-rather than at every `open_grid` (building one costs a few h3 calls per cell)."""
+rather than at every `open_grid` (building one costs a few microseconds per cell;
+loading it, mostly the time to read it)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,20 @@ from ..grid.reader import GridTable
 from ..grid.store_format import Manifest
 from .cell_index import CellIndex, build_cell_index
 
+# Part of the cache key: a changed index layout must not read old entries.
+INDEX_FORMAT = 2
 _SCALARS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
 
 
 def cached_cell_index(table: GridTable, manifest: Manifest, cache_dir: Path) -> CellIndex:
     """The `CellIndex` of a grid, from `cache_dir` when it was built before.
 
-    The cache key is the sha256 of the manifest, which lists every partition's
+    The cache key is the sha256 of the index format and the manifest, which lists every partition's
     sha256: a rebuilt or changed grid gets a new entry. An unreadable entry is
     rebuilt; a cache that cannot be written only costs the rebuild next time.
     """
-    path = Path(cache_dir) / f"{hashlib.sha256(manifest.to_json().encode()).hexdigest()}.npz"
+    key = hashlib.sha256(f"{INDEX_FORMAT}\n{manifest.to_json()}".encode()).hexdigest()
+    path = Path(cache_dir) / f"{key}.npz"
     index = _read(path, cells=table.h3.shape[0])
     if index is None:
         index = build_cell_index(table.h3, table.lat, table.lon)

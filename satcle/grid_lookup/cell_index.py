@@ -1,10 +1,16 @@
-"""The acceleration structure a lookup searches: cell geometry and a lat/lon raster.
+"""The acceleration structure a lookup searches: cell records and a candidate raster.
 
-Built once when a grid is opened, from the stored cells alone: cell centres as
-unit vectors, each cell's edges as inward great-circle normals (for the exact
-containing-cell test), each cell's H3 neighbours ordered counter-clockwise (the
-triangles of the interpolation), and a regular lat/lon raster whose buckets
-list the centres inside them (the nearest-centre search).
+Built once when a grid is opened, from the stored cells alone. What a point
+needs is laid out so that locating it costs a few cache misses, not a dozen:
+
+* a regular lat/lon raster whose every bucket lists, contiguously, each stored
+  centre that can be nearest to a point of that bucket (its coordinates and row
+  in 16 bytes), so the nearest-centre search reads one short run of memory;
+* one 128-byte record per cell (two cache lines): its centre, its H3 neighbours
+  counter-clockwise and their centres, i.e. everything the interpolation
+  triangle needs;
+* each cell's edges as inward great-circle normals, read only by the exact
+  containing-cell test.
 """
 
 from __future__ import annotations
@@ -16,44 +22,56 @@ import numpy as np
 
 from ..grid.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 
-# Buckets of the raster at most (memory: 8 bytes each), overall and per stored
-# cell; coarser buckets only cost a few more centre comparisons per point.
+# Buckets of the raster at most (memory: 8 bytes each), overall and per stored cell.
 MAX_BUCKETS = 1 << 24
 MAX_BUCKETS_PER_CELL = 16
+# Bucket side over the search radius: larger buckets list more candidates per
+# bucket, smaller ones list each centre in more buckets.
+BUCKET_RADII = 2.0
+# Slack (degrees) on the buckets a centre is listed in, far above float rounding.
+BUCKET_SLACK_DEG = 1e-9
 # A point this close (sine of the angle) to an edge is re-checked by h3 itself.
 EDGE_EPSILON = 1e-12
 # A point outside every candidate by less than this fraction of the search radius
 # is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
+# Cell record layout, in float32 slots (int32 fields are stored bit for bit);
+# must match `cell_record` in ext/grid_lookup.pyx.
+RECORD_SLOTS = 32
+RECORD_CENTRE = slice(0, 3)
+RECORD_NEIGHBOURS = slice(3, 9)
+RECORD_NEIGHBOUR_XYZ = slice(9, 27)
+RECORD_NEIGHBOUR_COUNT = 27
+CACHE_LINE = 64
 
 
 @dataclass(frozen=True)
 class CellIndex:
     """Geometry of M stored cells (rows of the grid table) and the search raster.
 
-    centres: (M, 3) float64 unit vectors; edge_offsets: (M + 1,) int64 into
-    edge_normals (E, 3) float64, unit normals pointing into the cell, edge i
-    joining vertex i and i + 1 counter-clockwise; fan_start: (M,) int64 into
-    fan_vertices (F, 3) float64, the vertices of the cells that are not convex
-    (those crossing an icosahedron edge: more than 6 vertices), -1 for the others;
-    neighbours: (M, 6) int32 rows of the H3 neighbours counter-clockwise, -1 where
-    the neighbour is not stored or (pentagons) absent; neighbour_count: (M,) int8,
-    5 or 6; neighbour_xyz: (M, 6, 3) float32, their centres (centres are rounded
-    to float32 everywhere, so that every triangle is computed from the same
-    vertex coordinates whichever cell it is reached from). Raster: n_lat x n_lon
-    buckets of delta degrees, bucket_offsets (n_lat * n_lon + 1,) int64 into
-    bucket_entries (M, 4) float64, each (x, y, z, row).
-    radius_deg: no point of a stored cell is farther than this from its centre.
+    records: (M, 32) float32, 64-byte aligned, one per cell: centre (x, y, z)
+    as a float32 unit vector (centres are rounded to float32 everywhere, so that
+    every triangle is computed from the same vertex coordinates whichever cell
+    reaches it), then as int32 bits the rows of its 6 H3 neighbours
+    counter-clockwise (-1 where not stored or, for pentagons, absent), their 6
+    centres (18 float32), and the neighbour count (5 or 6) as int32 bits.
+    edge_offsets: (M + 1,) int64 into edge_normals (E, 3) float64, unit normals
+    pointing into the cell, edge i joining vertex i and i + 1 counter-clockwise;
+    fan_start: (M,) int64 into fan_vertices (F, 3) float64, the vertices of the
+    cells that are not convex (those crossing an icosahedron edge: more than 6
+    vertices), -1 for the others. Raster: n_lat x n_lon buckets of delta
+    degrees (360 / delta = n_lon exactly, so columns wrap), bucket_offsets
+    (n_lat * n_lon + 1,) int64 into bucket_entries (C, 4) float32, each
+    (x, y, z, row as int32 bits): every centre within radius_deg of some point
+    of the bucket. radius_deg: no point of a stored cell is farther than this
+    from its centre.
     """
 
-    centres: np.ndarray
+    records: np.ndarray
     edge_offsets: np.ndarray
     edge_normals: np.ndarray
     fan_start: np.ndarray
     fan_vertices: np.ndarray
-    neighbours: np.ndarray
-    neighbour_count: np.ndarray
-    neighbour_xyz: np.ndarray
     bucket_offsets: np.ndarray
     bucket_entries: np.ndarray
     n_lat: int
@@ -64,8 +82,12 @@ class CellIndex:
     @property
     def nbytes(self) -> int:
         return sum(getattr(self, f).nbytes for f in (
-            "centres", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "neighbours", "neighbour_count",
-            "neighbour_xyz", "bucket_offsets", "bucket_entries"))
+            "records", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "bucket_offsets",
+            "bucket_entries"))
+
+    @property
+    def num_cells(self) -> int:
+        return self.records.shape[0]
 
 
 def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
@@ -73,6 +95,18 @@ def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     phi = np.radians(np.asarray(lats, dtype=np.float64))
     lam = np.radians(np.asarray(lons, dtype=np.float64))
     return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
+
+
+def cache_aligned(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `array` starting on a 64-byte boundary (or `array`
+    itself when it already is one), so a 128-byte record spans two cache lines."""
+    if array.flags.c_contiguous and array.ctypes.data % CACHE_LINE == 0:
+        return array
+    raw = np.empty(array.nbytes + CACHE_LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    aligned = raw[start: start + array.nbytes].view(array.dtype).reshape(array.shape)
+    aligned[...] = array
+    return aligned
 
 
 def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> CellIndex:
@@ -83,6 +117,8 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     cell, once per grid opening (or per machine with the index cache).
     """
     h3_ids = np.asarray(h3_ids, dtype=np.uint64)
+    lats = np.asarray(lats, dtype=np.float64)
+    lons = np.asarray(lons, dtype=np.float64)
     m = h3_ids.size
     if m == 0:
         raise ValueError("a cell index needs at least one cell")
@@ -99,34 +135,72 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
                               ) if fan.any() else np.zeros(0, dtype=np.int64)
     fan_vertices = np.ascontiguousarray(vertices[fan_rows].reshape(-1, 3))
     neighbours = _ordered_neighbours(h3_ids, centres, ring_ids, ring_count)
+
+    records = cache_aligned(np.zeros((m, RECORD_SLOTS), dtype=np.float32))
+    record_ints = records.view(np.int32)
+    records[:, RECORD_CENTRE] = centres
+    record_ints[:, RECORD_NEIGHBOURS] = neighbours
+    records[:, RECORD_NEIGHBOUR_XYZ] = np.where(neighbours[:, :, None] >= 0, centres[neighbours], 0.0).reshape(m, 18)
+    record_ints[:, RECORD_NEIGHBOUR_COUNT] = ring_count
+
     radius_deg = math.degrees(radius) * 1.05 + 1e-9
     buckets = min(MAX_BUCKETS, max(MAX_BUCKETS_PER_CELL * m, 4096))
-    delta = max(radius_deg, math.sqrt(180.0 * 360.0 / buckets))
+    n_lon = math.ceil(360.0 / max(BUCKET_RADII * radius_deg, math.sqrt(180.0 * 360.0 / buckets)))
+    delta = 360.0 / n_lon
     n_lat = math.ceil(180.0 / delta)
-    n_lon = math.ceil(360.0 / delta)
-    rows = np.clip(np.floor((np.asarray(lats) + 90.0) / delta).astype(np.int64), 0, n_lat - 1)
-    cols = np.floor((np.asarray(lons) + 180.0) / delta).astype(np.int64) % n_lon
-    bucket = rows * n_lon + cols
-    order = np.argsort(bucket, kind="stable")
-    bucket_offsets = np.zeros(n_lat * n_lon + 1, dtype=np.int64)
-    np.cumsum(np.bincount(bucket, minlength=n_lat * n_lon), out=bucket_offsets[1:])
+    bucket_offsets, members = _candidate_raster(lats, lons, radius_deg, n_lat, n_lon, delta)
+    bucket_entries = np.empty((members.size, 4), dtype=np.float32)
+    bucket_entries[:, :3] = centres[members]
+    bucket_entries.view(np.int32)[:, 3] = members
     return CellIndex(
-        centres=centres,
+        records=records,
         edge_offsets=edge_offsets,
         edge_normals=edge_normals,
         fan_start=fan_start,
         fan_vertices=fan_vertices if fan_vertices.size else np.zeros((1, 3)),
-        neighbours=neighbours,
-        neighbour_count=ring_count,
-        neighbour_xyz=np.ascontiguousarray(np.where(neighbours[:, :, None] >= 0, centres[neighbours], 0.0),
-                                           dtype=np.float32),
         bucket_offsets=bucket_offsets,
-        bucket_entries=np.ascontiguousarray(np.column_stack([centres[order], order.astype(np.float64)])),
+        bucket_entries=bucket_entries,
         n_lat=n_lat,
         n_lon=n_lon,
         delta=delta,
         radius_deg=radius_deg,
     )
+
+
+def _candidate_raster(lats: np.ndarray, lons: np.ndarray, radius_deg: float, n_lat: int, n_lon: int,
+                      delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which centres each bucket lists: (n_lat * n_lon + 1,) int64 offsets into
+    (C,) int64 rows, every centre within radius_deg of some point of the bucket.
+
+    A centre is listed in every bucket its search cap (radius_deg, degrees)
+    touches: rows lat +- r, and columns lon +- asin(sin r / cos(|lat| + r)),
+    the cap's longitude half-width bounded by its highest latitude, or the whole
+    ring where the cap nears a pole.
+    """
+    slack = BUCKET_SLACK_DEG
+    row0 = np.clip(np.floor((lats - radius_deg - slack + 90.0) / delta), 0, n_lat - 1).astype(np.int64)
+    row1 = np.clip(np.floor((lats + radius_deg + slack + 90.0) / delta), 0, n_lat - 1).astype(np.int64)
+    top = np.abs(lats) + radius_deg
+    ratio = math.sin(math.radians(radius_deg)) / np.maximum(np.cos(np.radians(np.minimum(top, 90.0))), 1e-300)
+    half = np.degrees(np.arcsin(np.minimum(ratio, 1.0))) + slack
+    col0 = np.floor((lons - half + 180.0) / delta).astype(np.int64)
+    col1 = np.floor((lons + half + 180.0) / delta).astype(np.int64)
+    whole_ring = (ratio >= 1.0) | (top >= 90.0) | (col1 - col0 + 1 >= n_lon)
+    col0[whole_ring] = 0
+    col1[whole_ring] = n_lon - 1
+    # Expand cell -> (cell, row) -> (cell, row, column), then group by bucket.
+    n_rows = row1 - row0 + 1
+    cell_of_row = np.repeat(np.arange(lats.size), n_rows)
+    row = row0[cell_of_row] + np.arange(cell_of_row.size) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+    n_cols = (col1 - col0 + 1)[cell_of_row]
+    cell = np.repeat(cell_of_row, n_cols)
+    col = (np.repeat(col0[cell_of_row], n_cols) + np.arange(cell.size)
+           - np.repeat(np.cumsum(n_cols) - n_cols, n_cols)) % n_lon
+    bucket = np.repeat(row, n_cols) * n_lon + col
+    order = np.argsort(bucket, kind="stable")
+    offsets = np.zeros(n_lat * n_lon + 1, dtype=np.int64)
+    np.cumsum(np.bincount(bucket, minlength=n_lat * n_lon), out=offsets[1:])
+    return offsets, cell[order]
 
 
 def _cell_edges(centres: np.ndarray, offsets: np.ndarray, latlon: np.ndarray

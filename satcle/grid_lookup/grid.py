@@ -170,8 +170,7 @@ class Grid:
         cell_rows = np.empty(n, dtype=np.int32)
         tri_rows = np.empty((n, 3), dtype=np.int32)
         tri_weights = np.empty((n, 3), dtype=np.float32)
-        locate(lat, lon, idx.centres, idx.edge_offsets, idx.edge_normals, idx.fan_start,
-               idx.fan_vertices, idx.neighbours, idx.neighbour_count, idx.neighbour_xyz,
+        locate(lat, lon, idx.records, idx.edge_offsets, idx.edge_normals, idx.fan_start, idx.fan_vertices,
                idx.bucket_offsets, idx.bucket_entries, idx.n_lat, idx.n_lon, idx.delta, idx.radius_deg,
                EDGE_EPSILON, AMBIGUITY_FRACTION * np.radians(idx.radius_deg), cell_rows, tri_rows,
                tri_weights, interp, exact_cell, num_threads)

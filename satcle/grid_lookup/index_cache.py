@@ -15,10 +15,10 @@ import numpy as np
 
 from ..grid.reader import GridTable
 from ..grid.store_format import Manifest
-from .cell_index import CellIndex, build_cell_index
+from .cell_index import CellIndex, build_cell_index, cache_aligned
 
 # Part of the cache key: a changed index layout must not read old entries.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 _SCALARS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
 
 
@@ -48,8 +48,9 @@ def _read(path: Path, cells: int) -> CellIndex | None:
         return None
     for name, kind in _SCALARS.items():
         fields[name] = kind(fields[name])
+    fields["records"] = cache_aligned(fields["records"])
     index = CellIndex(**fields)
-    return index if index.centres.shape[0] == cells else None
+    return index if index.num_cells == cells else None
 
 
 def _write(path: Path, index: CellIndex) -> None:

@@ -80,7 +80,8 @@ def main() -> None:
     print(f"model {encoder.metadata.get('name')} sha256 {encoder.metadata.get('sha256')} "
           f"(trained: {encoder.metadata.get('trained', 'unknown')}), L={encoder.config.legendre_degree}")
     print(f"grid: res {args.res}, {grid.num_cells:,} cells around {lats.size:,} land points, {args.dtype} "
-          f"({grid.table.values.nbytes / 1e9:.2f} GB rows + {grid.index.nbytes / 1e9:.2f} GB index); "
+          f"({grid.table.values.nbytes / 1e9:.2f} GB rows + {grid.index.nbytes / 1e9:.2f} GB index, "
+          f"{grid.index.nbytes / grid.num_cells:.0f} bytes per cell); "
           f"written in {built:.0f} s, opened and indexed in {opened:.1f} s")
     print(f"points resolved by h3 (within rounding of an edge): {int((cell_rows == AMBIGUOUS).sum())}")
     print(f"copy bandwidth (np.copyto, read + write): {bandwidth / 1e9:.1f} GB/s")

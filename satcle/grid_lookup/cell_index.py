@@ -94,7 +94,26 @@ def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """(N,) degrees -> (N, 3) float64 unit vectors (x towards lon 0, z north)."""
     phi = np.radians(np.asarray(lats, dtype=np.float64))
     lam = np.radians(np.asarray(lons, dtype=np.float64))
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
+    xyz = np.empty((phi.size, 3))
+    cos_phi = np.cos(phi)
+    np.multiply(cos_phi, np.cos(lam), out=xyz[:, 0])
+    np.multiply(cos_phi, np.sin(lam), out=xyz[:, 1])
+    np.sin(phi, out=xyz[:, 2])
+    return xyz
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cross product of (N, 3) arrays (np.cross is several times slower)."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    out[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    out[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of (N, 3) arrays."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
 
 
 def cache_aligned(array: np.ndarray) -> np.ndarray:
@@ -212,17 +231,17 @@ def _cell_edges(centres: np.ndarray, offsets: np.ndarray, latlon: np.ndarray
     owner = np.repeat(np.arange(counts.size), counts)
     position = np.arange(vertices.shape[0]) - offsets[owner]
     following = offsets[owner] + (position + 1) % counts[owner]
+    normals = _cross(vertices, vertices[following])
     # h3 lists vertices counter-clockwise; reverse any cell listed the other way.
-    facing = np.einsum("ij,ij->i", np.cross(vertices, vertices[following]), centres[owner])
-    clockwise = np.add.reduceat(facing, offsets[:-1]) < 0
+    clockwise = np.add.reduceat(_dot(normals, centres[owner]), offsets[:-1]) < 0
     if clockwise.any():
         reverse = clockwise[owner]
         order = np.where(reverse, offsets[owner] + counts[owner] - 1 - position, np.arange(owner.size))
         vertices = vertices[order]
-    normals = np.cross(vertices, vertices[following])
-    norm = np.linalg.norm(normals, axis=1)
+        normals = _cross(vertices, vertices[following])
+    norm = np.sqrt(_dot(normals, normals))
     normals /= np.where(norm > 0, norm, 1.0)[:, None]
-    radius = float(np.arccos(np.clip(np.einsum("ij,ij->i", vertices, centres[owner]), -1.0, 1.0)).max())
+    radius = float(np.arccos(np.clip(_dot(vertices, centres[owner]).min(), -1.0, 1.0)))
     return offsets, np.ascontiguousarray(normals), vertices, radius
 
 
@@ -256,14 +275,12 @@ def _ordered_neighbours(h3_ids: np.ndarray, centres: np.ndarray, ring_ids: np.nd
     ring_xyz[present] = flat_xyz
     # Tangent basis at each centre; azimuths are counter-clockwise seen from outside.
     up = np.where(np.abs(centres[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
-    east = np.cross(up, centres)
-    east /= np.linalg.norm(east, axis=1, keepdims=True)
-    north = np.cross(centres, east)
+    east = _cross(up, centres)
+    east /= np.sqrt(_dot(east, east))[:, None]
+    north = _cross(centres, east)
     angle = np.arctan2(np.einsum("mkj,mj->mk", ring_xyz, north), np.einsum("mkj,mj->mk", ring_xyz, east))
     angle[~present] = np.inf
     order = np.argsort(angle, axis=1)
-    sorted_ids = np.take_along_axis(ring_ids, order, axis=1)
-    slot = np.searchsorted(h3_ids, sorted_ids)
-    slot = np.minimum(slot, m - 1)
-    stored = (h3_ids[slot] == sorted_ids) & present
-    return np.ascontiguousarray(np.where(stored, slot, -1).astype(np.int32))
+    ring_rows = np.full((m, 6), -1, dtype=np.int32)
+    ring_rows[present] = np.where(known, slot, -1)
+    return np.ascontiguousarray(np.take_along_axis(ring_rows, order, axis=1))

@@ -296,6 +296,19 @@ def test_out_buffer_is_filled_in_place(global_grid, rng):
         global_grid.lookup(lats, lons, out=np.empty((lats.size, DIM), dtype=np.float64))
 
 
+def test_aligned_and_unaligned_outputs_agree(global_grid, rng):
+    # Returned arrays are 64-byte aligned (float16 rows are then streamed past
+    # the cache); a caller's buffer 16 bytes off takes the ordinary stores.
+    lats, lons = sphere_points(rng, 1000)
+    returned = global_grid.lookup(lats, lons)
+    assert returned.ctypes.data % 64 == 0
+    raw = np.empty(lats.size * DIM * 4 + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64 + 16
+    shifted = raw[start: start + lats.size * DIM * 4].view(np.float32).reshape(lats.size, DIM)
+    assert global_grid.lookup(lats, lons, out=shifted) is shifted
+    np.testing.assert_array_equal(shifted, returned)
+
+
 def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rng):
     lats, lons = sphere_points(rng, 60_000)  # above SPATIAL_ORDER_MIN_POINTS
     emb, source = patch_grid.lookup(lats, lons, on_miss="nan", return_source=True)

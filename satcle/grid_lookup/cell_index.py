@@ -116,14 +116,22 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
 
 
+def empty_aligned(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array starting on a 64-byte boundary (numpy
+    guarantees 16): a 128-byte record then spans two cache lines, and the lookup
+    streams output rows past the cache only where they are 32-byte aligned."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + CACHE_LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    return raw[start: start + nbytes].view(dtype).reshape(shape)
+
+
 def cache_aligned(array: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of `array` starting on a 64-byte boundary (or `array`
-    itself when it already is one), so a 128-byte record spans two cache lines."""
+    """`array`, or a copy of it, C-contiguous and starting on a 64-byte boundary."""
     if array.flags.c_contiguous and array.ctypes.data % CACHE_LINE == 0:
         return array
-    raw = np.empty(array.nbytes + CACHE_LINE, dtype=np.uint8)
-    start = -raw.ctypes.data % CACHE_LINE
-    aligned = raw[start: start + array.nbytes].view(array.dtype).reshape(array.shape)
+    aligned = empty_aligned(array.shape, array.dtype)
     aligned[...] = array
     return aligned
 

@@ -81,12 +81,14 @@ class CellIndex:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of all index arrays (what the index adds to the grid in memory)."""
         return sum(getattr(self, f).nbytes for f in (
             "records", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "bucket_offsets",
             "bucket_entries"))
 
     @property
     def num_cells(self) -> int:
+        """M, the number of stored cells indexed."""
         return self.records.shape[0]
 
 

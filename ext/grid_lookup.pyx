@@ -40,9 +40,49 @@ cdef inline double triple(const double* p, const double* b, const double* c) noe
             + p[2] * (b[0] * c[1] - b[1] * c[0]))
 
 
-cdef inline double inside_margin(const double* p, int32_t row, const int64_t* edge_offsets,
-                                 const double* edge_normals, const int64_t* fan_start,
-                                 const double* fan_vertices, const double* centres) noexcept nogil:
+ctypedef struct cell_record:
+    # 128 bytes, two cache lines: what locating and interpolating a point read
+    # of its nearest cell (layout: satcle.grid_lookup.cell_index.RECORD_*).
+    float centre[3]
+    int32_t neighbours[6]       # rows counter-clockwise, -1 if not stored
+    float neighbour_xyz[6][3]   # their centres
+    int32_t neighbour_count     # 6, or 5 for pentagons
+    int32_t padding[4]
+
+
+ctypedef struct bucket_entry:
+    float xyz[3]
+    int32_t row
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__)
+    static inline void satcle_prefetch(const void* address) { __builtin_prefetch(address, 0, 0); }
+    #else
+    static inline void satcle_prefetch(const void* address) {}
+    #endif
+    """
+    void satcle_prefetch(const void* address) noexcept nogil
+
+
+# Points this many places ahead have their bucket, then their candidates, then
+# their cell record requested while the current one is computed, so that the
+# cache misses of consecutive points overlap instead of queueing.
+DEF BUCKET_AHEAD = 16
+DEF ENTRIES_AHEAD = 8
+DEF RECORD_AHEAD = 6
+
+
+cdef inline void centre_of(const cell_record* rec, double* c) noexcept nogil:
+    c[0] = rec.centre[0]
+    c[1] = rec.centre[1]
+    c[2] = rec.centre[2]
+
+
+cdef inline double inside_margin(const double* p, int32_t row, const cell_record* records,
+                                 const int64_t* edge_offsets, const double* edge_normals,
+                                 const int64_t* fan_start, const double* fan_vertices) noexcept nogil:
     """> 0 inside the cell, < 0 outside; the magnitude is the sine of the angle
     to the deciding edge's great circle.
 
@@ -53,9 +93,10 @@ cdef inline double inside_margin(const double* p, int32_t row, const int64_t* ed
     """
     cdef int64_t e, e0 = edge_offsets[row], e1 = edge_offsets[row + 1], f = fan_start[row]
     cdef int64_t count = e1 - e0, i
-    cdef const double* c = &centres[3 * row]
+    cdef double c[3]
     cdef double s, best = 2.0
     if f >= 0:
+        centre_of(&records[row], c)
         for i in range(count):
             if (triple(p, c, &fan_vertices[3 * (f + i)]) >= 0.0
                     and triple(p, &fan_vertices[3 * (f + (i + 1) % count)], c) >= 0.0):
@@ -67,75 +108,69 @@ cdef inline double inside_margin(const double* p, int32_t row, const int64_t* ed
     return best
 
 
-cdef int32_t nearest_centre(const double* p, double lat, double lon,
-                            const int64_t* bucket_offsets, const double* bucket_entries,
-                            int n_lat, int n_lon, double delta,
-                            double radius_deg, double min_dot) noexcept nogil:
-    """Row of the stored centre nearest to p within the search radius, or -1.
-
-    Buckets are delta x delta degrees; the longitude span searched widens with
-    1 / cos(latitude) and becomes the whole ring near the poles, and column
-    indices wrap, so neither the poles nor the antimeridian need special rows.
-    """
-    cdef int r0 = <int>floor((lat - radius_deg + 90.0) / delta)
-    cdef int r1 = <int>floor((lat + radius_deg + 90.0) / delta)
-    cdef double top = fabs(lat) + radius_deg
-    cdef double half_width
-    cdef int c0, c1, r, c, col
-    cdef int64_t k, bucket
-    cdef double d, best = min_dot
-    cdef int32_t found = -1
-    if r0 < 0:
-        r0 = 0
-    if r1 > n_lat - 1:
-        r1 = n_lat - 1
-    if top >= 89.0:
-        c0 = 0
-        c1 = n_lon - 1
-    else:
-        # asin(sin R / cos lat) <= 1.1 R / cos lat for the small radii used here.
-        half_width = 1.1 * radius_deg / cos(top * DEG2RAD) + delta
-        c0 = <int>floor((lon - half_width + 180.0) / delta)
-        c1 = <int>floor((lon + half_width + 180.0) / delta)
-        if c1 - c0 + 1 >= n_lon:
-            c0 = 0
-            c1 = n_lon - 1
-    for r in range(r0, r1 + 1):
-        for c in range(c0, c1 + 1):
-            col = c % n_lon
-            if col < 0:
-                col = col + n_lon
-            bucket = <int64_t>r * n_lon + col
-            for k in range(bucket_offsets[bucket], bucket_offsets[bucket + 1]):
-                # Entries are (x, y, z, row): one cache line serves both.
-                d = dot3(p, &bucket_entries[4 * k])
-                if d > best:
-                    best = d
-                    found = <int32_t>bucket_entries[4 * k + 3]
-    return found
+cdef inline int64_t bucket_of(double lat, double lon, int n_lat, int n_lon, double delta) noexcept nogil:
+    """Raster bucket of a point in degrees (columns wrap; the poles clamp)."""
+    cdef int r = <int>floor((lat + 90.0) / delta)
+    cdef int c = <int>floor((lon + 180.0) / delta) % n_lon
+    if r < 0:
+        r = 0
+    if r > n_lat - 1:
+        r = n_lat - 1
+    if c < 0:
+        c = c + n_lon
+    return <int64_t>r * n_lon + c
 
 
-cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* eo,
-                     const double* en, const int64_t* fs, const double* fv, const int32_t* nb, const int8_t* nbc,
-                     const float* nxyz, const int64_t* bo, const double* be,
-                     int n_lat, int n_lon, double delta, double radius_deg, double min_dot,
-                     double edge_epsilon, double ambiguity_margin, bint want_triangle,
-                     bint exact_cell,
-                     int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
-    """One point of `locate`; locals live on this thread's stack."""
-    cdef double p[3]
-    cdef double q[6][3]   # the apex's neighbour centres, from one contiguous record
-    cdef const double* a
-    cdef int t
+cdef inline void unit_vector(double lat, double lon, double* p) noexcept nogil:
     cdef double phi = lat * DEG2RAD, lam = lon * DEG2RAD
-    cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
-    cdef int32_t apex, cand, b, c, found, bb, bc
-    cdef int k, j
-    cdef bint interior
     p[0] = cos(phi) * cos(lam)
     p[1] = cos(phi) * sin(lam)
     p[2] = sin(phi)
-    apex = nearest_centre(p, lat, lon, bo, be, n_lat, n_lon, delta, radius_deg, min_dot)
+
+
+cdef inline int32_t nearest_centre(const double* p, const bucket_entry* entries, int64_t k0, int64_t k1,
+                                   double min_dot) noexcept nogil:
+    """Row of the nearest of the bucket's candidates within the search radius
+    (dot product above min_dot), or -1. The bucket lists every centre within
+    the radius of any of its points, so this is the nearest stored centre."""
+    cdef int64_t k
+    cdef double d, best = min_dot
+    cdef int32_t found = -1
+    for k in range(k0, k1):
+        d = p[0] * entries[k].xyz[0] + p[1] * entries[k].xyz[1] + p[2] * entries[k].xyz[2]
+        if d > best:
+            best = d
+            found = entries[k].row
+    return found
+
+
+cdef inline int32_t nearest_of(double lat, double lon, const int64_t* bucket_offsets,
+                               const bucket_entry* entries, int n_lat, int n_lon, double delta,
+                               double min_dot) noexcept nogil:
+    """Pass 1 of `locate` for one point: its nearest stored centre's row, or -1."""
+    cdef double p[3]
+    cdef int64_t bucket = bucket_of(lat, lon, n_lat, n_lon, delta)
+    unit_vector(lat, lon, p)
+    return nearest_centre(p, entries, bucket_offsets[bucket], bucket_offsets[bucket + 1], min_dot)
+
+
+cdef void locate_one(double lat, double lon, int32_t apex, const cell_record* records, const int64_t* eo,
+                     const double* en, const int64_t* fs, const double* fv,
+                     double edge_epsilon, double ambiguity_margin, bint want_triangle,
+                     bint exact_cell,
+                     int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
+    """Pass 2 of `locate` for one point, given its nearest centre; locals live
+    on this thread's stack."""
+    cdef double p[3]
+    cdef double a[3]
+    cdef double q[6][3]   # the apex's neighbour centres, from its record
+    cdef const cell_record* rec
+    cdef int t
+    cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
+    cdef int32_t cand, b, c, found, bb, bc
+    cdef int k, j
+    cdef bint interior
+    unit_vector(lat, lon, p)
     if apex < 0:
         out_cell[0] = MISS_ROW
         if want_triangle:
@@ -146,13 +181,14 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
             out_w[1] = 0.0
             out_w[2] = 0.0
         return
+    rec = &records[apex]
     # Containing cell: the nearest centre's cell, else one of its neighbours.
     found = MISS_ROW
     best_s = -2.0
-    k = nbc[apex]
+    k = rec.neighbour_count
     interior = not exact_cell
     for j in range(k):
-        if nb[6 * apex + j] < 0:
+        if rec.neighbours[j] < 0:
             interior = False
     # Every stored centre within the search radius belongs to the containing cell
     # or one of its neighbours, so a point whose nearest centre has all its
@@ -164,10 +200,10 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
         if j < 0:
             cand = apex
         else:
-            cand = nb[6 * apex + j]
+            cand = rec.neighbours[j]
             if cand < 0:
                 continue
-        s = inside_margin(p, cand, eo, en, fs, fv, xyz)
+        s = inside_margin(p, cand, records, eo, en, fs, fv)
         if s > edge_epsilon:
             found = cand
             break
@@ -178,10 +214,10 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     out_cell[0] = found
     if not want_triangle:
         return
-    a = &xyz[3 * apex]
+    centre_of(rec, a)
     for j in range(k):
         for t in range(3):
-            q[j][t] = nxyz[18 * apex + 3 * j + t]
+            q[j][t] = rec.neighbour_xyz[j][t]
     best_m = -1e300
     bb = -1
     bc = -1
@@ -189,8 +225,8 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     bw1 = 0.0
     bw2 = 0.0
     for j in range(k):
-        b = nb[6 * apex + j]
-        c = nb[6 * apex + (j + 1) % k]
+        b = rec.neighbours[j]
+        c = rec.neighbours[(j + 1) % k]
         if b < 0 or c < 0:
             continue
         det = triple(a, &q[j][0], &q[(j + 1) % k][0])
@@ -237,22 +273,26 @@ cdef void locate_one(double lat, double lon, const double* xyz, const int64_t* e
     out_w[2] = <float>(bw2 / total)
 
 
-def locate(const double[::1] lats, const double[::1] lons,
-           const double[:, ::1] centres, const int64_t[::1] edge_offsets,
-           const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
-           const double[:, ::1] fan_vertices, const int32_t[:, ::1] neighbours,
-           const int8_t[::1] neighbour_count, const float[:, :, ::1] neighbour_xyz,
-           const int64_t[::1] bucket_offsets, const double[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
+def locate(const double[::1] lats, const double[::1] lons, const float[:, ::1] records,
+           const int64_t[::1] edge_offsets, const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
+           const double[:, ::1] fan_vertices, const int64_t[::1] bucket_offsets,
+           const float[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
            double radius_deg, double edge_epsilon, double ambiguity_margin,
            int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
            bint want_triangle, bint exact_cell=True, int num_threads=0):
     """For each point: the row of the stored cell containing it (or MISS /
     AMBIGUOUS) in `cell_rows` (N,), and if `want_triangle` the three rows and
     weights of its interpolation in `tri_rows`, `tri_weights` (N, 3; rows -1 on
-    a miss). Points are degrees; tri_rows/tri_weights must have N rows even
-    when want_triangle is false (a (1, 3) dummy is not enough). With
-    `exact_cell` false, a point whose nearest centre has all its neighbours
-    stored gets that centre's row (it is covered, but may lie in a neighbour).
+    a miss). Points are degrees; records (M, 32) and bucket_entries (C, 4) are
+    the `CellIndex` arrays (float32 slots holding int32 bits where the layout
+    says so); tri_rows/tri_weights must have N rows even when want_triangle is
+    false (a (1, 3) dummy is not enough). With `exact_cell` false, a point
+    whose nearest centre has all its neighbours stored gets that centre's row
+    (it is covered, but may lie in a neighbour).
+
+    Two passes, each prefetching ahead: the nearest centre of every point
+    (bucket, then its candidates), then the containing cell and triangle from
+    that centre's record.
 
     The interpolation is linear (spherical barycentric) on the triangles of
     the dual of the H3 grid: the nearest centre and two consecutive
@@ -264,26 +304,41 @@ def locate(const double[::1] lats, const double[::1] lons,
     cdef Py_ssize_t n = lats.shape[0], i
     if n == 0:
         return
-    cdef const double* xyz = &centres[0, 0]
+    if records.shape[1] * sizeof(float) != sizeof(cell_record) or bucket_entries.shape[1] != 4:
+        raise ValueError("records must be (M, 32) and bucket_entries (C, 4) float32 (CellIndex layout)")
+    cdef const cell_record* rec = <const cell_record*>&records[0, 0]
     cdef const int64_t* eo = &edge_offsets[0]
     cdef const double* en = &edge_normals[0, 0]
     cdef const int64_t* fs = &fan_start[0]
     cdef const double* fv = &fan_vertices[0, 0]
-    cdef const int32_t* nb = &neighbours[0, 0]
-    cdef const int8_t* nbc = &neighbour_count[0]
     cdef const int64_t* bo = &bucket_offsets[0]
-    cdef const float* nxyz = &neighbour_xyz[0, 0, 0]
-    cdef const double* be = &bucket_entries[0, 0]
+    cdef const bucket_entry* be = <const bucket_entry*>&bucket_entries[0, 0]
     cdef const double* la = &lats[0]
     cdef const double* lo = &lons[0]
     cdef int32_t* out_cell = &cell_rows[0]
     cdef int32_t* out_rows = &tri_rows[0, 0]
     cdef float* out_w = &tri_weights[0, 0]
     cdef double min_dot = cos(radius_deg * DEG2RAD)
+    cdef int64_t ahead
+    cdef int32_t apex
     with nogil:
+        # Pass 1: nearest centres, kept in cell_rows until pass 2 replaces them.
         for i in prange(n, schedule="static", num_threads=num_threads):
-            locate_one(la[i], lo[i], xyz, eo, en, fs, fv, nb, nbc, nxyz, bo, be, n_lat, n_lon,
-                       delta, radius_deg, min_dot, edge_epsilon, ambiguity_margin,
+            if i + BUCKET_AHEAD < n:
+                satcle_prefetch(&bo[bucket_of(la[i + BUCKET_AHEAD], lo[i + BUCKET_AHEAD], n_lat, n_lon, delta)])
+            if i + ENTRIES_AHEAD < n:
+                ahead = bo[bucket_of(la[i + ENTRIES_AHEAD], lo[i + ENTRIES_AHEAD], n_lat, n_lon, delta)]
+                satcle_prefetch(&be[ahead])
+                satcle_prefetch(&be[ahead + 4])
+            out_cell[i] = nearest_of(la[i], lo[i], bo, be, n_lat, n_lon, delta, min_dot)
+        # Pass 2: containing cell and triangle from the nearest centre's record.
+        for i in prange(n, schedule="static", num_threads=num_threads):
+            if i + RECORD_AHEAD < n:
+                apex = out_cell[i + RECORD_AHEAD]
+                if apex >= 0:
+                    satcle_prefetch(&rec[apex])
+                    satcle_prefetch(<const char*>&rec[apex] + 64)
+            locate_one(la[i], lo[i], out_cell[i], rec, eo, en, fs, fv, edge_epsilon, ambiguity_margin,
                        want_triangle, exact_cell, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
 
 
@@ -297,6 +352,9 @@ cdef extern from *:
     __attribute__((target("avx2,f16c,fma")))
     static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
                                       const float* table, float* dst, int dim) {
+        /* Output rows are written whole and not read back: stream them past the
+           cache (no read-for-ownership) where they are 32-byte aligned. */
+        int stream = ((uintptr_t)dst & 31) == 0 && dim % 8 == 0;
         int d = 0;
         for (; d + 8 <= dim; d += 8) {
             __m256 acc = _mm256_setzero_ps();
@@ -304,13 +362,15 @@ cdef extern from *:
                 __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src[j] + d)));
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), v, acc);
             }
-            _mm256_storeu_ps(dst + d, acc);
+            if (stream) _mm256_stream_ps(dst + d, acc);
+            else _mm256_storeu_ps(dst + d, acc);
         }
         for (; d < dim; d++) {
             float acc = 0.0f;
             for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
             dst[d] = acc;
         }
+        if (stream) _mm_sfence();
     }
     static int satcle_has_f16_simd(void) {
         __builtin_cpu_init();
@@ -322,16 +382,10 @@ cdef extern from *:
                                       const float* table, float* dst, int dim) {}
     static int satcle_has_f16_simd(void) { return 0; }
     #endif
-    #if defined(__GNUC__)
-    static inline void satcle_prefetch(const void* address) { __builtin_prefetch(address, 0, 0); }
-    #else
-    static inline void satcle_prefetch(const void* address) {}
-    #endif
     """
     void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
                                const float* table, float* dst, int dim) noexcept nogil
     int satcle_has_f16_simd() noexcept nogil
-    void satcle_prefetch(const void* address) noexcept nogil
 
 cdef bint HAS_F16_SIMD = satcle_has_f16_simd()
 F16_SIMD = bool(HAS_F16_SIMD)

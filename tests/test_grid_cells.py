@@ -4,7 +4,8 @@ import pytest
 
 from build_grid.coverage import LandMask, covered_cells
 from satcle.errors import CoordinateError
-from satcle.grid.h3_cells import cell_centers, cell_children, cells_at_resolution, latlng_to_cells, neighbor_disks
+from satcle.grid.h3_cells import (cell_boundaries, cell_centers, cell_children, cells_at_resolution, latlng_to_cells,
+                                  neighbor_disks)
 
 
 def test_cells_and_centres_agree_with_h3_py(rng):
@@ -19,6 +20,24 @@ def test_cells_and_centres_agree_with_h3_py(rng):
     with pytest.raises(CoordinateError):
         latlng_to_cells([91.0], [0.0], 3)
     assert latlng_to_cells([], [], 3).shape == (0,)
+
+
+def test_boundaries_agree_with_h3_py():
+    # Every res-1 cell: pentagons, the antimeridian, and (odd resolution) cells
+    # with distortion vertices on icosahedron edges.
+    cells = cells_at_resolution(1)
+    offsets, vertices = cell_boundaries(cells)
+    assert offsets.shape == (cells.size + 1,) and vertices.shape == (offsets[-1], 2)
+    for i, cell in enumerate(cells.tolist()):
+        expected = np.array(h3.cell_to_boundary(h3.int_to_str(cell)))
+        got = vertices[offsets[i]: offsets[i + 1]]
+        assert got.shape == expected.shape
+        lon_gap = np.abs(got[:, 1] - expected[:, 1])
+        np.testing.assert_allclose(np.c_[got[:, 0], np.minimum(lon_gap, 360 - lon_gap)],
+                                   np.c_[expected[:, 0], np.zeros(len(got))], atol=1e-9)
+    assert np.diff(offsets).max() > 6
+    empty_offsets, empty_vertices = cell_boundaries(np.empty(0, dtype=np.uint64))
+    assert empty_offsets.tolist() == [0] and empty_vertices.shape == (0, 2)
 
 
 def test_children_tile_the_resolution():

@@ -301,6 +301,19 @@ def test_out_buffer_is_filled_in_place(global_grid, rng):
         global_grid.lookup(lats, lons, out=np.empty((lats.size, DIM), dtype=np.float64))
 
 
+def test_aligned_and_unaligned_outputs_agree(global_grid, rng):
+    # Returned arrays are 64-byte aligned (float16 rows are then streamed past
+    # the cache); a caller's buffer 16 bytes off takes the ordinary stores.
+    lats, lons = sphere_points(rng, 1000)
+    returned = global_grid.lookup(lats, lons)
+    assert returned.ctypes.data % 64 == 0
+    raw = np.empty(lats.size * DIM * 4 + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64 + 16
+    shifted = raw[start: start + lats.size * DIM * 4].view(np.float32).reshape(lats.size, DIM)
+    assert global_grid.lookup(lats, lons, out=shifted) is shifted
+    np.testing.assert_array_equal(shifted, returned)
+
+
 def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rng):
     lats, lons = sphere_points(rng, 60_000)  # above SPATIAL_ORDER_MIN_POINTS
     emb, source = patch_grid.lookup(lats, lons, on_miss="nan", return_source=True)
@@ -364,3 +377,22 @@ def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, m
     assert (raw == AMBIGUOUS).sum() > 100
     emb = global_grid.lookup(lats, lons, method="cell")
     np.testing.assert_array_equal(emb, stored(global_grid)[h3_rows(global_grid, lats, lons)])
+
+
+@pytest.mark.parametrize("grid_name", ["global_grid", "patch_grid"])
+def test_nearest_centre_search_matches_brute_force(request, rng, grid_name):
+    # The raster lists, per bucket, the centres that can be nearest to its points;
+    # a centre left out of a bucket (near a pole, the antimeridian, a bucket
+    # edge) would make the search disagree with the exhaustive one.
+    grid = request.getfixturevalue(grid_name)
+    lats, lons = sphere_points(rng, 20_000)
+    polar = rng.uniform(-1.0, 1.0, 2000)
+    lats = np.concatenate([lats, np.sign(polar) * (90.0 - np.abs(polar) ** 2 * 3.0), rng.uniform(-60, 60, 2000)])
+    lons = np.concatenate([lons, rng.uniform(-180.0, 180.0, 2000), 180.0 - rng.uniform(0.0, 1e-3, 2000)])
+    cell_rows, tri_rows, _ = grid.locate(lats, lons, interp=True, exact_cell=False)
+    centres = unit_vectors(grid.table.lat, grid.table.lon).astype(np.float32).astype(np.float64)
+    closeness = unit_vectors(lats, lons) @ centres.T
+    within = closeness.max(axis=1) > np.cos(np.radians(grid.index.radius_deg))
+    np.testing.assert_array_equal(tri_rows[within, 0], closeness[within].argmax(axis=1))
+    np.testing.assert_array_equal(cell_rows[~within], -1)
+    assert within.mean() > (0.99 if grid_name == "global_grid" else 0.05)

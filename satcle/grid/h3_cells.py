@@ -74,3 +74,41 @@ def neighbor_disks(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _check_resolution(res: int) -> None:
     if not isinstance(res, (int, np.integer)) or not 0 <= res <= 15:
         raise ValueError(f"H3 resolution must be an integer in 0..15, got {res!r}")
+
+
+# WKB polygon record: byte order (1), geometry type (4), ring count (4), point count (4).
+_WKB_POLYGON_HEADER = 13
+
+
+def cell_boundaries(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boundary vertices of H3 cells, counter-clockwise, as h3.cell_to_boundary.
+
+    cells: (N,) uint64. Returns (offsets (N + 1,) int64, vertices (V, 2) float64
+    lat, lon degrees): cell i's vertices are vertices[offsets[i]:offsets[i + 1]]
+    (6 for hexagons, 5 for pentagons, more where distortion vertices lie on
+    icosahedron edges). Longitudes may leave [-180, 180] for cells crossing the
+    antimeridian.
+    """
+    cells = np.ascontiguousarray(cells, dtype=np.uint64)
+    if cells.size == 0:
+        return np.zeros(1, dtype=np.int64), np.empty((0, 2))
+    polygons = pa.array(h3_vector.cells_to_wkb_polygons(cells)).cast(pa.large_binary())
+    starts = np.frombuffer(polygons.buffers()[1], dtype=np.int64)[polygons.offset: polygons.offset + cells.size + 1]
+    data = np.frombuffer(polygons.buffers()[2], dtype=np.uint8)[starts[0]: starts[-1]]
+    starts = starts - starts[0]
+    # Each polygon is one closed ring: its last point repeats the first.
+    counts = (np.diff(starts) - _WKB_POLYGON_HEADER) // 16 - 1
+    offsets = np.zeros(cells.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    owner = np.repeat(np.arange(cells.size), counts)
+    lon_byte = starts[:-1][owner] + _WKB_POLYGON_HEADER + 16 * (np.arange(offsets[-1]) - offsets[:-1][owner])
+    vertices = np.empty((lon_byte.size, 2), dtype=np.float64)
+    # Points sit at any byte alignment: read each alignment through its own
+    # float64 view of the buffer instead of copying bytes per point.
+    for shift in range(8):
+        view = np.frombuffer(data, dtype="<f8", offset=shift, count=(data.size - shift) // 8)
+        at = np.flatnonzero(lon_byte % 8 == shift)
+        word = (lon_byte[at] - shift) // 8
+        vertices[at, 1] = view[word]
+        vertices[at, 0] = view[word + 1]
+    return offsets, vertices

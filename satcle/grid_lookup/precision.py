@@ -19,6 +19,7 @@ from __future__ import annotations
 import h3.api.basic_int as h3i
 import numpy as np
 
+from ..grid.h3_cells import cell_boundaries, cell_centers
 from ..grid.reader import GridTable
 from ..model import LocationEncoder
 from .cell_index import unit_vectors
@@ -28,24 +29,37 @@ INSET = 0.02
 
 
 def probe_points(cells: np.ndarray, inset: float = INSET) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probe points inside each cell.
+    """Probe points inside each cell: its centre, then its vertices, then its edge midpoints.
 
     cells: (C,) uint64 H3 indices. Returns lats, lons (P,) float64 degrees and
     owner (P,) int64, the position in `cells` of each probe's cell, non-decreasing.
+    Vectorised over cells (one H3 call for all boundaries).
     """
-    lat_parts, lon_parts, owners = [], [], []
-    for i, cell in enumerate(np.asarray(cells, dtype=np.uint64).tolist()):
-        centre = unit_vectors(*np.array(h3i.cell_to_latlng(cell))[:, None])[0]
-        corners = np.asarray(h3i.cell_to_boundary(cell), dtype=np.float64)
-        vertices = unit_vectors(corners[:, 0], corners[:, 1])
-        midpoints = vertices + np.roll(vertices, -1, axis=0)
-        points = np.concatenate([centre[None], vertices, midpoints / np.linalg.norm(midpoints, axis=1, keepdims=True)])
-        points = (1.0 - inset) * points + inset * centre
-        points /= np.linalg.norm(points, axis=1, keepdims=True)
-        lat_parts.append(np.degrees(np.arcsin(np.clip(points[:, 2], -1.0, 1.0))))
-        lon_parts.append(np.degrees(np.arctan2(points[:, 1], points[:, 0])))
-        owners.append(np.full(points.shape[0], i, dtype=np.int64))
-    return np.concatenate(lat_parts), np.concatenate(lon_parts), np.concatenate(owners)
+    cells = np.asarray(cells, dtype=np.uint64)
+    centre_lat, centre_lon = cell_centers(cells)
+    centres = unit_vectors(centre_lat, centre_lon)                       # (C, 3)
+    offsets, corners = cell_boundaries(cells)
+    counts = np.diff(offsets)                                            # vertices per cell
+    vertex_owner = np.repeat(np.arange(cells.size), counts)
+    vertices = unit_vectors(corners[:, 0], corners[:, 1])                # (V, 3)
+    # The next vertex around the same cell closes each edge.
+    position = np.arange(vertices.shape[0]) - offsets[:-1][vertex_owner]
+    following = offsets[:-1][vertex_owner] + (position + 1) % counts[vertex_owner]
+    midpoints = vertices + vertices[following]
+    midpoints /= np.linalg.norm(midpoints, axis=1, keepdims=True)
+    # Per cell: [centre, its vertices, its midpoints], in the order of `cells`.
+    per_cell = 1 + 2 * counts
+    start = np.concatenate([[0], np.cumsum(per_cell)[:-1]])
+    points = np.empty((int(per_cell.sum()), 3))
+    owner = np.repeat(np.arange(cells.size, dtype=np.int64), per_cell)
+    points[start] = centres
+    points[start[vertex_owner] + 1 + position] = vertices
+    points[start[vertex_owner] + 1 + counts[vertex_owner] + position] = midpoints
+    points = (1.0 - inset) * points + inset * centres[owner]
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    lats = np.degrees(np.arcsin(np.clip(points[:, 2], -1.0, 1.0)))
+    lons = np.degrees(np.arctan2(points[:, 1], points[:, 0]))
+    return lats, lons, owner
 
 
 def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray, values: np.ndarray,
@@ -71,8 +85,8 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
     if cells.size == 0:
         return np.empty(0, dtype=np.float32)
     h3_ids = np.asarray(h3_ids, dtype=np.uint64)
-    latlng = np.array([h3i.cell_to_latlng(c) for c in h3_ids.tolist()], dtype=np.float64).reshape(-1, 2)
-    table = GridTable(h3=h3_ids, lat=latlng[:, 0], lon=latlng[:, 1], values=np.ascontiguousarray(values),
+    lat, lon = cell_centers(h3_ids)
+    table = GridTable(h3=h3_ids, lat=lat, lon=lon, values=np.ascontiguousarray(values),
                       scale=scale, interp_error=None)
     grid = Grid(table, resolution=h3i.get_resolution(int(cells[0])), encoder=encoder)
     if np.any(grid.rows_of(cells) < 0):

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from satcle.grid.h3_cells import cell_centers, cell_children, neighbor_disks
-from satcle.grid.store_format import COVERAGES, write_atomic
+from satcle.atomic import write_atomic
+from satcle.grid.store_format import COVERAGES
 from satcle.paths import cache_dir as satcle_cache_dir
 
 

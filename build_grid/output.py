@@ -12,7 +12,7 @@ from pathlib import Path
 
 import fsspec
 
-from satcle.grid.store_format import write_atomic
+from satcle.atomic import write_atomic
 
 
 class GridOutput:

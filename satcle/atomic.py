@@ -34,6 +34,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes to `path` so that readers see the old file or the whole new one.
+
+    The data is fsync'ed before the rename, so a crash right after cannot leave
+    an empty file under the final name. Returns the path.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically; returns the path."""
     with atomic_path(path) as tmp:

@@ -251,38 +251,30 @@ def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarra
 
 
 def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings: np.ndarray) -> None:
-    import os
-    import tempfile
+    from .atomic import atomic_path
 
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".parquet", ".csv"):
         _fail(f"unsupported output {path}: use .npy, .parquet or .csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".npy":
             np.save(tmp, embeddings)
+            return
+        import pyarrow as pa
+
+        columns = {"lat": lats, "lon": lons}
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            from .grid.store_format import embeddings_to_arrow
+
+            columns["embedding"] = embeddings_to_arrow(embeddings)
+            pq.write_table(pa.table(columns), tmp)
         else:
-            import pyarrow as pa
+            import pyarrow.csv as pacsv
 
-            dim = embeddings.shape[1]
-            columns = {"lat": lats, "lon": lons}
-            if suffix == ".parquet":
-                import pyarrow.parquet as pq
-
-                flat = pa.array(embeddings.reshape(-1), type=pa.float32())
-                columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, dim)
-                pq.write_table(pa.table(columns), tmp)
-            else:
-                import pyarrow.csv as pacsv
-
-                columns.update({f"e{i}": embeddings[:, i] for i in range(dim)})
-                pacsv.write_csv(pa.table(columns), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            columns.update({f"e{i}": embeddings[:, i] for i in range(embeddings.shape[1])})
+            pacsv.write_csv(pa.table(columns), tmp)
 
 
 def _fail(message: str) -> None:

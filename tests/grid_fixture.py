@@ -13,13 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from satcle.atomic import write_atomic
 from satcle.grid.store_format import (
     Manifest,
     PartitionInfo,
     embeddings_to_arrow,
     partition_schema,
     quantize,
-    write_atomic,
     write_manifest,
 )
 from satcle.grid_lookup import interp_error

@@ -5,7 +5,6 @@ image a float32 tensor (C, H, W) scaled to about [0, 1], lat/lon in degrees.
 """
 
 from .bluemarble import BlueMarbleTiles, BlueMarbleTileSpec, cut_tiles, load_blue_marble
-from .cache import cache_dir
 from .land import sample_land_points
 from .s2_100k import S2Tiles, read_geotiff
 from .sample import GeoSample
@@ -15,7 +14,6 @@ __all__ = [
     "BlueMarbleTiles",
     "GeoSample",
     "S2Tiles",
-    "cache_dir",
     "cut_tiles",
     "load_blue_marble",
     "read_geotiff",

@@ -21,8 +21,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
+from ..paths import cache_dir
 from ..errors import DataError
-from .cache import cache_dir
 from .land import sample_land_points
 from .sample import GeoSample
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..coordinates import as_latlon
 from ..errors import DataUnavailableError, EvaluationConfigError
-from ..grid.store_format import write_atomic
+from ..atomic import write_atomic
 from .encoders import EncodeFn
 
 BEIJING = (39.9, 116.4)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..grid.store_format import write_atomic
+from ..atomic import write_atomic
 from .benchmark import BenchmarkResult, Score
 
 BEGIN = "<!-- satcle eval: generated section begin -->"

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataUnavailableError, EvaluationConfigError
-from ..grid.store_format import write_atomic
+from ..atomic import write_atomic
 from ..paths import evaluation_cache_dir
 from . import geography
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from ..atomic import write_atomic
 from ..errors import GridFormatError
 
 FORMAT_VERSION = 1
@@ -173,23 +173,6 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
 def write_manifest(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
     """Write ``manifest.json`` atomically (temporary file, then rename)."""
     return write_atomic(Path(grid_dir) / MANIFEST_FILE, manifest.to_json().encode())
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write bytes to `path` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _check_dtype(dtype: str) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..grid.reader import GridTable
 from ..grid.store_format import Manifest
 from .cell_index import CellIndex, build_cell_index, cache_aligned
@@ -54,17 +53,9 @@ def _read(path: Path, cells: int) -> CellIndex | None:
 
 
 def _write(path: Path, index: CellIndex) -> None:
+    # The cache only saves time: a read-only or full disk must not fail the open.
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with atomic_path(path) as tmp:  # readers see no entry or a whole one
+            np.savez(tmp, **dataclasses.asdict(index))
     except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **dataclasses.asdict(index))
-        os.replace(tmp, path)  # readers see no entry or a whole one
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        pass

@@ -15,13 +15,13 @@ import os
 import threading
 from pathlib import Path
 
-import h3
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate
 from ..coordinates import as_latlon
 from ..errors import GridFormatError, GridNotFoundError, OutsideCoverageError
+from ..grid.h3_cells import latlng_to_cells
 from ..grid.reader import GridTable, read_grid_table
 from ..grid.store_format import Manifest, read_manifest
 from ..model import LocationEncoder, load_encoder
@@ -192,9 +192,8 @@ class Grid:
                                                        num_threads=num_threads)
         ambiguous = np.flatnonzero(cell_rows == AMBIGUOUS)
         if ambiguous.size:
-            # Rare (points within rounding of an edge): h3 decides, one call each.
-            cell_rows[ambiguous] = self.rows_of([
-                h3.str_to_int(h3.latlng_to_cell(lat[i], lon[i], self.resolution)) for i in ambiguous])
+            # Rare (points within rounding of an edge): H3 itself decides.
+            cell_rows[ambiguous] = self.rows_of(latlng_to_cells(lat[ambiguous], lon[ambiguous], self.resolution))
         if interp:
             tri_rows[cell_rows == MISS] = -1
             rows, weights = tri_rows, tri_weights

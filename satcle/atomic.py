@@ -14,16 +14,18 @@ from typing import Iterator
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, keep_suffix: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it onto `path`.
 
-    The temporary file keeps the target's suffix (some writers, e.g. numpy or
-    matplotlib, choose the format from it). On error it is removed and `path`
-    is left untouched.
+    With keep_suffix the temporary file keeps the target's suffix (some writers,
+    e.g. numpy or matplotlib, choose the format from it); without it, a temporary
+    file left by a killed process never matches a glob for the final files
+    (``*.parquet``). On error it is removed and `path` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if keep_suffix else "",
+                               dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -40,7 +42,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     The data is fsync'ed before the rename, so a crash right after cannot leave
     an empty file under the final name. Returns the path.
     """
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_path(path, keep_suffix=False) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

@@ -144,24 +144,13 @@ cdef inline int32_t nearest_centre(const double* p, const bucket_entry* entries,
     return found
 
 
-cdef inline int32_t nearest_of(double lat, double lon, const int64_t* bucket_offsets,
-                               const bucket_entry* entries, int n_lat, int n_lon, double delta,
-                               double min_dot) noexcept nogil:
-    """Pass 1 of `locate` for one point: its nearest stored centre's row, or -1."""
-    cdef double p[3]
-    cdef int64_t bucket = bucket_of(lat, lon, n_lat, n_lon, delta)
-    unit_vector(lat, lon, p)
-    return nearest_centre(p, entries, bucket_offsets[bucket], bucket_offsets[bucket + 1], min_dot)
-
-
-cdef void locate_one(double lat, double lon, int32_t apex, const cell_record* records, const int64_t* eo,
+cdef void locate_one(const double* p, int32_t apex, const cell_record* records, const int64_t* eo,
                      const double* en, const int64_t* fs, const double* fv,
                      double edge_epsilon, double ambiguity_margin, bint want_triangle,
                      bint exact_cell,
                      int32_t* out_cell, int32_t* out_rows, float* out_w) noexcept nogil:
-    """Pass 2 of `locate` for one point, given its nearest centre; locals live
-    on this thread's stack."""
-    cdef double p[3]
+    """Pass 2 of `locate` for one point (unit vector p), given its nearest
+    centre; locals live on this thread's stack."""
     cdef double a[3]
     cdef double q[6][3]   # the apex's neighbour centres, from its record
     cdef const cell_record* rec
@@ -170,7 +159,6 @@ cdef void locate_one(double lat, double lon, int32_t apex, const cell_record* re
     cdef int32_t cand, b, c, found, bb, bc
     cdef int k, j
     cdef bint interior
-    unit_vector(lat, lon, p)
     if apex < 0:
         out_cell[0] = MISS_ROW
         if want_triangle:
@@ -271,75 +259,6 @@ cdef void locate_one(double lat, double lon, int32_t apex, const cell_record* re
     out_w[0] = <float>(bw0 / total)
     out_w[1] = <float>(bw1 / total)
     out_w[2] = <float>(bw2 / total)
-
-
-def locate(const double[::1] lats, const double[::1] lons, const float[:, ::1] records,
-           const int64_t[::1] edge_offsets, const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
-           const double[:, ::1] fan_vertices, const int64_t[::1] bucket_offsets,
-           const float[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
-           double radius_deg, double edge_epsilon, double ambiguity_margin,
-           int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
-           bint want_triangle, bint exact_cell=True, int num_threads=0):
-    """For each point: the row of the stored cell containing it (or MISS /
-    AMBIGUOUS) in `cell_rows` (N,), and if `want_triangle` the three rows and
-    weights of its interpolation in `tri_rows`, `tri_weights` (N, 3; rows -1 on
-    a miss). Points are degrees; records (M, 32) and bucket_entries (C, 4) are
-    the `CellIndex` arrays (float32 slots holding int32 bits where the layout
-    says so); tri_rows/tri_weights must have N rows even when want_triangle is
-    false (a (1, 3) dummy is not enough). With `exact_cell` false, a point
-    whose nearest centre has all its neighbours stored gets that centre's row
-    (it is covered, but may lie in a neighbour).
-
-    Two passes, each prefetching ahead: the nearest centre of every point
-    (bucket, then its candidates), then the containing cell and triangle from
-    that centre's record.
-
-    The interpolation is linear (spherical barycentric) on the triangles of
-    the dual of the H3 grid: the nearest centre and two consecutive
-    neighbours. The weights of a point inside a triangle do not depend on
-    which of its vertices is nearest, so the result is continuous across cell
-    edges; where a neighbour is not stored (coverage edge) only complete
-    triangles are used, and with none the nearest centre's row alone.
-    """
-    cdef Py_ssize_t n = lats.shape[0], i
-    if n == 0:
-        return
-    if records.shape[1] * sizeof(float) != sizeof(cell_record) or bucket_entries.shape[1] != 4:
-        raise ValueError("records must be (M, 32) and bucket_entries (C, 4) float32 (CellIndex layout)")
-    cdef const cell_record* rec = <const cell_record*>&records[0, 0]
-    cdef const int64_t* eo = &edge_offsets[0]
-    cdef const double* en = &edge_normals[0, 0]
-    cdef const int64_t* fs = &fan_start[0]
-    cdef const double* fv = &fan_vertices[0, 0]
-    cdef const int64_t* bo = &bucket_offsets[0]
-    cdef const bucket_entry* be = <const bucket_entry*>&bucket_entries[0, 0]
-    cdef const double* la = &lats[0]
-    cdef const double* lo = &lons[0]
-    cdef int32_t* out_cell = &cell_rows[0]
-    cdef int32_t* out_rows = &tri_rows[0, 0]
-    cdef float* out_w = &tri_weights[0, 0]
-    cdef double min_dot = cos(radius_deg * DEG2RAD)
-    cdef int64_t ahead
-    cdef int32_t apex
-    with nogil:
-        # Pass 1: nearest centres, kept in cell_rows until pass 2 replaces them.
-        for i in prange(n, schedule="static", num_threads=num_threads):
-            if i + BUCKET_AHEAD < n:
-                satcle_prefetch(&bo[bucket_of(la[i + BUCKET_AHEAD], lo[i + BUCKET_AHEAD], n_lat, n_lon, delta)])
-            if i + ENTRIES_AHEAD < n:
-                ahead = bo[bucket_of(la[i + ENTRIES_AHEAD], lo[i + ENTRIES_AHEAD], n_lat, n_lon, delta)]
-                satcle_prefetch(&be[ahead])
-                satcle_prefetch(&be[ahead + 4])
-            out_cell[i] = nearest_of(la[i], lo[i], bo, be, n_lat, n_lon, delta, min_dot)
-        # Pass 2: containing cell and triangle from the nearest centre's record.
-        for i in prange(n, schedule="static", num_threads=num_threads):
-            if i + RECORD_AHEAD < n:
-                apex = out_cell[i + RECORD_AHEAD]
-                if apex >= 0:
-                    satcle_prefetch(&rec[apex])
-                    satcle_prefetch(<const char*>&rec[apex] + 64)
-            locate_one(la[i], lo[i], out_cell[i], rec, eo, en, fs, fv, edge_epsilon, ambiguity_margin,
-                       want_triangle, exact_cell, out_cell + i, out_rows + 3 * i, out_w + 3 * i)
 
 
 cdef extern from *:
@@ -489,3 +408,152 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                     o[at * dim + d] = NAN
             else:
                 blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim)
+
+
+ctypedef struct index_view:
+    # The `CellIndex` arrays and search constants, as one argument.
+    const cell_record* records
+    const int64_t* edge_offsets
+    const double* edge_normals
+    const int64_t* fan_start
+    const double* fan_vertices
+    const int64_t* bucket_offsets
+    const bucket_entry* entries
+    int n_lat
+    int n_lon
+    double delta
+    double min_dot
+    double edge_epsilon
+    double ambiguity_margin
+
+
+# Points are processed in chunks of this many, each by one thread: the nearest
+# centres of the chunk, then its cells (and rows), while its data is in cache.
+DEF CHUNK = 2048
+
+
+cdef void nearest_range(Py_ssize_t i0, Py_ssize_t i1, const double* la, const double* lo,
+                        const index_view* ix, double* unit, int64_t* bucket, int32_t* out_cell) noexcept nogil:
+    """Pass 1 over points i0..i1-1: the nearest stored centre's row (or -1) in
+    out_cell[i]; unit[3 * (i - i0)] (unit vectors) and bucket[i - i0] are the
+    chunk's scratch, the unit vectors kept for pass 2."""
+    cdef Py_ssize_t i, n = i1 - i0
+    cdef int64_t b
+    cdef const int64_t* bo = ix.bucket_offsets
+    # Buckets first, each requested as soon as known; then the bucket runs,
+    # ENTRIES_AHEAD points ahead of the search, whose offsets have arrived by then.
+    for i in range(n):
+        b = bucket_of(la[i0 + i], lo[i0 + i], ix.n_lat, ix.n_lon, ix.delta)
+        bucket[i] = b
+        if i >= BUCKET_AHEAD:
+            satcle_prefetch(&bo[bucket[i - BUCKET_AHEAD]])
+        unit_vector(la[i0 + i], lo[i0 + i], unit + 3 * i)
+    for i in range(n):
+        if i + ENTRIES_AHEAD < n:
+            b = bo[bucket[i + ENTRIES_AHEAD]]
+            satcle_prefetch(&ix.entries[b])
+            satcle_prefetch(&ix.entries[b + 4])
+        out_cell[i0 + i] = nearest_centre(unit + 3 * i, ix.entries, bo[bucket[i]], bo[bucket[i] + 1], ix.min_dot)
+
+
+cdef inline void prefetch_record(const index_view* ix, int32_t apex) noexcept nogil:
+    if apex >= 0:
+        satcle_prefetch(&ix.records[apex])
+        satcle_prefetch(<const char*>&ix.records[apex] + 64)
+
+
+cdef void cells_range(Py_ssize_t i0, Py_ssize_t i1, const double* unit, const index_view* ix,
+                      bint want_triangle, bint exact_cell, int32_t* out_cell, int32_t* out_rows,
+                      float* out_w) noexcept nogil:
+    """Pass 2 over points i0..i1-1 (unit vectors unit[3 * (i - i0)]), from their
+    nearest centres in out_cell."""
+    cdef Py_ssize_t i
+    for i in range(i0, i1):
+        if i + RECORD_AHEAD < i1:
+            prefetch_record(ix, out_cell[i + RECORD_AHEAD])
+        locate_one(unit + 3 * (i - i0), out_cell[i], ix.records, ix.edge_offsets, ix.edge_normals, ix.fan_start,
+                   ix.fan_vertices, ix.edge_epsilon, ix.ambiguity_margin, want_triangle, exact_cell,
+                   out_cell + i, out_rows + 3 * i, out_w + 3 * i)
+
+
+cdef void locate_chunk(Py_ssize_t i0, Py_ssize_t i1, const double* la, const double* lo, const index_view* ix,
+                       bint want_triangle, bint exact_cell, int32_t* out_cell, int32_t* out_rows,
+                       float* out_w) noexcept nogil:
+    """Both passes over points i0..i1-1 (at most CHUNK), scratch on this thread's stack."""
+    cdef double unit[3 * CHUNK]
+    cdef int64_t bucket[CHUNK]
+    nearest_range(i0, i1, la, lo, ix, unit, bucket, out_cell)
+    cells_range(i0, i1, unit, ix, want_triangle, exact_cell, out_cell, out_rows, out_w)
+
+
+cdef index_view make_view(const float[:, ::1] records, const int64_t[::1] edge_offsets,
+                          const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
+                          const double[:, ::1] fan_vertices, const int64_t[::1] bucket_offsets,
+                          const float[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
+                          double radius_deg, double edge_epsilon, double ambiguity_margin) except *:
+    if records.shape[1] * sizeof(float) != sizeof(cell_record) or bucket_entries.shape[1] != 4:
+        raise ValueError("records must be (M, 32) and bucket_entries (C, 4) float32 (CellIndex layout)")
+    cdef index_view ix
+    ix.records = <const cell_record*>&records[0, 0]
+    ix.edge_offsets = &edge_offsets[0]
+    ix.edge_normals = &edge_normals[0, 0]
+    ix.fan_start = &fan_start[0]
+    ix.fan_vertices = &fan_vertices[0, 0]
+    ix.bucket_offsets = &bucket_offsets[0]
+    ix.entries = <const bucket_entry*>&bucket_entries[0, 0]
+    ix.n_lat = n_lat
+    ix.n_lon = n_lon
+    ix.delta = delta
+    ix.min_dot = cos(radius_deg * DEG2RAD)
+    ix.edge_epsilon = edge_epsilon
+    ix.ambiguity_margin = ambiguity_margin
+    return ix
+
+
+def locate(const double[::1] lats, const double[::1] lons, const float[:, ::1] records,
+           const int64_t[::1] edge_offsets, const double[:, ::1] edge_normals, const int64_t[::1] fan_start,
+           const double[:, ::1] fan_vertices, const int64_t[::1] bucket_offsets,
+           const float[:, ::1] bucket_entries, int n_lat, int n_lon, double delta,
+           double radius_deg, double edge_epsilon, double ambiguity_margin,
+           int32_t[::1] cell_rows, int32_t[:, ::1] tri_rows, float[:, ::1] tri_weights,
+           bint want_triangle, bint exact_cell=True, int num_threads=0):
+    """For each point: the row of the stored cell containing it (or MISS /
+    AMBIGUOUS) in `cell_rows` (N,), and if `want_triangle` the three rows and
+    weights of its interpolation in `tri_rows`, `tri_weights` (N, 3; rows -1 on
+    a miss). Points are degrees; records (M, 32) and bucket_entries (C, 4) are
+    the `CellIndex` arrays (float32 slots holding int32 bits where the layout
+    says so); tri_rows/tri_weights must have N rows even when want_triangle is
+    false (a (1, 3) dummy is not enough). With `exact_cell` false, a point
+    whose nearest centre has all its neighbours stored gets that centre's row
+    (it is covered, but may lie in a neighbour).
+
+    Per chunk of points, two passes, each prefetching ahead: the nearest
+    centre of every point (bucket, then its candidates), then the containing
+    cell and triangle from that centre's record.
+
+    The interpolation is linear (spherical barycentric) on the triangles of
+    the dual of the H3 grid: the nearest centre and two consecutive
+    neighbours. The weights of a point inside a triangle do not depend on
+    which of its vertices is nearest, so the result is continuous across cell
+    edges; where a neighbour is not stored (coverage edge) only complete
+    triangles are used, and with none the nearest centre's row alone.
+    """
+    cdef Py_ssize_t n = lats.shape[0], c, i0, i1
+    if n == 0:
+        return
+    if cell_rows.shape[0] < n or tri_rows.shape[0] < n or tri_weights.shape[0] < n or lons.shape[0] != n:
+        raise ValueError("lats, lons, cell_rows, tri_rows and tri_weights must have one row per point")
+    cdef index_view ix = make_view(records, edge_offsets, edge_normals, fan_start, fan_vertices, bucket_offsets,
+                                   bucket_entries, n_lat, n_lon, delta, radius_deg, edge_epsilon,
+                                   ambiguity_margin)
+    cdef const double* la = &lats[0]
+    cdef const double* lo = &lons[0]
+    cdef int32_t* out_cell = &cell_rows[0]
+    cdef int32_t* out_rows = &tri_rows[0, 0]
+    cdef float* out_w = &tri_weights[0, 0]
+    cdef Py_ssize_t chunks = (n + CHUNK - 1) // CHUNK
+    with nogil:
+        for c in prange(chunks, schedule="static", num_threads=num_threads):
+            i0 = c * CHUNK
+            i1 = min(i0 + CHUNK, n)
+            locate_chunk(i0, i1, la, lo, &ix, want_triangle, exact_cell, out_cell, out_rows, out_w)

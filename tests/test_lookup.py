@@ -323,6 +323,18 @@ def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rn
     np.testing.assert_array_equal(source, np.concatenate([p[1] for p in parts]))
 
 
+def test_spatial_order_is_a_stable_sort_by_degree_block(rng):
+    from satcle.grid_lookup.grid import spatial_order
+
+    lats, lons = sphere_points(rng, 5_000)
+    lats[:4], lons[:4] = [90.0, -90.0, 0.5, 0.5], [180.0, -180.0, 179.999999, 0.5]
+    order, sorted_lats, sorted_lons = spatial_order(lats, lons)
+    blocks = np.minimum(np.floor(lats + 90), 179) * 360 + np.minimum(np.floor(lons + 180), 359)
+    np.testing.assert_array_equal(order, np.argsort(blocks, kind="stable"))
+    np.testing.assert_array_equal(sorted_lats, lats[order])
+    np.testing.assert_array_equal(sorted_lons, lons[order])
+
+
 def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
     from satcle.grid_lookup import interp_error
 

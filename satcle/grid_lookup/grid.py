@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate
+from .._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate, spatial_sort
 from ..coordinates import as_latlon
 from ..errors import GridFormatError, GridNotFoundError, OutsideCoverageError
 from ..grid.h3_cells import latlng_to_cells
@@ -185,9 +185,9 @@ class Grid:
         for points outside coverage. Returns the containing cells' rows (N,)
         int32 (see `locate` for `exact_cell`), -1 outside coverage."""
         interp = method == "interp"
-        order = spatial_order(lat, lon) if lat.size >= SPATIAL_ORDER_MIN_POINTS else None
-        if order is not None:
-            lat, lon = lat[order], lon[order]
+        order = None
+        if lat.size >= SPATIAL_ORDER_MIN_POINTS:
+            order, lat, lon = spatial_order(lat, lon)
         cell_rows, tri_rows, tri_weights = self.locate(lat, lon, interp=interp, exact_cell=exact_cell or not interp,
                                                        num_threads=num_threads)
         ambiguous = np.flatnonzero(cell_rows == AMBIGUOUS)
@@ -225,11 +225,13 @@ class Grid:
         return self.encoder.encode(lat, lon)
 
 
-def spatial_order(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """(N,) int64 permutation that groups points (degrees) by 1 x 1 degree block."""
-    row = np.minimum((lat + 90.0).astype(np.int64), 179)
-    col = np.minimum((lon + 180.0).astype(np.int64), 359)
-    return np.argsort((row * 360 + col).astype(np.uint16), kind="stable")
+def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points (float64 degrees, (N,)) grouped by 1 x 1 degree block, stably:
+    (order (N,) int64, lat[order], lon[order]), by one compiled counting sort."""
+    order = np.empty(lat.size, dtype=np.int64)
+    sorted_lat, sorted_lon = np.empty_like(lat), np.empty_like(lon)
+    spatial_sort(lat, lon, order, sorted_lat, sorted_lon)
+    return order, sorted_lat, sorted_lon
 
 
 def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False,

@@ -154,6 +154,7 @@ cdef void locate_one(const double* p, int32_t apex, const cell_record* records, 
     centre; locals live on this thread's stack."""
     cdef double a[3]
     cdef double q[6][3]   # the apex's neighbour centres, from its record
+    cdef double side[6]
     cdef const cell_record* rec
     cdef int t
     cdef double s, best_s, det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
@@ -213,7 +214,28 @@ cdef void locate_one(const double* p, int32_t apex, const cell_record* records, 
     bw0 = 1.0
     bw1 = 0.0
     bw2 = 0.0
+    # Usually p lies inside one triangle: the wedge (a, q_j, q_j+1) holding it,
+    # found from one side test per neighbour (the side of the line a-q_j is
+    # shared by the two triangles on it), then its far edge tested alone.
     for j in range(k):
+        side[j] = triple(p, a, &q[j][0])
+    for j in range(k):
+        t = (j + 1) % k
+        if side[j] >= 0.0 and side[t] <= 0.0:
+            b = rec.neighbours[j]
+            c = rec.neighbours[t]
+            if b >= 0 and c >= 0 and triple(a, &q[j][0], &q[t][0]) > 0.0:
+                wa = triple(p, &q[j][0], &q[t][0])
+                if wa >= 0.0:
+                    bb = b
+                    bc = c
+                    bw0 = wa
+                    bw1 = -side[t]
+                    bw2 = side[j]
+            break
+    # Otherwise (coverage edges, rounding): the triangle whose smallest
+    # barycentric coordinate is largest.
+    for j in range(k if bb < 0 else 0):
         b = rec.neighbours[j]
         c = rec.neighbours[(j + 1) % k]
         if b < 0 or c < 0:

@@ -8,6 +8,9 @@ in this run: points/s of `method="cell"` and `method="interp"` (best of 3, all
 cores; into a new array, and with `out=` into a reused one), of the live encoder (the grid's model, on a subset), their ratio, and the
 ratio to a bandwidth bound: bytes a lookup must touch (K stored rows read, one
 float32 row written) / `np.copyto` throughput (read + write bytes per second).
+It also times the two compiled passes of `interp` alone (`locate`, then
+`gather_blend` with the rows known), the ceiling each would leave if the other
+were free.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 import torch
 
 from satcle import open_grid
-from satcle._ext.grid_lookup import AMBIGUOUS
+from satcle._ext.grid_lookup import AMBIGUOUS, gather_blend
+from satcle.grid_lookup.grid import spatial_order
 
 from land_grid import add_model_options, model_and_points, write_grid_around
 
@@ -69,6 +73,15 @@ def main() -> None:
         timings[method] = best_of(3, lambda: grid.lookup(lats, lons, method=method, on_miss="nan"))
         timings[f"{method} out="] = best_of(3, lambda: grid.lookup(lats, lons, method=method, on_miss="nan",
                                                                     out=buffer))
+    # The two compiled passes of an interp lookup alone, on the spatially sorted
+    # points: what the lookup would cost with a free search, or a free gather.
+    order, sorted_lats, sorted_lons = spatial_order(lats, lons)
+    _, tri_rows, tri_weights = grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False)
+    phases = {
+        "locate": best_of(3, lambda: grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False)),
+        "gather": best_of(3, lambda: gather_blend(grid._values, grid._scale, grid._half_table, tri_rows,
+                                                  tri_weights, buffer, order)),
+    }
     live_lats, live_lons = lats[: args.live_points], lons[: args.live_points]
     encoder.encode(live_lats[:1000], live_lons[:1000])
     live_s = best_of(2, lambda: encoder.encode(live_lats, live_lons))
@@ -94,6 +107,12 @@ def main() -> None:
         touched = rows * d * item + d * 4
         bound = bandwidth / touched
         print(f"{name:>11} {rate:>12,.0f} {rate / live_rate:>7.1f}x {touched:>9} {bound:>12,.0f} {rate / bound:>8.0%}")
+    touched = 3 * d * item + d * 4
+    print("interp, each compiled pass alone (sorted points; the gather writes to the callers' order):")
+    for name, seconds in phases.items():
+        rate = lats.size / seconds
+        print(f"{name:>11} {rate:>12,.0f} {rate / live_rate:>7.1f}x {touched:>9} {bandwidth / touched:>12,.0f} "
+              f"{rate * touched / bandwidth:>8.0%}")
 
 
 if __name__ == "__main__":

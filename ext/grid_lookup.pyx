@@ -314,6 +314,33 @@ cdef extern from *:
         }
         if (stream) _mm_sfence();
     }
+    /* The same with 16 values per instruction: one 64-byte (full cache line)
+       streaming store per 16 outputs. */
+    __attribute__((target("avx512f")))
+    static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, int k,
+                                        const float* table, float* dst, int dim) {
+        int stream = ((uintptr_t)dst & 63) == 0 && dim % 16 == 0;
+        int d = 0;
+        for (; d + 16 <= dim; d += 16) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int j = 0; j < k; j++) {
+                __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src[j] + d)));
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(w[j]), v, acc);
+            }
+            if (stream) _mm512_stream_ps(dst + d, acc);
+            else _mm512_storeu_ps(dst + d, acc);
+        }
+        for (; d < dim; d++) {
+            float acc = 0.0f;
+            for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
+            dst[d] = acc;
+        }
+        if (stream) _mm_sfence();
+    }
+    static int satcle_has_f16_avx512(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f");
+    }
     static int satcle_has_f16_simd(void) {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
@@ -323,14 +350,28 @@ cdef extern from *:
     static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
                                       const float* table, float* dst, int dim) {}
     static int satcle_has_f16_simd(void) { return 0; }
+    static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, int k,
+                                        const float* table, float* dst, int dim) {}
+    static int satcle_has_f16_avx512(void) { return 0; }
     #endif
     """
     void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
                                const float* table, float* dst, int dim) noexcept nogil
     int satcle_has_f16_simd() noexcept nogil
+    void satcle_blend_f16_avx512(const uint16_t** src, const float* w, int k,
+                                 const float* table, float* dst, int dim) noexcept nogil
+    int satcle_has_f16_avx512() noexcept nogil
 
-cdef bint HAS_F16_SIMD = satcle_has_f16_simd()
-F16_SIMD = bool(HAS_F16_SIMD)
+# How float16 rows are blended: AVX-512 (one streaming store per cache line),
+# AVX2 + F16C + FMA, or a decoding table; the best the CPU has unless asked.
+cdef enum:
+    F16_TABLE_KERNEL = 0
+    F16_AVX2_KERNEL = 1
+    F16_AVX512_KERNEL = 2
+
+F16_TABLE, F16_AVX2, F16_AVX512 = F16_TABLE_KERNEL, F16_AVX2_KERNEL, F16_AVX512_KERNEL
+BEST_F16_KERNEL = (F16_AVX512_KERNEL if satcle_has_f16_avx512()
+                   else F16_AVX2_KERNEL if satcle_has_f16_simd() else F16_TABLE_KERNEL)
 
 DEF MAX_K = 8
 # Rows of the point this many places ahead are requested while the current one
@@ -340,7 +381,7 @@ DEF PREFETCH_AHEAD = 4
 
 cdef void blend_row(const stored_t* values, const float* scale, const float* table,
                     const int32_t* rows, const float* weights, int k, int dim,
-                    float* dst) noexcept nogil:
+                    float* dst, int f16_kernel) noexcept nogil:
     """dst = sum_j weights[j] * dequantised(values[rows[j]]); rows are valid."""
     cdef const stored_t* src[MAX_K]
     cdef float w[MAX_K]
@@ -352,7 +393,10 @@ cdef void blend_row(const stored_t* values, const float* scale, const float* tab
         if stored_t is int8_t:
             w[j] = w[j] * scale[rows[j]]
     if stored_t is uint16_t:
-        if HAS_F16_SIMD:
+        if f16_kernel == F16_AVX512_KERNEL:
+            satcle_blend_f16_avx512(<const uint16_t**>src, w, k, table, dst, dim)
+            return
+        if f16_kernel == F16_AVX2_KERNEL:
             satcle_blend_f16_simd(<const uint16_t**>src, w, k, table, dst, dim)
             return
     # One pass per stored row, the first one a plain store, so that the
@@ -378,19 +422,37 @@ cdef void blend_row(const stored_t* values, const float* scale, const float* tab
 def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                  const float[::1] half_table, const int32_t[:, ::1] rows,
                  const float[:, ::1] weights, float[:, ::1] out,
-                 const int64_t[::1] destination, int num_threads=0):
+                 const int64_t[::1] destination, int num_threads=0, int f16_kernel=-1):
     """out[dest(i)] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel,
     where dest(i) is destination[i], or i when `destination` is empty.
 
     values (M, D) float32, int8 (row r times scale[r]) or uint16 float16 bits
-    (decoded by F16C, or by half_table[bits], (65536,) float32); rows (N, K)
-    int32, K <= 8, a negative row meaning "no value": the output row is NaN.
-    scale must have M entries for int8 and may be empty otherwise.
+    (decoded by F16C, or by half_table[bits], (65536,) float32, required);
+    rows (N, K) int32, K <= 8, a negative row meaning "no value": the output
+    row is NaN. scale must have M entries for int8 and may be empty otherwise.
+    f16_kernel: F16_AVX512, F16_AVX2 or F16_TABLE, at most BEST_F16_KERNEL
+    (the default, -1); all give the same bits where the CPU has them.
     """
     cdef Py_ssize_t n = rows.shape[0], i
     cdef int kk = rows.shape[1], k, d, dim = values.shape[1]
     if kk > MAX_K:
         raise ValueError(f"at most {MAX_K} rows per point, got {kk}")
+    if f16_kernel < 0:
+        f16_kernel = BEST_F16_KERNEL
+    if f16_kernel > BEST_F16_KERNEL:
+        raise ValueError(f"float16 kernel {f16_kernel} is not available on this CPU (best: {BEST_F16_KERNEL})")
+    if stored_t is uint16_t:
+        if half_table.shape[0] != 65536:
+            raise ValueError("float16 rows need the (65536,) half_table")
+    if stored_t is int8_t:
+        if scale.shape[0] != values.shape[0]:
+            raise ValueError("int8 rows need one scale per row")
+    if rows.shape[0] != weights.shape[0] or rows.shape[1] != weights.shape[1]:
+        raise ValueError("rows and weights must have the same shape")
+    if out.shape[1] != dim:
+        raise ValueError("out must have as many columns as values")
+    if out.shape[0] < n:
+        raise ValueError("out must have a row per point (destination: a permutation of its rows)")
     if n == 0:
         return
     cdef const stored_t* v = &values[0, 0]
@@ -430,7 +492,7 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                 for d in range(dim):
                     o[at * dim + d] = NAN
             else:
-                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim)
+                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel)
 
 
 ctypedef struct index_view:

@@ -408,3 +408,41 @@ def test_nearest_centre_search_matches_brute_force(request, rng, grid_name):
     np.testing.assert_array_equal(tri_rows[within, 0], closeness[within].argmax(axis=1))
     np.testing.assert_array_equal(cell_rows[~within], -1)
     assert within.mean() > (0.99 if grid_name == "global_grid" else 0.05)
+
+
+@pytest.mark.parametrize("dim", [256, 37])
+def test_gather_blend_kernels_agree_with_numpy(rng, dim):
+    from satcle._ext import grid_lookup as kernels
+    from satcle.grid_lookup.cell_index import empty_aligned
+
+    m, n = 500, 2_000
+    values = rng.normal(size=(m, dim)).astype(np.float16)
+    rows = rng.integers(0, m, size=(n, 3)).astype(np.int32)
+    rows[5, 1] = -1                                   # "no value": a NaN row
+    weights = rng.random((n, 3)).astype(np.float32)
+    destination = rng.permutation(n).astype(np.int64)
+    expected = np.einsum("nk,nkd->nd", weights.astype(np.float64), values[rows].astype(np.float64))
+    expected[5] = np.nan
+    table = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+    outputs = {}
+    for kernel in range(kernels.BEST_F16_KERNEL + 1):   # every float16 kernel this CPU runs
+        out = empty_aligned((n, dim), np.float32)
+        kernels.gather_blend(values.view(np.uint16), np.empty(0, np.float32), table, rows, weights, out,
+                             destination, f16_kernel=kernel)
+        np.testing.assert_allclose(out[destination], expected, rtol=1e-5, atol=1e-5)
+        outputs[kernel] = out
+    for kernel in range(kernels.F16_AVX2 + 1, kernels.BEST_F16_KERNEL + 1):   # AVX-512 gives AVX2's bits
+        np.testing.assert_array_equal(outputs[kernel], outputs[kernels.F16_AVX2])
+    with pytest.raises(ValueError, match="half_table"):
+        kernels.gather_blend(values.view(np.uint16), np.empty(0, np.float32), np.empty(0, np.float32), rows,
+                             weights, empty_aligned((n, dim), np.float32), destination)
+    int8 = rng.integers(-127, 128, size=(m, dim)).astype(np.int8)
+    scale = rng.random(m).astype(np.float32)
+    out = np.empty((n, dim), np.float32)
+    kernels.gather_blend(int8, scale, np.empty(0, np.float32), rows, weights, out, np.empty(0, np.int64))
+    reference = np.einsum("nk,nkd->nd", weights * scale[rows], int8[rows].astype(np.float32))
+    reference[5] = np.nan
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="not available"):
+        kernels.gather_blend(int8, scale, np.empty(0, np.float32), rows, weights, out, np.empty(0, np.int64),
+                             f16_kernel=kernels.BEST_F16_KERNEL + 1)

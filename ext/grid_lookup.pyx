@@ -291,6 +291,15 @@ cdef extern from *:
        import); other CPUs decode through a 65536-entry table instead. */
     #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     #include <immintrin.h>
+    /* Columns d..dim-1 that fill no whole vector, through the table. */
+    static inline void satcle_blend_f16_tail(const uint16_t* const* src, const float* w, int k,
+                                             const float* table, float* dst, int d, int dim) {
+        for (; d < dim; d++) {
+            float acc = 0.0f;
+            for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
+            dst[d] = acc;
+        }
+    }
     __attribute__((target("avx2,f16c,fma")))
     static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
                                       const float* table, float* dst, int dim) {
@@ -307,11 +316,7 @@ cdef extern from *:
             if (stream) _mm256_stream_ps(dst + d, acc);
             else _mm256_storeu_ps(dst + d, acc);
         }
-        for (; d < dim; d++) {
-            float acc = 0.0f;
-            for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
-            dst[d] = acc;
-        }
+        satcle_blend_f16_tail(src, w, k, table, dst, d, dim);
         if (stream) _mm_sfence();
     }
     /* The same with 16 values per instruction: one 64-byte (full cache line)
@@ -330,11 +335,7 @@ cdef extern from *:
             if (stream) _mm512_stream_ps(dst + d, acc);
             else _mm512_storeu_ps(dst + d, acc);
         }
-        for (; d < dim; d++) {
-            float acc = 0.0f;
-            for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
-            dst[d] = acc;
-        }
+        satcle_blend_f16_tail(src, w, k, table, dst, d, dim);
         if (stream) _mm_sfence();
     }
     static int satcle_has_f16_avx512(void) {

@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-import dask
 import h3
 import numpy as np
 import pyarrow as pa
@@ -214,12 +213,9 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     parents = cells_at_resolution(identity.partition_resolution).tolist()
     results: list[PartitionResult] = []
     with _dask_client(config) as client:
-        # On our own cluster the cores are split evenly between workers; on a
-        # shared one, torch keeps its own default on each machine.
-        torch_threads = None
-        if config.scheduler is None:
-            torch_threads = max(1, (os.cpu_count() or 1) // len(client.scheduler_info()["workers"]))
-        client.register_plugin(EncoderPlugin(model_ref, torch_threads))
+        # Our own cluster is in this process and sets torch's threads itself
+        # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
+        client.register_plugin(EncoderPlugin(model_ref, None))
         task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
         futures = client.map(task, parents, pure=False)
         built_cells = 0
@@ -280,16 +276,22 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
             yield client
         return
     workers = config.workers or os.cpu_count() or 1
-    # Dask's default MALLOC_TRIM_THRESHOLD_ (64 KiB) also freezes glibc's mmap
-    # threshold, so every partition's large arrays are fresh mmaps: measured at
-    # res 4, 6x the page faults and 13 % more CPU than with both thresholds raised.
-    malloc = {f"distributed.nanny.pre-spawn-environ.{name}": 1 << 30
-              for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")}
-    # Loopback only; one thread per worker process, the encoder's torch threads set per worker.
-    with dask.config.set(malloc), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               host="127.0.0.1", dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        yield client
+    # Our own cluster runs in this process: `workers` threads of one Dask worker,
+    # each task's torch calls single-threaded (cores / workers threads each).
+    # Tasks spend their time in torch, numpy, h3ronpy and Parquet, which release
+    # the GIL; against one worker process per core this saves starting the
+    # processes (each importing torch: ~2 s of a ~10 s res-5 build) and pickling
+    # every result, and lets one partition's Parquet write overlap another's encoding.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _refuse_other_grid(output: GridOutput, identity: GridIdentity) -> None:

@@ -45,7 +45,7 @@ from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import LandMask, covered_cells, stored_neighbors
 from .output import GridOutput
-from .partition import GridIdentity, evaluate_partition, partition_to_parquet
+from .partition import BATCH_SIZE, GridIdentity, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
 MAX_RESOLUTION = 10
@@ -68,7 +68,7 @@ class BuildConfig:
     workers: int | None = None
     scheduler: str | None = None
     partition_resolution: int | None = None
-    batch_size: int = 16384
+    batch_size: int = BATCH_SIZE
     error_bound: bool = True
 
     def __post_init__(self) -> None:

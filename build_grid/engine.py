@@ -43,7 +43,7 @@ from satcle.grid.store_format import (
 from satcle.model import load_encoder
 from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
-from .coverage import LandMask, covered_cells, stored_neighbors
+from .coverage import LandMask, covered_cells_and_centres, stored_neighbors
 from .output import GridOutput
 from .partition import BATCH_SIZE, GridIdentity, evaluate_partition, partition_to_parquet
 
@@ -156,12 +156,12 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
         if rows is not None:
             return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data))
     plugin = get_worker().plugins[ENCODER_PLUGIN]
-    cells = covered_cells(parent, identity.resolution, identity.coverage, plugin.land_mask)
+    cells, lats, lons = covered_cells_and_centres(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
         return PartitionResult(parent, None, 0, None, False, 0)
     neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
     table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
-                               batch_size=batch_size)
+                               batch_size=batch_size, centres=(lats, lons))
     data = partition_to_parquet(table)
     output.write_bytes(relative, data)
     return PartitionResult(parent, relative, cells.size, hashlib.sha256(data).hexdigest(), True, len(data))

@@ -84,3 +84,20 @@ def test_manifest_round_trip_and_errors(tmp_path):
     write_manifest(tmp_path, manifest(format_version=99))
     with pytest.raises(GridFormatError, match="format_version"):
         read_manifest(tmp_path)
+
+
+def test_builder_float16_conversion_is_quantize_bit_for_bit():
+    from build_grid.partition import _quantize
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([
+        rng.standard_normal(100_000).astype(np.float32) * 10.0 ** rng.integers(-9, 5, 100_000),
+        np.array([0.0, -0.0, 65504.0, 65520.0, 1e9, -1e9, 6e-8, 3e-8, 2.98e-8, 1 + 2.0 ** -11, 1 + 3 * 2.0 ** -11],
+                 dtype=np.float32),
+    ]).astype(np.float32)
+    embeddings = np.resize(values, (values.size // 4 + 1, 4))
+    fast, no_scale = _quantize(embeddings, "float16")
+    with np.errstate(over="ignore"):  # 1e9 -> inf, as torch does
+        reference, _ = quantize(embeddings, "float16")
+    assert no_scale is None and fast.dtype == np.float16
+    np.testing.assert_array_equal(fast.view(np.uint16), reference.view(np.uint16))

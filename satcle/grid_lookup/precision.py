@@ -38,6 +38,8 @@ from .cell_index import empty_aligned, unit_vectors
 from .grid import Grid
 
 INSET = 0.02
+# Probes compared per chunk (interpolated and live rows: 2 x 16 MB at D = 256).
+COMPARE_CHUNK = 16384
 # Shared probes are identified by their unit vector rounded to multiples of
 # 2**-36 (1.5e-11, ~0.1 mm on the Earth): the copies of one vertex computed from
 # its different cells differ by ~1e-16, distinct H3 vertices (resolution 15
@@ -210,13 +212,14 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
     inset_owner = geo.owner[np.concatenate([inset_vertices, inset_midpoints])]
     inset_points = _normalized((1.0 - inset) * inset_points + inset * geo.centres[inset_owner])
 
-    # Evaluate [centres (C), shared (S), inset (I)] a batch at a time, so that the
-    # interpolated and live rows of a batch are compared while still in cache.
+    # Evaluate [centres (C), shared (S), inset (I)] in chunks, so that the
+    # interpolated and live rows are compared while still in cache (and each
+    # `encode` call, which prepares the network's weights, covers many points).
     lats, lons = _degrees(np.concatenate([geo.centres, shared_points, inset_points]))
     relative = np.empty(lats.size)
-    approx = empty_aligned((min(batch_size, lats.size), grid.dim), np.float32)
-    for begin in range(0, lats.size, batch_size):
-        end = min(begin + batch_size, lats.size)
+    approx = empty_aligned((min(COMPARE_CHUNK, lats.size), grid.dim), np.float32)
+    for begin in range(0, lats.size, COMPARE_CHUNK):
+        end = min(begin + COMPARE_CHUNK, lats.size)
         got = grid.lookup(lats[begin:end], lons[begin:end], method="interp", on_miss="nan",
                           num_threads=num_threads, out=approx[: end - begin])
         if live is not None and end <= cells.size:

@@ -264,3 +264,41 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
             assert (killed / part.file).read_bytes() == partition_to_parquet(table), part.file
     finally:
         torch.set_num_threads(threads)
+
+
+def test_scheduler_build_equals_local_build(land_grid, tmp_path):
+    """`--scheduler`: the same grid, to the byte, built by the worker processes of
+    an existing Dask cluster (2 workers on loopback) instead of in this process."""
+    from distributed import Client, LocalCluster
+
+    from build_grid.engine import ENCODER_PLUGIN
+
+    out = tmp_path / "remote"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        result = runner.invoke(app, ["build", "--res", "2", "--scheduler", cluster.scheduler_address,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        # The work ran there: both workers loaded the encoder plugin and ran tasks.
+        assert all(client.run(lambda dask_worker: ENCODER_PLUGIN in dask_worker.plugins).values())
+        assert sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values()) == 122
+    local, remote = read_manifest(land_grid[0]), read_manifest(out)
+    assert remote.has_interp_error and remote.total_cells == local.total_cells
+    assert [(p.file, p.rows, p.sha256) for p in remote.partitions] == [(p.file, p.rows, p.sha256)
+                                                                       for p in local.partitions]
+    assert all((out / p.file).read_bytes() == (land_grid[0] / p.file).read_bytes() for p in local.partitions)
+    assert verify_grid(out) == []
+
+
+def test_fsspec_url_output(tmp_path, encoder):
+    """`--out file://...` goes through fsspec (the path of s3:// and other remote
+    outputs): same partitions as a local build, no DuckDB file (local outputs only)."""
+    url_out, path_out = tmp_path / "url", tmp_path / "path"
+    for out in (f"file://{url_out}", str(path_out)):
+        build_grid(BuildConfig(resolution=1, workers=2, out=out, error_bound=False), progress=False)
+    by_url, by_path = read_manifest(url_out), read_manifest(path_out)
+    assert by_url.total_cells == by_path.total_cells > 0
+    assert [(p.file, p.sha256) for p in by_url.partitions] == [(p.file, p.sha256) for p in by_path.partitions]
+    assert (path_out / DUCKDB_FILE).is_file() and not (url_out / DUCKDB_FILE).exists()
+    assert verify_grid(url_out) == []
+    assert not [p for p in (url_out / "partitions").iterdir() if not p.name.endswith(".parquet")]  # no temp files

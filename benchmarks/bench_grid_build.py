@@ -47,7 +47,7 @@ def encoder_points_per_second(points: int) -> tuple[float, float]:
 def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitions: int = 12) -> None:
     """Microseconds per stored cell of each stage of a partition task, one thread, in this process."""
     from build_grid.coverage import LandMask, covered_cells, stored_neighbors
-    from build_grid.partition import evaluate_partition, partition_to_parquet
+    from build_grid.partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
     from satcle.grid.h3_cells import cells_at_resolution
 
     threads = torch.get_num_threads()
@@ -69,7 +69,7 @@ def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitio
         partition_to_parquet(table)
         t3 = time.perf_counter()
         lats = table.column("lat").to_numpy()
-        encoder.encode(lats, table.column("lon").to_numpy())
+        encoder.encode(lats, table.column("lon").to_numpy(), batch_size=BATCH_SIZE)
         t4 = time.perf_counter()
         seconds["coverage"] += t1 - t0
         seconds[evaluate] += t2 - t1

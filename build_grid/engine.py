@@ -56,8 +56,8 @@ LAND_FRACTION = 0.30
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` None sizes a
-    LocalCluster to the machine; `scheduler` (tcp://host:port) uses an existing cluster;
+    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` (threads of the
+    in-process LocalCluster) None means one per core; `scheduler` (tcp://host:port) uses an existing cluster;
     `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs."""
 
     resolution: int = DEFAULT_GRID.resolution
@@ -130,7 +130,7 @@ class EncoderPlugin(WorkerPlugin):
 
     name = ENCODER_PLUGIN
 
-    def __init__(self, model: str, torch_threads: int | None):
+    def __init__(self, model: str, torch_threads: int | None = None):
         self.model = model
         self.torch_threads = torch_threads
         self.encoder = None
@@ -215,7 +215,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     with _dask_client(config) as client:
         # Our own cluster is in this process and sets torch's threads itself
         # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
-        client.register_plugin(EncoderPlugin(model_ref, None))
+        client.register_plugin(EncoderPlugin(model_ref))
         task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
         futures = client.map(task, parents, pure=False)
         built_cells = 0

@@ -287,8 +287,12 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     try:
+        # In-process transport; the scheduler's HTTP server (it always starts one)
+        # on a free loopback port, without the dashboard.
         with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=None,
+                          scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
+                Client(cluster) as client:
             yield client
     finally:
         torch.set_num_threads(threads)

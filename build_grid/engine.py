@@ -31,7 +31,7 @@ from tqdm import tqdm
 import satcle
 from satcle.errors import GridBuildError
 from satcle.grid.duckdb_view import write_database
-from satcle.grid.h3_cells import cells_at_resolution
+from satcle.grid.h3_cells import cell_centers, cell_children, cells_at_resolution
 from satcle.grid.store_format import (
     COVERAGES,
     EMBEDDING_DTYPES,
@@ -210,7 +210,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     # Workers resolve the model themselves: a path must be absolute to mean the same there.
     model_ref = str(Path(config.model).resolve()) if Path(config.model).exists() else str(config.model)
 
-    parents = cells_at_resolution(identity.partition_resolution).tolist()
+    parents = _largest_first(cells_at_resolution(identity.partition_resolution), config)
     results: list[PartitionResult] = []
     with _dask_client(config) as client:
         # Our own cluster is in this process and sets torch's threads itself
@@ -257,6 +257,20 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
         partitions_built=sum(r.built for r in results),
         partitions_skipped=sum(1 for r in results if r.file is not None and not r.built),
     )
+
+
+def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
+    """Partitions in the order to submit them: for land coverage, the ones with the
+    most land first (share of land among their descendants two resolutions down), so
+    that the last tasks running, while other workers idle, are small ones."""
+    if config.coverage != "land" or config.resolution <= config.parent_resolution:
+        return parents.tolist()
+    res = min(config.resolution, config.parent_resolution + 2)
+    children = [cell_children(parents[i: i + 1], res) for i in range(parents.size)]
+    owner = np.repeat(np.arange(parents.size), [c.size for c in children])
+    land = LandMask().contains(*cell_centers(np.concatenate(children)))
+    share = np.bincount(owner, weights=land, minlength=parents.size)
+    return parents[np.argsort(-share, kind="stable")].tolist()
 
 
 def free_disk_bytes(out: str) -> int | None:

@@ -161,7 +161,7 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
         return PartitionResult(parent, None, 0, None, False, 0)
     neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
     table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
-                               batch_size=batch_size, centres=(lats, lons))
+                               batch_size=batch_size, centres=(lats, lons), geometry=identity.has_geometry)
     data = partition_to_parquet(table)
     output.write_bytes(relative, data)
     return PartitionResult(parent, relative, cells.size, hashlib.sha256(data).hexdigest(), True, len(data))

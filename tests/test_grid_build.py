@@ -1,6 +1,7 @@
 """The grid builder end to end, on a real Dask LocalCluster (2 workers, loopback)."""
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -60,8 +61,18 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
     for part in manifest.partitions:
         path = out / part.file
         table = pq.read_table(path)
-        assert table.schema.remove_metadata().equals(partition_schema(256, "float16", with_error=True))
+        assert table.schema.remove_metadata().equals(partition_schema(256, "float16", with_error=True,
+                                                                       with_geometry=True))
         meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+        # GeoParquet: the centre as a WKB point (x = lon, y = lat), described by the "geo" metadata.
+        geo = json.loads(meta["geo"])
+        assert geo["primary_column"] == "geometry" and geo["version"] == "1.1.0"
+        assert geo["columns"]["geometry"] == {"encoding": "WKB", "geometry_types": ["Point"]}
+        wkb = np.frombuffer(b"".join(table.column("geometry").to_pylist()),
+                            dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+        assert np.all(wkb["order"] == 1) and np.all(wkb["type"] == 1)
+        np.testing.assert_array_equal(wkb["x"], table.column("lon").to_numpy())
+        np.testing.assert_array_equal(wkb["y"], table.column("lat").to_numpy())
         assert meta["satcle_model_sha256"] == manifest.model_sha256
         assert (meta["satcle_resolution"], meta["satcle_dtype"], meta["satcle_coverage"]) == ("2", "float16", "land")
         cells = table.column("h3").to_numpy()

@@ -82,6 +82,16 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == part.sha256 and table.num_rows == part.rows
 
 
+@pytest.mark.skipif(tuple(int(x) for x in duckdb.__version__.split(".")[:2]) < (2, 0),
+                    reason="DuckDB reads GeoParquet natively from 2.0 on")
+def test_duckdb_reads_partitions_as_geoparquet(land_grid):
+    files = str(land_grid[0] / "partitions" / "*.parquet")
+    rows = duckdb.sql(f"SELECT typeof(geometry), ST_AsText(geometry), lon, lat FROM read_parquet('{files}')").fetchall()
+    assert len(rows) == read_manifest(land_grid[0]).total_cells
+    assert {kind for kind, _, _, _ in rows} == {"GEOMETRY('OGC:CRS84')"}
+    assert all(text == f"POINT ({lon!r} {lat!r})" for _, text, lon, lat in rows)
+
+
 def test_duckdb_file_query_equals_live_encoder(land_grid, encoder):
     out, _ = land_grid
     with duckdb.connect(str(out / DUCKDB_FILE), read_only=True) as con:

@@ -1,6 +1,7 @@
 """Grid build throughput against the encoder's own, measured side by side in one run.
 
 Run:  python benchmarks/bench_grid_build.py [--res 5] [--coverage land] [--dtypes float16,int8,float32] [--no-error-bound]
+      python benchmarks/bench_grid_build.py --res 5 --dtypes float16 --bound-cost   (without, then with bounds)
 
 Prints, for each dtype, the encoder's throughput (`encode` on 1M random points,
 all cores, as in bench_encoder.py) timed right before the wall time of a full
@@ -46,7 +47,7 @@ def encoder_points_per_second(points: int) -> tuple[float, float]:
 def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitions: int = 12) -> None:
     """Microseconds per stored cell of each stage of a partition task, one thread, in this process."""
     from build_grid.coverage import LandMask, covered_cells, stored_neighbors
-    from build_grid.partition import evaluate_partition, partition_to_parquet
+    from build_grid.partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
     from satcle.grid.h3_cells import cells_at_resolution
 
     threads = torch.get_num_threads()
@@ -68,7 +69,7 @@ def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitio
         partition_to_parquet(table)
         t3 = time.perf_counter()
         lats = table.column("lat").to_numpy()
-        encoder.encode(lats, table.column("lon").to_numpy())
+        encoder.encode(lats, table.column("lon").to_numpy(), batch_size=BATCH_SIZE)
         t4 = time.perf_counter()
         seconds["coverage"] += t1 - t0
         seconds[evaluate] += t2 - t1
@@ -91,28 +92,38 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true", help="also time each stage of a partition task")
     parser.add_argument("--error-bound", action=argparse.BooleanOptionalAction, default=True,
                         help="measure builds that store interp_error (the build's default)")
+    parser.add_argument("--bound-cost", action="store_true",
+                        help="build the first dtype without, then with error bounds, and print the ratio")
     args = parser.parse_args()
+    dtypes = args.dtypes.split(",")
+    runs = [(dtypes[0], False), (dtypes[0], True)] if args.bound_cost else [(d, args.error_bound) for d in dtypes]
     if args.stages:
-        stage_costs(args.res, args.coverage, args.dtypes.split(",")[0], args.error_bound)
+        stage_costs(args.res, args.coverage, dtypes[0], args.error_bound)
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}")
     # The encoder is timed again right before each build: on a shared machine the
     # cores' availability drifts, and the ratio should compare like with like.
     # Wall-clock ratios drift with other load on the machine; CPU time per cell
     # (build: driver plus workers) against CPU time per point (encoder) does not.
-    print(f"{'dtype':>8} {'encoder pts/s':>13} {'cells':>10} {'wall s':>7} {'cells/s':>9} {'bytes/cell':>10} "
-          f"{'of encoder':>10} {'CPU us/pt enc':>13} {'CPU us/cell':>11} {'CPU ratio':>9}")
-    for dtype in args.dtypes.split(","):
+    print(f"{'dtype':>8} {'bound':>5} {'encoder pts/s':>13} {'cells':>10} {'wall s':>7} {'cells/s':>9} "
+          f"{'bytes/cell':>10} {'of encoder':>10} {'CPU us/pt enc':>13} {'CPU us/cell':>11} {'CPU ratio':>9}")
+    measured = []
+    for dtype, error_bound in runs:
         encoder_rate, encoder_cpu = encoder_points_per_second(args.points)
         cpu = cpu_seconds()
         with tempfile.TemporaryDirectory() as out:
             config = BuildConfig(resolution=args.res, coverage=args.coverage, dtype=dtype,
-                                 workers=args.workers, out=out, error_bound=args.error_bound)
+                                 workers=args.workers, out=out, error_bound=error_bound)
             summary = build_grid(config, progress=False)
         build_cpu = (cpu_seconds() - cpu) / summary.cells * 1e6
         rate = summary.cells / summary.seconds
-        print(f"{dtype:>8} {encoder_rate:>13,.0f} {summary.cells:>10,} {summary.seconds:>7.1f} {rate:>9,.0f} "
-              f"{summary.nbytes / summary.cells:>10,.0f} {rate / encoder_rate:>10.0%} "
-              f"{encoder_cpu:>13.1f} {build_cpu:>11.1f} {encoder_cpu / build_cpu:>9.0%}")
+        measured.append((summary.seconds, build_cpu))
+        print(f"{dtype:>8} {'yes' if error_bound else 'no':>5} {encoder_rate:>13,.0f} {summary.cells:>10,} "
+              f"{summary.seconds:>7.1f} {rate:>9,.0f} {summary.nbytes / summary.cells:>10,.0f} "
+              f"{rate / encoder_rate:>10.0%} {encoder_cpu:>13.1f} {build_cpu:>11.1f} {encoder_cpu / build_cpu:>9.0%}",
+              flush=True)
+    if args.bound_cost:
+        (plain_wall, plain_cpu), (bound_wall, bound_cpu) = measured
+        print(f"error bound costs {bound_wall / plain_wall:.2f}x the wall time, {bound_cpu / plain_cpu:.2f}x the CPU time")
 
 
 if __name__ == "__main__":

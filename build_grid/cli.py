@@ -55,14 +55,14 @@ def build(
                                  help=f"Which cells: 'land' (land plus one ring of cells around coasts) or 'global'. One of {COVERAGES}."),
     dtype: str = typer.Option(DEFAULT_GRID.dtype, "--dtype", help=f"Stored embedding type, one of {EMBEDDING_DTYPES} (int8: per-row scale)."),
     workers: int = typer.Option(None, "--workers", min=1, show_default=False,
-                                help="Dask worker processes of the local cluster. Default: one per CPU core."),
+                                help="Worker threads of the local (in-process) Dask cluster. Default: one per CPU core."),
     scheduler: str = typer.Option(None, "--scheduler", show_default=False,
                                   help="Address of an existing Dask scheduler (tcp://host:port); "
                                        "--out must then be a path or URL every worker can write."),
     error_bound: bool = typer.Option(True, "--error-bound/--no-error-bound",
                                      help="Store each cell's interpolation error bound (interp_error), which "
-                                          "lookup(tolerance=...) needs; costs ~13 more encoder evaluations per "
-                                          "cell (see docs/GRID.md for measured build times)."),
+                                          "lookup(tolerance=...) needs; costs about 5 more encoder evaluations "
+                                          "per cell (see docs/GRID.md for measured build times)."),
 ) -> None:
     """Evaluate the encoder at every H3 cell centre and write a grid (Parquet + DuckDB).
 

@@ -72,8 +72,19 @@ def covered_cells(parent: int, res: int, coverage: str, land_mask: LandMask | No
     "global"; land_mask: reused across calls when given. Returns sorted (M,)
     uint64 cell ids (possibly empty).
     """
+    return covered_cells_and_centres(parent, res, coverage, land_mask)[0]
+
+
+def covered_cells_and_centres(parent: int, res: int, coverage: str, land_mask: LandMask | None = None
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`covered_cells` with the cells' centres (lats, lons (M,) float64 degrees, as
+    `cell_centers`), which land coverage computes anyway."""
     cells = cell_children(np.array([parent], dtype=np.uint64), res)
-    return cells[coverage_mask(cells, coverage, land_mask)]
+    keep, centres = _coverage_mask(cells, coverage, land_mask)
+    cells = cells[keep]
+    if centres is None:
+        return (cells, *cell_centers(cells))
+    return cells, centres[0][keep], centres[1][keep]
 
 
 def stored_neighbors(cells: np.ndarray, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
@@ -94,13 +105,20 @@ def coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None =
     The rule depends on each cell's own disk only, so any subset of cells
     (a partition, or its neighbours in other partitions) is decided alike.
     """
+    return _coverage_mask(cells, coverage, land_mask)[0]
+
+
+def _coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None
+                   ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """`coverage_mask` and the cells' centres where it computed them (else None)."""
     if coverage not in COVERAGES:
         raise ValueError(f"coverage must be one of {COVERAGES}, got {coverage!r}")
     cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if coverage == "global" or cells.size == 0:
-        return np.ones(cells.size, dtype=bool)
+        return np.ones(cells.size, dtype=bool), None
     land_mask = land_mask or LandMask()
-    land = land_mask.contains(*cell_centers(cells))
+    centres = cell_centers(cells)
+    land = land_mask.contains(*centres)
     ocean = np.flatnonzero(~land)
     members, owner = neighbor_disks(cells[ocean])
     # Most neighbours are among `cells`, whose land flags are known; only the
@@ -115,4 +133,4 @@ def coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None =
     near_land = np.bincount(owner, weights=member_land, minlength=ocean.size) > 0
     keep = land.copy()
     keep[ocean[near_land]] = True
-    return keep
+    return keep, centres

@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-import dask
 import h3
 import numpy as np
 import pyarrow as pa
@@ -32,7 +31,7 @@ from tqdm import tqdm
 import satcle
 from satcle.errors import GridBuildError
 from satcle.grid.duckdb_view import write_database
-from satcle.grid.h3_cells import cells_at_resolution
+from satcle.grid.h3_cells import cell_centers, cell_children, cells_at_resolution
 from satcle.grid.store_format import (
     COVERAGES,
     EMBEDDING_DTYPES,
@@ -44,9 +43,9 @@ from satcle.grid.store_format import (
 from satcle.model import load_encoder
 from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
-from .coverage import LandMask, covered_cells, stored_neighbors
+from .coverage import LandMask, covered_cells_and_centres, stored_neighbors
 from .output import GridOutput
-from .partition import GridIdentity, evaluate_partition, partition_to_parquet
+from .partition import BATCH_SIZE, GridIdentity, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
 MAX_RESOLUTION = 10
@@ -57,8 +56,8 @@ LAND_FRACTION = 0.30
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` None sizes a
-    LocalCluster to the machine; `scheduler` (tcp://host:port) uses an existing cluster;
+    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` (threads of the
+    in-process LocalCluster) None means one per core; `scheduler` (tcp://host:port) uses an existing cluster;
     `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs."""
 
     resolution: int = DEFAULT_GRID.resolution
@@ -69,7 +68,7 @@ class BuildConfig:
     workers: int | None = None
     scheduler: str | None = None
     partition_resolution: int | None = None
-    batch_size: int = 16384
+    batch_size: int = BATCH_SIZE
     error_bound: bool = True
 
     def __post_init__(self) -> None:
@@ -131,7 +130,7 @@ class EncoderPlugin(WorkerPlugin):
 
     name = ENCODER_PLUGIN
 
-    def __init__(self, model: str, torch_threads: int | None):
+    def __init__(self, model: str, torch_threads: int | None = None):
         self.model = model
         self.torch_threads = torch_threads
         self.encoder = None
@@ -157,12 +156,12 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
         if rows is not None:
             return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data))
     plugin = get_worker().plugins[ENCODER_PLUGIN]
-    cells = covered_cells(parent, identity.resolution, identity.coverage, plugin.land_mask)
+    cells, lats, lons = covered_cells_and_centres(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
         return PartitionResult(parent, None, 0, None, False, 0)
     neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
     table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
-                               batch_size=batch_size)
+                               batch_size=batch_size, centres=(lats, lons), geometry=identity.has_geometry)
     data = partition_to_parquet(table)
     output.write_bytes(relative, data)
     return PartitionResult(parent, relative, cells.size, hashlib.sha256(data).hexdigest(), True, len(data))
@@ -211,15 +210,12 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     # Workers resolve the model themselves: a path must be absolute to mean the same there.
     model_ref = str(Path(config.model).resolve()) if Path(config.model).exists() else str(config.model)
 
-    parents = cells_at_resolution(identity.partition_resolution).tolist()
+    parents = _largest_first(cells_at_resolution(identity.partition_resolution), config)
     results: list[PartitionResult] = []
     with _dask_client(config) as client:
-        # On our own cluster the cores are split evenly between workers; on a
-        # shared one, torch keeps its own default on each machine.
-        torch_threads = None
-        if config.scheduler is None:
-            torch_threads = max(1, (os.cpu_count() or 1) // len(client.scheduler_info()["workers"]))
-        client.register_plugin(EncoderPlugin(model_ref, torch_threads))
+        # Our own cluster is in this process and sets torch's threads itself
+        # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
+        client.register_plugin(EncoderPlugin(model_ref))
         task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
         futures = client.map(task, parents, pure=False)
         built_cells = 0
@@ -263,6 +259,20 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     )
 
 
+def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
+    """Partitions in the order to submit them: for land coverage, the ones with the
+    most land first (share of land among their descendants two resolutions down), so
+    that the last tasks running, while other workers idle, are small ones."""
+    if config.coverage != "land" or config.resolution <= config.parent_resolution:
+        return parents.tolist()
+    res = min(config.resolution, config.parent_resolution + 2)
+    children = [cell_children(parents[i: i + 1], res) for i in range(parents.size)]
+    owner = np.repeat(np.arange(parents.size), [c.size for c in children])
+    land = LandMask().contains(*cell_centers(np.concatenate(children)))
+    share = np.bincount(owner, weights=land, minlength=parents.size)
+    return parents[np.argsort(-share, kind="stable")].tolist()
+
+
 def free_disk_bytes(out: str) -> int | None:
     """Free bytes on the file system that would hold local output `out` (None for URLs)."""
     if "://" in out:
@@ -280,16 +290,26 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
             yield client
         return
     workers = config.workers or os.cpu_count() or 1
-    # Dask's default MALLOC_TRIM_THRESHOLD_ (64 KiB) also freezes glibc's mmap
-    # threshold, so every partition's large arrays are fresh mmaps: measured at
-    # res 4, 6x the page faults and 13 % more CPU than with both thresholds raised.
-    malloc = {f"distributed.nanny.pre-spawn-environ.{name}": 1 << 30
-              for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")}
-    # Loopback only; one thread per worker process, the encoder's torch threads set per worker.
-    with dask.config.set(malloc), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               host="127.0.0.1", dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        yield client
+    # Our own cluster runs in this process: `workers` threads of one Dask worker,
+    # each task's torch calls single-threaded (cores / workers threads each).
+    # Tasks spend their time in torch, numpy, h3ronpy and Parquet, which release
+    # the GIL; against one worker process per core this saves starting the
+    # processes (each importing torch: ~2 s of a ~10 s res-5 build) and pickling
+    # every result, and lets one partition's Parquet write overlap another's encoding.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        # In-process transport; the scheduler's HTTP server (it always starts one)
+        # on a free loopback port, without the dashboard.
+        with LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
+                          dashboard_address=None,
+                          scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
+                Client(cluster) as client:
+            yield client
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _refuse_other_grid(output: GridOutput, identity: GridIdentity) -> None:

@@ -1,6 +1,7 @@
 """The grid builder end to end, on a real Dask LocalCluster (2 workers, loopback)."""
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -60,8 +61,18 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
     for part in manifest.partitions:
         path = out / part.file
         table = pq.read_table(path)
-        assert table.schema.remove_metadata().equals(partition_schema(256, "float16", with_error=True))
+        assert table.schema.remove_metadata().equals(partition_schema(256, "float16", with_error=True,
+                                                                       with_geometry=True))
         meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
+        # GeoParquet: the centre as a WKB point (x = lon, y = lat), described by the "geo" metadata.
+        geo = json.loads(meta["geo"])
+        assert geo["primary_column"] == "geometry" and geo["version"] == "1.1.0"
+        assert geo["columns"]["geometry"] == {"encoding": "WKB", "geometry_types": ["Point"]}
+        wkb = np.frombuffer(b"".join(table.column("geometry").to_pylist()),
+                            dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+        assert np.all(wkb["order"] == 1) and np.all(wkb["type"] == 1)
+        np.testing.assert_array_equal(wkb["x"], table.column("lon").to_numpy())
+        np.testing.assert_array_equal(wkb["y"], table.column("lat").to_numpy())
         assert meta["satcle_model_sha256"] == manifest.model_sha256
         assert (meta["satcle_resolution"], meta["satcle_dtype"], meta["satcle_coverage"]) == ("2", "float16", "land")
         cells = table.column("h3").to_numpy()
@@ -69,6 +80,16 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
         assert all(h3.get_resolution(h3.int_to_str(int(c))) == 2 for c in cells[:5])
         assert f"{int(meta['satcle_parent'], 16):x}.parquet" == Path(part.file).name
         assert hashlib.sha256(path.read_bytes()).hexdigest() == part.sha256 and table.num_rows == part.rows
+
+
+@pytest.mark.skipif(tuple(int(x) for x in duckdb.__version__.split(".")[:2]) < (2, 0),
+                    reason="DuckDB reads GeoParquet natively from 2.0 on")
+def test_duckdb_reads_partitions_as_geoparquet(land_grid):
+    files = str(land_grid[0] / "partitions" / "*.parquet")
+    rows = duckdb.sql(f"SELECT typeof(geometry), ST_AsText(geometry), lon, lat FROM read_parquet('{files}')").fetchall()
+    assert len(rows) == read_manifest(land_grid[0]).total_cells
+    assert {kind for kind, _, _, _ in rows} == {"GEOMETRY('OGC:CRS84')"}
+    assert all(text == f"POINT ({lon!r} {lat!r})" for _, text, lon, lat in rows)
 
 
 def test_duckdb_file_query_equals_live_encoder(land_grid, encoder):
@@ -264,3 +285,41 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
             assert (killed / part.file).read_bytes() == partition_to_parquet(table), part.file
     finally:
         torch.set_num_threads(threads)
+
+
+def test_scheduler_build_equals_local_build(land_grid, tmp_path):
+    """`--scheduler`: the same grid, to the byte, built by the worker processes of
+    an existing Dask cluster (2 workers on loopback) instead of in this process."""
+    from distributed import Client, LocalCluster
+
+    from build_grid.engine import ENCODER_PLUGIN
+
+    out = tmp_path / "remote"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        result = runner.invoke(app, ["build", "--res", "2", "--scheduler", cluster.scheduler_address,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        # The work ran there: both workers loaded the encoder plugin and ran tasks.
+        assert all(client.run(lambda dask_worker: ENCODER_PLUGIN in dask_worker.plugins).values())
+        assert sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values()) == 122
+    local, remote = read_manifest(land_grid[0]), read_manifest(out)
+    assert remote.has_interp_error and remote.total_cells == local.total_cells
+    assert [(p.file, p.rows, p.sha256) for p in remote.partitions] == [(p.file, p.rows, p.sha256)
+                                                                       for p in local.partitions]
+    assert all((out / p.file).read_bytes() == (land_grid[0] / p.file).read_bytes() for p in local.partitions)
+    assert verify_grid(out) == []
+
+
+def test_fsspec_url_output(tmp_path, encoder):
+    """`--out file://...` goes through fsspec (the path of s3:// and other remote
+    outputs): same partitions as a local build, no DuckDB file (local outputs only)."""
+    url_out, path_out = tmp_path / "url", tmp_path / "path"
+    for out in (f"file://{url_out}", str(path_out)):
+        build_grid(BuildConfig(resolution=1, workers=2, out=out, error_bound=False), progress=False)
+    by_url, by_path = read_manifest(url_out), read_manifest(path_out)
+    assert by_url.total_cells == by_path.total_cells > 0
+    assert [(p.file, p.sha256) for p in by_url.partitions] == [(p.file, p.sha256) for p in by_path.partitions]
+    assert (path_out / DUCKDB_FILE).is_file() and not (url_out / DUCKDB_FILE).exists()
+    assert verify_grid(url_out) == []
+    assert not [p for p in (url_out / "partitions").iterdir() if not p.name.endswith(".parquet")]  # no temp files

@@ -84,3 +84,35 @@ def test_manifest_round_trip_and_errors(tmp_path):
     write_manifest(tmp_path, manifest(format_version=99))
     with pytest.raises(GridFormatError, match="format_version"):
         read_manifest(tmp_path)
+
+
+def test_builder_float16_conversion_is_quantize_bit_for_bit():
+    from build_grid.partition import _quantize
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([
+        rng.standard_normal(100_000).astype(np.float32) * 10.0 ** rng.integers(-9, 5, 100_000),
+        np.array([0.0, -0.0, 65504.0, 65520.0, 1e9, -1e9, 6e-8, 3e-8, 2.98e-8, 1 + 2.0 ** -11, 1 + 3 * 2.0 ** -11],
+                 dtype=np.float32),
+    ]).astype(np.float32)
+    embeddings = np.resize(values, (values.size // 4 + 1, 4))
+    fast, no_scale = _quantize(embeddings, "float16")
+    with np.errstate(over="ignore"):  # 1e9 -> inf, as torch does
+        reference, _ = quantize(embeddings, "float16")
+    assert no_scale is None and fast.dtype == np.float16
+    np.testing.assert_array_equal(fast.view(np.uint16), reference.view(np.uint16))
+
+
+def test_geometry_column_is_geoparquet_wkb_points():
+    from satcle.grid.store_format import GEOMETRY_COLUMN, without_geometry, wkb_points
+
+    schema = partition_schema(8, "int8", with_error=True, with_geometry=True, metadata={"k": "v"})
+    assert schema.names == ["h3", "lat", "lon", "embedding", "scale", "interp_error", GEOMETRY_COLUMN]
+    assert schema.metadata[b"k"] == b"v" and b"geo" in schema.metadata
+    assert without_geometry(schema.remove_metadata()).equals(partition_schema(8, "int8", with_error=True))
+    assert without_geometry(partition_schema(8, "int8")).equals(partition_schema(8, "int8"))
+    lats, lons = np.array([48.8566, -33.92, 90.0]), np.array([2.3522, 18.42, -180.0])
+    points = wkb_points(lats, lons).to_pylist()
+    # WKB by hand: little-endian, type 1 (Point), x = lon, y = lat.
+    import struct
+    assert points == [struct.pack("<BIdd", 1, 1, lon, lat) for lat, lon in zip(lats, lons)]

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import GridFormatError
-from .store_format import Manifest, embeddings_from_arrow, partition_schema
+from .store_format import Manifest, embeddings_from_arrow, partition_schema, without_geometry
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,14 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
         if verify_checksums and _sha256(path) != part.sha256:
             raise GridFormatError(f"{path} is corrupt: sha256 differs from the manifest")
         try:
-            table = pq.read_table(path)
+            with pq.ParquetFile(path) as file:
+                # A trailing GeoParquet geometry column (newer builds) is not needed here: not read.
+                schema = without_geometry(file.schema_arrow.remove_metadata())
+                if not schema.equals(expected):
+                    raise GridFormatError(f"{path} has schema {schema}, expected {expected}")
+                table = file.read(columns=expected.names)
         except (OSError, pa.ArrowException) as exc:
             raise GridFormatError(f"{path} is unreadable: {exc}") from None
-        if not table.schema.remove_metadata().equals(expected):
-            raise GridFormatError(f"{path} has schema {table.schema.remove_metadata()}, expected {expected}")
         if table.num_rows != part.rows:
             raise GridFormatError(f"{path} has {table.num_rows} rows, the manifest says {part.rows}")
         tables.append(table)

@@ -13,6 +13,11 @@ Columns: ``h3`` UINT64, ``lat``/``lon`` FLOAT64 (cell centre, degrees),
 only: row i dequantises as embedding[i] * scale[i]) and, when the build measured
 it, ``interp_error`` FLOAT32: an upper estimate of the relative error
 ‖interpolated - live‖ / ‖live‖ of an interpolated lookup inside the cell.
+Grids built since GeoParquet support also end with ``geometry`` BINARY: the
+centre as a WKB point (lon, lat), described by GeoParquet ``geo`` file metadata
+(version 1.1.0, encoding WKB, CRS OGC:CRS84 by default), so that GeoPandas, QGIS
+or DuckDB's spatial extension read the files as point layers. Readers here ignore
+it (files without it are the same grid format).
 """
 
 from __future__ import annotations
@@ -37,13 +42,23 @@ EMBEDDING_DTYPES = ("float16", "int8", "float32")
 COVERAGES = ("land", "global")
 
 _ARROW_TYPES = {"float16": pa.float16(), "int8": pa.int8(), "float32": pa.float32()}
+GEOMETRY_COLUMN = "geometry"
+# GeoParquet file metadata of the geometry column (no "crs": OGC:CRS84, lon/lat on WGS 84).
+GEO_METADATA = json.dumps({
+    "version": "1.1.0",
+    "primary_column": GEOMETRY_COLUMN,
+    "columns": {GEOMETRY_COLUMN: {"encoding": "WKB", "geometry_types": ["Point"]}},
+}, sort_keys=True)
 
 
-def partition_schema(dim: int, dtype: str, *, with_error: bool = False, metadata: dict | None = None) -> pa.Schema:
+def partition_schema(dim: int, dtype: str, *, with_error: bool = False, with_geometry: bool = False,
+                     metadata: dict | None = None) -> pa.Schema:
     """Arrow schema of one partition file.
 
     dim: embedding size D; dtype: one of EMBEDDING_DTYPES; with_error: add the
-    ``interp_error`` column; metadata: str -> str key-value pairs for the file.
+    ``interp_error`` column; with_geometry: end with the GeoParquet ``geometry``
+    column and add the ``geo`` key to the metadata; metadata: str -> str key-value
+    pairs for the file.
     """
     _check_dtype(dtype)
     fields = [
@@ -56,7 +71,32 @@ def partition_schema(dim: int, dtype: str, *, with_error: bool = False, metadata
         fields.append(pa.field("scale", pa.float32(), nullable=False))
     if with_error:
         fields.append(pa.field("interp_error", pa.float32(), nullable=False))
-    return pa.schema(fields, metadata={k: str(v) for k, v in (metadata or {}).items()})
+    metadata = {k: str(v) for k, v in (metadata or {}).items()}
+    if with_geometry:
+        fields.append(pa.field(GEOMETRY_COLUMN, pa.binary(), nullable=False))
+        metadata["geo"] = GEO_METADATA
+    return pa.schema(fields, metadata=metadata)
+
+
+def without_geometry(schema: pa.Schema) -> pa.Schema:
+    """`schema` less a trailing GeoParquet ``geometry`` column, if it has one."""
+    if schema.names and schema.names[-1] == GEOMETRY_COLUMN:
+        return schema.remove(len(schema.names) - 1)
+    return schema
+
+
+# WKB point, little-endian: byte order 1, geometry type 1 (Point), x, y.
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def wkb_points(lats: np.ndarray, lons: np.ndarray) -> pa.BinaryArray:
+    """Points (degrees, (N,)) as WKB (x = lon, y = lat), 21 bytes each, vectorised."""
+    lats, lons = np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64)
+    records = np.empty(lats.size, dtype=_WKB_POINT)
+    records["order"], records["type"], records["x"], records["y"] = 1, 1, lons, lats
+    offsets = np.arange(lats.size + 1, dtype=np.int32) * _WKB_POINT.itemsize
+    return pa.Array.from_buffers(pa.binary(), lats.size, [None, pa.py_buffer(offsets),
+                                                          pa.py_buffer(records.tobytes())])
 
 
 def quantize(embeddings: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:

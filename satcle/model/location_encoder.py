@@ -128,12 +128,15 @@ class LocationEncoder(nn.Module):
         degree = self.config.legendre_degree
         if device.type == "cpu":
             a, b = recurrence_coefficients(degree)
+            # As many OpenMP threads as torch's own (all cores unless the caller
+            # set fewer, e.g. a grid build running one single-threaded task per core).
+            threads = torch.get_num_threads()
             features = np.empty((min(batch_size, n), degree * degree), dtype=np.float32)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             if device.type == "cpu":
                 x = features[: stop - start]
-                fill_real_sh(lat[start:stop], lon[start:stop], degree, a, b, x, 0)
+                fill_real_sh(lat[start:stop], lon[start:stop], degree, a, b, x, threads)
                 h = torch.from_numpy(x)
             else:
                 h = spherical_harmonics_torch(

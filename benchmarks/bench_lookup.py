@@ -4,7 +4,7 @@ Run:  python benchmarks/bench_lookup.py [--res 6] [--points 1000000]
 (global-land-mask, a core dependency, samples the land points)
 
 On --points random land points, float32 out, it prints, measured side by side
-in this run: points/s of `method="cell"` and `method="interp"` (best of 3, all
+in this run: points/s of `method="cell"` and `method="interp"` (best of 5, all
 cores; into a new array, and with `out=` into a reused one), of the live encoder (the grid's model, on a subset), their ratio, and the
 ratio to a bandwidth bound: bytes a lookup must touch (K stored rows read, one
 float32 row written) / `np.copyto` throughput (read + write bytes per second).
@@ -70,8 +70,8 @@ def main() -> None:
     buffer = grid.lookup(lats, lons, method="cell", on_miss="nan")
     timings = {}
     for method in ("cell", "interp"):
-        timings[method] = best_of(3, lambda: grid.lookup(lats, lons, method=method, on_miss="nan"))
-        timings[f"{method} out="] = best_of(3, lambda: grid.lookup(lats, lons, method=method, on_miss="nan",
+        timings[method] = best_of(5, lambda: grid.lookup(lats, lons, method=method, on_miss="nan"))
+        timings[f"{method} out="] = best_of(5, lambda: grid.lookup(lats, lons, method=method, on_miss="nan",
                                                                     out=buffer))
     # The two compiled passes of an interp lookup alone, on the spatially sorted
     # points: what the lookup would cost with a free search, or a free gather.

@@ -534,11 +534,17 @@ cdef void nearest_range(Py_ssize_t i0, Py_ssize_t i1, const double* la, const do
         if i >= BUCKET_AHEAD:
             satcle_prefetch(&bo[bucket[i - BUCKET_AHEAD]])
         unit_vector(la[i0 + i], lo[i0 + i], unit + 3 * i)
+    cdef int64_t e, e1
     for i in range(n):
         if i + ENTRIES_AHEAD < n:
-            b = bo[bucket[i + ENTRIES_AHEAD]]
-            satcle_prefetch(&ix.entries[b])
-            satcle_prefetch(&ix.entries[b + 4])
+            # Every cache line of the bucket's run (4 entries a line, and the last one).
+            e = bo[bucket[i + ENTRIES_AHEAD]]
+            e1 = bo[bucket[i + ENTRIES_AHEAD] + 1]
+            if e < e1:
+                satcle_prefetch(&ix.entries[e1 - 1])
+            while e < e1:
+                satcle_prefetch(&ix.entries[e])
+                e = e + 4
         out_cell[i0 + i] = nearest_centre(unit + 3 * i, ix.entries, bo[bucket[i]], bo[bucket[i] + 1], ix.min_dot)
 
 

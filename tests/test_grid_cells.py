@@ -58,6 +58,21 @@ def test_land_mask_matches_global_land_mask(rng, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [LandMask.FILE]
 
 
+@pytest.mark.parametrize("lat, lon", [(48.0, -4.5), (35.5, 139.8), (-34.0, 18.4), (78.2, 15.6), (-77.8, 166.7)])
+def test_land_coverage_near_coasts_is_land_cells_plus_one_ring(lat, lon):
+    # Fine resolution, where the near-land pre-filter's reach is smallest: every
+    # ocean cell it drops must have no land neighbour (coasts from Brittany to
+    # Svalbard and Ross Island, where the search widens in longitude).
+    parent = int(latlng_to_cells(np.array([lat]), np.array([lon]), 2)[0])
+    cells = cell_children(np.array([parent], dtype=np.uint64), 5)
+    is_land = LandMask().contains
+    members, owner = neighbor_disks(cells)
+    near = np.bincount(owner, weights=is_land(*cell_centers(members)), minlength=cells.size) > 0
+    got = covered_cells(parent, 5, "land")
+    np.testing.assert_array_equal(got, cells[near])
+    assert 0 < got.size < cells.size   # a coast: some ocean left out, some cells kept
+
+
 def test_land_coverage_is_land_cells_plus_one_ring():
     # Reference: the whole resolution at once, without partitions.
     cells = cells_at_resolution(2)

@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 
 import h3.api.basic_int as h3i
@@ -356,25 +357,39 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = write_grid(tmp_path / "g", encoder, cells_of_resolution(1), with_error=False)
     lats, lons = sphere_points(rng, 2000)
-    first = open_grid(path, encoder=encoder).lookup(lats, lons)
-    entries = list((tmp_path / "cache" / "satcle" / "index").glob("*.npz"))
+    stale = tmp_path / "cache" / "satcle" / "index" / ("0" * 64 + ".npz")   # an entry of an older format
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    built = open_grid(path, encoder=encoder)
+    assert not stale.exists()
+    first = built.lookup(lats, lons)
+    entries = list((tmp_path / "cache" / "satcle" / "index").glob("*.index"))
     assert len(entries) == 1
 
     def no_build(*args):
         raise AssertionError("index rebuilt although cached")
 
     monkeypatch.setattr(index_cache, "build_cell_index", no_build)
-    np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), first)
+    loaded = open_grid(path, encoder=encoder)
+    for field in dataclasses.fields(loaded.index):   # the same index, records aligned as built ones are
+        np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
+    assert loaded.index.records.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
     write_grid(path, encoder, cells_of_resolution(1), dtype="float32", with_error=False)
     with pytest.raises(AssertionError, match="rebuilt"):
         open_grid(path, encoder=encoder)
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     second = open_grid(path, encoder=encoder).lookup(lats, lons)
-    entries = list((tmp_path / "cache" / "satcle" / "index").glob("*.npz"))
+    entries = sorted((tmp_path / "cache" / "satcle" / "index").glob("*.index"))
     assert len(entries) == 2
-    for entry in entries:
-        entry.write_bytes(b"not an npz")  # unreadable entries are rebuilt
+    entries[0].write_bytes(b"not an index")                        # unreadable entries are rebuilt,
+    entries[1].write_bytes(entries[1].read_bytes()[:-100])         # and truncated ones
+    monkeypatch.setattr(index_cache, "build_cell_index", no_build)
+    with pytest.raises(AssertionError, match="rebuilt"):
+        open_grid(path, encoder=encoder)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), second)
 
 

@@ -131,12 +131,16 @@ def embeddings_to_arrow(values: np.ndarray) -> pa.FixedSizeListArray:
 
 
 def embeddings_from_arrow(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Arrow FIXED_SIZE_LIST column -> (N, D) numpy array in the stored dtype."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    """Arrow FIXED_SIZE_LIST column -> (N, D) C-contiguous numpy array in the stored
+    dtype: one copy, each chunk's values viewed in place and copied to their rows."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     dim = column.type.list_size
-    flat = column.flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(-1, dim)
+    out = np.empty((len(column), dim), dtype=column.type.value_type.to_pandas_dtype())
+    at = 0
+    for chunk in chunks:
+        out[at: at + len(chunk)] = chunk.flatten().to_numpy(zero_copy_only=True).reshape(-1, dim)
+        at += len(chunk)
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ Prints, for each dtype, the encoder's throughput (`encode` on 1M random points,
 all cores, as in bench_encoder.py) timed right before the wall time of a full
 `build_grid` (cluster start-up, land mask loading, coverage, encoding, Parquet,
 manifest and DuckDB included), cells/s, bytes per cell and the ratio of build
-cells/s to encoder points/s.
+cells/s to encoder points/s; then the points the build's tasks gave the encoder
+(per cell, per second and as a share of the encoder's own rate: with error bounds
+a cell costs several evaluations, and this is the share of the build's time spent
+doing them).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import os
 import resource
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -23,6 +27,7 @@ import torch
 
 import satcle
 from build_grid.engine import BuildConfig, build_grid
+from satcle.model import LocationEncoder
 
 
 def cpu_seconds() -> float:
@@ -42,6 +47,31 @@ def encoder_points_per_second(points: int) -> tuple[float, float]:
     start, cpu = time.perf_counter(), cpu_seconds()
     encoder.encode(lats, lons)
     return points / (time.perf_counter() - start), (cpu_seconds() - cpu) / points * 1e6
+
+
+class EncodeCounter:
+    """Counts the points `LocationEncoder.encode` evaluates in this process while
+    active: the local build's tasks run here, so this is the build's encoder work
+    (cell centres, and with error bounds the halo and the probes)."""
+
+    def __init__(self):
+        self.points = 0
+        self._lock = threading.Lock()
+        self._original = LocationEncoder.encode
+
+    def __enter__(self) -> "EncodeCounter":
+        original, counter = self._original, self
+
+        def counted(encoder, lats, lons, *args, **kwargs):
+            with counter._lock:
+                counter.points += len(lats)
+            return original(encoder, lats, lons, *args, **kwargs)
+
+        LocationEncoder.encode = counted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        LocationEncoder.encode = self._original
 
 
 def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitions: int = 12) -> None:
@@ -105,7 +135,8 @@ def main() -> None:
     # Wall-clock ratios drift with other load on the machine; CPU time per cell
     # (build: driver plus workers) against CPU time per point (encoder) does not.
     print(f"{'dtype':>8} {'bound':>5} {'encoder pts/s':>13} {'cells':>10} {'wall s':>7} {'cells/s':>9} "
-          f"{'bytes/cell':>10} {'of encoder':>10} {'CPU us/pt enc':>13} {'CPU us/cell':>11} {'CPU ratio':>9}")
+          f"{'bytes/cell':>10} {'of encoder':>10} {'CPU us/pt enc':>13} {'CPU us/cell':>11} {'CPU ratio':>9} "
+          f"{'enc pts/cell':>12} {'enc pts/s':>10} {'of encoder':>10}")
     measured = []
     for dtype, error_bound in runs:
         encoder_rate, encoder_cpu = encoder_points_per_second(args.points)
@@ -113,14 +144,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             config = BuildConfig(resolution=args.res, coverage=args.coverage, dtype=dtype,
                                  workers=args.workers, out=out, error_bound=error_bound)
-            summary = build_grid(config, progress=False)
+            with EncodeCounter() as counted:
+                summary = build_grid(config, progress=False)
         build_cpu = (cpu_seconds() - cpu) / summary.cells * 1e6
         rate = summary.cells / summary.seconds
         measured.append((summary.seconds, build_cpu))
         print(f"{dtype:>8} {'yes' if error_bound else 'no':>5} {encoder_rate:>13,.0f} {summary.cells:>10,} "
               f"{summary.seconds:>7.1f} {rate:>9,.0f} {summary.nbytes / summary.cells:>10,.0f} "
-              f"{rate / encoder_rate:>10.0%} {encoder_cpu:>13.1f} {build_cpu:>11.1f} {encoder_cpu / build_cpu:>9.0%}",
-              flush=True)
+              f"{rate / encoder_rate:>10.0%} {encoder_cpu:>13.1f} {build_cpu:>11.1f} {encoder_cpu / build_cpu:>9.0%} "
+              f"{counted.points / summary.cells:>12.2f} {counted.points / summary.seconds:>10,.0f} "
+              f"{counted.points / summary.seconds / encoder_rate:>10.0%}", flush=True)
     if args.bound_cost:
         (plain_wall, plain_cpu), (bound_wall, bound_cpu) = measured
         print(f"error bound costs {bound_wall / plain_wall:.2f}x the wall time, {bound_cpu / plain_cpu:.2f}x the CPU time")

@@ -106,7 +106,7 @@ def evaluate_partition(
         raise ValueError("cells must be sorted ascending and unique")
     lats, lons = cell_centers(cells) if centres is None else centres
     embeddings = encoder.encode(lats, lons, batch_size=batch_size)
-    values, scale = _quantize(embeddings, dtype)
+    values, scale = quantize(embeddings, dtype)
     columns = [pa.array(cells), pa.array(lats), pa.array(lons), embeddings_to_arrow(values)]
     if scale is not None:
         columns.append(pa.array(scale))
@@ -125,7 +125,7 @@ def _interp_error(encoder: LocationEncoder, cells: np.ndarray, embeddings: np.nd
     """`interp_error` of `cells` (C,) -> (C,) float32, from their stored rows and
     their neighbours' (evaluated and quantised here exactly as stored elsewhere)."""
     neighbors = np.ascontiguousarray(neighbors, dtype=np.uint64)
-    around_values, around_scale = _quantize(encoder.encode(*cell_centers(neighbors), batch_size=batch_size), dtype)
+    around_values, around_scale = quantize(encoder.encode(*cell_centers(neighbors), batch_size=batch_size), dtype)
     h3_ids = np.concatenate([cells, neighbors])
     order = np.argsort(h3_ids, kind="stable")
     all_values = np.concatenate([values, around_values])[order]
@@ -133,14 +133,6 @@ def _interp_error(encoder: LocationEncoder, cells: np.ndarray, embeddings: np.nd
     # The lookup kernels take as many threads as the encoder (one per task in a build).
     return interp_error(encoder, cells, h3_ids[order], all_values, all_scale, live=embeddings,
                         num_threads=torch.get_num_threads(), batch_size=batch_size)
-
-
-def _quantize(embeddings: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """`store_format.quantize`, bit for bit; float16 through torch's vectorised
-    conversion (~4x faster than numpy's, both round to nearest even)."""
-    if dtype == "float16":
-        return torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)).half().numpy(), None
-    return quantize(embeddings, dtype)
 
 
 def partition_to_parquet(table: pa.Table) -> bytes:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import h3
+import h3.api.basic_int
 import numpy as np
 
 from satcle.grid.h3_cells import cell_centers, cell_children, neighbor_disks
@@ -171,7 +172,8 @@ def stored_neighbors(cells: np.ndarray, coverage: str, land_mask: LandMask | Non
 
 
 def coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None = None) -> np.ndarray:
-    """Whether a grid of `coverage` holds each cell: sorted (N,) uint64 -> (N,) bool.
+    """Whether a grid of `coverage` holds each cell: sorted (N,) uint64 of one
+    resolution -> (N,) bool.
 
     The rule depends on each cell's own disk only, so any subset of cells
     (a partition, or its neighbours in other partitions) is decided alike.
@@ -192,8 +194,8 @@ def _coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None
     land = land_mask.contains(*centres)
     # Only ocean cells with land within a neighbour's distance can touch land:
     # the others are dropped without computing their grid disks.
-    coarsest = int(((cells >> np.uint64(52)) & np.uint64(15)).min())   # H3 index bits 52-55: the resolution
-    ocean = np.flatnonzero(~land & land_mask.near_land(*centres, coarsest))
+    res = h3.api.basic_int.get_resolution(int(cells[0]))
+    ocean = np.flatnonzero(~land & land_mask.near_land(*centres, res))
     members, owner = neighbor_disks(cells[ocean])
     # Most neighbours are among `cells`, whose land flags are known; only the
     # others need their centres evaluated.

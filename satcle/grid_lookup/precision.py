@@ -82,13 +82,14 @@ def _degrees(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.degrees(np.arctan2(points[:, 1], points[:, 0])))
 
 
-def _slots(geo: _Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cell [centre, its vertices, its midpoints]: (start of each cell, slot of
-    each vertex, slot of each vertex's edge midpoint) in that layout."""
+def _slots(geo: _Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell [centre, its vertices, its midpoints]: (slots of each cell (C,),
+    start of each cell, slot of each vertex, slot of each vertex's edge midpoint)
+    in that layout; the slot count is the sum of the first."""
     per_cell = 1 + 2 * geo.counts
     start = np.concatenate([[0], np.cumsum(per_cell)[:-1]])
     vertex_slot = start[geo.owner] + 1 + geo.position
-    return start, vertex_slot, vertex_slot + geo.counts[geo.owner]
+    return per_cell, start, vertex_slot, vertex_slot + geo.counts[geo.owner]
 
 
 def probe_points(cells: np.ndarray, inset: float = INSET) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,10 +103,9 @@ def probe_points(cells: np.ndarray, inset: float = INSET) -> tuple[np.ndarray, n
     """
     cells = np.asarray(cells, dtype=np.uint64)
     geo = _geometry(cells)
-    start, vertex_slot, midpoint_slot = _slots(geo)
-    size = int(start[-1] + 1 + 2 * geo.counts[-1]) if cells.size else 0
-    points = np.empty((size, 3))
-    owner = np.repeat(np.arange(cells.size, dtype=np.int64), 1 + 2 * geo.counts)
+    per_cell, start, vertex_slot, midpoint_slot = _slots(geo)
+    points = np.empty((int(per_cell.sum()), 3))
+    owner = np.repeat(np.arange(cells.size, dtype=np.int64), per_cell)
     points[start] = geo.centres
     points[vertex_slot] = geo.vertices
     points[midpoint_slot] = _normalized(geo.vertices + geo.vertices[geo.following])
@@ -188,7 +188,7 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
         raise ValueError("every cell to bound must be among h3_ids")
 
     geo = _geometry(cells)
-    start, vertex_slot, midpoint_slot = _slots(geo)
+    per_cell, start, vertex_slot, midpoint_slot = _slots(geo)
     vertex_ok = _touches_only_stored(cells, geo, grid)
     midpoint_ok = vertex_ok & vertex_ok[geo.following]
     # Shared boundary probes, deduplicated by key: [kind, x, y, z] with kind 0 for a
@@ -237,7 +237,7 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
 
     # Each cell's slots point at the evaluated probe that stands for them.
     n_shared = shared.shape[0]
-    slot_probe = np.empty(int(start[-1] + 1 + 2 * geo.counts[-1]), dtype=np.int64)
+    slot_probe = np.empty(int(per_cell.sum()), dtype=np.int64)
     slot_probe[start] = np.arange(cells.size)
     n_vertex_ok = int(vertex_ok.sum())
     slot_probe[vertex_slot[vertex_ok]] = cells.size + shared_of[:n_vertex_ok]

@@ -129,15 +129,6 @@ def empty_aligned(shape: tuple[int, ...], dtype) -> np.ndarray:
     return raw[start: start + nbytes].view(dtype).reshape(shape)
 
 
-def cache_aligned(array: np.ndarray) -> np.ndarray:
-    """`array`, or a copy of it, C-contiguous and starting on a 64-byte boundary."""
-    if array.flags.c_contiguous and array.ctypes.data % CACHE_LINE == 0:
-        return array
-    aligned = empty_aligned(array.shape, array.dtype)
-    aligned[...] = array
-    return aligned
-
-
 def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> CellIndex:
     """Build the `CellIndex` of M stored cells.
 
@@ -165,7 +156,8 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     fan_vertices = np.ascontiguousarray(vertices[fan_rows].reshape(-1, 3))
     neighbours = _ordered_neighbours(h3_ids, centres, ring_ids, ring_count)
 
-    records = cache_aligned(np.zeros((m, RECORD_SLOTS), dtype=np.float32))
+    records = empty_aligned((m, RECORD_SLOTS), np.float32)
+    records[...] = 0
     record_ints = records.view(np.int32)
     records[:, RECORD_CENTRE] = centres
     record_ints[:, RECORD_NEIGHBOURS] = neighbours

@@ -15,8 +15,8 @@ import typer
 
 from .cli_plot import plot_app
 from .errors import SatcleError
-from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS
-from .evaluation.tasks import TASKS
+from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
+from .evaluation.tasks import DATA_ENV, TASKS
 
 app = typer.Typer(
     help="SatCLE location embeddings: (lat, lon) in degrees -> 256-d vectors.",
@@ -79,40 +79,84 @@ def models() -> None:
 @app.command("eval")
 def evaluate(
     tasks: str = typer.Option(
-        ",".join(DEFAULT_TASKS), help=f"Comma-separated tasks; known: {', '.join(TASKS)}. Tasks whose data is not installed are skipped."
+        ",".join(DEFAULT_TASKS),
+        help=f"Comma-separated tasks; known: {', '.join(TASKS)}. The first five read real gridded data from "
+        "--data-dir (ETOPO elevation, GPW population density, BIOME4 temperature and precipitation, RESOLVE "
+        "biomes); the others installed packages. Tasks whose data is absent are skipped with a message.",
     ),
     encoders: Optional[str] = typer.Option(
-        None, help="Comma-separated encoders (default: all available): shipped model names, "
-        "<model>+grid-interp, <model>+grid-cell (need --grid), geoclip, identity, sh."
+        None, help="Comma-separated encoders (default: all available; with --labels: "
+        f"{','.join(LABEL_ENCODERS)}): shipped model names, untrained (the default architecture, random init), "
+        "sh (L = 10), sh-l40, identity (raw lat/lon), geoclip, <model>+grid-interp, <model>+grid-cell (need --grid).",
     ),
-    seeds: int = typer.Option(5, min=1, help="Runs per probe; each seed draws its own 7:1:2 split and initialisation."),
-    points: int = typer.Option(10_000, min=10, help="Points per task (the papers use 10,000)."),
+    split: str = typer.Option(
+        "both", help="'random' (the papers' 7:1:2), 'spatial' (whole H3 res-1 blocks, ~800 km, per set: "
+        "prediction into unseen regions) or 'both'."
+    ),
+    seeds: int = typer.Option(5, min=1, help="Runs per probe; each seed draws its own split and initialisation."),
+    points: int = typer.Option(10_000, min=10, help="Points sampled per task (the papers use 10,000)."),
+    data_dir: Optional[Path] = typer.Option(
+        None, help=f"Folder with etopo20/, gpw-popdensity/, biome4-climate/, resolve-biomes/ (default: ${DATA_ENV}, "
+        "else ../shared/data when it exists)."
+    ),
+    labels: Optional[Path] = typer.Option(
+        None, help="Your own points: a CSV or Parquet file with columns lat, lon (degrees) and --target. "
+        "Answers 'does satcle help my task over raw coordinates and SH?'. Rows with NaN are dropped and counted."
+    ),
+    target: Optional[str] = typer.Option(None, help="With --labels: the column to predict."),
+    task: Optional[str] = typer.Option(
+        None, help="With --labels: 'regression' or 'classification' (default: numeric -> regression, else classification)."
+    ),
     grid: Optional[Path] = typer.Option(None, help="Grid directory: adds the <model>+grid-interp/-cell lookup rows."),
     continents: str = typer.Option(
         ",".join(DEFAULT_CONTINENTS), help="Held-out continents for the transfer study (GeoNames codes AF AS EU NA OC SA); '' for none."
     ),
+    transfer_tasks: str = typer.Option(
+        ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
+    ),
     threads: int = typer.Option(1, min=1, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
-    out: Path = typer.Option(
-        Path("docs/EVALUATION.md"), help="Markdown report; only its generated section is replaced. JSON goes beside it (.json)."
+    out: Optional[Path] = typer.Option(
+        None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
+        "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
     ),
 ) -> None:
-    """Downstream benchmark: frozen embeddings -> MLP and linear probes on offline tasks, plus continent transfer."""
-    import shlex
+    """Downstream benchmark: frozen embeddings -> MLP and ridge probes over seeds, random and spatial splits,
+    continent transfer and embedding diagnostics (location retention, participation ratio, smoothness)."""
     import time
 
     from .evaluation.benchmark import BenchmarkConfig, run_benchmark
-    from .evaluation.report import write_report
+    from .evaluation.labels import load_labels
+    from .evaluation.report import summary_table, write_report
+    from .evaluation.splits import SPLITS
+    from .evaluation.tasks import default_data_dir
 
-    config = BenchmarkConfig(
-        tasks=_names(tasks), encoders=_names(encoders) if encoders else None, seeds=seeds, n_points=points,
-        grid=grid, continents=_names(continents), threads=threads,
-    )
-    command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
     try:
+        splits = SPLITS if split == "both" else (split,)
+        if split != "both" and split not in SPLITS:
+            raise ValueError(f"--split must be random, spatial or both, got {split!r}")
+        user_task = None
+        if labels is not None:
+            if not target:
+                raise ValueError("--labels needs --target COLUMN")
+            user_task = load_labels(labels, target, task)
+        elif target or task:
+            raise ValueError("--target and --task go with --labels FILE")
+        chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
+        config = BenchmarkConfig(
+            tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
+            continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
+            threads=threads, splits=splits,
+            data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
+        )
+        if out is None:
+            out = Path(f"eval-{target}.md") if labels is not None else Path("docs/EVALUATION.md")
+        command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
         result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
         md, js = write_report(out, result, command)
-    except (SatcleError, OSError) as exc:
+    except (SatcleError, OSError, ValueError) as exc:
         _fail(str(exc))
+    if labels is not None:
+        typer.echo(summary_table(result))
     typer.echo(f"wrote {md} and {js} ({time.strftime('%H:%M:%S')}, {result.runtime_s / 60:.1f} min)")
 
 

@@ -7,9 +7,11 @@ Every encoder is a callable ``(lats, lons) -> (N, D) float32`` (degrees in):
   precomputed grid through ``satcle.open_grid(DIR).lookup`` (only with a grid);
 * ``geoclip``: GeoCLIP's pretrained location encoder with the weights shipped in
   the `geoclip` package (no download);
+* ``untrained``: the `default` model's architecture with a seeded random
+  initialisation (Siren's, as in training): what pretraining must beat;
 * ``identity``: the raw coordinates, the papers' location-only baseline;
-* ``sh``: the spherical-harmonic features alone (L = 10, 100 features), i.e.
-  SatCLE's input without the learned network.
+* ``sh`` and ``sh-l40``: the spherical-harmonic features alone (L = 10, 100
+  features; L = 40, 1,600 features), i.e. SatCLE's input without the network.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from ..errors import EncoderUnavailableError, EvaluationConfigError, SatcleError
 EncodeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 GRID_METHODS = ("interp", "cell")
 SH_DEGREE = 10
+#: Seed of the `untrained` baseline's initialisation.
+UNTRAINED_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,16 @@ def encoder_specs(grid: Path | None = None) -> dict[str, EncoderSpec]:
                     name, f"'{model}' through grid lookup (method={method})",
                     lambda m=method: grid_lookup_fn(grid, m),
                 )
+    specs["untrained"] = EncoderSpec(
+        "untrained", f"the 'default' architecture, random initialisation (seed {UNTRAINED_SEED}), never trained",
+        _untrained,
+    )
     specs["geoclip"] = EncoderSpec("geoclip", "GeoCLIP location encoder (MP-16 Flickr photos), 512-d", _geoclip)
     specs["identity"] = EncoderSpec("identity", "raw (lat, lon) in degrees", lambda: _identity)
-    specs["sh"] = EncoderSpec("sh", f"spherical harmonics alone, L = {SH_DEGREE} ({SH_DEGREE**2} features)", lambda: _sh)
+    for degree, name in ((SH_DEGREE, "sh"), (40, "sh-l40")):
+        specs[name] = EncoderSpec(
+            name, f"spherical harmonics alone, L = {degree} ({degree**2} features)", lambda d=degree: _sh(d)
+        )
     return specs
 
 
@@ -77,16 +88,31 @@ def _identity(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     return np.stack([lat, lon], axis=1).astype(np.float32)
 
 
-def _sh(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+def _sh(degree: int) -> EncodeFn:
     from ..model import spherical_harmonics
 
-    return spherical_harmonics(lats, lons, SH_DEGREE).astype(np.float32)
+    def encode(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+        return spherical_harmonics(lats, lons, degree).astype(np.float32)
+
+    return encode
 
 
 def _satcle_model(name: str) -> EncodeFn:
     from ..model import load_encoder
 
     return load_encoder(name).encode
+
+
+def _untrained() -> EncodeFn:
+    import torch
+
+    from ..model import LocationEncoder, load_encoder
+
+    config = load_encoder("default").config
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
+        torch.manual_seed(UNTRAINED_SEED)
+        encoder = LocationEncoder(config).eval()
+    return encoder.encode
 
 
 def _grid_model_name(grid: Path) -> str:

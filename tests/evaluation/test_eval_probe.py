@@ -1,14 +1,13 @@
-import dataclasses
-
 import numpy as np
 import pytest
 
 from satcle.errors import EvaluationConfigError
-from satcle.evaluation.probe import LINEAR, ProbeConfig, Split, fit_probe, random_splits
+from satcle.evaluation.probe import LINEAR, ProbeConfig, fit_probe
+from satcle.evaluation.splits import Split, random_splits
 
 
 FAST = ProbeConfig(hidden_dim=32, max_epochs=60, patience=8, batch_size=128, learning_rate=5e-3)
-FAST_LINEAR = dataclasses.replace(LINEAR, batch_size=64, max_epochs=60)
+FAST_LINEAR = LINEAR
 SEEDS = [0, 1]
 
 

@@ -33,7 +33,7 @@ def test_markdown_bolds_the_best_mean_per_column_and_checks_lookup_rows():
     assert "| a | 0.600 ± 0.100 | **0.400 ± 0.000** | **0.850 ± 0.050** |" in text
     assert "| a+grid-cell | 0.610 ± 0.000 | **0.400 ± 0.000** | – |" in text  # a missing cell is a dash
     assert "| encoder | AF cc Acc↑ |" in text and "| b | **0.300 ± 0.100** |" in text
-    assert "| a+grid-cell | mlp | pop | mse | +0.0100 | 0.1000 | within seed noise |" in text
+    assert "| a+grid-cell | random | mlp | pop | mse | +0.0100 | 0.1000 | within seed noise |" in text
     assert "task elevation: no data" in text
 
 
@@ -53,7 +53,7 @@ def test_eval_command_end_to_end_on_a_tiny_run(tmp_path, monkeypatch):
     out = tmp_path / "docs" / "EVAL.md"
     result = runner.invoke(app, [
         "eval", "--points", "200", "--seeds", "2", "--tasks", "land_ocean,elevation",
-        "--encoders", "identity,sh", "--continents", "", "--out", str(out),
+        "--encoders", "identity,sh", "--continents", "", "--out", str(out), "--data-dir", str(tmp_path / "empty"),
     ])
     assert result.exit_code == 0, result.output
     text = out.read_text()
@@ -97,5 +97,5 @@ def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_p
     ])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "| default+grid-interp | mlp | land_ocean | accuracy | +0.0000 |" in text
+    assert "| default+grid-interp | random | mlp | land_ocean | accuracy | +0.0000 |" in text
     assert "encoder default+grid-cell on task land_ocean: partition file is corrupt" in text

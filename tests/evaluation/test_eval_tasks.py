@@ -39,7 +39,7 @@ def test_prepared_tasks_are_cached_and_a_corrupt_cache_is_rebuilt(cache, monkeyp
     files = list(cache.glob("land_ocean-*.npz"))
     assert len(files) == 1 and not list(cache.glob(".*"))  # no temporary left behind
 
-    def fail(n, seed):
+    def fail(n, seed, data_dir):
         raise AssertionError("recomputed although cached")
 
     monkeypatch.setitem(tasks.TASKS, "land_ocean", fail)
@@ -52,9 +52,11 @@ def test_prepared_tasks_are_cached_and_a_corrupt_cache_is_rebuilt(cache, monkeyp
     np.testing.assert_array_equal(tasks.load_task("land_ocean", 100, seed=3).y, first.y)
 
 
-def test_unavailable_and_unknown_tasks_are_clear_errors(cache):
-    with pytest.raises(DataUnavailableError, match="elevation"):
+def test_unavailable_and_unknown_tasks_are_clear_errors(cache, tmp_path):
+    with pytest.raises(DataUnavailableError, match="data folder"):
         tasks.load_task("elevation", 100)
+    with pytest.raises(DataUnavailableError, match="etopo20data.gz not found"):
+        tasks.load_task("elevation", 100, data_dir=tmp_path)
     with pytest.raises(EvaluationConfigError, match="unknown task"):
         tasks.load_task("carbon", 100)
     with pytest.raises(DataUnavailableError, match="not installed"):

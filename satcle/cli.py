@@ -186,6 +186,14 @@ def train(
     copies: Optional[int] = typer.Option(None, min=1, help="SPCE: perturbed copies K per location (paper 5)."),
     sigma: Optional[float] = typer.Option(None, help="SPCE jitter and adjacency kernel std, degrees."),
     causal_quantile: Optional[float] = typer.Option(None, help="Causal refinement: tau = this quantile of each image's patch attention (paper 0.1)."),
+    schedule: Optional[str] = typer.Option(None, help="Contrastive learning-rate schedule: 'constant' or 'cosine' (linear warm-up, then cosine decay to 0 at --epochs)."),
+    warmup_epochs: Optional[int] = typer.Option(None, min=0, help="Warm-up epochs of the cosine schedule."),
+    first_layer_weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay of the Siren's first (w0 = 30) layer weights (default: --weight-decay)."),
+    first_layer_lr_scale: Optional[float] = typer.Option(None, help="Learning-rate multiplier of the Siren's first (w0 = 30) layer; 1/30 evens out its 30x larger phase steps."),
+    anchor_weight: Optional[float] = typer.Option(None, help="L2-SP: penalty weight on the squared distance of the location encoder's weights from their initialisation."),
+    min_location_r2: Optional[float] = typer.Option(None, help="Select (and early-stop on) only epochs whose location retention R^2 is at least this."),
+    monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness and a temperature ridge probe every epoch."),
+    eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: no probe)."),
     name: str = typer.Option("satcle", help="Name recorded in the exported model."),
     description: str = typer.Option("", help="One-line description recorded in the model and its card."),
     notes: str = typer.Option("", help="Free text for the model card (e.g. the budget)."),
@@ -204,7 +212,10 @@ def train(
         if threads is not None:
             torch.set_num_threads(threads)
         contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
-                                batch_size=batch_size, lr=lr, weight_decay=weight_decay)
+                                batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
+                                warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
+                                first_layer_lr_scale=first_layer_lr_scale,
+                                anchor_weight=anchor_weight, min_location_r2=min_location_r2)
         refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
         refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
                                          spatial=refinement.spatial and not no_spatial)
@@ -215,9 +226,12 @@ def train(
             tile_count=tiles if tiles is not None else chosen.tile_count,
             tile_size=tile_size if tile_size is not None else chosen.tile_size,
         )
+        from .evaluation.tasks import default_data_dir
+
         run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
                           command=shlex.join(["satcle", "train", *sys.argv[2:]]),
-                          model_name=name, description=description, notes=notes)
+                          model_name=name, description=description, notes=notes, monitor=monitor,
+                          monitor_data=eval_data if eval_data is not None else default_data_dir())
         model_dir = run_training(run, progress=not quiet, log=typer.echo)
     except (SatcleError, OSError, ValueError) as exc:
         _fail(str(exc))

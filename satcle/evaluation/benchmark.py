@@ -108,11 +108,11 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -
         if config.labels is not None:
             result.tasks.append(_task_row(config.labels))
         try:
-            specs = encoder_registry.encoder_specs(config.grid)
+            specs = encoder_registry.encoder_specs(config.grid, config.encoders or ())
         except EncoderUnavailableError as exc:  # an unreadable grid costs its rows, not the run
             result.skipped.append(str(exc))
             log(str(exc))
-            specs = encoder_registry.encoder_specs(None)
+            specs = encoder_registry.encoder_specs(None, config.encoders or ())
         names = list(config.encoders) if config.encoders is not None else list(specs)
         unknown = [n for n in names if n not in specs]
         if unknown:

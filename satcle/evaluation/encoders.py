@@ -41,11 +41,20 @@ class EncoderSpec:
     load: Callable[[], EncodeFn]
 
 
-def encoder_specs(grid: Path | None = None) -> dict[str, EncoderSpec]:
-    """All encoders known here, in report order; grid rows only when `grid` is given."""
+def encoder_specs(grid: Path | None = None, model_dirs: tuple[str, ...] = ()) -> dict[str, EncoderSpec]:
+    """All encoders known here, in report order; grid rows only when `grid` is given.
+
+    model_dirs: names that are model directories (a training run's OUT/model):
+    each becomes an encoder of its own, run live, so a new model can be compared
+    with the shipped ones before it ships.
+    """
     from ..model import available_models
 
     specs: dict[str, EncoderSpec] = {}
+    for directory in model_dirs:
+        if (Path(directory) / "config.json").is_file():
+            specs[directory] = EncoderSpec(directory, f"model directory {directory}, live network",
+                                           lambda d=directory: _satcle_model(d))
     models = available_models()
     grid_model = _grid_model_name(grid) if grid is not None else None
     for model in models:
@@ -76,7 +85,7 @@ def load_encoder_fn(name: str, grid: Path | None = None) -> EncodeFn:
     Raises EvaluationConfigError for an unknown name, EncoderUnavailableError when
     it cannot run here (package missing, grid missing or unreadable).
     """
-    specs = encoder_specs(grid)
+    specs = encoder_specs(grid, (name,))
     if name not in specs:
         hint = " (grid rows need --grid DIR of a grid built from that model)" if "+grid-" in name else ""
         raise EvaluationConfigError(f"unknown encoder {name!r}{hint}; known: {', '.join(specs)}")

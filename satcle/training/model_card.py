@@ -17,10 +17,16 @@ def render_model_card(name: str, preset: Preset, metadata: dict, history: list[d
     first, best = history[0], history[metadata["best_epoch"] - 1]
     step = max(1, len(history) // 25)
     shown = [row for i, row in enumerate(history) if i % step == 0 or i == len(history) - 1]
+    watched = [k for k in ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "probe_mse")
+               if k in best]
     rows = "\n".join(
         f"| {r['epoch']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} | {r['val_top1']:.3f} | {r['temperature']:.4f} |"
+        + "".join(f" {r[k]:.3f} |" if k in r else " – |" for k in watched)
         for r in shown
     )
+    watched_header = "".join(f" {k} |" for k in watched)
+    watched_rule = "---|" * len(watched)
+    watched_best = "".join(f"| {k} | {first[k]:.4f} | {best[k]:.4f} |\n" if k in first else "" for k in watched)
     encoder = preset.encoder
     return f"""# {name}
 
@@ -41,7 +47,8 @@ def render_model_card(name: str, preset: Preset, metadata: dict, history: list[d
 {("## Notes" + chr(10) + chr(10) + metadata["notes"] + chr(10)) if metadata.get("notes") else ""}
 ## Result
 
-Epochs run: {metadata['epochs_run']} (best validation loss at epoch {metadata['best_epoch']}).
+Epochs run: {metadata['epochs_run']}; exported: epoch {metadata['best_epoch']}, chosen by
+{metadata.get('selection', 'lowest validation loss')}.
 Validation (10 % held out, plain exported encoder, in-batch groups of about
 {round(1 / best['val_chance'])} pairs):
 
@@ -51,11 +58,16 @@ Validation (10 % held out, plain exported encoder, in-batch groups of about
 | validation loss | {first['val_loss']:.4f} | {best['val_loss']:.4f} |
 | location->image top-1 | {first['val_top1']:.3f} | {best['val_top1']:.3f} |
 | chance top-1 | {first['val_chance']:.4f} | {best['val_chance']:.4f} |
+{watched_best}
+Monitor fields (`satcle/training/monitor.py`): location_r2 = held-out R² of a ridge from
+the embedding to the location's unit vector; participation_ratio = effective dimensions;
+distance_10km / distance_1000km = embedding distance to a displaced point over that of
+random pairs; probe_mse = ridge-probe test MSE on the standardised `temperature` task.
 
 ## Training log (every {step} epoch(s))
 
-| epoch | train loss | val loss | val top-1 | temperature |
-|---|---|---|---|---|
+| epoch | train loss | val loss | val top-1 | temperature |{watched_header}
+|---|---|---|---|---|{watched_rule}
 {rows}
 
 ## Configuration

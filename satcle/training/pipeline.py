@@ -28,8 +28,9 @@ from .device import is_main_process, select_device
 from .dino import train_dino
 from .features import compute_features, load_features, save_features
 from .model_card import render_model_card
+from .monitor import make_monitor
 from .presets import Preset
-from .trainer import train_contrastive
+from .trainer import MONITOR_FIELDS, train_contrastive
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class TrainingRun:
     vision_dir : DINO backbone and feature table; default out_dir/vision. Point two
         runs (e.g. SatCLE and its SatCLIP baseline) at one to share them.
     command : the command line, recorded in the model card.
+    monitor : log location retention, participation ratio, smoothness and a
+        downstream ridge probe every epoch (`training/monitor.py`);
+        monitor_data: the evaluation data folder its probe task reads (None: no probe).
     """
 
     preset: Preset
@@ -52,6 +56,8 @@ class TrainingRun:
     model_name: str = "satcle"
     description: str = ""
     notes: str = ""
+    monitor: bool = True
+    monitor_data: Path | None = None
 
 
 def make_dataset(preset: Preset, data: Path | None, *, progress: bool = True) -> tuple[Dataset, dict]:
@@ -105,9 +111,10 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
     seconds["features"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    monitor = make_monitor(run.monitor_data, log=log) if run.monitor and is_main_process() else None
     result = train_contrastive(features.lats, features.lons, features.select(preset.refinement.causal),
                                preset.encoder, preset.refinement, preset.contrastive, out_dir / "contrastive",
-                               device=device, progress=progress, log=log)
+                               device=device, progress=progress, log=log, monitor=monitor)
     seconds["contrastive"] = time.perf_counter() - started
     if not is_main_process():  # under torchrun every rank trained the same model; rank 0 exports it
         return out_dir / "model"
@@ -127,6 +134,8 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
         "val_loss": round(best["val_loss"], 5),
         "val_top1": round(best["val_top1"], 5),
         "val_chance": round(best["val_chance"], 6),
+        "selection": selection_rule(preset),
+        **{k: round(best[k], 5) for k in MONITOR_FIELDS if k in best},
         "stage_seconds_this_invocation": {k: round(v, 1) for k, v in seconds.items()},
         "device": str(device),
         "torch": torch.__version__,
@@ -138,6 +147,15 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
     log(f"exported {model_dir} (best epoch {result.best_epoch}: val_loss {best['val_loss']:.4f}, "
         f"val_top1 {best['val_top1']:.3f}, chance {best['val_chance']:.4f})")
     return model_dir
+
+
+def selection_rule(preset: Preset) -> str:
+    """How the exported epoch was chosen, in words (model card and metadata)."""
+    threshold = preset.contrastive.min_location_r2
+    rule = "lowest validation loss"
+    if threshold > 0:
+        rule += f" among epochs whose location retention R^2 >= {threshold:g}"
+    return rule + f"; early stopping after {preset.contrastive.patience} epochs without such an improvement"
 
 
 def _check_vision_dir(vision_dir: Path, description: dict) -> None:

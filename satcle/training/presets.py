@@ -80,6 +80,18 @@ class ContrastiveConfig:
     in-batch negatives). max_epochs / patience: early stopping on validation loss.
     val_fraction: held-out share (paper: 10 %). seed: split, order, jitter, init.
     amp: mixed precision (bfloat16 autocast) when on a GPU.
+    schedule: "constant" lr, or "cosine": linear warm-up over `warmup_epochs`, then
+        cosine decay to 0 at `max_epochs` (per step).
+    first_layer_weight_decay: AdamW decay of the Siren's first (w0 = 30) layer
+        weights; None = `weight_decay`. Larger values keep its frequencies low.
+    first_layer_lr_scale: learning-rate multiplier of that layer (weights and bias).
+        Its pre-activations are multiplied by w0 = 30, so at the common rate a step
+        moves its sines' phases ~30x further than any other layer's: 1/30 evens that out.
+    anchor_weight: L2-SP regularisation, anchor_weight * sum((theta - theta_init)^2)
+        over the location encoder's parameters: keeps the smooth, location-preserving
+        structure of the initialisation while the loss adds what the images show.
+    min_location_r2: an epoch can only be selected (and reset early stopping) when
+        the location retention R^2 logged for it is at least this (0 = val loss alone).
     """
 
     lr: float = 1e-4
@@ -91,12 +103,25 @@ class ContrastiveConfig:
     seed: int = 0
     amp: bool = True
     init_temperature: float = 0.07
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    first_layer_weight_decay: float | None = None
+    first_layer_lr_scale: float = 1.0
+    anchor_weight: float = 0.0
+    min_location_r2: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise TrainingConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1:
             raise TrainingConfigError("batch_size must be >= 2, max_epochs and patience >= 1")
+        if self.schedule not in ("constant", "cosine"):
+            raise TrainingConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if (self.warmup_epochs < 0 or self.anchor_weight < 0 or self.first_layer_lr_scale < 0
+                or not 0.0 <= self.min_location_r2 <= 1.0):
+            raise TrainingConfigError(
+                "warmup_epochs, anchor_weight and first_layer_lr_scale must be >= 0, min_location_r2 in [0, 1]"
+            )
 
 
 @dataclass(frozen=True)

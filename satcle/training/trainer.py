@@ -13,6 +13,7 @@ import copy
 import csv
 import io
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,9 @@ from .contrastive import SatCLEModel, clip_loss, retrieval_top1
 from .device import autocast, average_across_ranks, init_distributed
 from .presets import ContrastiveConfig, RefinementConfig
 
-LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_top1", "val_chance", "temperature", "seconds")
+LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_top1", "val_chance", "temperature", "lr", "seconds")
+#: Fields a `monitor` adds to a log row (see `training/monitor.py`).
+MONITOR_FIELDS = ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "probe_mse")
 
 
 @dataclass
@@ -65,6 +68,7 @@ def train_contrastive(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[dict], None] | None = None,
+    monitor: Callable[[torch.nn.Module], dict] | None = None,
 ) -> TrainingResult:
     """Train location encoder + image projection with the CLIP loss.
 
@@ -77,6 +81,9 @@ def train_contrastive(
     out_dir : checkpoint.pt and train_log.csv go here; an existing checkpoint of
         the same configuration is resumed
     on_epoch_end : called with each epoch's log row (tests use it to interrupt)
+    monitor : called with the location encoder after each epoch (main process);
+        the dict it returns (MONITOR_FIELDS) joins the log row, and
+        `config.min_location_r2` selects among epochs by its "location_r2"
     """
     out_dir = Path(out_dir)
     distributed = init_distributed(device)
@@ -92,10 +99,12 @@ def train_contrastive(
     torch.manual_seed(config.seed)
     model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
                         sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
-             "best_model": None}
+             "best_model": None,
+             # The initial encoder weights, the L2-SP anchor (kept in the checkpoint for exact resume).
+             "anchor": {k: v.detach().clone() for k, v in model.location_encoder.state_dict().items()}}
     checkpoint_path = out_dir / "checkpoint.pt"
     if checkpoint_path.is_file():
         saved = load_checkpoint(checkpoint_path)
@@ -118,14 +127,21 @@ def train_contrastive(
         batches = torch.tensor_split(order, max(1, len(order) // batch_size))
         model.train()
         losses = []
+        anchor = [(p, state["anchor"][name].to(device)) for name, p in model.location_encoder.named_parameters()]
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and distributed.is_main))
-        for batch in bar:
+        for step, batch in enumerate(bar):
+            lr = config.lr * lr_factor(config, epoch * len(batches) + step, len(batches))
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
             batch = batch[distributed.rank::distributed.world_size].to(device)
             with autocast(device, config.amp):
                 loss, _ = trained(lats[batch], lons[batch], features[batch],
                                   generator if refinement.spatial else None)
+            objective = loss
+            if config.anchor_weight > 0:
+                objective = loss + config.anchor_weight * sum(((p - p0) ** 2).sum() for p, p0 in anchor)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            objective.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
         val_loss, val_top1, val_chance = evaluate(model, lats, lons, features, val_idx, batch_size)
@@ -134,20 +150,25 @@ def train_contrastive(
             "train_loss": average_across_ranks(sum(losses) / len(losses), distributed, device),
             "val_loss": val_loss, "val_top1": val_top1, "val_chance": val_chance,
             "temperature": float(1.0 / model.logit_scale().detach()),
+            "lr": lr,
             "seconds": time.perf_counter() - started,
         }
+        if monitor is not None and distributed.is_main:
+            row.update(monitor(model.location_encoder))
         state["history"].append(row)
         state["epoch"] = epoch + 1
-        if val_loss < state["best_val"]:
+        eligible = row.get("location_r2", 1.0) >= config.min_location_r2
+        if eligible and val_loss < state["best_val"]:
             state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
                          best_model=copy.deepcopy(model.state_dict()))
         else:
             state["bad_epochs"] += 1
         stopped_early = state["bad_epochs"] >= config.patience
         if distributed.is_main:
+            watched = "".join(f"  {k} {row[k]:.3f}" for k in MONITOR_FIELDS if k in row)
             log(f"epoch {epoch + 1:4d}  loss {row['train_loss']:.4f}  val_loss {val_loss:.4f}  "
                 f"val_top1 {val_top1:.3f} (chance {val_chance:.4f})  T {row['temperature']:.4f}  "
-                f"{row['seconds']:.1f}s")
+                f"lr {lr:.2e}{watched}  {row['seconds']:.1f}s")
             save_checkpoint(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
                                               "optimizer": optimizer.state_dict(), **state})
             write_text_atomic(out_dir / "train_log.csv", history_csv(state["history"]))
@@ -155,6 +176,11 @@ def train_contrastive(
             on_epoch_end(row)
     if stopped_early:
         log(f"early stop: no validation improvement for {config.patience} epochs; best epoch {state['best_epoch']}")
+    if state["best_epoch"] == 0:
+        raise TrainingConfigError(
+            f"no epoch reached location retention R^2 >= {config.min_location_r2} (min_location_r2); "
+            "lower the learning rate or the threshold"
+        )
     model.load_state_dict(state["best_model"])
     return TrainingResult(model.eval(), state["history"], state["best_epoch"], stopped_early)
 
@@ -181,11 +207,37 @@ def evaluate(model: SatCLEModel, lats: torch.Tensor, lons: torch.Tensor, feature
     return losses / total, hits / total, len(groups) / total
 
 
+def lr_factor(config: ContrastiveConfig, step: int, steps_per_epoch: int) -> float:
+    """Learning-rate multiplier at global `step`: 1 (constant) or linear warm-up then cosine to 0."""
+    if config.schedule == "constant":
+        return 1.0
+    warmup = config.warmup_epochs * steps_per_epoch
+    if step < warmup:
+        return (step + 1) / warmup
+    total = max(config.max_epochs * steps_per_epoch - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total) / total))
+
+
+def _parameter_groups(model: SatCLEModel, config: ContrastiveConfig) -> list[dict]:
+    """AdamW groups: everything else, then the Siren's first layer with its own rate (and weight decay)."""
+    first_layer = model.location_encoder.siren.layers[0]
+    first = [first_layer.weight, first_layer.bias]
+    rest = [p for p in model.parameters() if all(p is not q for q in first)]
+    decay = config.weight_decay if config.first_layer_weight_decay is None else config.first_layer_weight_decay
+    return [
+        {"params": rest, "lr_scale": 1.0},
+        {"params": [first_layer.weight], "lr_scale": config.first_layer_lr_scale, "weight_decay": decay},
+        # Biases are not decayed toward 0 more than the preset does elsewhere.
+        {"params": [first_layer.bias], "lr_scale": config.first_layer_lr_scale},
+    ]
+
+
 def history_csv(history: list[dict]) -> str:
-    """The per-epoch log as CSV text (columns LOG_FIELDS)."""
+    """The per-epoch log as CSV text (columns LOG_FIELDS, then the monitor's fields present in the log)."""
+    fields = list(LOG_FIELDS) + [k for k in MONITOR_FIELDS if any(k in row for row in history)]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for row in history:
-        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in LOG_FIELDS})
+        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in fields})
     return buffer.getvalue()

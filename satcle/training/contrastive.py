@@ -50,16 +50,24 @@ class SatCLEModel(nn.Module):
     """Everything the contrastive stage trains.
 
     location_encoder : Siren(SH), the exported model
-    image_projection : linear map of frozen backbone features to the embedding size
+    image_projection : map of frozen backbone features to the embedding size: linear
+        (rank <= feature size, so the location embedding is only asked to fill that many
+        directions) or, with `image_hidden` > 0, a GELU MLP with one hidden layer
     fusion : GraphFusion when spatial refinement is on, else None
     logit_scale : log of 1 / temperature (learnable)
     """
 
     def __init__(self, encoder: EncoderConfig, image_feature_dim: int, *, spatial: bool,
-                 copies: int = 5, sigma_deg: float = 0.18, init_temperature: float = 0.07) -> None:
+                 copies: int = 5, sigma_deg: float = 0.18, init_temperature: float = 0.07,
+                 image_hidden: int = 0) -> None:
         super().__init__()
         self.location_encoder = LocationEncoder(encoder)
-        self.image_projection = nn.Linear(image_feature_dim, encoder.output_dim)
+        if image_hidden > 0:
+            self.image_projection = nn.Sequential(
+                nn.Linear(image_feature_dim, image_hidden), nn.GELU(), nn.Linear(image_hidden, encoder.output_dim)
+            )
+        else:
+            self.image_projection = nn.Linear(image_feature_dim, encoder.output_dim)
         self.fusion = GraphFusion(encoder.output_dim) if spatial else None
         self.copies = copies
         self.sigma_deg = sigma_deg

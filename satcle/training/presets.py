@@ -1,8 +1,8 @@
 """Training configurations as small frozen dataclasses, and the two presets.
 
 * `bluemarble` - the whole pipeline (tiles, DINO, features, contrastive) on
-  Blue Marble tiles, sized to fit about 90 minutes on 2 dedicated CPU cores
-  (20,000 tiles, 4 DINO epochs, up to 60 contrastive epochs at lr 1e-3).
+  Blue Marble tiles for 2 CPU cores (20,000 tiles, 4 DINO epochs, 25 contrastive
+  epochs at lr 1e-4 with warm-up and cosine decay, selection gated on location retention).
 * `s2-100k` - the paper's setting on Sentinel-2 S2-100K (batch 512, lr 1e-4,
   wd 1e-2, up to 500 epochs with early stopping, K = 5), meant for a GPU.
 """
@@ -90,6 +90,7 @@ class ContrastiveConfig:
     anchor_weight: L2-SP regularisation, anchor_weight * sum((theta - theta_init)^2)
         over the location encoder's parameters: keeps the smooth, location-preserving
         structure of the initialisation while the loss adds what the images show.
+    image_hidden: hidden width of an MLP image projection (0: linear, as SatCLIP).
     min_location_r2: an epoch can only be selected (and reset early stopping) when
         the location retention R^2 logged for it is at least this (0 = val loss alone).
     """
@@ -108,6 +109,7 @@ class ContrastiveConfig:
     first_layer_weight_decay: float | None = None
     first_layer_lr_scale: float = 1.0
     anchor_weight: float = 0.0
+    image_hidden: int = 0
     min_location_r2: float = 0.0
 
     def __post_init__(self) -> None:
@@ -157,9 +159,13 @@ BLUEMARBLE = Preset(
     # Blue Marble tile centres lie ~1 degree apart; a 0.5 degree jitter fills the gaps
     # the way the official 0.18 degree jitter does for S2-100K's 100k points.
     refinement=RefinementConfig(sigma_deg=0.5),
-    # A CPU budget allows a few thousand steps, not the paper's ~100k: 10x the paper's
-    # learning rate (measured: top-1 0.27 vs 0.10 after 160 steps on 2,000 tiles).
-    contrastive=ContrastiveConfig(lr=1e-3, batch_size=256, max_epochs=60, patience=10),
+    # The paper's rate with a warm-up and cosine decay over 25 epochs. At 10x that rate
+    # (this preset's earlier choice) in-batch retrieval rises fastest, but the encoder
+    # scrambles location into a high-frequency code (location R^2 0.64) and loses to its
+    # own untrained network downstream; docs/TRAINING.md has the study. Epochs whose
+    # location retention falls below 0.95 are never selected.
+    contrastive=ContrastiveConfig(lr=1e-4, batch_size=256, max_epochs=25, patience=10, schedule="cosine",
+                                  warmup_epochs=2, min_location_r2=0.95),
     encoder=EncoderConfig(legendre_degree=10),
 )
 

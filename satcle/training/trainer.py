@@ -98,7 +98,8 @@ def train_contrastive(
 
     torch.manual_seed(config.seed)
     model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
-                        sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature).to(device)
+                        sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
+                        image_hidden=config.image_hidden).to(device)
     optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],

@@ -1,0 +1,65 @@
+"""The pretraining study table of docs/TRAINING.md, from training runs and `satcle eval` reports.
+
+    python benchmarks/training_study.py --runs RUN_DIR [RUN_DIR ...] --evals EVAL.json [EVAL.json ...]
+
+Each RUN_DIR is a `satcle train --out` directory (its model/config.json holds the
+recipe and the monitor's numbers at the exported epoch). The eval reports must
+hold the runs' model directories as encoders plus `untrained` and `sh`, all on
+the same tasks, points and seeds (reports are pooled, so the baselines may come
+from one of them). Prints one markdown row per run: recipe, validation loss,
+diagnostics, and the tasks won against the best of `untrained` and `sh` per
+split and probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from satcle.evaluation.benchmark import BenchmarkResult, Score
+from satcle.evaluation.report import wins_over
+
+RECIPE_KEYS = ("lr", "schedule", "warmup_epochs", "anchor_weight", "first_layer_lr_scale", "image_hidden",
+               "min_location_r2", "max_epochs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", type=Path, required=True)
+    parser.add_argument("--evals", nargs="+", type=Path, required=True)
+    args = parser.parse_args()
+    scores = []
+    for path in args.evals:
+        scores += [Score(**s) for s in json.loads(path.read_text())["scores"]]
+    result = BenchmarkResult(scores=scores)
+    settings = [(split, probe) for split in ("random", "spatial") for probe in ("mlp", "linear")]
+    header = ("| run | refinement | recipe | exported epoch / run | val loss | val top-1 | location R² | "
+              "participation ratio | temperature ridge MSE | "
+              + " | ".join(f"won {split} {probe}" for split, probe in settings) + " |")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for run in args.runs:
+        meta = json.loads((run / "model" / "config.json").read_text())["metadata"]
+        contrastive = _preset(run / "model" / "MODEL_CARD.md")["contrastive"]
+        recipe = ", ".join(f"{k} {contrastive[k]}" for k in RECIPE_KEYS if k in contrastive)
+        refinement = "+".join(k for k, on in meta["refinement"].items() if on) or "none"
+        encoder = str(run / "model")
+        cells = []
+        for split, probe in settings:
+            gaps = wins_over(result, encoder, ("untrained", "sh"), split, probe)
+            cells.append(f"{sum(g < 0 for g in gaps.values())}/{len(gaps)}" if gaps else "–")
+        print(f"| {run.name} | {refinement} | {recipe} | {meta['best_epoch']} / {meta['epochs_run']} | "
+              f"{meta['val_loss']:.3f} | {meta['val_top1']:.3f} | {meta.get('location_r2', float('nan')):.3f} | "
+              f"{meta.get('participation_ratio', float('nan')):.1f} | {meta.get('probe_mse', float('nan')):.3f} | "
+              + " | ".join(cells) + " |")
+
+
+def _preset(card: Path) -> dict:
+    """The preset a run trained with: the JSON block under "## Configuration" of its model card."""
+    text = card.read_text().split("## Configuration", 1)[1]
+    return json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -100,6 +100,8 @@ def train_contrastive(
     model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
                         sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
                         image_hidden=config.image_hidden).to(device)
+    if config.smooth_init_degree > 0:
+        smooth_first_layer(model.location_encoder, config.smooth_init_degree)
     optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
@@ -217,6 +219,18 @@ def lr_factor(config: ContrastiveConfig, step: int, steps_per_epoch: int) -> flo
         return (step + 1) / warmup
     total = max(config.max_epochs * steps_per_epoch - warmup, 1)
     return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total) / total))
+
+
+@torch.no_grad()
+def smooth_first_layer(encoder: torch.nn.Module, degree: int) -> None:
+    """Scale the first layer's weights on harmonics of degree l >= `degree` by (degree / (l + 1))^2.
+
+    Column j of the first layer reads harmonic (l, m) with j = l^2 + l + m, so l = floor(sqrt(j)).
+    """
+    weight = encoder.siren.layers[0].weight  # (hidden, L^2)
+    l = torch.arange(weight.shape[1], device=weight.device).float().sqrt().floor()
+    scale = torch.where(l >= degree, (degree / (l + 1)) ** 2, torch.ones_like(l))
+    weight.mul_(scale.to(weight.dtype))
 
 
 def _parameter_groups(model: SatCLEModel, config: ContrastiveConfig) -> list[dict]:

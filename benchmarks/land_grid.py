@@ -19,22 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from grid_fixture import write_grid  # noqa: E402,F401  (re-exported for the benchmarks)
 
 
-def land_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n points uniform over land (global-land-mask, 1 km), degrees float64."""
-    from global_land_mask import globe
-
-    lats, lons = [], []
-    have = 0
-    while have < n:
-        lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, 4 * n)))
-        lon = rng.uniform(-180.0, 180.0, 4 * n)
-        land = globe.is_land(lat, lon)
-        lats.append(lat[land])
-        lons.append(lon[land])
-        have += int(land.sum())
-    return np.concatenate(lats)[:n], np.concatenate(lons)[:n]
-
-
 def cells_around(lats: np.ndarray, lons: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
     """(containing cells, containing cells and their neighbours), sorted uint64."""
     containing = np.unique(np.fromiter((h3i.latlng_to_cell(a, b, res) for a, b in zip(lats, lons)),
@@ -58,8 +42,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 def model_and_points(args: argparse.Namespace):
     """(encoder, rng, lats, lons): the benchmark's model and its random land points."""
     from satcle import load_encoder
+    from satcle.geo import sample_land
 
     encoder = load_encoder(args.model)
     rng = np.random.default_rng(0)
-    lats, lons = land_points(rng, args.points)
+    lats, lons = sample_land(args.points, rng)
     return encoder, rng, lats, lons

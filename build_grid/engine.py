@@ -31,7 +31,7 @@ from tqdm import tqdm
 import satcle
 from satcle.errors import GridBuildError
 from satcle.grid.duckdb_view import write_database
-from satcle.grid.h3_cells import cell_centers, cell_children, cells_at_resolution
+from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution
 from satcle.grid.store_format import (
     COVERAGES,
     EMBEDDING_DTYPES,

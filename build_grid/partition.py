@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from satcle.grid.h3_cells import cell_centers
+from satcle.geo.h3_cells import cell_centers
 from satcle.grid.store_format import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize, wkb_points
 from satcle.grid_lookup import interp_error
 from satcle.model import LocationEncoder

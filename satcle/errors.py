@@ -30,6 +30,10 @@ class DataUnavailableError(SatcleError, FileNotFoundError):
     """An evaluation task whose source data is not installed or not reachable offline."""
 
 
+class MissingPackageError(DataUnavailableError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
+
+
 class EncoderUnavailableError(SatcleError, LookupError):
     """An evaluation encoder that cannot run here (package missing, no grid given)."""
 

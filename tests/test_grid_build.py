@@ -26,7 +26,7 @@ from build_grid.partition import GridIdentity, evaluate_partition, partition_to_
 from build_grid.verify import verify_grid
 from satcle.errors import GridBuildError, GridFormatError
 from satcle.grid_lookup import interp_error
-from satcle.grid.h3_cells import cell_centers
+from satcle.geo.h3_cells import cell_centers
 from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, cache_dir, default_grid_dir
 from satcle.grid.store_format import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
 

@@ -11,7 +11,7 @@ from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
 from satcle.grid.store_format import MANIFEST_FILE, dequantize
 from satcle.grid_lookup import GRID_ENV, Source, default_grid_dir
-from satcle.grid_lookup.cell_index import unit_vectors
+from satcle.geo import unit_vectors
 
 from conftest import sphere_points
 from grid_fixture import cells_of_resolution, write_grid

@@ -1,8 +1,8 @@
 import h3.api.basic_int as h3i
 import numpy as np
 
-from satcle.grid.h3_cells import cells_at_resolution
-from satcle.grid_lookup.cell_index import unit_vectors
+from satcle.geo.h3_cells import cells_at_resolution
+from satcle.geo import unit_vectors
 from satcle.grid_lookup.precision import probe_points
 
 
@@ -39,7 +39,7 @@ def test_interp_error_is_the_max_over_shared_boundary_probes():
     import torch
 
     from satcle import EncoderConfig, LocationEncoder
-    from satcle.grid.h3_cells import cell_centers
+    from satcle.geo.h3_cells import cell_centers
     from satcle.grid.reader import GridTable
     from satcle.grid.store_format import quantize
     from satcle.grid_lookup import Grid, interp_error

@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_path
 from ..paths import cache_dir
 from ..errors import DataError
+from ..geo import EARTH_RADIUS_KM
 from .land import sample_land_points
 from .sample import GeoSample
 
-EARTH_RADIUS_KM = 6371.0
 #: Ground size of one mosaic pixel at the equator: 2 pi R / 5400.
 NATIVE_KM_PER_PX = 2 * np.pi * EARTH_RADIUS_KM / 5400
 

@@ -18,7 +18,7 @@ from duckdb.sqltypes import DOUBLE, INTEGER, UBIGINT
 
 from ..grid_lookup import open_grid, register_embedding_function
 from .duckdb_view import create_view
-from .h3_cells import latlng_to_cells
+from ..geo.h3_cells import latlng_to_cells
 
 
 def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyConnection:

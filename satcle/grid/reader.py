@@ -6,7 +6,6 @@ The format itself (schema, manifest, quantisation) is defined in
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from ..checksum import file_sha256
 from ..errors import GridFormatError
 from .store_format import Manifest, embeddings_from_arrow, partition_schema, without_geometry
 
@@ -68,7 +68,7 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
         path = grid_dir / part.file
         if not path.is_file():
             raise GridFormatError(f"{grid_dir}: partition {part.file} listed in the manifest is missing")
-        if verify_checksums and _sha256(path) != part.sha256:
+        if verify_checksums and file_sha256(path) != part.sha256:
             raise GridFormatError(f"{path} is corrupt: sha256 differs from the manifest")
         try:
             metadata = pq.read_metadata(path)
@@ -109,11 +109,3 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
         )
     except ValueError as exc:
         raise GridFormatError(f"{grid_dir}: {exc}") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

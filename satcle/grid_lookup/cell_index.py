@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..grid.h3_cells import cell_boundaries, cell_centers, neighbor_disks
+from ..geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
+from ..geo.sphere import unit_vectors
 
 # Buckets of the raster at most (memory: 8 bytes each), overall and per stored cell.
 MAX_BUCKETS = 1 << 24
@@ -90,18 +91,6 @@ class CellIndex:
     def num_cells(self) -> int:
         """M, the number of stored cells indexed."""
         return self.records.shape[0]
-
-
-def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """(N,) degrees -> (N, 3) float64 unit vectors (x towards lon 0, z north)."""
-    phi = np.radians(np.asarray(lats, dtype=np.float64))
-    lam = np.radians(np.asarray(lons, dtype=np.float64))
-    xyz = np.empty((phi.size, 3))
-    cos_phi = np.cos(phi)
-    np.multiply(cos_phi, np.cos(lam), out=xyz[:, 0])
-    np.multiply(cos_phi, np.sin(lam), out=xyz[:, 1])
-    np.sin(phi, out=xyz[:, 2])
-    return xyz
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

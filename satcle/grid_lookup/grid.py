@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from .._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate, spatial_sort
 from ..coordinates import as_latlon
 from ..errors import GridFormatError, GridNotFoundError, OutsideCoverageError
-from ..grid.h3_cells import latlng_to_cells
+from ..geo.h3_cells import latlng_to_cells
 from ..grid.reader import GridTable, read_grid_table
 from ..grid.store_format import Manifest, read_manifest
 from ..model import LocationEncoder, load_encoder

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import h3.api.basic_int as h3i
 import numpy as np
 
-from ..grid.h3_cells import cell_boundaries, cell_centers, neighbor_disks
+from ..geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ..grid.reader import GridTable
 from ..model import LocationEncoder
 from .cell_index import empty_aligned, unit_vectors

@@ -13,7 +13,6 @@ found by name; anything else is loaded by path.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..checksum import file_sha256
 from ..errors import ModelFormatError, ModelNotFoundError
 from .location_encoder import EncoderConfig, LocationEncoder
 
@@ -149,15 +149,6 @@ def save_encoder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
-
-
-def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _resolve(name_or_path: str | os.PathLike) -> Path:

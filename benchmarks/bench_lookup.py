@@ -26,7 +26,7 @@ import torch
 
 from satcle import open_grid
 from satcle._ext.grid_lookup import AMBIGUOUS, gather_blend
-from satcle.grid_lookup.grid import spatial_order
+from satcle.grid.lookup.grid import spatial_order
 
 from land_grid import add_model_options, model_and_points, write_grid_around
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from satcle import open_grid
-from satcle.grid_lookup import interp_error
+from satcle.grid.lookup import interp_error
 
 from land_grid import add_model_options, cells_around, model_and_points, write_grid
 

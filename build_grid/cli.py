@@ -8,7 +8,7 @@ import h3
 import typer
 
 from satcle.errors import SatcleError
-from satcle.grid.store_format import COVERAGES, EMBEDDING_DTYPES
+from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
 from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 app = typer.Typer(
@@ -96,7 +96,7 @@ def build(
 @app.command()
 def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """What a grid is: model, resolution, coverage, dtype, cells, size, build time."""
-    from satcle.grid.store_format import read_manifest
+    from satcle.grid.format.store import read_manifest
 
     manifest = _or_exit(read_manifest, grid_dir)
     nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
@@ -118,7 +118,7 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
 @app.command()
 def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """Check every partition's sha256 and row count against the manifest; exit 1 naming bad files."""
-    from .verify import verify_grid
+    from satcle.grid.format.verify import verify_grid
 
     problems = _or_exit(verify_grid, grid_dir)
     for problem in problems:
@@ -139,7 +139,7 @@ def query(
     """Run SQL against a grid and print the result."""
     import duckdb
 
-    from satcle.grid.connection import connect
+    from satcle.grid.sql import connect
 
     con = _or_exit(connect, grid_dir)
     try:
@@ -159,7 +159,7 @@ def similar(
     k: int = typer.Option(10, "-k", min=1, help="How many cells to list."),
 ) -> None:
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
-    from satcle.grid.connection import connect
+    from satcle.grid.sql import connect
 
     # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
     con = _or_exit(connect, grid_dir, method="cell", on_miss="nan")

@@ -15,7 +15,7 @@ import numpy as np
 
 from satcle.geo.h3_cells import cell_centers, cell_children, neighbor_disks
 from satcle.geo.land import LandMask
-from satcle.grid.store_format import COVERAGES
+from satcle.grid.format.store import COVERAGES
 
 __all__ = ["LandMask", "coverage_mask", "covered_cells", "covered_cells_and_centres", "stored_neighbors"]
 

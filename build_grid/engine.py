@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 import satcle
 from satcle.errors import GridBuildError
-from satcle.grid.duckdb_view import write_database
+from satcle.grid.format.duckdb_view import write_database
 from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution
-from satcle.grid.store_format import (
+from satcle.grid.format.store import (
     COVERAGES,
     EMBEDDING_DTYPES,
     MANIFEST_FILE,

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import torch
 
 from satcle.geo.h3_cells import cell_centers
-from satcle.grid.store_format import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize, wkb_points
-from satcle.grid_lookup import interp_error
+from satcle.grid.format.store import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize, wkb_points
+from satcle.grid.lookup import interp_error
 from satcle.model import LocationEncoder
 
 # Rows per Parquet row group: ~2 MB of float16 embeddings at D = 256, so that a
@@ -85,7 +85,7 @@ def evaluate_partition(
     neighbors : (K,) uint64, optional
         The stored neighbours of `cells` outside them (`coverage.stored_neighbors`).
         When given, they are evaluated too (as their own partitions store them)
-        and the ``interp_error`` column is added (`satcle.grid_lookup.interp_error`:
+        and the ``interp_error`` column is added (`satcle.grid.lookup.interp_error`:
         about 5 more live evaluations per cell, boundary probes shared by neighbours).
     metadata : str -> str, optional
         Key-value metadata of the table (and so of the Parquet file).

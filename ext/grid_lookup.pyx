@@ -2,7 +2,7 @@
 """Compiled kernels of the grid lookup: locate points among H3 cell centres, then
 gather and blend stored rows with dequantisation fused in.
 
-The Python-facing layer is `satcle.grid_lookup`; these functions only fill
+The Python-facing layer is `satcle.grid.lookup`; these functions only fill
 pre-allocated, validated arrays. Geometry is on the unit sphere in float64:
 cell centres are unit vectors, cell edges are great-circle arcs (H3 edges are
 straight lines of a gnomonic face projection, hence great circles), stored as
@@ -43,7 +43,7 @@ cdef inline double triple(const double* p, const double* b, const double* c) noe
 
 ctypedef struct cell_record:
     # 128 bytes, two cache lines: what locating and interpolating a point read
-    # of its nearest cell (layout: satcle.grid_lookup.cell_index.RECORD_*).
+    # of its nearest cell (layout: satcle.grid.lookup.cell_index.RECORD_*).
     float centre[3]
     int32_t neighbours[6]       # rows counter-clockwise, -1 if not stored
     float neighbour_xyz[6][3]   # their centres

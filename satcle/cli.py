@@ -266,7 +266,7 @@ def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            from .grid.store_format import embeddings_to_arrow
+            from .grid.format.store import embeddings_to_arrow
 
             columns["embedding"] = embeddings_to_arrow(embeddings)
             pq.write_table(pa.table(columns), tmp)

@@ -1,5 +1,5 @@
 """A small grid writer for tests and benchmarks (not the builder: no coverage
-mask, no Dask, no resume). Writes a valid grid directory through `store_format`,
+mask, no Dask, no resume). Writes a valid grid directory through `satcle.grid.format.store`,
 including ``interp_error`` from the lookup layer's precision function."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from satcle.atomic import write_atomic
-from satcle.grid.store_format import (
+from satcle.grid.format.store import (
     Manifest,
     PartitionInfo,
     embeddings_to_arrow,
@@ -22,7 +22,7 @@ from satcle.grid.store_format import (
     quantize,
     write_manifest,
 )
-from satcle.grid_lookup import interp_error
+from satcle.grid.lookup import interp_error
 
 
 def cells_of_resolution(res: int, parents_res0: list[int] | None = None) -> np.ndarray:

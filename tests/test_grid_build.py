@@ -23,12 +23,12 @@ from build_grid.cli import app
 from build_grid.coverage import LandMask, covered_cells, stored_neighbors
 from build_grid.engine import BuildConfig, build_grid
 from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
-from build_grid.verify import verify_grid
+from satcle.grid.format.verify import verify_grid
 from satcle.errors import GridBuildError, GridFormatError
-from satcle.grid_lookup import interp_error
+from satcle.grid.lookup import interp_error
 from satcle.geo.h3_cells import cell_centers
 from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, cache_dir, default_grid_dir
-from satcle.grid.store_format import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
+from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
 
 runner = CliRunner()
 
@@ -192,7 +192,7 @@ def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encode
     # tolerance routes exactly the cells whose stored bound exceeds it to the encoder.
     tolerance = float(np.median(expected))
     _, source = grid.lookup(*cell_centers(cells), tolerance=tolerance, return_source=True)
-    np.testing.assert_array_equal(source == satcle.grid_lookup.Source.LIVE, expected > tolerance)
+    np.testing.assert_array_equal(source == satcle.grid.lookup.Source.LIVE, expected > tolerance)
 
 
 def test_bounded_partitions_are_reproducible_to_the_byte(land_grid, encoder):

@@ -7,9 +7,9 @@ import pytest
 import satcle
 from build_grid.coverage import covered_cells
 from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
-from satcle.grid.duckdb_view import create_view
-from satcle.grid.store_format import Manifest, PartitionInfo, write_manifest
-from satcle.grid_lookup import open_grid
+from satcle.grid.format.duckdb_view import create_view
+from satcle.grid.format.store import Manifest, PartitionInfo, write_manifest
+from satcle.grid.lookup import open_grid
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 import satcle
 from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
-from satcle.grid.store_format import MANIFEST_FILE, dequantize
-from satcle.grid_lookup import GRID_ENV, Source, default_grid_dir
+from satcle.grid.format.store import MANIFEST_FILE, dequantize
+from satcle.grid.lookup import GRID_ENV, Source, default_grid_dir
 from satcle.geo import unit_vectors
 
 from conftest import sphere_points
@@ -279,7 +279,7 @@ def test_default_grid_location(tmp_path, monkeypatch, encoder):
 def test_duckdb_function_matches_lookup(global_grid, rng):
     import duckdb
 
-    from satcle.grid_lookup import register_embedding_function
+    from satcle.grid.sql import register_embedding_function
 
     lats, lons = sphere_points(rng, 5000)
     con = duckdb.connect()
@@ -325,7 +325,7 @@ def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rn
 
 
 def test_spatial_order_is_a_stable_sort_by_degree_block(rng):
-    from satcle.grid_lookup.grid import spatial_order
+    from satcle.grid.lookup.grid import spatial_order
 
     lats, lons = sphere_points(rng, 5_000)
     lats[:4], lons[:4] = [90.0, -90.0, 0.5, 0.5], [180.0, -180.0, 179.999999, 0.5]
@@ -337,7 +337,7 @@ def test_spatial_order_is_a_stable_sort_by_degree_block(rng):
 
 
 def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
-    from satcle.grid_lookup import interp_error
+    from satcle.grid.lookup import interp_error
 
     table = global_grid.table
     parent = h3i.cell_to_parent(int(table.h3[0]), 0)
@@ -352,7 +352,7 @@ def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
 
 
 def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng):
-    import satcle.grid_lookup.index_cache as index_cache
+    import satcle.grid.lookup.index_cache as index_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = write_grid(tmp_path / "g", encoder, cells_of_resolution(1), with_error=False)
@@ -394,7 +394,7 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
 
 
 def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch):
-    import satcle.grid_lookup.grid as grid_module
+    import satcle.grid.lookup.grid as grid_module
     from satcle._ext.grid_lookup import AMBIGUOUS
 
     # Widen "within rounding" to 2e-3 rad so that many points take the h3 path.
@@ -428,7 +428,7 @@ def test_nearest_centre_search_matches_brute_force(request, rng, grid_name):
 @pytest.mark.parametrize("dim", [256, 37])
 def test_gather_blend_kernels_agree_with_numpy(rng, dim):
     from satcle._ext import grid_lookup as kernels
-    from satcle.grid_lookup.cell_index import empty_aligned
+    from satcle.grid.lookup.cell_index import empty_aligned
 
     m, n = 500, 2_000
     values = rng.normal(size=(m, dim)).astype(np.float16)

@@ -3,7 +3,7 @@ import numpy as np
 
 from satcle.geo.h3_cells import cells_at_resolution
 from satcle.geo import unit_vectors
-from satcle.grid_lookup.precision import probe_points
+from satcle.grid.lookup.precision import probe_points
 
 
 def probes_of_one_cell(cell, inset):
@@ -40,9 +40,9 @@ def test_interp_error_is_the_max_over_shared_boundary_probes():
 
     from satcle import EncoderConfig, LocationEncoder
     from satcle.geo.h3_cells import cell_centers
-    from satcle.grid.reader import GridTable
-    from satcle.grid.store_format import quantize
-    from satcle.grid_lookup import Grid, interp_error
+    from satcle.grid.format.reader import GridTable
+    from satcle.grid.format.store import quantize
+    from satcle.grid.lookup import Grid, interp_error
 
     torch.manual_seed(3)
     encoder = LocationEncoder(EncoderConfig(legendre_degree=6, hidden_dim=64, output_dim=32))

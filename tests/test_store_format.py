@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from satcle.errors import GridFormatError
-from satcle.grid.store_format import (
+from satcle.grid.format.store import (
     Manifest,
     PartitionInfo,
     dequantize,
@@ -102,7 +102,7 @@ def test_float16_quantize_is_numpy_astype_bit_for_bit():
 
 
 def test_geometry_column_is_geoparquet_wkb_points():
-    from satcle.grid.store_format import GEOMETRY_COLUMN, without_geometry, wkb_points
+    from satcle.grid.format.store import GEOMETRY_COLUMN, without_geometry, wkb_points
 
     schema = partition_schema(8, "int8", with_error=True, with_geometry=True, metadata={"k": "v"})
     assert schema.names == ["h3", "lat", "lon", "embedding", "scale", "interp_error", GEOMETRY_COLUMN]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..grid.reader import GridTable
-from ..grid.store_format import Manifest
+from ...atomic import atomic_path
+from ..format.reader import GridTable
+from ..format.store import Manifest
 from .cell_index import CellIndex, build_cell_index, empty_aligned
 
 # Part of the cache key: a changed index layout must not read old entries.

@@ -1,7 +1,7 @@
-"""Lookup layer: compiled interpolation over a precomputed grid, with a precision
-contract (per-cell error bounds) and a live-encoder fallback.
-
-(The package is not called ``satcle.lookup`` because that name is the function.)
+"""Lookup layer: compiled interpolation over a precomputed grid (`grid`: `Grid`,
+`open_grid`; `cell_index`: what the kernels search; `index_cache`), with a
+precision contract (`precision`: per-cell error bounds) and a live-encoder
+fallback. `lookup` here is the function `satcle.lookup`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from pathlib import Path
 
 from numpy.typing import ArrayLike
 
-from ..errors import GridNotFoundError
-from ..grid.store_format import MANIFEST_FILE
-from ..paths import GRID_ENV, default_grid_dir, index_cache_dir
+from ...errors import GridNotFoundError
+from ..format.store import MANIFEST_FILE
+from ...paths import GRID_ENV, default_grid_dir, index_cache_dir
 from .grid import Grid, Source, open_grid
 from .precision import interp_error, probe_points
-from .sql import embedding_function, register_embedding_function
 
 __all__ = [
-    "GRID_ENV", "Grid", "Source", "default_grid_dir", "embedding_function", "index_cache_dir", "interp_error", "lookup",
-    "open_grid", "probe_points", "register_embedding_function",
+    "GRID_ENV", "Grid", "Source", "default_grid_dir", "index_cache_dir", "interp_error", "lookup", "open_grid",
+    "probe_points",
 ]
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+from .store import DUCKDB_FILE, Manifest
 
-from .store_format import DUCKDB_FILE, Manifest
+if TYPE_CHECKING:
+    import duckdb
 
 VIEW_NAME = "satcle"
 
@@ -42,6 +44,8 @@ def create_view(con: duckdb.DuckDBPyConnection, grid_dir: str | os.PathLike, man
 
 def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
     """Write ``satcle.duckdb`` (just the view, absolute paths) into a local grid, atomically."""
+    import duckdb  # here, not at module level: `import satcle` should not pay for it
+
     root = Path(grid_dir).expanduser().resolve()
     target = root / DUCKDB_FILE
     tmp = root / f".{DUCKDB_FILE}.{os.getpid()}.tmp"

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate, spatial_sort
-from ..coordinates import as_latlon
-from ..errors import GridFormatError, GridNotFoundError, OutsideCoverageError
-from ..geo.h3_cells import latlng_to_cells
-from ..grid.reader import GridTable, read_grid_table
-from ..grid.store_format import Manifest, read_manifest
-from ..model import LocationEncoder, load_encoder
-from ..paths import index_cache_dir
+from ..._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate, spatial_sort
+from ...coordinates import as_latlon
+from ...errors import GridFormatError, GridNotFoundError, OutsideCoverageError
+from ...geo.h3_cells import latlng_to_cells
+from ..format.reader import GridTable, read_grid_table
+from ..format.store import Manifest, read_manifest
+from ...model import LocationEncoder, load_encoder
+from ...paths import index_cache_dir
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
 from .index_cache import cached_cell_index
 

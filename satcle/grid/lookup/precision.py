@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import h3.api.basic_int as h3i
 import numpy as np
 
-from ..geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
-from ..grid.reader import GridTable
-from ..model import LocationEncoder
-from .cell_index import empty_aligned, unit_vectors
+from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
+from ..format.reader import GridTable
+from ...model import LocationEncoder
+from ...geo.sphere import unit_vectors
+from .cell_index import empty_aligned
 from .grid import Grid
 
 INSET = 0.02

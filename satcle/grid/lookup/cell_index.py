@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
-from ..geo.sphere import unit_vectors
+from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
+from ...geo.sphere import unit_vectors
 
 # Buckets of the raster at most (memory: 8 bytes each), overall and per stored cell.
 MAX_BUCKETS = 1 << 24

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-from ..checksum import file_sha256
-from ..errors import GridFormatError
-from .store_format import Manifest, embeddings_from_arrow, partition_schema, without_geometry
+from ...errors import GridFormatError
+from .store import Manifest, embeddings_from_arrow
+from .verify import expected_schema, partition_problem
 
 
 @dataclass(frozen=True)
@@ -60,26 +59,14 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
     verify_checksums) another sha256.
     """
     grid_dir = Path(grid_dir)
-    expected = partition_schema(manifest.dim, manifest.dtype, with_error=manifest.has_interp_error)
+    expected = expected_schema(manifest)
     if not manifest.partitions:
         raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
-    paths = []
     for part in manifest.partitions:
-        path = grid_dir / part.file
-        if not path.is_file():
-            raise GridFormatError(f"{grid_dir}: partition {part.file} listed in the manifest is missing")
-        if verify_checksums and file_sha256(path) != part.sha256:
-            raise GridFormatError(f"{path} is corrupt: sha256 differs from the manifest")
-        try:
-            metadata = pq.read_metadata(path)
-            schema = without_geometry(metadata.schema.to_arrow_schema().remove_metadata())
-        except (OSError, pa.ArrowException) as exc:
-            raise GridFormatError(f"{path} is unreadable: {exc}") from None
-        if not schema.equals(expected):
-            raise GridFormatError(f"{path} has schema {schema}, expected {expected}")
-        if metadata.num_rows != part.rows:
-            raise GridFormatError(f"{path} has {metadata.num_rows} rows, the manifest says {part.rows}")
-        paths.append(str(path))
+        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums)
+        if problem is not None:
+            raise GridFormatError(f"{grid_dir}: {problem}")
+    paths = [str(grid_dir / part.file) for part in manifest.partitions]
     try:
         # Fragments come back in the order given, whatever the threads do.
         table = ds.dataset(paths, format="parquet").to_table(columns=expected.names)

@@ -59,7 +59,7 @@ def main() -> None:
     encoder, rng, lats, lons = model_and_points(args)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, with_error=False)
+        path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, error_bound=False)
         built = time.perf_counter() - start
         start = time.perf_counter()
         grid = open_grid(path, encoder=encoder, index_cache=False)

@@ -1,22 +1,20 @@
 """Shared by the lookup benchmarks: random land points and a grid covering them.
 
-Until the builder (`satcle-grid build`) is merged, benchmark grids are written by
-the test fixture `tests/grid_fixture.py`, restricted to the cells the sample
-points fall in plus their H3 neighbours, so that a resolution-6 grid is built in
+Benchmark grids are written by the builder's in-process entry point
+(`build_grid.engine.write_cells`), restricted to the cells the sample points
+fall in plus their H3 neighbours, so that a resolution-6 grid is built in
 minutes; lookups on it touch exactly the rows a full land grid would.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import h3.api.basic_int as h3i
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from grid_fixture import write_grid  # noqa: E402,F401  (re-exported for the benchmarks)
+from build_grid.engine import write_cells
 
 
 def cells_around(lats: np.ndarray, lons: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +28,7 @@ def cells_around(lats: np.ndarray, lons: np.ndarray, res: int) -> tuple[np.ndarr
 
 def write_grid_around(directory: Path, encoder, lats, lons, res: int, **options) -> Path:
     """A grid of the cells around the points (see module docstring)."""
-    return write_grid(directory, encoder, cells_around(lats, lons, res)[1], coverage="land", **options)
+    return write_cells(directory, encoder, cells_around(lats, lons, res)[1], coverage="land", **options)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

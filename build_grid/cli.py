@@ -9,7 +9,7 @@ import typer
 
 from satcle.errors import SatcleError
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
-from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
+from satcle.paths import DEFAULT_GRID
 
 app = typer.Typer(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
@@ -69,14 +69,14 @@ def build(
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
-    from .engine import BuildConfig, build_grid, estimated_bytes, free_disk_bytes
+    from .engine import BuildConfig, build_grid, estimated_bytes, free_disk_bytes, output_dir
 
     try:
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
                              workers=workers, scheduler=scheduler, error_bound=error_bound)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    target = out or str(built_grid_dir(GridSpec(Path(model).name, res, coverage, dtype)))
+    target = _or_exit(output_dir, config)
     need, free = estimated_bytes(res, coverage, dtype), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB are free at {target}",

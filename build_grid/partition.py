@@ -7,15 +7,13 @@ stored neighbours, for the ``interp_error`` bound) and where the bytes go.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from satcle.geo.h3_cells import cell_centers
-from satcle.grid.format.store import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize, wkb_points
+from satcle.grid.format.store import embeddings_to_arrow, partition_schema, quantize, wkb_points
 from satcle.grid.lookup import interp_error
 from satcle.model import LocationEncoder
 
@@ -29,37 +27,6 @@ ROW_GROUP_ROWS = 4096
 BATCH_SIZE = 2048
 # Parquet's path of the embedding values (per-column options address leaves).
 EMBEDDING_LEAF = "embedding.list.element"
-
-
-@dataclass(frozen=True)
-class GridIdentity:
-    """What every file of one grid shares; a partition that disagrees is not of this grid."""
-
-    model_name: str
-    model_sha256: str
-    resolution: int
-    partition_resolution: int
-    coverage: str
-    dtype: str
-    dim: int
-    has_interp_error: bool = True
-    has_geometry: bool = True
-
-    def file_metadata(self, parent: int) -> dict[str, str]:
-        """Parquet key-value metadata of the partition under `parent` (H3 id)."""
-        return {
-            "satcle_format_version": str(FORMAT_VERSION),
-            "satcle_model_name": self.model_name,
-            "satcle_model_sha256": self.model_sha256,
-            "satcle_resolution": str(self.resolution),
-            "satcle_partition_resolution": str(self.partition_resolution),
-            "satcle_coverage": self.coverage,
-            "satcle_dtype": self.dtype,
-            "satcle_dim": str(self.dim),
-            "satcle_interp_error": str(int(self.has_interp_error)),
-            "satcle_geometry": str(int(self.has_geometry)),
-            "satcle_parent": format(parent, "x"),
-        }
 
 
 def evaluate_partition(

@@ -22,7 +22,7 @@ import satcle
 from build_grid.cli import app
 from build_grid.coverage import LandMask, covered_cells, stored_neighbors
 from build_grid.engine import BuildConfig, build_grid
-from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
+from build_grid.partition import evaluate_partition, partition_to_parquet
 from satcle.grid.format.verify import verify_grid
 from satcle.errors import GridBuildError, GridFormatError
 from satcle.grid.lookup import interp_error
@@ -198,7 +198,6 @@ def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encode
 def test_bounded_partitions_are_reproducible_to_the_byte(land_grid, encoder):
     out, _ = land_grid
     manifest = read_manifest(out)
-    identity = GridIdentity(encoder.metadata["name"], encoder.metadata["sha256"], 2, 0, "land", "float16", 256)
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # the workers' torch threads
     try:
@@ -206,7 +205,7 @@ def test_bounded_partitions_are_reproducible_to_the_byte(land_grid, encoder):
             parent = int(Path(part.file).stem, 16)
             cells = covered_cells(parent, 2, "land")
             table = evaluate_partition(encoder, cells, "float16", neighbors=stored_neighbors(cells, "land"),
-                                       metadata=identity.file_metadata(parent))
+                                       metadata=manifest.partition_metadata(parent))
             assert (out / part.file).read_bytes() == partition_to_parquet(table), part.file
     finally:
         torch.set_num_threads(threads)
@@ -276,12 +275,11 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
     try:
-        identity = GridIdentity(encoder.metadata["name"], encoder.metadata["sha256"], 3, 0, "global", "float16", 256,
-                                has_interp_error=False)
+        identity = read_manifest(killed)
         for part in read_manifest(killed).partitions:
             parent = int(Path(part.file).stem, 16)
             table = evaluate_partition(encoder, covered_cells(parent, 3, "global"), "float16",
-                                       metadata=identity.file_metadata(parent))
+                                       metadata=identity.partition_metadata(parent))
             assert (killed / part.file).read_bytes() == partition_to_parquet(table), part.file
     finally:
         torch.set_num_threads(threads)

@@ -6,9 +6,10 @@ import pytest
 
 import satcle
 from build_grid.coverage import covered_cells
-from build_grid.partition import GridIdentity, evaluate_partition, partition_to_parquet
+from build_grid.engine import write_cells
+from build_grid.partition import evaluate_partition
 from satcle.grid.format.duckdb_view import create_view
-from satcle.grid.format.store import Manifest, PartitionInfo, write_manifest
+from satcle.grid.format.store import read_manifest
 from satcle.grid.lookup import open_grid
 
 
@@ -18,26 +19,18 @@ def encoder():
 
 
 def one_partition_grid(root, encoder, dtype):
-    """A grid of the global res-2 cells under one res-0 parent, written directly."""
-    parent = 0x8001FFFFFFFFFFF
-    cells = covered_cells(parent, 2, "global")
-    identity = GridIdentity("default", encoder.metadata["sha256"], 2, 0, "global", dtype, 256)
-    table = evaluate_partition(encoder, cells, dtype, metadata=identity.file_metadata(parent))
-    (root / "partitions").mkdir(parents=True)
-    (root / "partitions" / "p.parquet").write_bytes(partition_to_parquet(table))
-    manifest = Manifest("0", "default", identity.model_sha256, {}, 2, 0, "global", dtype, 256, len(cells),
-                        (PartitionInfo("partitions/p.parquet", len(cells), "-"),), "t0", "t1")
-    write_manifest(root, manifest)
-    return manifest, table
+    """The manifest of a grid of the global res-2 cells under one res-0 parent, written by the builder."""
+    write_cells(root, encoder, covered_cells(0x8001FFFFFFFFFFF, 2, "global"), dtype=dtype, error_bound=False)
+    return read_manifest(root)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "int8", "float32"])
 def test_view_dequantises_within_bounds(tmp_path, encoder, dtype):
-    manifest, table = one_partition_grid(tmp_path, encoder, dtype)
+    manifest = one_partition_grid(tmp_path, encoder, dtype)
     con = duckdb.connect()
     create_view(con, tmp_path, manifest)
     rows = con.sql("SELECT lat, lon, embedding FROM satcle ORDER BY h3").fetchall()
-    assert len(rows) == table.num_rows == 49
+    assert len(rows) == manifest.total_cells == 49
     lats, lons = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
     stored = np.array([r[2] for r in rows], dtype=np.float32)
     live = encoder.encode(lats, lons)
@@ -66,7 +59,7 @@ def test_evaluate_partition_rejects_unsorted_cells(encoder):
 def test_int8_partitions_are_smaller_than_float16(tmp_path, encoder):
     sizes = {}
     for dtype in ("int8", "float16"):
-        one_partition_grid(tmp_path / dtype, encoder, dtype)
-        sizes[dtype] = (tmp_path / dtype / "partitions" / "p.parquet").stat().st_size
+        (part,) = one_partition_grid(tmp_path / dtype, encoder, dtype).partitions
+        sizes[dtype] = (tmp_path / dtype / part.file).stat().st_size
     # Parquet stores int8 as 32-bit integers; without compression int8 would be twice float16.
     assert sizes["int8"] < 0.75 * sizes["float16"]

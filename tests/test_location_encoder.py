@@ -8,7 +8,6 @@ import satcle
 from satcle import EncoderConfig, LocationEncoder
 from satcle.errors import CoordinateError
 from satcle.model.siren import Siren
-from conftest import sphere_points
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +16,7 @@ def encoder():
     return LocationEncoder(EncoderConfig(legendre_degree=12, hidden_dim=64, output_dim=32)).eval()
 
 
-def test_compiled_encode_matches_torch_forward(rng, encoder):
+def test_compiled_encode_matches_torch_forward(rng, encoder, sphere_points):
     lats, lons = sphere_points(rng, 2000)
     fast = encoder.encode(lats, lons, batch_size=333)
     with torch.no_grad():
@@ -27,7 +26,7 @@ def test_compiled_encode_matches_torch_forward(rng, encoder):
     np.testing.assert_allclose(fast, reference, atol=2e-5 * np.abs(reference).max())
 
 
-def test_batch_size_does_not_change_results(rng, encoder):
+def test_batch_size_does_not_change_results(rng, encoder, sphere_points):
     lats, lons = sphere_points(rng, 100)
     # float32 GEMM blocking depends on the row count, so equal up to rounding only
     np.testing.assert_allclose(encoder.encode(lats, lons, batch_size=7)[:50],

@@ -11,10 +11,10 @@ from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
 from satcle.grid.format.store import MANIFEST_FILE, dequantize
 from satcle.grid.lookup import GRID_ENV, Source, default_grid_dir
+from build_grid.engine import write_cells
 from satcle.geo import unit_vectors
+from satcle.geo.h3_cells import cell_children, cells_at_resolution
 
-from conftest import sphere_points
-from grid_fixture import cells_of_resolution, write_grid
 
 DIM = 32
 
@@ -39,7 +39,7 @@ def encoder():
 @pytest.fixture(scope="module")
 def global_grid(encoder, tmp_path_factory):
     """Every cell of resolution 2, with interp_error."""
-    path = write_grid(tmp_path_factory.mktemp("g2"), encoder, cells_of_resolution(2))
+    path = write_cells(tmp_path_factory.mktemp("g2"), encoder, cells_at_resolution(2))
     return open_grid(path, encoder=encoder)
 
 
@@ -49,13 +49,13 @@ def patch_cells():
     roots = {c for c in h3i.get_res0_cells() if h3i.is_pentagon(c)}
     roots = sorted(roots)[:2] + [h3i.latlng_to_cell(lat, lon, 0) for lat, lon in
                                  [(89.9, 0), (-89.9, 0), (10, 179.99), (10, -179.99)]]
-    return cells_of_resolution(3, sorted(set(roots)))
+    return cell_children(np.array(sorted(set(roots)), dtype=np.uint64), 3)
 
 
 @pytest.fixture(scope="module")
 def patch_grid(encoder, patch_cells, tmp_path_factory):
     """Resolution 3 (class III: cells crossing icosahedron edges are not convex), partial coverage."""
-    path = write_grid(tmp_path_factory.mktemp("p3"), encoder, patch_cells, dtype="int8", with_error=False)
+    path = write_cells(tmp_path_factory.mktemp("p3"), encoder, patch_cells, dtype="int8", error_bound=False)
     return open_grid(path, encoder=encoder)
 
 
@@ -68,7 +68,7 @@ def stored(grid):
 
 
 @pytest.mark.parametrize("grid_name", ["global_grid", "patch_grid"])
-def test_cell_agrees_with_h3_on_100k_points(request, rng, grid_name):
+def test_cell_agrees_with_h3_on_100k_points(request, rng, grid_name, sphere_points):
     grid = request.getfixturevalue(grid_name)
     lats, lons = sphere_points(rng, 100_000)
     rows = h3_rows(grid, lats, lons)
@@ -86,7 +86,7 @@ def test_interp_reproduces_stored_rows_at_centres(global_grid):
     np.testing.assert_allclose(emb, stored(global_grid), rtol=1e-5, atol=1e-6)
 
 
-def test_interp_beats_cell_against_live(global_grid, encoder, rng):
+def test_interp_beats_cell_against_live(global_grid, encoder, rng, sphere_points):
     lats, lons = sphere_points(rng, 5000)
     live = encoder.encode(lats, lons)
     err_cell = np.linalg.norm(global_grid.lookup(lats, lons, method="cell") - live, axis=1)
@@ -145,7 +145,7 @@ def test_interp_is_continuous_at_the_poles(global_grid, patch_grid, pole):
         assert np.abs(near - at_pole).max() < 1e-4 * np.abs(at_pole).max()
 
 
-def test_tolerance_routes_exactly_the_cells_above_it(global_grid, encoder, rng):
+def test_tolerance_routes_exactly_the_cells_above_it(global_grid, encoder, rng, sphere_points):
     lats, lons = sphere_points(rng, 20_000)
     bound = global_grid.table.interp_error[h3_rows(global_grid, lats, lons)]
     tolerance = float(np.median(bound))
@@ -157,7 +157,7 @@ def test_tolerance_routes_exactly_the_cells_above_it(global_grid, encoder, rng):
     np.testing.assert_array_equal(emb[~above], global_grid.lookup(lats, lons)[~above])
 
 
-def test_error_bound_holds_on_random_points(global_grid, encoder, rng):
+def test_error_bound_holds_on_random_points(global_grid, encoder, rng, sphere_points):
     lats, lons = sphere_points(rng, 20_000)
     live = encoder.encode(lats, lons)
     relative = np.linalg.norm(global_grid.lookup(lats, lons) - live, axis=1) / np.linalg.norm(live, axis=1)
@@ -166,14 +166,14 @@ def test_error_bound_holds_on_random_points(global_grid, encoder, rng):
     assert np.mean(relative <= bound) > 0.99
 
 
-def test_exact_computes_every_point_live(global_grid, encoder, rng):
+def test_exact_computes_every_point_live(global_grid, encoder, rng, sphere_points):
     lats, lons = sphere_points(rng, 300)
     emb, source = global_grid.lookup(lats, lons, exact=True, return_source=True)
     np.testing.assert_array_equal(emb, encoder.encode(lats, lons))
     assert np.all(source == Source.LIVE)
 
 
-def test_on_miss_live_nan_raise(patch_grid, encoder, rng):
+def test_on_miss_live_nan_raise(patch_grid, encoder, rng, sphere_points):
     lats, lons = sphere_points(rng, 3000)
     outside = h3_rows(patch_grid, lats, lons) < 0
     assert 0 < outside.sum() < outside.size
@@ -218,7 +218,7 @@ def test_longitudes_are_wrapped(global_grid):
     np.testing.assert_array_equal(global_grid.lookup([10.0], [200.0]), global_grid.lookup([10.0], [-160.0]))
 
 
-def test_concurrent_lookups_on_one_grid_agree_with_sequential(global_grid, rng):
+def test_concurrent_lookups_on_one_grid_agree_with_sequential(global_grid, rng, sphere_points):
     batches = [sphere_points(rng, 20_000) for _ in range(4)]
     expected = [global_grid.lookup(lats, lons) for lats, lons in batches]
     results = [None] * len(batches)
@@ -247,7 +247,7 @@ def test_open_grid_errors(tmp_path, global_grid):
 
 
 def test_missing_or_corrupt_partition(tmp_path, encoder):
-    path = write_grid(tmp_path / "g", encoder, cells_of_resolution(0)[:3], with_error=False)
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
     part = sorted((path / "partitions").iterdir())[0]
     part.write_bytes(b"not parquet")
     with pytest.raises(GridFormatError, match="unreadable"):
@@ -269,14 +269,14 @@ def test_default_grid_location(tmp_path, monkeypatch, encoder):
     assert default_grid_dir() == tmp_path / "cache" / "satcle" / "grids" / "default-r6-land-float16"
     monkeypatch.setenv("SATCLE_CACHE", str(tmp_path / "root"))
     assert default_grid_dir() == tmp_path / "root" / "grids" / "default-r6-land-float16"
-    path = write_grid(tmp_path / "g", encoder, cells_of_resolution(0), with_error=False)
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0), error_bound=False)
     monkeypatch.setenv(GRID_ENV, str(path))
     emb = satcle.lookup([0.0, 45.0], [0.0, 90.0], method="cell")
     grid = open_grid(path, encoder=encoder)
     np.testing.assert_array_equal(emb, grid.lookup([0.0, 45.0], [0.0, 90.0], method="cell"))
 
 
-def test_duckdb_function_matches_lookup(global_grid, rng):
+def test_duckdb_function_matches_lookup(global_grid, rng, sphere_points):
     import duckdb
 
     from satcle.grid.sql import register_embedding_function
@@ -293,7 +293,7 @@ def test_duckdb_function_matches_lookup(global_grid, rng):
     assert rows[-1][0] is None
 
 
-def test_out_buffer_is_filled_in_place(global_grid, rng):
+def test_out_buffer_is_filled_in_place(global_grid, rng, sphere_points):
     lats, lons = sphere_points(rng, 1000)
     buffer = np.full((lats.size, DIM), -1.0, dtype=np.float32)
     assert global_grid.lookup(lats, lons, out=buffer) is buffer
@@ -302,7 +302,7 @@ def test_out_buffer_is_filled_in_place(global_grid, rng):
         global_grid.lookup(lats, lons, out=np.empty((lats.size, DIM), dtype=np.float64))
 
 
-def test_aligned_and_unaligned_outputs_agree(global_grid, rng):
+def test_aligned_and_unaligned_outputs_agree(global_grid, rng, sphere_points):
     # Returned arrays are 64-byte aligned (float16 rows are then streamed past
     # the cache); a caller's buffer 16 bytes off takes the ordinary stores.
     lats, lons = sphere_points(rng, 1000)
@@ -315,7 +315,7 @@ def test_aligned_and_unaligned_outputs_agree(global_grid, rng):
     np.testing.assert_array_equal(shifted, returned)
 
 
-def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rng):
+def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rng, sphere_points):
     lats, lons = sphere_points(rng, 60_000)  # above SPATIAL_ORDER_MIN_POINTS
     emb, source = patch_grid.lookup(lats, lons, on_miss="nan", return_source=True)
     parts = [patch_grid.lookup(lats[s:s + 10_000], lons[s:s + 10_000], on_miss="nan", return_source=True)
@@ -324,7 +324,7 @@ def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rn
     np.testing.assert_array_equal(source, np.concatenate([p[1] for p in parts]))
 
 
-def test_spatial_order_is_a_stable_sort_by_degree_block(rng):
+def test_spatial_order_is_a_stable_sort_by_degree_block(rng, sphere_points):
     from satcle.grid.lookup.grid import spatial_order
 
     lats, lons = sphere_points(rng, 5_000)
@@ -351,11 +351,11 @@ def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
         interp_error(encoder, partition, partition[:3], table.values[global_grid.rows_of(partition[:3])])
 
 
-def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng):
+def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng, sphere_points):
     import satcle.grid.lookup.index_cache as index_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    path = write_grid(tmp_path / "g", encoder, cells_of_resolution(1), with_error=False)
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
     lats, lons = sphere_points(rng, 2000)
     stale = tmp_path / "cache" / "satcle" / "index" / ("0" * 64 + ".npz")   # an entry of an older format
     stale.parent.mkdir(parents=True)
@@ -375,7 +375,7 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
         np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
     assert loaded.index.records.ctypes.data % 64 == 0
     np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
-    write_grid(path, encoder, cells_of_resolution(1), dtype="float32", with_error=False)
+    write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False)
     with pytest.raises(AssertionError, match="rebuilt"):
         open_grid(path, encoder=encoder)
     monkeypatch.undo()
@@ -393,7 +393,7 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
     np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), second)
 
 
-def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch):
+def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch, sphere_points):
     import satcle.grid.lookup.grid as grid_module
     from satcle._ext.grid_lookup import AMBIGUOUS
 
@@ -407,7 +407,7 @@ def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, m
 
 
 @pytest.mark.parametrize("grid_name", ["global_grid", "patch_grid"])
-def test_nearest_centre_search_matches_brute_force(request, rng, grid_name):
+def test_nearest_centre_search_matches_brute_force(request, rng, grid_name, sphere_points):
     # The raster lists, per bucket, the centres that can be nearest to its points;
     # a centre left out of a bucket (near a pole, the antimeridian, a bucket
     # edge) would make the search disagree with the exhaustive one.

@@ -6,7 +6,6 @@ import torch
 from satcle import spherical_harmonics
 from satcle.errors import CoordinateError
 from satcle.model.spherical_harmonics import spherical_harmonics_torch
-from conftest import sphere_points
 
 
 def scipy_real_sh(lats, lons, degree):
@@ -27,7 +26,7 @@ def scipy_real_sh(lats, lons, degree):
 
 
 @pytest.mark.parametrize("degree", [1, 2, 3, 10, 25, 40])
-def test_matches_scipy_including_poles_and_antimeridian(rng, degree):
+def test_matches_scipy_including_poles_and_antimeridian(rng, degree, sphere_points):
     lats, lons = sphere_points(rng, 300)
     expected = scipy_real_sh(lats, lons, degree)
     got = spherical_harmonics(lats, lons, degree)
@@ -51,7 +50,7 @@ def test_orthonormal_on_the_sphere():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_torch_matches_compiled(rng, dtype):
+def test_torch_matches_compiled(rng, dtype, sphere_points):
     lats, lons = sphere_points(rng, 500)
     compiled = spherical_harmonics(lats, lons, 40)
     via_torch = spherical_harmonics_torch(torch.tensor(lats, dtype=dtype), torch.tensor(lons, dtype=dtype), 40)
@@ -66,7 +65,7 @@ def test_torch_version_is_differentiable():
     assert torch.autograd.gradcheck(lambda a, b: spherical_harmonics_torch(a, b, 6), (lats, lons))
 
 
-def test_float32_output_and_thread_count_do_not_change_values(rng):
+def test_float32_output_and_thread_count_do_not_change_values(rng, sphere_points):
     lats, lons = sphere_points(rng, 1000)
     ref = spherical_harmonics(lats, lons, 12, num_threads=1)
     np.testing.assert_array_equal(spherical_harmonics(lats, lons, 12, num_threads=2), ref)

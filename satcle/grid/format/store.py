@@ -42,6 +42,7 @@ __all__ = [
     "FORMAT_VERSION",
     "GEOMETRY_COLUMN",
     "GEO_METADATA",
+    "IDENTITY_FIELDS",
     "MANIFEST_FILE",
     "Manifest",
     "PARTITIONS_DIR",
@@ -179,9 +180,17 @@ class PartitionInfo:
     sha256: str
 
 
+# The fields that make two manifests the same grid: a build resumed into a
+# directory must match them, and every partition file records them.
+IDENTITY_FIELDS = ("model_name", "model_sha256", "resolution", "partition_resolution", "coverage", "dtype", "dim",
+                   "has_interp_error")
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """What a grid is; `manifest.json` holds exactly these fields."""
+    """What a grid is: its identity (`IDENTITY_FIELDS`), its partitions and its
+    build. `manifest.json` holds exactly these fields; a build in progress holds
+    one with no partitions as its identity."""
 
     library_version: str
     model_name: str
@@ -198,6 +207,27 @@ class Manifest:
     build_finished: str
     has_interp_error: bool = False
     format_version: int = FORMAT_VERSION
+
+    def identity(self) -> tuple:
+        """The values of `IDENTITY_FIELDS`, less the model's name (a renamed model is the same model)."""
+        return tuple(getattr(self, name) for name in IDENTITY_FIELDS if name != "model_name")
+
+    def partition_metadata(self, parent: int) -> dict[str, str]:
+        """Parquet key-value metadata of this grid's partition under `parent` (H3 id):
+        the identity, so that a file of another grid is recognised."""
+        return {
+            "satcle_format_version": str(self.format_version),
+            "satcle_model_name": self.model_name,
+            "satcle_model_sha256": self.model_sha256,
+            "satcle_resolution": str(self.resolution),
+            "satcle_partition_resolution": str(self.partition_resolution),
+            "satcle_coverage": self.coverage,
+            "satcle_dtype": self.dtype,
+            "satcle_dim": str(self.dim),
+            "satcle_interp_error": str(int(self.has_interp_error)),
+            "satcle_geometry": "1",
+            "satcle_parent": format(parent, "x"),
+        }
 
     def to_json(self) -> str:
         document = dataclasses.asdict(self)

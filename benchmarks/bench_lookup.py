@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from satcle import open_grid
-from satcle._ext.grid_lookup import AMBIGUOUS, gather_blend
+from satcle._ext.grid_blend import gather_blend
+from satcle._ext.grid_locate import AMBIGUOUS
 from satcle.grid.lookup.grid import spatial_order
 
 from land_grid import add_model_options, model_and_points, write_grid_around

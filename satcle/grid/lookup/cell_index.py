@@ -36,13 +36,24 @@ EDGE_EPSILON = 1e-12
 # A point outside every candidate by less than this fraction of the search radius
 # is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
-# Cell record layout, in float32 slots (int32 fields are stored bit for bit);
-# must match `cell_record` in ext/grid_lookup.pyx.
-RECORD_SLOTS = 32
-RECORD_CENTRE = slice(0, 3)
-RECORD_NEIGHBOURS = slice(3, 9)
-RECORD_NEIGHBOUR_XYZ = slice(9, 27)
-RECORD_NEIGHBOUR_COUNT = 27
+# One cell record: the C struct `cell_record` of ext/grid_kernels.pxd, field for
+# field (tests/grid/test_kernel_layout.py compares the two); int32 fields are
+# stored bit for bit in the float32 array of records.
+CELL_RECORD = np.dtype([("centre", "<f4", 3), ("neighbours", "<i4", 6), ("neighbour_xyz", "<f4", (6, 3)),
+                        ("neighbour_count", "<i4"), ("padding", "<i4", 4)])
+
+
+def _slots(field: str) -> slice:
+    """The float32 slots of a record that hold `field`."""
+    dtype, offset = CELL_RECORD.fields[field][:2]
+    return slice(offset // 4, (offset + dtype.itemsize) // 4)
+
+
+RECORD_SLOTS = CELL_RECORD.itemsize // 4
+RECORD_CENTRE = _slots("centre")
+RECORD_NEIGHBOURS = _slots("neighbours")
+RECORD_NEIGHBOUR_XYZ = _slots("neighbour_xyz")
+RECORD_NEIGHBOUR_COUNT = _slots("neighbour_count").start
 CACHE_LINE = 64
 
 

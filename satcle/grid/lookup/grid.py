@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..._ext.grid_lookup import AMBIGUOUS, MISS, gather_blend, locate, spatial_sort
+from ..._ext.grid_blend import gather_blend
+from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
+from ..._ext.grid_sort import spatial_sort
 from ...coordinates import as_latlon
 from ...errors import GridFormatError, GridNotFoundError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
@@ -62,6 +64,8 @@ class Grid:
         self.manifest = manifest
         self.path = path
         self.index: CellIndex = index if index is not None else build_cell_index(table.h3, table.lat, table.lon)
+        self._kernel_index = CellIndexView(self.index, EDGE_EPSILON,
+                                           AMBIGUITY_FRACTION * np.radians(self.index.radius_deg))
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         values = table.values
@@ -169,14 +173,10 @@ class Grid:
         of its cell (skipping the edge test where coverage is certain).
         """
         n = lat.size
-        idx = self.index
         cell_rows = np.empty(n, dtype=np.int32)
         tri_rows = np.empty((n, 3), dtype=np.int32)
         tri_weights = np.empty((n, 3), dtype=np.float32)
-        locate(lat, lon, idx.records, idx.edge_offsets, idx.edge_normals, idx.fan_start, idx.fan_vertices,
-               idx.bucket_offsets, idx.bucket_entries, idx.n_lat, idx.n_lon, idx.delta, idx.radius_deg,
-               EDGE_EPSILON, AMBIGUITY_FRACTION * np.radians(idx.radius_deg), cell_rows, tri_rows,
-               tri_weights, interp, exact_cell, num_threads)
+        locate(self._kernel_index, lat, lon, cell_rows, tri_rows, tri_weights, interp, exact_cell, num_threads)
         return cell_rows, tri_rows, tri_weights
 
     def locate_cells(self, lat: np.ndarray, lon: np.ndarray, *, method: str, num_threads: int,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import h3.api.basic_int
 import numpy as np
 
+from satcle.errors import InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers, cell_children, neighbor_disks
 from satcle.geo.land import LandMask
 from satcle.grid.format.store import COVERAGES
@@ -68,7 +69,7 @@ def _coverage_mask(cells: np.ndarray, coverage: str, land_mask: LandMask | None
                    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """`coverage_mask` and the cells' centres where it computed them (else None)."""
     if coverage not in COVERAGES:
-        raise ValueError(f"coverage must be one of {COVERAGES}, got {coverage!r}")
+        raise InvalidArgumentError(f"coverage must be one of {COVERAGES}, got {coverage!r}")
     cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if coverage == "global" or cells.size == 0:
         return np.ones(cells.size, dtype=bool), None

@@ -32,7 +32,7 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from tqdm import tqdm
 
 import satcle
-from satcle.errors import GridBuildError
+from satcle.errors import GridBuildError, InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution, neighbor_disks
 from satcle.geo.land import LandMask
 from satcle.grid.format.duckdb_view import write_database
@@ -77,15 +77,15 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.resolution, int) or not 0 <= self.resolution <= MAX_RESOLUTION:
-            raise ValueError(f"resolution must be an integer in 0..{MAX_RESOLUTION}, got {self.resolution!r}")
+            raise InvalidArgumentError(f"resolution must be an integer in 0..{MAX_RESOLUTION}, got {self.resolution!r}")
         if self.coverage not in COVERAGES:
-            raise ValueError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
+            raise InvalidArgumentError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
         if self.dtype not in EMBEDDING_DTYPES:
-            raise ValueError(f"dtype must be one of {EMBEDDING_DTYPES}, got {self.dtype!r}")
+            raise InvalidArgumentError(f"dtype must be one of {EMBEDDING_DTYPES}, got {self.dtype!r}")
         if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+            raise InvalidArgumentError(f"workers must be >= 1, got {self.workers}")
         if self.partition_resolution is not None and not 0 <= self.partition_resolution <= self.resolution:
-            raise ValueError(f"partition_resolution must be in 0..{self.resolution}, got {self.partition_resolution}")
+            raise InvalidArgumentError(f"partition_resolution must be in 0..{self.resolution}, got {self.partition_resolution}")
 
     @property
     def parent_resolution(self) -> int:
@@ -298,7 +298,7 @@ def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndar
     """
     cells = np.unique(np.asarray(cells, dtype=np.uint64))
     if cells.size == 0:
-        raise ValueError("a grid needs at least one cell")
+        raise InvalidArgumentError("a grid needs at least one cell")
     identity = grid_identity(encoder, h3.api.basic_int.get_resolution(int(cells[0])), coverage, dtype,
                              partition_resolution=partition_resolution, error_bound=error_bound,
                              model_name=encoder.metadata.get("name", "default"))

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from satcle.errors import InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers
 from satcle.grid.format.store import embeddings_to_arrow, partition_schema, quantize, wkb_points
 from satcle.grid.lookup import interp_error
@@ -70,7 +71,7 @@ def evaluate_partition(
     """
     cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if cells.size > 1 and not np.all(cells[1:] > cells[:-1]):
-        raise ValueError("cells must be sorted ascending and unique")
+        raise InvalidArgumentError("cells must be sorted ascending and unique")
     lats, lons = cell_centers(cells) if centres is None else centres
     embeddings = encoder.encode(lats, lons, batch_size=batch_size)
     values, scale = quantize(embeddings, dtype)

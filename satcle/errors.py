@@ -10,6 +10,10 @@ class SatcleError(Exception):
     """Base class of all satcle errors."""
 
 
+class InvalidArgumentError(SatcleError, ValueError):
+    """An argument the function does not accept: an unknown option, a size or range outside its domain."""
+
+
 class CoordinateError(SatcleError, ValueError):
     """Coordinates that cannot be encoded: NaN/inf, |lat| > 90, wrong shape or type."""
 

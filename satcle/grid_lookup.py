@@ -15,3 +15,8 @@ from .grid.lookup import (  # noqa: F401
     probe_points,
 )
 from .grid.sql import embedding_function, register_embedding_function  # noqa: F401
+
+__all__ = [
+    "GRID_ENV", "Grid", "Source", "default_grid_dir", "embedding_function", "index_cache_dir", "interp_error", "lookup",
+    "open_grid", "probe_points", "register_embedding_function",
+]

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from satcle.errors import GridFormatError
+from satcle.errors import GridFormatError, GridNotFoundError
 from satcle.grid.format.store import (
     Manifest,
     PartitionInfo,
@@ -70,7 +70,7 @@ def test_manifest_round_trip_and_errors(tmp_path):
     write_manifest(tmp_path, m)
     assert read_manifest(tmp_path) == m
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temp file left
-    with pytest.raises(GridFormatError, match="not a directory"):
+    with pytest.raises(GridNotFoundError, match="not a directory"):
         read_manifest(tmp_path / "nope")
     (tmp_path / "unfinished").mkdir()
     with pytest.raises(GridFormatError, match="missing"):

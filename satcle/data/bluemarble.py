@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..paths import cache_dir
-from ..errors import DataError
+from ..errors import DataError, InvalidArgumentError
 from ..geo import EARTH_RADIUS_KM
 from .land import sample_land_points
 from .sample import GeoSample
@@ -42,7 +42,7 @@ class BlueMarbleTileSpec:
 
     def __post_init__(self) -> None:
         if self.count < 1 or self.size_px < 2 or not self.km_per_px > 0:
-            raise ValueError(f"invalid tile spec {self}")
+            raise InvalidArgumentError(f"invalid tile spec {self}")
 
     def cache_key(self) -> str:
         """Stable hash of the spec (names the cache file)."""

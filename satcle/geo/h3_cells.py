@@ -13,6 +13,7 @@ import pyarrow as pa
 from h3ronpy import vector as h3_vector
 
 from ..coordinates import as_latlon
+from ..errors import InvalidArgumentError
 
 
 def latlng_to_cells(lats: np.ndarray, lons: np.ndarray, res: int) -> np.ndarray:
@@ -73,7 +74,7 @@ def neighbor_disks(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_resolution(res: int) -> None:
     if not isinstance(res, (int, np.integer)) or not 0 <= res <= 15:
-        raise ValueError(f"H3 resolution must be an integer in 0..15, got {res!r}")
+        raise InvalidArgumentError(f"H3 resolution must be an integer in 0..15, got {res!r}")
 
 
 # WKB polygon record: byte order (1), geometry type (4), ring count (4), point count (4).

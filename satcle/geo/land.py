@@ -16,6 +16,7 @@ import h3
 import numpy as np
 
 from .._optional import package_dir
+from ..errors import InvalidArgumentError
 from ..atomic import write_atomic
 from .. import paths
 from .sphere import EARTH_RADIUS_KM, sample_sphere
@@ -152,7 +153,7 @@ def sample_land(n: int, rng: np.random.Generator, *, batch: int | None = None) -
     lons (n,) float64 degrees.
     """
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise InvalidArgumentError(f"n must be >= 0, got {n}")
     lats, lons = [np.empty(0)], [np.empty(0)]
     found = 0
     while found < n:

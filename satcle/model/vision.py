@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..atomic import atomic_path, write_text_atomic
-from ..errors import ModelFormatError
+from ..errors import InvalidArgumentError, ModelFormatError
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ class VisionConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+            raise InvalidArgumentError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+            raise InvalidArgumentError(f"dim {self.dim} is not divisible by heads {self.heads}")
 
     @property
     def grid(self) -> int:
@@ -117,7 +117,7 @@ class VisionTransformer(nn.Module):
 
     def _tokens(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != self.config.in_channels:
-            raise ValueError(f"expected (B, {self.config.in_channels}, H, W) images, got {tuple(images.shape)}")
+            raise InvalidArgumentError(f"expected (B, {self.config.in_channels}, H, W) images, got {tuple(images.shape)}")
         patches = self.patch_embed(images)                      # (B, dim, gh, gw)
         gh, gw = patches.shape[-2:]
         tokens = patches.flatten(2).transpose(1, 2)
@@ -179,7 +179,7 @@ def load_vision_encoder(directory: str | Path) -> VisionTransformer:
     try:
         document = json.loads((directory / "vision.json").read_text())
         if document.get("format") != VISION_FORMAT:
-            raise ValueError(f"format is {document.get('format')!r}")
+            raise ModelFormatError(f"format is {document.get('format')!r}")
         model = VisionTransformer(VisionConfig(**document["config"]))
         model.load_state_dict(load_file(str(directory / "vision.safetensors")))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:

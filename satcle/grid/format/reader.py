@@ -40,11 +40,11 @@ class GridTable:
         for name in ("lat", "lon", "scale", "interp_error"):
             column = getattr(self, name)
             if column is not None and column.shape != (m,):
-                raise ValueError(f"{name} must have shape ({m},), got {column.shape}")
+                raise GridFormatError(f"{name} must have shape ({m},), got {column.shape}")
         if self.values.ndim != 2 or self.values.shape[0] != m:
-            raise ValueError(f"values must have shape ({m}, D), got {self.values.shape}")
+            raise GridFormatError(f"values must have shape ({m}, D), got {self.values.shape}")
         if m > 1 and not bool(np.all(self.h3[1:] > self.h3[:-1])):
-            raise ValueError("h3 must be strictly increasing (sorted, no duplicates)")
+            raise GridFormatError("h3 must be strictly increasing (sorted, no duplicates)")
 
 
 def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False) -> GridTable:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import torch
 
 from ...atomic import write_atomic
-from ...errors import GridFormatError
+from ...errors import GridFormatError, GridNotFoundError, InvalidArgumentError
 
 __all__ = [
     "COVERAGES",
@@ -238,27 +238,28 @@ class Manifest:
     def from_json(cls, text: str) -> "Manifest":
         document = json.loads(text)
         if not isinstance(document, dict):
-            raise ValueError("manifest is not a JSON object")
+            raise GridFormatError("manifest is not a JSON object")
         version = document.get("format_version")
         if version != FORMAT_VERSION:
-            raise ValueError(f"format_version {version!r}; this satcle reads {FORMAT_VERSION}")
+            raise GridFormatError(f"format_version {version!r}; this satcle reads {FORMAT_VERSION}")
         document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
         manifest = cls(**document)
         _check_dtype(manifest.dtype)
         if manifest.total_cells != sum(p.rows for p in manifest.partitions):
-            raise ValueError("total_cells does not equal the sum of partition rows")
+            raise GridFormatError("total_cells does not equal the sum of partition rows")
         return manifest
 
 
 def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
     """Read and validate ``manifest.json`` of a grid directory.
 
-    Raises GridFormatError naming the problem: no directory, no manifest (not a
-    grid, or a build that did not finish), unreadable or inconsistent manifest.
+    Raises GridNotFoundError when `grid_dir` is not a directory, else
+    GridFormatError naming the problem: no manifest (not a grid, or a build
+    that did not finish), unreadable or inconsistent manifest.
     """
     grid_dir = Path(grid_dir)
     if not grid_dir.is_dir():
-        raise GridFormatError(f"no grid at {grid_dir}: not a directory")
+        raise GridNotFoundError(f"no grid at {grid_dir}: not a directory (build one with `satcle-grid build`)")
     path = grid_dir / MANIFEST_FILE
     if not path.is_file():
         raise GridFormatError(
@@ -278,4 +279,4 @@ def write_manifest(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
 
 def _check_dtype(dtype: str) -> None:
     if dtype not in EMBEDDING_DTYPES:
-        raise ValueError(f"dtype must be one of {EMBEDDING_DTYPES}, got {dtype!r}")
+        raise InvalidArgumentError(f"dtype must be one of {EMBEDDING_DTYPES}, got {dtype!r}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import InvalidArgumentError
 from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ...geo.sphere import unit_vectors
 
@@ -141,7 +142,7 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     lons = np.asarray(lons, dtype=np.float64)
     m = h3_ids.size
     if m == 0:
-        raise ValueError("a cell index needs at least one cell")
+        raise InvalidArgumentError("a cell index needs at least one cell")
     centres = np.ascontiguousarray(unit_vectors(lats, lons).astype(np.float32).astype(np.float64))
 
     vertex_offsets, vertex_latlon = cell_boundaries(h3_ids)

@@ -22,7 +22,7 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...coordinates import as_latlon
-from ...errors import GridFormatError, GridNotFoundError, OutsideCoverageError
+from ...errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
 from ..format.reader import GridTable, read_grid_table
 from ..format.store import Manifest, read_manifest
@@ -122,14 +122,14 @@ class Grid:
         np.ndarray (N, D) float32, or (embeddings, sources) with return_source.
         """
         if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            raise InvalidArgumentError(f"method must be one of {METHODS}, got {method!r}")
         if on_miss not in ON_MISS:
-            raise ValueError(f"on_miss must be one of {ON_MISS}, got {on_miss!r}")
+            raise InvalidArgumentError(f"on_miss must be one of {ON_MISS}, got {on_miss!r}")
         if tolerance is not None:
             if method != "interp":
-                raise ValueError("tolerance bounds the interpolation error: use it with method='interp'")
+                raise InvalidArgumentError("tolerance bounds the interpolation error: use it with method='interp'")
             if not np.isfinite(tolerance) or tolerance < 0:
-                raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+                raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
             if self.table.interp_error is None:
                 raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
                                       "with `satcle-grid build --error-bound` (the default)")
@@ -138,7 +138,7 @@ class Grid:
         if out is None:
             out = empty_aligned((n, self.dim), np.float32)
         elif out.shape != (n, self.dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous float32 array of shape ({n}, {self.dim})")
+            raise InvalidArgumentError(f"out must be a C-contiguous float32 array of shape ({n}, {self.dim})")
         source = np.zeros(n, dtype=np.uint8)
         if exact:
             out[:] = self._live(lat, lon)
@@ -245,8 +245,6 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
     manifest, missing or inconsistent partitions).
     """
     path = Path(path)
-    if not path.is_dir():
-        raise GridNotFoundError(f"no grid at {path}: not a directory (build one with `satcle-grid build`)")
     manifest = read_manifest(path)
     table = read_grid_table(path, manifest, verify_checksums=verify_checksums)
     index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None

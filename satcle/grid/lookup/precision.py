@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import h3.api.basic_int as h3i
 import numpy as np
 
+from ...errors import InvalidArgumentError
 from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ..format.reader import GridTable
 from ...model import LocationEncoder
@@ -186,7 +187,7 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
                       scale=scale, interp_error=None)
     grid = Grid(table, resolution=h3i.get_resolution(int(cells[0])), encoder=encoder)
     if np.any(grid.rows_of(cells) < 0):
-        raise ValueError("every cell to bound must be among h3_ids")
+        raise InvalidArgumentError("every cell to bound must be among h3_ids")
 
     geo = _geometry(cells)
     per_cell, start, vertex_slot, midpoint_slot = _slots(geo)

@@ -17,7 +17,7 @@ cdef enum:
 ctypedef struct cell_record:
     # 128 bytes, two cache lines: what locating and interpolating a point read
     # of its nearest cell. Python's view: satcle.grid.lookup.cell_index.CELL_RECORD
-    # (tests/grid/test_kernel_layout.py checks that the two agree).
+    # (tests/grid/lookup/test_kernel_layout.py checks that the two agree).
     float centre[3]
     int32_t neighbours[6]       # rows counter-clockwise, -1 if not stored
     float neighbour_xyz[6][3]   # their centres

@@ -38,7 +38,7 @@ EDGE_EPSILON = 1e-12
 # is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
 # One cell record: the C struct `cell_record` of ext/grid_kernels.pxd, field for
-# field (tests/grid/test_kernel_layout.py compares the two); int32 fields are
+# field (tests/grid/lookup/test_kernel_layout.py compares the two); int32 fields are
 # stored bit for bit in the float32 array of records.
 CELL_RECORD = np.dtype([("centre", "<f4", 3), ("neighbours", "<i4", 6), ("neighbour_xyz", "<f4", (6, 3)),
                         ("neighbour_count", "<i4"), ("padding", "<i4", 4)])

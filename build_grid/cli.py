@@ -153,24 +153,14 @@ def similar(
     k: int = typer.Option(10, "-k", min=1, help="How many cells to list."),
 ) -> None:
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
-    from satcle.grid.sql import connect
+    from satcle.grid.sql import most_similar_cells
 
-    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
-    con = _or_exit(connect, grid_dir, method="cell", on_miss="nan")
-    rows = con.execute(_SIMILAR_SQL, [lat, lon, k]).fetchall()
+    rows = _or_exit(most_similar_cells, grid_dir, lat, lon, k)
     if not rows:
         fail(f"({lat}, {lon}) lies outside the grid's coverage", EXIT_NEGATIVE)
     typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
     for cell, cell_lat, cell_lon, cosine in rows:
         typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
-
-
-_SIMILAR_SQL = """
-WITH query AS (SELECT satcle_embedding(?, ?) AS q)
-SELECT h3, lat, lon, array_cosine_similarity(embedding, query.q) AS cosine
-FROM satcle, query WHERE query.q IS NOT NULL
-ORDER BY cosine DESC LIMIT ?
-"""
 
 
 def _or_exit(function, *args, **kwargs):

@@ -7,8 +7,8 @@
   time), so the SQL path runs the same compiled lookup as Python, without a
   call per row.
 
-DuckDB is imported when a connection is made, not with this module: `import
-satcle` does not pay for it.
+`most_similar_cells` is the similarity query over them. DuckDB is imported when a
+connection is made, not with this module: `import satcle` does not pay for it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,25 @@ def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyCon
     con.create_function("h3_latlng_to_cell", h3_latlng_to_cell, [DOUBLE, DOUBLE, INTEGER], UBIGINT,
                         type="arrow", null_handling="special", side_effects=False)
     return con
+
+
+# The k stored cells nearest (cosine) to the stored row of a point's cell.
+SIMILAR_SQL = """
+WITH query AS (SELECT satcle_embedding(?, ?) AS q)
+SELECT h3, lat, lon, array_cosine_similarity(embedding, query.q) AS cosine
+FROM satcle, query WHERE query.q IS NOT NULL
+ORDER BY cosine DESC LIMIT ?
+"""
+
+
+def most_similar_cells(grid_dir: str | os.PathLike, lat: float, lon: float, k: int) -> list[tuple]:
+    """The `k` cells of the grid at `grid_dir` whose embeddings are most similar
+    (cosine) to the stored row of the cell containing (lat, lon) (degrees), most
+    similar first: [(h3 int, lat, lon, cosine)], [] when the point lies outside
+    coverage. What ``satcle-grid similar`` prints: a similarity map as a query."""
+    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
+    con = connect(grid_dir, method="cell", on_miss="nan")
+    return con.execute(SIMILAR_SQL, [lat, lon, k]).fetchall()
 
 
 def h3_latlng_to_cell(lat: pa.Array, lon: pa.Array, res: pa.Array) -> pa.Array:

@@ -19,6 +19,7 @@ extensions = [
         f"satcle._ext.{name}",
         [f"ext/{name}.pyx"],
         include_dirs=["ext"],
+        depends=["ext/grid_kernels.pxd", "ext/sphere.pxd", "ext/blend_f16.h", "ext/prefetch.h"],
         extra_compile_args=["-O3", *OPENMP],
         extra_link_args=OPENMP,
     )

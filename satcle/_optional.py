@@ -22,7 +22,10 @@ def require(module: str, package: str, extra: str) -> ModuleType:
 def package_dir(module: str, package: str, extra: str) -> Path:
     """The directory of installed `module`, found without importing it (some
     packages do seconds of work on import); MissingPackageError as `require`."""
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:   # a parent package of a dotted name is missing
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise MissingPackageError(_message(package, extra))
     return Path(next(iter(spec.submodule_search_locations)))

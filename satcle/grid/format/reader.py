@@ -1,7 +1,7 @@
 """Reading a grid directory into arrays: partition files -> one table in memory.
 
 The format itself (schema, manifest, quantisation) is defined in
-`store_format`; this module only loads what that module describes.
+`store`; this module only loads what that module describes.
 """
 
 from __future__ import annotations

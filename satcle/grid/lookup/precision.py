@@ -165,7 +165,7 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
         (`h3.grid_disk(cell, 1)` restricted to the grid's coverage). A neighbour
         left out is treated as outside coverage, which changes the interpolation.
     values : (M, D), scale : (M,) or None
-        Their embeddings as stored (`store_format.quantize` output), so that the
+        Their embeddings as stored (`satcle.grid.format.store.quantize` output), so that the
         bound includes the quantisation error.
     live : (C, D) float32, optional
         The encoder's embeddings of `cells` at their centres, if already computed

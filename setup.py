@@ -9,12 +9,17 @@ from setuptools import Extension, setup
 # Apple's Clang does not, so there the kernels run single-threaded.
 OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 
-KERNELS = ["spherical_harmonics", "grid_lookup"]
+# One extension per topic, as h3-py splits its _cy/: the basis, and the grid
+# lookup's point location, row blending and spatial sort (shared declarations
+# in ext/grid_kernels.pxd and ext/sphere.pxd, the SIMD blend in ext/blend_f16.h).
+KERNELS = ["spherical_harmonics", "grid_locate", "grid_blend", "grid_sort"]
 
 extensions = [
     Extension(
         f"satcle._ext.{name}",
         [f"ext/{name}.pyx"],
+        include_dirs=["ext"],
+        depends=["ext/grid_kernels.pxd", "ext/sphere.pxd", "ext/blend_f16.h", "ext/prefetch.h"],
         extra_compile_args=["-O3", *OPENMP],
         extra_link_args=OPENMP,
     )

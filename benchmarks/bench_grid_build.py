@@ -27,6 +27,7 @@ import torch
 
 import satcle
 from build_grid.engine import BuildConfig, build_grid
+from satcle.geo import sample_sphere
 from satcle.model import LocationEncoder
 
 
@@ -41,8 +42,7 @@ def encoder_points_per_second(points: int) -> tuple[float, float]:
     torch.set_num_threads(os.cpu_count() or 1)
     encoder = satcle.load_encoder("default")
     rng = np.random.default_rng(0)
-    lats = np.degrees(np.arcsin(rng.uniform(-1, 1, points)))
-    lons = rng.uniform(-180, 180, points)
+    lats, lons = sample_sphere(points, rng)
     encoder.encode(lats[:20000], lons[:20000])
     start, cpu = time.perf_counter(), cpu_seconds()
     encoder.encode(lats, lons)
@@ -78,7 +78,7 @@ def stage_costs(res: int, coverage: str, dtype: str, error_bound: bool, partitio
     """Microseconds per stored cell of each stage of a partition task, one thread, in this process."""
     from build_grid.coverage import LandMask, covered_cells, stored_neighbors
     from build_grid.partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
-    from satcle.grid.h3_cells import cells_at_resolution
+    from satcle.geo.h3_cells import cells_at_resolution
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

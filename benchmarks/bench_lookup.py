@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from satcle import open_grid
-from satcle._ext.grid_lookup import AMBIGUOUS, gather_blend
-from satcle.grid_lookup.grid import spatial_order
+from satcle._ext.grid_blend import gather_blend
+from satcle._ext.grid_locate import AMBIGUOUS
+from satcle.grid.lookup.grid import spatial_order
 
 from land_grid import add_model_options, model_and_points, write_grid_around
 
@@ -59,7 +60,7 @@ def main() -> None:
     encoder, rng, lats, lons = model_and_points(args)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, with_error=False)
+        path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, error_bound=False)
         built = time.perf_counter() - start
         start = time.perf_counter()
         grid = open_grid(path, encoder=encoder, index_cache=False)

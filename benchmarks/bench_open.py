@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from grid_fixture import cells_of_resolution, write_grid  # noqa: E402
-
-from satcle import EncoderConfig, LocationEncoder, open_grid  # noqa: E402
+from build_grid.engine import write_cells
+from satcle import EncoderConfig, LocationEncoder, open_grid
+from satcle.geo.h3_cells import cells_at_resolution
 
 
 def main() -> None:
@@ -32,7 +30,7 @@ def main() -> None:
     encoder = LocationEncoder(EncoderConfig(legendre_degree=4, hidden_dim=32, output_dim=256))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
-        path = write_grid(Path(tmp) / "grid", encoder, cells_of_resolution(args.res), with_error=False)
+        path = write_cells(Path(tmp) / "grid", encoder, cells_at_resolution(args.res), error_bound=False)
         for attempt in ("first open (index built)", "second open (index cached)"):
             start = time.perf_counter()
             grid = open_grid(path, encoder=encoder)

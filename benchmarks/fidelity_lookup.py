@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from satcle import open_grid
-from satcle.grid_lookup import interp_error
+from satcle.grid.lookup import interp_error
 
-from land_grid import add_model_options, cells_around, model_and_points, write_grid
+from build_grid.engine import write_cells
+from land_grid import add_model_options, cells_around, model_and_points
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,7 +55,7 @@ def main() -> None:
         start = time.perf_counter()
         containing, disk = cells_around(lats, lons, res)
         with tempfile.TemporaryDirectory() as tmp:
-            grid = open_grid(write_grid(Path(tmp), encoder, disk, dtype=args.dtype, with_error=False,
+            grid = open_grid(write_cells(Path(tmp), encoder, disk, dtype=args.dtype, error_bound=False,
                                         coverage="land"), encoder=encoder, index_cache=False)
         rows = grid.rows_of(containing)
         bound = np.zeros(grid.num_cells, dtype=np.float32)

@@ -1,38 +1,20 @@
 """Shared by the lookup benchmarks: random land points and a grid covering them.
 
-Until the builder (`satcle-grid build`) is merged, benchmark grids are written by
-the test fixture `tests/grid_fixture.py`, restricted to the cells the sample
-points fall in plus their H3 neighbours, so that a resolution-6 grid is built in
+Benchmark grids are written by the builder's in-process entry point
+(`build_grid.engine.write_cells`), restricted to the cells the sample points
+fall in plus their H3 neighbours, so that a resolution-6 grid is built in
 minutes; lookups on it touch exactly the rows a full land grid would.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import h3.api.basic_int as h3i
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from grid_fixture import write_grid  # noqa: E402,F401  (re-exported for the benchmarks)
-
-
-def land_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n points uniform over land (global-land-mask, 1 km), degrees float64."""
-    from global_land_mask import globe
-
-    lats, lons = [], []
-    have = 0
-    while have < n:
-        lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, 4 * n)))
-        lon = rng.uniform(-180.0, 180.0, 4 * n)
-        land = globe.is_land(lat, lon)
-        lats.append(lat[land])
-        lons.append(lon[land])
-        have += int(land.sum())
-    return np.concatenate(lats)[:n], np.concatenate(lons)[:n]
+from build_grid.engine import write_cells
 
 
 def cells_around(lats: np.ndarray, lons: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +28,7 @@ def cells_around(lats: np.ndarray, lons: np.ndarray, res: int) -> tuple[np.ndarr
 
 def write_grid_around(directory: Path, encoder, lats, lons, res: int, **options) -> Path:
     """A grid of the cells around the points (see module docstring)."""
-    return write_grid(directory, encoder, cells_around(lats, lons, res)[1], coverage="land", **options)
+    return write_cells(directory, encoder, cells_around(lats, lons, res)[1], coverage="land", **options)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +40,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 def model_and_points(args: argparse.Namespace):
     """(encoder, rng, lats, lons): the benchmark's model and its random land points."""
     from satcle import load_encoder
+    from satcle.geo import sample_land
 
     encoder = load_encoder(args.model)
     rng = np.random.default_rng(0)
-    lats, lons = land_points(rng, args.points)
+    lats, lons = sample_land(args.points, rng)
     return encoder, rng, lats, lons

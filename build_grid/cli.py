@@ -7,9 +7,9 @@ from pathlib import Path
 import h3
 import typer
 
-from satcle.errors import SatcleError
-from satcle.grid.store_format import COVERAGES, EMBEDDING_DTYPES
-from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
+from satcle.cli_failure import EXIT_NEGATIVE, fail, user_errors
+from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
+from satcle.paths import DEFAULT_GRID
 
 app = typer.Typer(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
@@ -34,7 +34,7 @@ def estimate(
     from .engine import estimated_bytes
 
     if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
-        raise typer.BadParameter(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
+        fail(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
     cells = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
     size = estimated_bytes(res, coverage, dtype, dim)
@@ -69,23 +69,18 @@ def build(
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
-    from .engine import BuildConfig, build_grid, estimated_bytes, free_disk_bytes
+    from .engine import BuildConfig, build_grid, estimated_bytes, free_disk_bytes, output_dir
 
-    try:
+    with user_errors():
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
                              workers=workers, scheduler=scheduler, error_bound=error_bound)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    target = out or str(built_grid_dir(GridSpec(Path(model).name, res, coverage, dtype)))
+        target = output_dir(config)
     need, free = estimated_bytes(res, coverage, dtype), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB are free at {target}",
                     fg=typer.colors.YELLOW, err=True)
-    try:
+    with user_errors():
         summary = build_grid(config)
-    except SatcleError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
     typer.echo(
         f"{summary.out}: {summary.cells:,} cells, {summary.nbytes / 1e6:,.1f} MB "
         f"({summary.nbytes / max(summary.cells, 1):,.0f} bytes/cell), {summary.seconds:,.1f} s "
@@ -96,7 +91,7 @@ def build(
 @app.command()
 def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """What a grid is: model, resolution, coverage, dtype, cells, size, build time."""
-    from satcle.grid.store_format import read_manifest
+    from satcle.grid.format.store import read_manifest
 
     manifest = _or_exit(read_manifest, grid_dir)
     nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
@@ -117,14 +112,14 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
 
 @app.command()
 def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
-    """Check every partition's sha256 and row count against the manifest; exit 1 naming bad files."""
-    from .verify import verify_grid
+    """Check every partition's sha256, schema and row count against the manifest; exit 1 naming bad files."""
+    from satcle.grid.format.verify import verify_grid
 
     problems = _or_exit(verify_grid, grid_dir)
     for problem in problems:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_NEGATIVE)
     typer.echo(f"{grid_dir}: all partitions match the manifest")
 
 
@@ -139,14 +134,13 @@ def query(
     """Run SQL against a grid and print the result."""
     import duckdb
 
-    from satcle.grid.connection import connect
+    from satcle.grid.sql import connect
 
     con = _or_exit(connect, grid_dir)
     try:
         relation = con.sql(sql)
     except duckdb.Error as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     if relation is not None:
         relation.show(max_rows=max_rows)
 
@@ -159,33 +153,19 @@ def similar(
     k: int = typer.Option(10, "-k", min=1, help="How many cells to list."),
 ) -> None:
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
-    from satcle.grid.connection import connect
+    from satcle.grid.sql import most_similar_cells
 
-    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
-    con = _or_exit(connect, grid_dir, method="cell", on_miss="nan")
-    rows = con.execute(_SIMILAR_SQL, [lat, lon, k]).fetchall()
+    rows = _or_exit(most_similar_cells, grid_dir, lat, lon, k)
     if not rows:
-        typer.secho(f"error: ({lat}, {lon}) lies outside the grid's coverage", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1)
+        fail(f"({lat}, {lon}) lies outside the grid's coverage", EXIT_NEGATIVE)
     typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
     for cell, cell_lat, cell_lon, cosine in rows:
         typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
 
 
-_SIMILAR_SQL = """
-WITH query AS (SELECT satcle_embedding(?, ?) AS q)
-SELECT h3, lat, lon, array_cosine_similarity(embedding, query.q) AS cosine
-FROM satcle, query WHERE query.q IS NOT NULL
-ORDER BY cosine DESC LIMIT ?
-"""
-
-
 def _or_exit(function, *args, **kwargs):
-    try:
+    with user_errors():
         return function(*args, **kwargs)
-    except (SatcleError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ with the same bytes. ``manifest.json`` is written last.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 import h3
+import h3.api.basic_int
+import h3ronpy
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,10 +32,11 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from tqdm import tqdm
 
 import satcle
-from satcle.errors import GridBuildError
-from satcle.grid.duckdb_view import write_database
-from satcle.grid.h3_cells import cell_centers, cell_children, cells_at_resolution
-from satcle.grid.store_format import (
+from satcle.errors import GridBuildError, InvalidArgumentError
+from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution, neighbor_disks
+from satcle.geo.land import LandMask
+from satcle.grid.format.duckdb_view import write_database
+from satcle.grid.format.store import (
     COVERAGES,
     EMBEDDING_DTYPES,
     MANIFEST_FILE,
@@ -40,12 +44,12 @@ from satcle.grid.store_format import (
     Manifest,
     PartitionInfo,
 )
-from satcle.model import load_encoder
+from satcle.model import LocationEncoder, load_encoder
 from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
-from .coverage import LandMask, covered_cells_and_centres, stored_neighbors
+from .coverage import covered_cells_and_centres, stored_neighbors
 from .output import GridOutput
-from .partition import BATCH_SIZE, GridIdentity, evaluate_partition, partition_to_parquet
+from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
 MAX_RESOLUTION = 10
@@ -73,15 +77,15 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.resolution, int) or not 0 <= self.resolution <= MAX_RESOLUTION:
-            raise ValueError(f"resolution must be an integer in 0..{MAX_RESOLUTION}, got {self.resolution!r}")
+            raise InvalidArgumentError(f"resolution must be an integer in 0..{MAX_RESOLUTION}, got {self.resolution!r}")
         if self.coverage not in COVERAGES:
-            raise ValueError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
+            raise InvalidArgumentError(f"coverage must be one of {COVERAGES}, got {self.coverage!r}")
         if self.dtype not in EMBEDDING_DTYPES:
-            raise ValueError(f"dtype must be one of {EMBEDDING_DTYPES}, got {self.dtype!r}")
+            raise InvalidArgumentError(f"dtype must be one of {EMBEDDING_DTYPES}, got {self.dtype!r}")
         if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
+            raise InvalidArgumentError(f"workers must be >= 1, got {self.workers}")
         if self.partition_resolution is not None and not 0 <= self.partition_resolution <= self.resolution:
-            raise ValueError(f"partition_resolution must be in 0..{self.resolution}, got {self.partition_resolution}")
+            raise InvalidArgumentError(f"partition_resolution must be in 0..{self.resolution}, got {self.partition_resolution}")
 
     @property
     def parent_resolution(self) -> int:
@@ -145,11 +149,12 @@ class EncoderPlugin(WorkerPlugin):
         self.land_mask = LandMask()
 
 
-def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: int) -> PartitionResult:
-    """Dask task: build (or verify and skip) the partition under `parent`."""
+def build_partition(parent: int, identity: Manifest, root: str, batch_size: int) -> PartitionResult:
+    """Dask task: build (or verify and skip) the partition under `parent` of the
+    grid `identity` (its manifest in progress)."""
     output = GridOutput(root)
     relative = partition_file(parent)
-    expected = identity.file_metadata(parent)
+    expected = identity.partition_metadata(parent)
     if output.exists(relative):
         data = output.read_bytes(relative)
         rows = verified_rows(data, expected)
@@ -161,10 +166,15 @@ def build_partition(parent: int, identity: GridIdentity, root: str, batch_size: 
         return PartitionResult(parent, None, 0, None, False, 0)
     neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
     table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
-                               batch_size=batch_size, centres=(lats, lons), geometry=identity.has_geometry)
+                               batch_size=batch_size, centres=(lats, lons))
+    return _write_partition(output, parent, table)
+
+
+def _write_partition(output: GridOutput, parent: int, table: pa.Table) -> PartitionResult:
     data = partition_to_parquet(table)
+    relative = partition_file(parent)
     output.write_bytes(relative, data)
-    return PartitionResult(parent, relative, cells.size, hashlib.sha256(data).hexdigest(), True, len(data))
+    return PartitionResult(parent, relative, table.num_rows, hashlib.sha256(data).hexdigest(), True, len(data))
 
 
 def verified_rows(data: bytes, expected_metadata: dict[str, str]) -> int | None:
@@ -191,20 +201,11 @@ def verified_rows(data: bytes, expected_metadata: dict[str, str]) -> int | None:
 def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     """Build (or finish) the grid described by `config`; returns its summary."""
     started = time.perf_counter()
-    started_at = _utc_now()
     encoder = load_encoder(config.model)
-    model_name = encoder.metadata.get("name", str(config.model))
-    identity = GridIdentity(
-        model_name=model_name,
-        model_sha256=encoder.metadata["sha256"],
-        resolution=config.resolution,
-        partition_resolution=config.parent_resolution,
-        coverage=config.coverage,
-        dtype=config.dtype,
-        dim=encoder.output_dim,
-        has_interp_error=config.error_bound,
-    )
-    out = config.out or str(built_grid_dir(GridSpec(model_name, config.resolution, config.coverage, config.dtype)))
+    identity = grid_identity(encoder, config.resolution, config.coverage, config.dtype,
+                             partition_resolution=config.parent_resolution, error_bound=config.error_bound,
+                             model_name=encoder.metadata.get("name", str(config.model)))
+    out = output_dir(config, identity.model_name)
     output = GridOutput(out)
     _refuse_other_grid(output, identity)
     # Workers resolve the model themselves: a path must be absolute to mean the same there.
@@ -228,27 +229,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
                 bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
                 bar.update(1)
 
-    results.sort(key=lambda r: r.parent)
-    partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
-    manifest = Manifest(
-        library_version=satcle.__version__,
-        model_name=model_name,
-        model_sha256=identity.model_sha256,
-        model_config=encoder.config.to_dict(),
-        resolution=config.resolution,
-        partition_resolution=identity.partition_resolution,
-        coverage=config.coverage,
-        dtype=config.dtype,
-        dim=identity.dim,
-        total_cells=sum(p.rows for p in partitions),
-        partitions=partitions,
-        build_started=started_at,
-        build_finished=_utc_now(),
-        has_interp_error=identity.has_interp_error,
-    )
-    if output.is_local:
-        write_database(out, manifest)
-    output.write_bytes(MANIFEST_FILE, manifest.to_json().encode())
+    manifest = _finish(output, identity, results)
     return BuildSummary(
         out=out,
         cells=manifest.total_cells,
@@ -257,6 +238,85 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
         partitions_built=sum(r.built for r in results),
         partitions_skipped=sum(1 for r in results if r.file is not None and not r.built),
     )
+
+
+def output_dir(config: BuildConfig, model_name: str | None = None) -> str:
+    """Where the build of `config` writes: `config.out`, else
+    `satcle.paths.built_grid_dir` of the model's name (read from the model
+    when not given), resolution, coverage and dtype."""
+    if config.out:
+        return config.out
+    if model_name is None:
+        model_name = load_encoder(config.model).metadata.get("name", str(config.model))
+    return str(built_grid_dir(GridSpec(model_name, config.resolution, config.coverage, config.dtype)))
+
+
+def grid_identity(encoder: LocationEncoder, resolution: int, coverage: str, dtype: str, *, partition_resolution: int,
+                  error_bound: bool, model_name: str) -> Manifest:
+    """The manifest of a grid in progress (no partitions yet): what each
+    partition records and a resumed build must match."""
+    return Manifest(
+        library_version=satcle.__version__,
+        model_name=model_name,
+        model_sha256=encoder.metadata.get("sha256", ""),
+        model_config=encoder.config.to_dict(),
+        resolution=resolution,
+        partition_resolution=partition_resolution,
+        coverage=coverage,
+        dtype=dtype,
+        dim=encoder.output_dim,
+        total_cells=0,
+        partitions=(),
+        build_started=_utc_now(),
+        build_finished="",
+        has_interp_error=error_bound,
+    )
+
+
+def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResult]) -> Manifest:
+    """Write the manifest of the built partitions last (and ``satcle.duckdb`` for a local grid)."""
+    results = sorted(results, key=lambda r: r.parent)
+    partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
+    manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions,
+                                   build_finished=_utc_now())
+    if output.is_local:
+        write_database(output.root, manifest)
+    output.write_bytes(MANIFEST_FILE, manifest.to_json().encode())
+    return manifest
+
+
+def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndarray, *, dtype: str = "float16",
+                partition_resolution: int = 0, error_bound: bool = True, coverage: str = "global") -> Path:
+    """Build, in this process, a grid of exactly `cells` embedded by `encoder`.
+
+    The small entry point of the builder, for tests and benchmarks: no Dask, no
+    coverage rule (`coverage` is only recorded), no resume; partitions, error
+    bounds, manifest and ``satcle.duckdb`` as `build_grid` writes them. cells:
+    (N,) uint64 of one resolution (any order, duplicates dropped); with
+    `error_bound` each cell's bound reads only neighbours among `cells`.
+    Returns the grid directory.
+    """
+    cells = np.unique(np.asarray(cells, dtype=np.uint64))
+    if cells.size == 0:
+        raise InvalidArgumentError("a grid needs at least one cell")
+    identity = grid_identity(encoder, h3.api.basic_int.get_resolution(int(cells[0])), coverage, dtype,
+                             partition_resolution=partition_resolution, error_bound=error_bound,
+                             model_name=encoder.metadata.get("name", "default"))
+    output = GridOutput(out)
+    parents = np.asarray(h3ronpy.change_resolution(cells, partition_resolution), dtype=np.uint64)
+    results = []
+    for parent in np.unique(parents).tolist():
+        part = cells[parents == parent]
+        neighbors = None
+        if error_bound:
+            members, _ = neighbor_disks(part)
+            around = np.setdiff1d(members, part)
+            neighbors = around[np.isin(around, cells)]
+        table = evaluate_partition(encoder, part, dtype, neighbors=neighbors,
+                                   metadata=identity.partition_metadata(parent))
+        results.append(_write_partition(output, parent, table))
+    _finish(output, identity, results)
+    return Path(out)
 
 
 def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
@@ -312,18 +372,14 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
         torch.set_num_threads(threads)
 
 
-def _refuse_other_grid(output: GridOutput, identity: GridIdentity) -> None:
+def _refuse_other_grid(output: GridOutput, identity: Manifest) -> None:
     if not output.exists(MANIFEST_FILE):
         return
     try:
         previous = Manifest.from_json(output.read_bytes(MANIFEST_FILE).decode())
     except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         return  # a corrupt manifest is rewritten at the end
-    mine = (identity.model_sha256, identity.resolution, identity.partition_resolution, identity.coverage,
-            identity.dtype, identity.has_interp_error)
-    theirs = (previous.model_sha256, previous.resolution, previous.partition_resolution, previous.coverage,
-              previous.dtype, previous.has_interp_error)
-    if mine != theirs:
+    if identity.identity() != previous.identity():
         bound = "with" if previous.has_interp_error else "without"
         raise GridBuildError(
             f"{output.root} already holds another grid (model {previous.model_name}, res {previous.resolution}, "

@@ -7,16 +7,15 @@ stored neighbours, for the ``interp_error`` bound) and where the bytes go.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from satcle.grid.h3_cells import cell_centers
-from satcle.grid.store_format import FORMAT_VERSION, embeddings_to_arrow, partition_schema, quantize, wkb_points
-from satcle.grid_lookup import interp_error
+from satcle.errors import InvalidArgumentError
+from satcle.geo.h3_cells import cell_centers
+from satcle.grid.format.store import embeddings_to_arrow, partition_schema, quantize, wkb_points
+from satcle.grid.lookup import interp_error
 from satcle.model import LocationEncoder
 
 # Rows per Parquet row group: ~2 MB of float16 embeddings at D = 256, so that a
@@ -29,37 +28,6 @@ ROW_GROUP_ROWS = 4096
 BATCH_SIZE = 2048
 # Parquet's path of the embedding values (per-column options address leaves).
 EMBEDDING_LEAF = "embedding.list.element"
-
-
-@dataclass(frozen=True)
-class GridIdentity:
-    """What every file of one grid shares; a partition that disagrees is not of this grid."""
-
-    model_name: str
-    model_sha256: str
-    resolution: int
-    partition_resolution: int
-    coverage: str
-    dtype: str
-    dim: int
-    has_interp_error: bool = True
-    has_geometry: bool = True
-
-    def file_metadata(self, parent: int) -> dict[str, str]:
-        """Parquet key-value metadata of the partition under `parent` (H3 id)."""
-        return {
-            "satcle_format_version": str(FORMAT_VERSION),
-            "satcle_model_name": self.model_name,
-            "satcle_model_sha256": self.model_sha256,
-            "satcle_resolution": str(self.resolution),
-            "satcle_partition_resolution": str(self.partition_resolution),
-            "satcle_coverage": self.coverage,
-            "satcle_dtype": self.dtype,
-            "satcle_dim": str(self.dim),
-            "satcle_interp_error": str(int(self.has_interp_error)),
-            "satcle_geometry": str(int(self.has_geometry)),
-            "satcle_parent": format(parent, "x"),
-        }
 
 
 def evaluate_partition(
@@ -85,7 +53,7 @@ def evaluate_partition(
     neighbors : (K,) uint64, optional
         The stored neighbours of `cells` outside them (`coverage.stored_neighbors`).
         When given, they are evaluated too (as their own partitions store them)
-        and the ``interp_error`` column is added (`satcle.grid_lookup.interp_error`:
+        and the ``interp_error`` column is added (`satcle.grid.lookup.interp_error`:
         about 5 more live evaluations per cell, boundary probes shared by neighbours).
     metadata : str -> str, optional
         Key-value metadata of the table (and so of the Parquet file).
@@ -103,7 +71,7 @@ def evaluate_partition(
     """
     cells = np.ascontiguousarray(cells, dtype=np.uint64)
     if cells.size > 1 and not np.all(cells[1:] > cells[:-1]):
-        raise ValueError("cells must be sorted ascending and unique")
+        raise InvalidArgumentError("cells must be sorted ascending and unique")
     lats, lons = cell_centers(cells) if centres is None else centres
     embeddings = encoder.encode(lats, lons, batch_size=batch_size)
     values, scale = quantize(embeddings, dtype)

@@ -25,8 +25,8 @@ from .errors import (
     OutsideCoverageError,
     SatcleError,
 )
-from .grid.connection import connect
-from .grid_lookup import Grid, default_grid_dir, lookup, open_grid
+from .grid.lookup import Grid, default_grid_dir, lookup, open_grid
+from .grid.sql import connect
 from .model import (
     EncoderConfig,
     LocationEncoder,

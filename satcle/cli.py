@@ -14,7 +14,8 @@ import numpy as np
 import typer
 
 from .cli_plot import plot_app
-from .errors import SatcleError
+from .cli_failure import USER_ERRORS, fail
+from .errors import InvalidArgumentError
 from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
 from .evaluation.tasks import DATA_ENV, TASKS
 
@@ -47,8 +48,8 @@ def embed(
         lats, lons = _read_points(points or [], input)
         encoder = load_encoder(model)
         embeddings = encoder.encode(lats, lons, batch_size=batch_size)
-    except (SatcleError, OSError, ValueError) as exc:
-        _fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
     if not encoder.metadata.get("trained", True):
         typer.echo(f"note: model '{encoder.metadata['name']}' is UNTRAINED (placeholder weights)", err=True)
     if output is None:
@@ -133,14 +134,14 @@ def evaluate(
     try:
         splits = SPLITS if split == "both" else (split,)
         if split != "both" and split not in SPLITS:
-            raise ValueError(f"--split must be random, spatial or both, got {split!r}")
+            raise InvalidArgumentError(f"--split must be random, spatial or both, got {split!r}")
         user_task = None
         if labels is not None:
             if not target:
-                raise ValueError("--labels needs --target COLUMN")
+                raise InvalidArgumentError("--labels needs --target COLUMN")
             user_task = load_labels(labels, target, task)
         elif target or task:
-            raise ValueError("--target and --task go with --labels FILE")
+            raise InvalidArgumentError("--target and --task go with --labels FILE")
         chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
         config = BenchmarkConfig(
             tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
@@ -153,8 +154,8 @@ def evaluate(
         command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
         result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
         md, js = write_report(out, result, command)
-    except (SatcleError, OSError, ValueError) as exc:
-        _fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
     if labels is not None:
         typer.echo(summary_table(result))
     typer.echo(f"wrote {md} and {js} ({time.strftime('%H:%M:%S')}, {result.runtime_s / 60:.1f} min)")
@@ -236,8 +237,8 @@ def train(
                           model_name=name, description=description, notes=notes, monitor=monitor,
                           monitor_data=eval_data if eval_data is not None else default_data_dir())
         model_dir = run_training(run, progress=not quiet, log=typer.echo)
-    except (SatcleError, OSError, ValueError) as exc:
-        _fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
     from .training.device import is_main_process
 
     if is_main_process():
@@ -273,8 +274,8 @@ def plot_smoothing_command(
         backbone = load_vision_encoder(vision_dir / "backbone")
         images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
         path = plot_smoothing(backbone, images, causal_quantile, out)
-    except (SatcleError, OSError, ValueError) as exc:
-        _fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
     typer.echo(f"wrote {path}")
 
 
@@ -287,17 +288,17 @@ def _override(config, **values):
 
 def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarray, np.ndarray]:
     if points and csv_path is not None:
-        raise ValueError("give POINTS or --input, not both")
+        raise InvalidArgumentError("give POINTS or --input, not both")
     if csv_path is not None:
         import pyarrow.csv as pacsv
 
         table = pacsv.read_csv(csv_path)
         missing = {"lat", "lon"} - set(table.column_names)
         if missing:
-            raise ValueError(f"{csv_path} lacks column(s) {sorted(missing)}; it has {table.column_names}")
+            raise InvalidArgumentError(f"{csv_path} lacks column(s) {sorted(missing)}; it has {table.column_names}")
         return table["lat"].to_numpy(), table["lon"].to_numpy()
     if not points:
-        raise ValueError('no points: give "LAT,LON" arguments or --input CSV')
+        raise InvalidArgumentError('no points: give "LAT,LON" arguments or --input CSV')
     pairs = []
     for text in points:
         parts = text.replace(" ", "").split(",")
@@ -306,7 +307,7 @@ def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarra
         except ValueError:
             pairs.append(None)
         if pairs[-1] is None:
-            raise ValueError(f'cannot read point {text!r}; expected "LAT,LON" in degrees')
+            raise InvalidArgumentError(f'cannot read point {text!r}; expected "LAT,LON" in degrees')
     arr = np.asarray(pairs, dtype=np.float64)
     return arr[:, 0], arr[:, 1]
 
@@ -316,7 +317,7 @@ def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings
 
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".parquet", ".csv"):
-        _fail(f"unsupported output {path}: use .npy, .parquet or .csv")
+        fail(f"unsupported output {path}: use .npy, .parquet or .csv")
     with atomic_path(path) as tmp:
         if suffix == ".npy":
             np.save(tmp, embeddings)
@@ -327,7 +328,7 @@ def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            from .grid.store_format import embeddings_to_arrow
+            from .grid.format.store import embeddings_to_arrow
 
             columns["embedding"] = embeddings_to_arrow(embeddings)
             pq.write_table(pa.table(columns), tmp)
@@ -336,11 +337,6 @@ def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings
 
             columns.update({f"e{i}": embeddings[:, i] for i in range(embeddings.shape[1])})
             pacsv.write_csv(pa.table(columns), tmp)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from .errors import SatcleError
+from .cli_failure import USER_ERRORS, fail
 
 plot_app = typer.Typer(help="Figures as PNG: embedding maps over the globe, and the causal smoothing of training tiles.", no_args_is_help=True, add_completion=False)
 
@@ -69,18 +69,13 @@ def _encoder(model: str, grid: Optional[Path]):
             trained = "" if encoder.metadata.get("trained", True) else " (UNTRAINED)"
             return encoder.encode, f"'{encoder.metadata.get('name', model)}'{trained}"
         return load_encoder_fn(model), model
-    except (SatcleError, OSError) as exc:
-        _fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
 
 
 def _run(make) -> None:
     try:
         path = make()
-    except (SatcleError, OSError, ValueError) as exc:
-        _fail(str(exc))
+    except USER_ERRORS as exc:
+        fail(str(exc))
     typer.echo(f"wrote {path}")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)

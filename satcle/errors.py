@@ -10,6 +10,10 @@ class SatcleError(Exception):
     """Base class of all satcle errors."""
 
 
+class InvalidArgumentError(SatcleError, ValueError):
+    """An argument the function does not accept: an unknown option, a size or range outside its domain."""
+
+
 class CoordinateError(SatcleError, ValueError):
     """Coordinates that cannot be encoded: NaN/inf, |lat| > 90, wrong shape or type."""
 
@@ -28,6 +32,10 @@ class GridFormatError(SatcleError, ValueError):
 
 class DataUnavailableError(SatcleError, FileNotFoundError):
     """An evaluation task whose source data is not installed or not reachable offline."""
+
+
+class MissingPackageError(DataUnavailableError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
 
 
 class EncoderUnavailableError(SatcleError, LookupError):

@@ -7,8 +7,14 @@ def rng():
     return np.random.default_rng(12345)
 
 
-def sphere_points(rng, n):
-    """n points uniform on the sphere plus the poles and both sides of the antimeridian."""
+@pytest.fixture(scope="session")
+def sphere_points():
+    """`sphere_points(rng, n)`: (lats, lons) degrees, n points uniform on the sphere
+    plus the poles and both sides of the antimeridian (8 more)."""
+    return _sphere_points
+
+
+def _sphere_points(rng, n):
     z = rng.uniform(-1.0, 1.0, n)
     lats = np.degrees(np.arcsin(z))
     lons = rng.uniform(-180.0, 180.0, n)
@@ -17,6 +23,14 @@ def sphere_points(rng, n):
     return np.concatenate([lats, extra_lat]), np.concatenate([lons, extra_lon])
 
 
+@pytest.fixture
+def s2_folder(tmp_path):
+    """An S2-100K-layout folder of three images under tmp_path (`write_s2_folder`)."""
+    write_s2_folder(tmp_path)
+    return tmp_path
+
+
+# Also imported by name by the training tests (which others edit); new tests use the fixture.
 def write_s2_folder(root, count=3, bands=12):
     """An S2-100K-layout folder of `count` random 16 x 16 LZW GeoTIFFs; point i at (10 i, -20 i) degrees, wrapped."""
     import tifffile

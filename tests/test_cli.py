@@ -25,7 +25,8 @@ def test_embed_csv_input_to_npy(tmp_path):
     out = tmp_path / "e.npy"
     result = runner.invoke(app, ["embed", "--input", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert np.load(out).shape == (3, 256)
+    expected = satcle.load_encoder("default").encode([0.0, 10.0, -5.0], [0.0, 20.0, 170.0])
+    np.testing.assert_array_equal(np.load(out), expected)
 
 
 def test_embed_bad_input_is_a_clear_error(tmp_path):

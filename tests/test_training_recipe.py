@@ -107,3 +107,18 @@ def test_resume_is_exact_with_schedule_anchor_and_first_layer_group(tmp_path):
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), name
     assert [r["lr"] for r in straight.history] == [r["lr"] for r in resumed.history]
+
+
+def test_smooth_init_scales_only_the_high_degrees_of_the_first_layer():
+    from satcle.model import LocationEncoder
+    from satcle.training.trainer import smooth_first_layer
+
+    torch.manual_seed(0)
+    encoder = LocationEncoder(EncoderConfig(legendre_degree=6, hidden_dim=8, output_dim=4))
+    before = encoder.siren.layers[0].weight.detach().clone()
+    smooth_first_layer(encoder, 3)
+    after = encoder.siren.layers[0].weight
+    # Columns 0..8 are degrees 0..2 (l^2 + l + m); 9..15 degree 3 (scale (3/4)^2), 25..35 degree 5 ((3/6)^2).
+    assert torch.equal(after[:, :9], before[:, :9])
+    torch.testing.assert_close(after[:, 9:16], before[:, 9:16] * (3 / 4) ** 2)
+    torch.testing.assert_close(after[:, 25:36], before[:, 25:36] * 0.25)

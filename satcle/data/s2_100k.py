@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from .._optional import require
 from ..errors import DataError
 from .sample import GeoSample
 
@@ -26,12 +27,10 @@ def read_geotiff(path: str | Path) -> np.ndarray:
     """Read a GeoTIFF as (bands, H, W) in its stored dtype.
 
     Accepts band-last (H, W, B) files (S2-100K's layout) and band-first ones.
-    Raises DataError naming the file when it is missing, truncated or not a TIFF.
+    Raises DataError naming the file when it is missing, truncated or not a TIFF,
+    MissingPackageError without tifffile (``satcle[train]``).
     """
-    try:
-        import tifffile
-    except ModuleNotFoundError:
-        raise DataError("reading S2-100K GeoTIFFs needs tifffile and imagecodecs: pip install 'satcle[train]'") from None
+    tifffile = require("tifffile", "tifffile", "train")
     try:
         array = tifffile.imread(str(path))
     except Exception as exc:  # tifffile raises many types for damaged files

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .geography import EARTH_RADIUS_KM, unit_vectors
+from ..geo import EARTH_RADIUS_KM, unit_vectors
 
 
 def location_retention(features: np.ndarray, lats: np.ndarray, lons: np.ndarray, *, seed: int = 0,

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataUnavailableError
+from ..geo import EARTH_RADIUS_KM, is_land, sample_land, sample_sphere, unit_vectors  # noqa: F401 (re-exported)
 
-EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass(frozen=True)
@@ -30,37 +30,6 @@ class Places:
     lons: np.ndarray
     codes: np.ndarray
     weights: np.ndarray
-
-
-def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """Degrees (N,) -> (N, 3) float64 points on the unit sphere."""
-    phi, lam = np.radians(lats), np.radians(lons)
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
-
-
-def sample_sphere(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """n points uniform on the sphere (equal area): lats, lons (n,) float64 degrees."""
-    lats = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
-    lons = rng.uniform(-180.0, 180.0, n)
-    return lats, lons
-
-
-def is_land(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """(N,) bool: on land by the 1 km GLOBE mask of `global-land-mask` (degrees in)."""
-    globe = _import("global_land_mask", "global-land-mask").globe
-    # The package indexes a 1/120-degree raster and rejects lon == 180 exactly.
-    return np.asarray(globe.is_land(lats, np.clip(lons, -180.0, 179.999)), dtype=bool)
-
-
-def sample_land(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """n points uniform over land, Antarctica included, by rejection from the sphere."""
-    lats, lons = np.empty(0), np.empty(0)
-    while lats.size < n:
-        cand_lat, cand_lon = sample_sphere(4 * n, rng)  # land is ~29 % of the sphere
-        keep = is_land(cand_lat, cand_lon)
-        lats = np.concatenate([lats, cand_lat[keep]])
-        lons = np.concatenate([lons, cand_lon[keep]])
-    return lats[:n], lons[:n]
 
 
 def geocoder_places() -> Places:

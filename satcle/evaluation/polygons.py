@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from ..errors import DataUnavailableError
 
 BIOMES_FILE = "resolve-biomes/eco_biomes.geojson"
@@ -29,10 +30,7 @@ def label_points(path: Path, prop: str, lats: np.ndarray, lons: np.ndarray) -> n
     path: a GeoJSON FeatureCollection of (multi)polygons; lats, lons: (N,) degrees.
     Where polygons overlap (simplified borders), the first feature in file order wins.
     """
-    try:
-        import shapely
-    except ImportError:
-        raise DataUnavailableError("polygon labels need shapely (pip install 'satcle[eval]')") from None
+    shapely = require("shapely", "shapely", "eval")
     if not Path(path).is_file():
         raise DataUnavailableError(f"{path} not found (give --data-dir, the folder holding resolve-biomes/)")
     try:

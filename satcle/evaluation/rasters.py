@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from ..errors import DataUnavailableError, EvaluationConfigError
 
 NEAREST = "nearest"
@@ -123,10 +124,7 @@ def biome4_climate(data_dir: Path) -> tuple[Raster, Raster]:
     south-west corner of each cell (lat 89.5 .. -90, lon -180 .. 179.5).
     """
     path = _require(data_dir, BIOME4_FILE)
-    try:
-        import h5py
-    except ImportError:
-        raise DataUnavailableError("the BIOME4 climate file needs h5py (pip install 'satcle[eval]')") from None
+    h5py = require("h5py", "h5py", "eval")
     try:
         with h5py.File(path, "r") as f:
             lats = f["lat"][:].astype(np.float64)

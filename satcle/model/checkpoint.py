@@ -13,8 +13,6 @@ found by name; anything else is loaded by path.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -22,11 +20,10 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from ..errors import ModelFormatError, ModelNotFoundError
 from .location_encoder import EncoderConfig, LocationEncoder
+from .weights_directory import read_weights_directory, write_weights_directory
 
 FORMAT = "satcle-location-encoder"
 FORMAT_VERSION = 1
@@ -67,36 +64,12 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
         tensor shapes do not match the config.
     """
     directory = _resolve(name_or_path)
-    config_path = directory / CONFIG_FILE
-    weights_path = directory / WEIGHTS_FILE
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise ModelFormatError(f"{directory} is not a satcle model: {path.name} is missing")
-    try:
-        document = json.loads(config_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"{config_path} is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ModelFormatError(f"{config_path} is not a {FORMAT} config")
-    if document.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{config_path} has format_version {document.get('format_version')!r}; "
-            f"this satcle reads version {FORMAT_VERSION}"
-        )
-    digest = file_sha256(weights_path)
-    expected = document.get("weights_sha256")
-    if expected is not None and expected != digest:
-        raise ModelFormatError(
-            f"{weights_path} is corrupt: sha256 {digest} does not match {expected} in {CONFIG_FILE}"
-        )
+    document, state, digest = read_weights_directory(directory, weights_file=WEIGHTS_FILE, config_file=CONFIG_FILE,
+                                                     format=FORMAT, format_version=FORMAT_VERSION)
     try:
         config = EncoderConfig.from_dict(document["config"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{config_path} has an invalid encoder config: {exc}") from None
-    try:
-        state = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFormatError(f"{weights_path} is not a readable safetensors file: {exc}") from None
+        raise ModelFormatError(f"{directory / CONFIG_FILE} has an invalid encoder config: {exc}") from None
 
     metadata = dict(document.get("metadata", {}))
     metadata.update(name=document.get("name", directory.name), sha256=digest, path=str(directory))
@@ -104,7 +77,7 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
     try:
         encoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelFormatError(f"{weights_path} does not fit its config: {exc}") from None
+        raise ModelFormatError(f"{directory / WEIGHTS_FILE} does not fit its config: {exc}") from None
     return encoder.to(device).eval()
 
 
@@ -125,19 +98,17 @@ def save_encoder(
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in encoder.state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE))
         document = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "name": name or directory.name,
             "config": encoder.config.to_dict(),
             "metadata": dict(metadata if metadata is not None else encoder.metadata),
-            "weights_sha256": file_sha256(tmp / WEIGHTS_FILE),
         }
         for volatile in ("sha256", "path", "name"):
             document["metadata"].pop(volatile, None)
-        (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        state = {k: v.detach().to("cpu", torch.float32) for k, v in encoder.state_dict().items()}
+        write_weights_directory(tmp, state, document, weights_file=WEIGHTS_FILE, config_file=CONFIG_FILE)
         if model_card is not None:
             (tmp / "MODEL_CARD.md").write_text(model_card)
         # mkdtemp makes a private (0700) directory; a model is meant to be shared.
@@ -149,15 +120,6 @@ def save_encoder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
-
-
-def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _resolve(name_or_path: str | os.PathLike) -> Path:

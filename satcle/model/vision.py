@@ -11,18 +11,16 @@ causal refinement thresholds.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from ..atomic import atomic_path, write_text_atomic
-from ..errors import ModelFormatError
+from ..errors import InvalidArgumentError, ModelFormatError
+from .weights_directory import read_weights_directory, write_weights_directory
 
 
 @dataclass(frozen=True)
@@ -45,9 +43,9 @@ class VisionConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+            raise InvalidArgumentError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+            raise InvalidArgumentError(f"dim {self.dim} is not divisible by heads {self.heads}")
 
     @property
     def grid(self) -> int:
@@ -117,7 +115,7 @@ class VisionTransformer(nn.Module):
 
     def _tokens(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != self.config.in_channels:
-            raise ValueError(f"expected (B, {self.config.in_channels}, H, W) images, got {tuple(images.shape)}")
+            raise InvalidArgumentError(f"expected (B, {self.config.in_channels}, H, W) images, got {tuple(images.shape)}")
         patches = self.patch_embed(images)                      # (B, dim, gh, gw)
         gh, gw = patches.shape[-2:]
         tokens = patches.flatten(2).transpose(1, 2)
@@ -161,27 +159,25 @@ def _init_linear(module: nn.Module) -> None:
 
 
 VISION_FORMAT = "satcle-vision-encoder"
+VISION_WEIGHTS = "vision.safetensors"
+VISION_CONFIG = "vision.json"
 
 
 def save_vision_encoder(model: VisionTransformer, directory: str | Path, metadata: dict | None = None) -> Path:
-    """Write weights (safetensors) and config (JSON) of a ViT into `directory`, atomically per file."""
-    directory = Path(directory)
-    with atomic_path(directory / "vision.safetensors") as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    """Write a ViT into `directory` (``vision.safetensors`` + ``vision.json``, the
+    model-directory format of `weights_directory`), atomically per file."""
     document = {"format": VISION_FORMAT, "config": dataclasses.asdict(model.config), "metadata": metadata or {}}
-    write_text_atomic(directory / "vision.json", json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return directory
+    return write_weights_directory(directory, model.state_dict(), document, weights_file=VISION_WEIGHTS,
+                                   config_file=VISION_CONFIG)
 
 
 def load_vision_encoder(directory: str | Path) -> VisionTransformer:
-    """Read a ViT written by `save_vision_encoder`, in eval mode on the CPU."""
-    directory = Path(directory)
+    """Read a ViT written by `save_vision_encoder`, in eval mode on the CPU (ModelFormatError if it cannot)."""
+    document, state, _ = read_weights_directory(directory, weights_file=VISION_WEIGHTS, config_file=VISION_CONFIG,
+                                                format=VISION_FORMAT)
     try:
-        document = json.loads((directory / "vision.json").read_text())
-        if document.get("format") != VISION_FORMAT:
-            raise ValueError(f"format is {document.get('format')!r}")
         model = VisionTransformer(VisionConfig(**document["config"]))
-        model.load_state_dict(load_file(str(directory / "vision.safetensors")))
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        model.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelFormatError(f"{directory} does not hold a satcle vision encoder: {exc}") from None
     return model.eval()

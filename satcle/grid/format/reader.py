@@ -1,0 +1,98 @@
+"""Reading a grid directory into arrays: partition files -> one table in memory.
+
+The format itself (schema, manifest, quantisation) is defined in
+`store`; this module only loads what that module describes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from ...errors import GridFormatError
+from .store import Manifest, embeddings_from_arrow
+from .verify import expected_schema, partition_problem
+
+
+@dataclass(frozen=True)
+class GridTable:
+    """Every stored cell of a grid, sorted by H3 index.
+
+    h3: (M,) uint64; lat, lon: (M,) float64 cell centres in degrees;
+    values: (M, D) in the stored dtype (float16, int8 or float32);
+    scale: (M,) float32 for int8, else None; interp_error: (M,) float32 or None.
+    """
+
+    h3: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    values: np.ndarray
+    scale: np.ndarray | None
+    interp_error: np.ndarray | None
+
+    def __post_init__(self) -> None:
+        m = self.h3.shape[0]
+        for name in ("lat", "lon", "scale", "interp_error"):
+            column = getattr(self, name)
+            if column is not None and column.shape != (m,):
+                raise GridFormatError(f"{name} must have shape ({m},), got {column.shape}")
+        if self.values.ndim != 2 or self.values.shape[0] != m:
+            raise GridFormatError(f"values must have shape ({m}, D), got {self.values.shape}")
+        if m > 1 and not bool(np.all(self.h3[1:] > self.h3[:-1])):
+            raise GridFormatError("h3 must be strictly increasing (sorted, no duplicates)")
+
+
+def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False) -> GridTable:
+    """Load every partition of a grid into one `GridTable`.
+
+    Each partition's footer is checked first (schema, row count against the
+    manifest); then all are read in one multithreaded Arrow dataset scan of the
+    columns the table needs (a GeoParquet geometry column is not read).
+
+    Raises GridFormatError when a partition file is missing, unreadable, has
+    another schema or row count than the manifest says, or (with
+    verify_checksums) another sha256.
+    """
+    grid_dir = Path(grid_dir)
+    expected = expected_schema(manifest)
+    if not manifest.partitions:
+        raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
+    for part in manifest.partitions:
+        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums)
+        if problem is not None:
+            raise GridFormatError(f"{grid_dir}: {problem}")
+    paths = [str(grid_dir / part.file) for part in manifest.partitions]
+    try:
+        # Fragments come back in the order given, whatever the threads do.
+        table = ds.dataset(paths, format="parquet").to_table(columns=expected.names)
+    except (OSError, pa.ArrowException) as exc:
+        raise GridFormatError(f"{grid_dir}: a partition is unreadable: {exc}") from None
+    h3 = table.column("h3").to_numpy().astype(np.uint64, copy=False)
+    order = None if h3.size < 2 or bool(np.all(h3[1:] > h3[:-1])) else np.argsort(h3, kind="stable")
+
+    def column(name: str, dtype: np.dtype) -> np.ndarray:
+        values = table.column(name).to_numpy().astype(dtype, copy=False)
+        return np.ascontiguousarray(values if order is None else values[order])
+
+    try:
+        values = embeddings_from_arrow(table.column("embedding"))
+    except pa.ArrowException as exc:   # e.g. null rows written by another tool
+        raise GridFormatError(f"{grid_dir}: unreadable embedding column: {exc}") from None
+    if order is not None:
+        values = values[order]
+    try:
+        return GridTable(
+            h3=column("h3", np.uint64),
+            lat=column("lat", np.float64),
+            lon=column("lon", np.float64),
+            values=values,
+            scale=column("scale", np.float32) if manifest.dtype == "int8" else None,
+            interp_error=column("interp_error", np.float32) if manifest.has_interp_error else None,
+        )
+    except ValueError as exc:
+        raise GridFormatError(f"{grid_dir}: {exc}") from None

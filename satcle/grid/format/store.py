@@ -1,0 +1,282 @@
+"""The one definition of a satcle grid on disk, shared by builder and readers.
+
+A grid is a directory:
+
+* ``partitions/<parent-h3-hex>.parquet`` - one file per coarse ancestor cell,
+  one row per H3 cell, sorted by ``h3``; schema from `partition_schema`;
+* ``manifest.json`` - `Manifest`, written last and atomically: a directory
+  without one is not a grid (a build in progress or one that crashed);
+* ``satcle.duckdb`` - a DuckDB database with a view over the partitions.
+
+Columns: ``h3`` UINT64, ``lat``/``lon`` FLOAT64 (cell centre, degrees),
+``embedding`` FIXED_SIZE_LIST<float16|int8|float32>[D], ``scale`` FLOAT32 (int8
+only: row i dequantises as embedding[i] * scale[i]) and, when the build measured
+it, ``interp_error`` FLOAT32: an upper estimate of the relative error
+‖interpolated - live‖ / ‖live‖ of an interpolated lookup inside the cell.
+Grids built since GeoParquet support also end with ``geometry`` BINARY: the
+centre as a WKB point (lon, lat), described by GeoParquet ``geo`` file metadata
+(version 1.1.0, encoding WKB, CRS OGC:CRS84 by default), so that GeoPandas, QGIS
+or DuckDB's spatial extension read the files as point layers. Readers here ignore
+it (files without it are the same grid format).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from ...atomic import write_atomic
+from ...errors import GridFormatError, GridNotFoundError, InvalidArgumentError
+
+__all__ = [
+    "COVERAGES",
+    "DUCKDB_FILE",
+    "EMBEDDING_DTYPES",
+    "FORMAT_VERSION",
+    "GEOMETRY_COLUMN",
+    "GEO_METADATA",
+    "IDENTITY_FIELDS",
+    "MANIFEST_FILE",
+    "Manifest",
+    "PARTITIONS_DIR",
+    "PartitionInfo",
+    "dequantize",
+    "embeddings_from_arrow",
+    "embeddings_to_arrow",
+    "partition_schema",
+    "quantize",
+    "read_manifest",
+    "without_geometry",
+    "wkb_points",
+    "write_manifest",
+]
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+PARTITIONS_DIR = "partitions"
+DUCKDB_FILE = "satcle.duckdb"
+EMBEDDING_DTYPES = ("float16", "int8", "float32")
+COVERAGES = ("land", "global")
+
+_ARROW_TYPES = {"float16": pa.float16(), "int8": pa.int8(), "float32": pa.float32()}
+GEOMETRY_COLUMN = "geometry"
+# GeoParquet file metadata of the geometry column (no "crs": OGC:CRS84, lon/lat on WGS 84).
+GEO_METADATA = json.dumps({
+    "version": "1.1.0",
+    "primary_column": GEOMETRY_COLUMN,
+    "columns": {GEOMETRY_COLUMN: {"encoding": "WKB", "geometry_types": ["Point"]}},
+}, sort_keys=True)
+
+
+def partition_schema(dim: int, dtype: str, *, with_error: bool = False, with_geometry: bool = False,
+                     metadata: dict | None = None) -> pa.Schema:
+    """Arrow schema of one partition file.
+
+    dim: embedding size D; dtype: one of EMBEDDING_DTYPES; with_error: add the
+    ``interp_error`` column; with_geometry: end with the GeoParquet ``geometry``
+    column and add the ``geo`` key to the metadata; metadata: str -> str key-value
+    pairs for the file.
+    """
+    _check_dtype(dtype)
+    fields = [
+        pa.field("h3", pa.uint64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("embedding", pa.list_(_ARROW_TYPES[dtype], dim), nullable=False),
+    ]
+    if dtype == "int8":
+        fields.append(pa.field("scale", pa.float32(), nullable=False))
+    if with_error:
+        fields.append(pa.field("interp_error", pa.float32(), nullable=False))
+    metadata = {k: str(v) for k, v in (metadata or {}).items()}
+    if with_geometry:
+        fields.append(pa.field(GEOMETRY_COLUMN, pa.binary(), nullable=False))
+        metadata["geo"] = GEO_METADATA
+    return pa.schema(fields, metadata=metadata)
+
+
+def without_geometry(schema: pa.Schema) -> pa.Schema:
+    """`schema` less a trailing GeoParquet ``geometry`` column, if it has one."""
+    if schema.names and schema.names[-1] == GEOMETRY_COLUMN:
+        return schema.remove(len(schema.names) - 1)
+    return schema
+
+
+# WKB point, little-endian: byte order 1, geometry type 1 (Point), x, y.
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def wkb_points(lats: np.ndarray, lons: np.ndarray) -> pa.BinaryArray:
+    """Points (degrees, (N,)) as WKB (x = lon, y = lat), 21 bytes each, vectorised."""
+    lats, lons = np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64)
+    records = np.empty(lats.size, dtype=_WKB_POINT)
+    records["order"], records["type"], records["x"], records["y"] = 1, 1, lons, lats
+    offsets = np.arange(lats.size + 1, dtype=np.int32) * _WKB_POINT.itemsize
+    return pa.Array.from_buffers(pa.binary(), lats.size, [None, pa.py_buffer(offsets),
+                                                          pa.py_buffer(records.tobytes())])
+
+
+def quantize(embeddings: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Store float32 embeddings (N, D) as `dtype`.
+
+    Returns (values (N, D) of dtype, scale (N,) float32 or None). int8 is
+    symmetric per row: scale = max|row| / 127, values = round(row / scale), so
+    the absolute error per value is at most scale / 2.
+    """
+    _check_dtype(dtype)
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if dtype == "float16":
+        # torch's vectorised conversion: the bits of numpy's astype (both round to
+        # nearest even; tested), ~4x faster.
+        return torch.from_numpy(np.ascontiguousarray(embeddings)).half().numpy(), None
+    if dtype != "int8":
+        return embeddings.astype(dtype), None
+    peak = np.abs(embeddings).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    values = np.clip(np.rint(embeddings / scale[:, None]), -127, 127).astype(np.int8)
+    return values, scale
+
+
+def dequantize(values: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """Inverse of `quantize`: (N, D) float32."""
+    out = values.astype(np.float32)
+    if scale is not None:
+        out *= scale[:, None]
+    return out
+
+
+def embeddings_to_arrow(values: np.ndarray) -> pa.FixedSizeListArray:
+    """(N, D) numpy array -> Arrow FIXED_SIZE_LIST<dtype>[D] without copying rows one by one."""
+    values = np.ascontiguousarray(values)
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+
+
+def embeddings_from_arrow(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Arrow FIXED_SIZE_LIST column -> (N, D) C-contiguous numpy array in the stored
+    dtype: one copy, each chunk's values viewed in place and copied to their rows."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    dim = column.type.list_size
+    out = np.empty((len(column), dim), dtype=column.type.value_type.to_pandas_dtype())
+    at = 0
+    for chunk in chunks:
+        out[at: at + len(chunk)] = chunk.flatten().to_numpy(zero_copy_only=True).reshape(-1, dim)
+        at += len(chunk)
+    return out
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition file: path relative to the grid directory, rows, sha256."""
+
+    file: str
+    rows: int
+    sha256: str
+
+
+# The fields that make two manifests the same grid: a build resumed into a
+# directory must match them, and every partition file records them.
+IDENTITY_FIELDS = ("model_name", "model_sha256", "resolution", "partition_resolution", "coverage", "dtype", "dim",
+                   "has_interp_error")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a grid is: its identity (`IDENTITY_FIELDS`), its partitions and its
+    build. `manifest.json` holds exactly these fields; a build in progress holds
+    one with no partitions as its identity."""
+
+    library_version: str
+    model_name: str
+    model_sha256: str
+    model_config: dict
+    resolution: int
+    partition_resolution: int
+    coverage: str
+    dtype: str
+    dim: int
+    total_cells: int
+    partitions: tuple[PartitionInfo, ...]
+    build_started: str
+    build_finished: str
+    has_interp_error: bool = False
+    format_version: int = FORMAT_VERSION
+
+    def identity(self) -> tuple:
+        """The values of `IDENTITY_FIELDS`, less the model's name (a renamed model is the same model)."""
+        return tuple(getattr(self, name) for name in IDENTITY_FIELDS if name != "model_name")
+
+    def partition_metadata(self, parent: int) -> dict[str, str]:
+        """Parquet key-value metadata of this grid's partition under `parent` (H3 id):
+        the identity, so that a file of another grid is recognised."""
+        return {
+            "satcle_format_version": str(self.format_version),
+            "satcle_model_name": self.model_name,
+            "satcle_model_sha256": self.model_sha256,
+            "satcle_resolution": str(self.resolution),
+            "satcle_partition_resolution": str(self.partition_resolution),
+            "satcle_coverage": self.coverage,
+            "satcle_dtype": self.dtype,
+            "satcle_dim": str(self.dim),
+            "satcle_interp_error": str(int(self.has_interp_error)),
+            "satcle_geometry": "1",
+            "satcle_parent": format(parent, "x"),
+        }
+
+    def to_json(self) -> str:
+        document = dataclasses.asdict(self)
+        document["partitions"] = [dataclasses.asdict(p) for p in self.partitions]
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Manifest":
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise GridFormatError("manifest is not a JSON object")
+        version = document.get("format_version")
+        if version != FORMAT_VERSION:
+            raise GridFormatError(f"format_version {version!r}; this satcle reads {FORMAT_VERSION}")
+        document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
+        manifest = cls(**document)
+        _check_dtype(manifest.dtype)
+        if manifest.total_cells != sum(p.rows for p in manifest.partitions):
+            raise GridFormatError("total_cells does not equal the sum of partition rows")
+        return manifest
+
+
+def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
+    """Read and validate ``manifest.json`` of a grid directory.
+
+    Raises GridNotFoundError when `grid_dir` is not a directory, else
+    GridFormatError naming the problem: no manifest (not a grid, or a build
+    that did not finish), unreadable or inconsistent manifest.
+    """
+    grid_dir = Path(grid_dir)
+    if not grid_dir.is_dir():
+        raise GridNotFoundError(f"no grid at {grid_dir}: not a directory (build one with `satcle-grid build`)")
+    path = grid_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise GridFormatError(
+            f"{grid_dir} is not a complete grid: {MANIFEST_FILE} is missing "
+            "(build it with `satcle-grid build`, or re-run an interrupted build to finish it)"
+        )
+    try:
+        return Manifest.from_json(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+        raise GridFormatError(f"{path} is corrupt: {exc}") from None
+
+
+def write_manifest(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
+    """Write ``manifest.json`` atomically (temporary file, then rename)."""
+    return write_atomic(Path(grid_dir) / MANIFEST_FILE, manifest.to_json().encode())
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in EMBEDDING_DTYPES:
+        raise InvalidArgumentError(f"dtype must be one of {EMBEDDING_DTYPES}, got {dtype!r}")

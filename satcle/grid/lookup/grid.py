@@ -1,0 +1,262 @@
+"""`Grid`: an opened embedding grid and its compiled lookup.
+
+A lookup runs in two compiled passes over the points, both parallel and free
+of per-point Python: `locate` finds each point's containing cell and its
+interpolation triangle, `gather_blend` reads and blends the stored rows with
+dequantisation fused in. Points the grid cannot answer within the caller's
+terms (outside coverage, error bound above `tolerance`, `exact=True`) are then
+computed by the live encoder in one batch.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..._ext.grid_blend import gather_blend
+from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
+from ..._ext.grid_sort import spatial_sort
+from ...coordinates import as_latlon
+from ...errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
+from ...geo.h3_cells import latlng_to_cells
+from ..format.reader import GridTable, read_grid_table
+from ..format.store import Manifest, read_manifest
+from ...model import LocationEncoder, load_encoder
+from ...paths import index_cache_dir
+from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
+from .index_cache import cached_cell_index
+
+METHODS = ("interp", "cell")
+ON_MISS = ("live", "nan", "raise")
+# Larger calls are processed in spatial order (1-degree blocks): neighbouring
+# points then share cache lines of the index and the rows, which more than pays
+# for one 16-bit radix sort.
+SPATIAL_ORDER_MIN_POINTS = 50_000
+
+
+class Source(enum.IntEnum):
+    """Which path produced a point's embedding (`return_source=True`)."""
+
+    GRID = 0          # read from the grid (cell row or interpolation)
+    LIVE = 1          # live encoder: exact=True, or the cell's error bound > tolerance
+    MISS_LIVE = 2     # outside coverage, computed live (on_miss="live")
+    MISS_NAN = 3      # outside coverage, NaN (on_miss="nan")
+
+
+class Grid:
+    """A grid held in memory with its `CellIndex`; `lookup` is safe to call
+    from several threads at once (it only reads shared state).
+
+    Build one with `open_grid(path)`, or `Grid(table, ...)` for a table in
+    memory (what the error-bound computation does for one partition).
+    """
+
+    def __init__(self, table: GridTable, *, resolution: int, manifest: Manifest | None = None,
+                 encoder: LocationEncoder | None = None, path: Path | None = None,
+                 index: CellIndex | None = None):
+        self.table = table
+        self.resolution = resolution
+        self.manifest = manifest
+        self.path = path
+        self.index: CellIndex = index if index is not None else build_cell_index(table.h3, table.lat, table.lon)
+        self._kernel_index = CellIndexView(self.index, EDGE_EPSILON,
+                                           AMBIGUITY_FRACTION * np.radians(self.index.radius_deg))
+        self._encoder = encoder
+        self._encoder_lock = threading.Lock()
+        values = table.values
+        self._values = values.view(np.uint16) if values.dtype == np.float16 else values
+        self._scale = table.scale if table.scale is not None else np.empty(0, dtype=np.float32)
+        self._half_table = (np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+                            if values.dtype == np.float16 else np.empty(0, dtype=np.float32))
+
+    @property
+    def dim(self) -> int:
+        """Embedding size D."""
+        return self.table.values.shape[1]
+
+    @property
+    def num_cells(self) -> int:
+        return self.table.h3.shape[0]
+
+    def lookup(self, lats: ArrayLike, lons: ArrayLike, *, method: str = "interp",
+               tolerance: float | None = None, exact: bool = False, on_miss: str = "live",
+               return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None):
+        """Embeddings of points from the grid.
+
+        Parameters
+        ----------
+        lats, lons : array-like, shape (N,)
+            Degrees, validated like every coordinate input (NaN/inf, |lat| > 90,
+            mismatched lengths raise CoordinateError); empty input gives (0, D).
+        method : "interp" or "cell"
+            "cell": the stored row of the H3 cell containing the point, exactly
+            `h3.latlng_to_cell(lat, lon, resolution)`. "interp": spherical
+            barycentric interpolation between the three cell centres of the
+            triangle around the point (continuous across cell edges, the
+            antimeridian and the poles).
+        tolerance : float, optional
+            With "interp": points whose cell's stored `interp_error` (an
+            estimate of max ||interp - live|| / ||live|| inside the cell) exceeds
+            it are computed by the live encoder. Needs a grid with the column.
+        exact : bool
+            Compute every point with the live encoder.
+        on_miss : "live", "nan" or "raise"
+            Points whose cell the grid does not store: computed live, NaN rows,
+            or OutsideCoverageError.
+        return_source : bool
+            Also return (N,) uint8 `Source` codes.
+        num_threads : int
+            OpenMP threads for the kernels; 0 uses all cores.
+        out : np.ndarray (N, D) float32 C-contiguous, optional
+            Written in place and returned (saves allocating per call). Rows are
+            written fastest when it starts 32-byte aligned, as the arrays this
+            method returns do: reuse one of those.
+
+        Returns
+        -------
+        np.ndarray (N, D) float32, or (embeddings, sources) with return_source.
+        """
+        if method not in METHODS:
+            raise InvalidArgumentError(f"method must be one of {METHODS}, got {method!r}")
+        if on_miss not in ON_MISS:
+            raise InvalidArgumentError(f"on_miss must be one of {ON_MISS}, got {on_miss!r}")
+        if tolerance is not None:
+            if method != "interp":
+                raise InvalidArgumentError("tolerance bounds the interpolation error: use it with method='interp'")
+            if not np.isfinite(tolerance) or tolerance < 0:
+                raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+            if self.table.interp_error is None:
+                raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
+                                      "with `satcle-grid build --error-bound` (the default)")
+        lat, lon = as_latlon(lats, lons)
+        n = lat.size
+        if out is None:
+            out = empty_aligned((n, self.dim), np.float32)
+        elif out.shape != (n, self.dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise InvalidArgumentError(f"out must be a C-contiguous float32 array of shape ({n}, {self.dim})")
+        source = np.zeros(n, dtype=np.uint8)
+        if exact:
+            out[:] = self._live(lat, lon)
+            source[:] = Source.LIVE
+        elif n:
+            cell_rows = self.locate_cells(lat, lon, method=method, num_threads=num_threads, out=out,
+                                          exact_cell=tolerance is not None)
+            missing = cell_rows < 0
+            if missing.any():
+                if on_miss == "raise":
+                    i = int(np.argmax(missing))
+                    raise OutsideCoverageError(
+                        f"point {i} ({lat[i]}, {lon[i]}) lies in no cell of this grid "
+                        f"({int(missing.sum())} of {n} points outside coverage)")
+                source[missing] = Source.MISS_LIVE if on_miss == "live" else Source.MISS_NAN
+            if tolerance is not None:
+                bound = self.table.interp_error[np.where(missing, 0, cell_rows)]
+                source[~missing & (bound > tolerance)] = Source.LIVE
+            live = (source == Source.LIVE) | (source == Source.MISS_LIVE)
+            if live.any():
+                out[live] = self._live(lat[live], lon[live])
+        return (out, source) if return_source else out
+
+    def locate(self, lat: np.ndarray, lon: np.ndarray, *, interp: bool = True, exact_cell: bool = True,
+               num_threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The compiled search alone, for validated float64 degrees (N,).
+
+        Returns cell_rows (N,) int32: the containing cell's row, MISS (-1) or
+        AMBIGUOUS (-2, within rounding of an edge: not yet resolved), and with
+        `interp` the triangle rows (N, 3) int32 and weights (N, 3) float32.
+        With `exact_cell` false a covered point may get the row of a neighbour
+        of its cell (skipping the edge test where coverage is certain).
+        """
+        n = lat.size
+        cell_rows = np.empty(n, dtype=np.int32)
+        tri_rows = np.empty((n, 3), dtype=np.int32)
+        tri_weights = np.empty((n, 3), dtype=np.float32)
+        locate(self._kernel_index, lat, lon, cell_rows, tri_rows, tri_weights, interp, exact_cell, num_threads)
+        return cell_rows, tri_rows, tri_weights
+
+    def locate_cells(self, lat: np.ndarray, lon: np.ndarray, *, method: str, num_threads: int,
+                     out: np.ndarray, exact_cell: bool = True) -> np.ndarray:
+        """Fill `out` (N, D) from the grid for validated float64 degrees; NaN rows
+        for points outside coverage. Returns the containing cells' rows (N,)
+        int32 (see `locate` for `exact_cell`), -1 outside coverage."""
+        interp = method == "interp"
+        order = None
+        if lat.size >= SPATIAL_ORDER_MIN_POINTS:
+            order, lat, lon = spatial_order(lat, lon)
+        cell_rows, tri_rows, tri_weights = self.locate(lat, lon, interp=interp, exact_cell=exact_cell or not interp,
+                                                       num_threads=num_threads)
+        ambiguous = np.flatnonzero(cell_rows == AMBIGUOUS)
+        if ambiguous.size:
+            # Rare (points within rounding of an edge): H3 itself decides.
+            cell_rows[ambiguous] = self.rows_of(latlng_to_cells(lat[ambiguous], lon[ambiguous], self.resolution))
+        if interp:
+            tri_rows[cell_rows == MISS] = -1
+            rows, weights = tri_rows, tri_weights
+        else:
+            rows, weights = cell_rows[:, None], np.ones((lat.size, 1), dtype=np.float32)
+        destination = order if order is not None else np.empty(0, dtype=np.int64)
+        gather_blend(self._values, self._scale, self._half_table, rows, weights, out, destination, num_threads)
+        if order is None:
+            return cell_rows
+        unordered = np.empty_like(cell_rows)
+        unordered[order] = cell_rows
+        return unordered
+
+    def rows_of(self, cells) -> np.ndarray:
+        """Rows (int32) of H3 cells given as ints; -1 for cells the grid does not store."""
+        cells = np.asarray(cells, dtype=np.uint64)
+        slot = np.minimum(np.searchsorted(self.table.h3, cells), self.num_cells - 1)
+        return np.where(self.table.h3[slot] == cells, slot, MISS).astype(np.int32)
+
+    @property
+    def encoder(self) -> LocationEncoder:
+        """The live encoder of the grid's model (loaded on first use, checked by sha256)."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = _load_matching_encoder(self.manifest)
+            return self._encoder
+
+    def _live(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        return self.encoder.encode(lat, lon)
+
+
+def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points (float64 degrees, (N,)) grouped by 1 x 1 degree block, stably:
+    (order (N,) int64, lat[order], lon[order]), by one compiled counting sort."""
+    order = np.empty(lat.size, dtype=np.int64)
+    sorted_lat, sorted_lon = np.empty_like(lat), np.empty_like(lon)
+    spatial_sort(lat, lon, order, sorted_lat, sorted_lon)
+    return order, sorted_lat, sorted_lon
+
+
+def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False,
+              index_cache: bool = True) -> Grid:
+    """Open a grid directory: validate its manifest, load its partitions, index it.
+
+    encoder: the live encoder for fallbacks; by default the manifest's model is
+    loaded when first needed (and must have the manifest's sha256).
+    index_cache: reuse (and store) the built index under `index_cache_dir()`.
+    Raises GridNotFoundError (no directory) or GridFormatError (no or corrupt
+    manifest, missing or inconsistent partitions).
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    table = read_grid_table(path, manifest, verify_checksums=verify_checksums)
+    index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
+    return Grid(table, resolution=manifest.resolution, manifest=manifest, encoder=encoder, path=path, index=index)
+
+
+def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:
+    if manifest is None:
+        raise GridFormatError("this grid has no manifest naming its model: pass encoder= for live fallbacks")
+    encoder = load_encoder(manifest.model_name)
+    if encoder.metadata.get("sha256") != manifest.model_sha256:
+        raise GridFormatError(
+            f"the grid was built with model {manifest.model_name!r} sha256 {manifest.model_sha256[:12]}..., "
+            f"but the installed one is {str(encoder.metadata.get('sha256'))[:12]}...: pass encoder= or rebuild")
+    return encoder

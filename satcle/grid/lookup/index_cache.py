@@ -1,0 +1,90 @@
+"""Built `CellIndex`es kept on disk, so that a grid is indexed once per machine
+rather than at every `open_grid` (building one costs a few microseconds per cell;
+loading it, the time to read it).
+
+An entry is one file: the index's fields as consecutive ``.npy`` records (no zip,
+no per-block CRC), read straight into memory, the cell records into a 64-byte
+aligned buffer."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ...atomic import atomic_path
+from ..format.reader import GridTable
+from ..format.store import Manifest
+from .cell_index import CellIndex, build_cell_index, empty_aligned
+
+# Part of the cache key: a changed index layout must not read old entries.
+INDEX_FORMAT = 4
+_SCALARS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
+
+
+def cached_cell_index(table: GridTable, manifest: Manifest, cache_dir: Path) -> CellIndex:
+    """The `CellIndex` of a grid, from `cache_dir` when it was built before.
+
+    The cache key is the sha256 of the index format and the manifest, which lists every partition's
+    sha256: a rebuilt or changed grid gets a new entry. An unreadable entry is
+    rebuilt; a cache that cannot be written only costs the rebuild next time.
+    """
+    key = hashlib.sha256(f"{INDEX_FORMAT}\n{manifest.to_json()}".encode()).hexdigest()
+    path = Path(cache_dir) / f"{key}.index"
+    index = _read(path, cells=table.h3.shape[0])
+    if index is None:
+        index = build_cell_index(table.h3, table.lat, table.lon)
+        _write(path, index)
+    return index
+
+
+def _read(path: Path, cells: int) -> CellIndex | None:
+    if not path.is_file():
+        return None
+    fields = {}
+    try:
+        with open(path, "rb") as handle:
+            for field in dataclasses.fields(CellIndex):
+                fields[field.name] = _read_array(handle)
+    except (OSError, ValueError, EOFError):
+        return None
+    for name, kind in _SCALARS.items():
+        fields[name] = kind(fields[name])
+    try:
+        index = CellIndex(**fields)
+    except (TypeError, ValueError):
+        return None
+    return index if index.num_cells == cells else None
+
+
+def _read_array(handle) -> np.ndarray:
+    """The next ``.npy`` record of `handle`, read into a fresh 64-byte aligned array."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if fortran_order or dtype.hasobject:
+        raise ValueError("not an index entry")
+    array = empty_aligned(shape, dtype)
+    view = memoryview(array.reshape(-1).view(np.uint8))
+    if handle.readinto(view) != array.nbytes:
+        raise EOFError("truncated index entry")
+    return array
+
+
+def _write(path: Path, index: CellIndex) -> None:
+    # The cache only saves time: a read-only or full disk must not fail the open.
+    try:
+        for stale in path.parent.glob("*.npz"):   # entries of formats <= 3, never read again
+            stale.unlink(missing_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # readers see no entry or a whole one
+            for field in dataclasses.fields(CellIndex):
+                np.lib.format.write_array(handle, np.asarray(getattr(index, field.name)),
+                                          allow_pickle=False)
+    except OSError:
+        pass

@@ -1,0 +1,134 @@
+"""SQL access to a grid: `connect(DIR)`, a DuckDB connection with satcle's view and functions.
+
+* view ``satcle(h3, lat, lon, embedding FLOAT[D])`` (`format.duckdb_view`);
+* ``h3_latlng_to_cell(lat, lon, res) -> UBIGINT`` (degrees);
+* ``satcle_embedding(lat, lon) -> FLOAT[D]``: `Grid.lookup` of the grid as a
+  vectorised Arrow function. DuckDB hands it whole vectors of rows (2,048 at a
+  time), so the SQL path runs the same compiled lookup as Python, without a
+  call per row.
+
+`most_similar_cells` is the similarity query over them. DuckDB is imported when a
+connection is made, not with this module: `import satcle` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..geo.h3_cells import latlng_to_cells
+from .format.duckdb_view import create_view
+from .format.store import embeddings_to_arrow
+from .lookup.grid import Grid, Source, open_grid
+
+if TYPE_CHECKING:
+    import duckdb
+
+FUNCTION_NAME = "satcle_embedding"
+
+
+def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB connection over the grid at `grid_dir`.
+
+    lookup_options go to `Grid.lookup` behind ``satcle_embedding``: by default
+    it interpolates and computes points outside the grid's coverage with the
+    live encoder; ``method="cell"`` gives exactly the stored row of the
+    containing cell, ``on_miss="nan"`` gives NULL outside coverage,
+    ``tolerance=`` routes cells with a larger error bound to the encoder.
+
+    The grid is loaded and indexed once (`open_grid`); the view is created
+    afresh with the grid's current paths, so a grid that was moved still works
+    here (its ``satcle.duckdb`` holds the paths of build time). Raises
+    GridNotFoundError or GridFormatError if `grid_dir` is not a complete grid,
+    ValueError on options `Grid.lookup` rejects.
+    """
+    import duckdb
+    from duckdb.sqltypes import DOUBLE, INTEGER, UBIGINT
+
+    grid = open_grid(grid_dir)
+    con = duckdb.connect()
+    create_view(con, grid.path, grid.manifest)
+    register_embedding_function(con, grid, **lookup_options)
+    con.create_function("h3_latlng_to_cell", h3_latlng_to_cell, [DOUBLE, DOUBLE, INTEGER], UBIGINT,
+                        type="arrow", null_handling="special", side_effects=False)
+    return con
+
+
+# The k stored cells nearest (cosine) to the stored row of a point's cell.
+SIMILAR_SQL = """
+WITH query AS (SELECT satcle_embedding(?, ?) AS q)
+SELECT h3, lat, lon, array_cosine_similarity(embedding, query.q) AS cosine
+FROM satcle, query WHERE query.q IS NOT NULL
+ORDER BY cosine DESC LIMIT ?
+"""
+
+
+def most_similar_cells(grid_dir: str | os.PathLike, lat: float, lon: float, k: int) -> list[tuple]:
+    """The `k` cells of the grid at `grid_dir` whose embeddings are most similar
+    (cosine) to the stored row of the cell containing (lat, lon) (degrees), most
+    similar first: [(h3 int, lat, lon, cosine)], [] when the point lies outside
+    coverage. What ``satcle-grid similar`` prints: a similarity map as a query."""
+    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
+    con = connect(grid_dir, method="cell", on_miss="nan")
+    return con.execute(SIMILAR_SQL, [lat, lon, k]).fetchall()
+
+
+def h3_latlng_to_cell(lat: pa.Array, lon: pa.Array, res: pa.Array) -> pa.Array:
+    """Arrow function: H3 cells (N,) uint64 of points (N,) degrees at resolutions (N,); NULL in, NULL out."""
+    valid = np.asarray(pc.and_(pc.and_(pc.is_valid(lat), pc.is_valid(lon)), pc.is_valid(res)))
+    lats = np.asarray(pc.fill_null(lat, 0.0), dtype=np.float64)
+    lons = np.asarray(pc.fill_null(lon, 0.0), dtype=np.float64)
+    resolutions = np.asarray(pc.fill_null(res, 0), dtype=np.int64)
+    out = np.zeros(len(lat), dtype=np.uint64)
+    for r in np.unique(resolutions[valid]):
+        chosen = valid & (resolutions == r)
+        out[chosen] = latlng_to_cells(lats[chosen], lons[chosen], int(r))
+    return pa.array(out, mask=~valid)
+
+
+def embedding_function(grid: Grid, **options):
+    """An Arrow scalar function (lat, lon) -> FLOAT[D] over `grid.lookup(**options)`.
+
+    Takes two Arrow arrays of degrees (N,) and returns a FIXED_SIZE_LIST<float32>[D]
+    array (N,). A NULL latitude or longitude gives a NULL row, and so does a
+    point outside coverage with ``on_miss="nan"`` (SQL's missing value is NULL,
+    not a vector of NaN). The options are checked here, once, not per vector.
+    """
+    if "return_source" in options or "out" in options:
+        raise TypeError("return_source and out are not options of the SQL function")
+    grid.lookup(np.empty(0), np.empty(0), **options)  # bad options fail now, not inside a query
+    null_outside = options.get("on_miss") == "nan"
+
+    def satcle_embedding(lats: pa.Array, lons: pa.Array) -> pa.Array:
+        null = pc.or_kleene(pc.is_null(lats), pc.is_null(lons)).to_numpy(zero_copy_only=False)
+        lat = pc.fill_null(lats, 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+        lon = pc.fill_null(lons, 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+        embeddings, source = grid.lookup(lat, lon, return_source=True, **options)
+        if null_outside:
+            null = null | (source == Source.MISS_NAN)
+        values = embeddings_to_arrow(embeddings)
+        if not null.any():
+            return values
+        return pa.FixedSizeListArray.from_arrays(values.values, grid.dim, mask=pa.array(null))
+
+    return satcle_embedding
+
+
+def register_embedding_function(connection: duckdb.DuckDBPyConnection, grid: Grid,
+                                name: str = FUNCTION_NAME, **options) -> None:
+    """Register ``name(lat DOUBLE, lon DOUBLE) -> FLOAT[D]`` on a DuckDB connection.
+
+    options go to `Grid.lookup` (method, tolerance, on_miss, exact, num_threads);
+    the default is the interpolated lookup with live fallback outside coverage.
+    Raises ValueError (or GridFormatError) on options the lookup rejects.
+    """
+    import duckdb
+
+    connection.create_function(
+        name, embedding_function(grid, **options), ["DOUBLE", "DOUBLE"],
+        duckdb.array_type(duckdb.sqltype("FLOAT"), grid.dim), type="arrow",
+        null_handling="special", side_effects=False)

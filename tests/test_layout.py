@@ -1,0 +1,71 @@
+"""The repository's shape, checked: no import cycle between folders, no sys.path
+edits, no kernel file over 400 lines."""
+
+import ast
+import collections
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("satcle", "build_grid")
+
+
+def _module_folder(name: str) -> str | None:
+    """The folder (relative to the repository) of the longest importable prefix of `name`."""
+    parts = name.split(".")
+    while parts:
+        path = ROOT.joinpath(*parts)
+        if (path / "__init__.py").is_file():
+            return "/".join(parts)
+        if path.with_suffix(".py").is_file():
+            return "/".join(parts[:-1])
+        parts = parts[:-1]
+    return None
+
+
+def folder_imports() -> dict[str, set[str]]:
+    """folder -> folders its modules import from (satcle and build_grid only)."""
+    edges = collections.defaultdict(set)
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            relative = path.relative_to(ROOT).with_suffix("")
+            here = list(relative.parts[:-1])   # the module's folder: its package, or the package it is in
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    base = here[: len(here) - node.level + 1] if node.level else []
+                    module = ".".join(base + ([node.module] if node.module else []))
+                    names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+                else:
+                    continue
+                for name in names:
+                    if name.split(".")[0] in PACKAGES:
+                        target = _module_folder(name)
+                        if target is not None and target != "/".join(here):
+                            edges["/".join(here)].add(target)
+    return edges
+
+
+def test_no_import_cycle_between_folders():
+    # The package root is the facade (satcle/__init__.py, the CLI) over the folders
+    # and the home of the modules every layer uses (errors, paths, atomic, ...):
+    # it is the one node left out. Among the folders, imports only run downwards.
+    edges = {k: v - {"satcle"} for k, v in folder_imports().items() if k != "satcle"}
+    assert edges["satcle/grid/lookup"] >= {"satcle/grid/format"}   # the check sees the layers
+    for start in edges:
+        stack, seen = list(edges[start]), set()
+        while stack:
+            folder = stack.pop()
+            assert folder != start, f"import cycle through {start}"
+            if folder not in seen:
+                seen.add(folder)
+                stack.extend(edges.get(folder, ()))
+
+
+def test_no_sys_path_edits_and_small_kernels():
+    for folder in ("satcle", "build_grid", "benchmarks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert "sys.path.insert" not in path.read_text() and "sys.path.append" not in path.read_text(), path
+    for path in (ROOT / "ext").glob("*.p*"):
+        if path.suffix in (".pyx", ".pxd"):
+            assert len(path.read_text().splitlines()) <= 400, path

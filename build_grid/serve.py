@@ -303,8 +303,8 @@ def land_layer() -> dict:
     fill = [map_polygon(c) for c in sorted(land_cells(LAND_FILL_RES))]
     land = land_cells(COAST_RES)
     coast = []
-    for cell in land:
-        for neighbour in h3.grid_ring(cell, 1):
+    for cell in sorted(land):  # sorted: the file is reproducible (set order is not)
+        for neighbour in sorted(h3.grid_ring(cell, 1)):
             if neighbour not in land:
                 # An edge is two vertices, more where it crosses an icosahedron face.
                 points = h3.directed_edge_to_boundary(h3.cells_to_directed_edge(cell, neighbour))

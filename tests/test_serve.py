@@ -392,6 +392,8 @@ def test_page_in_headless_chromium_draws_the_map_and_recolours_on_click(server, 
     browser.click(x, y)
     browser.wait_for(f"satcle.mode === 'similarity' && satcle.draws > {draws} && satcle.topk.length === 10 "
                      f"&& document.querySelectorAll('#topk li').length === 10")
+    # The pointer still rests there: the hover line now gives the similarity.
+    assert browser.wait_for("document.getElementById('hover').textContent.includes('similarity ')")
     ref = browser.evaluate("satcle.ref")
     assert abs(ref[0] - 39.9) < 1.5 and abs(ref[1] - 116.4) < 1.5
     top = browser.evaluate("satcle.topk")

@@ -58,6 +58,10 @@ const CellLayer = L.Layer.extend({
     ctx.clearRect(0, 0, this._canvas.width, this._canvas.height);
     // The sea: the world's rectangle (outside it the container's own background shows).
     const nw = this._map.latLngToContainerPoint([90, -180]), se = this._map.latLngToContainerPoint([-90, 180]);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(nw.x, nw.y, se.x - nw.x, se.y - nw.y);
+    ctx.clip();   // cells on the antimeridian reach past +-180: cut them at the world's edge
     ctx.fillStyle = "#b9cde0";
     ctx.fillRect(nw.x, nw.y, se.x - nw.x, se.y - nw.y);
     if (this._land) {
@@ -86,6 +90,7 @@ const CellLayer = L.Layer.extend({
       }
       ctx.stroke();
     }
+    ctx.restore();
     state.draws += 1;
   },
 });
@@ -153,6 +158,7 @@ async function loadCells() {
     cellLayer.setCells(data.cells);
     state.mode = data.mode;
     updateLegend();
+    showHover();   // the values under a resting pointer follow the new colouring
     return data;
   } catch (error) {
     showError(error);
@@ -246,24 +252,32 @@ function containing(lat, lon) {
 }
 
 let hoverFrame = 0;
+let hoverAt = null;
 map.on("mousemove", (e) => {
+  hoverAt = e.latlng;
   if (hoverFrame) return;
   hoverFrame = requestAnimationFrame(() => {
     hoverFrame = 0;
-    const { lat, lng } = e.latlng;
-    const cell = containing(lat, lng);
-    let text = `${lat.toFixed(3)}, ${lng.toFixed(3)}`;
-    if (cell) {
-      const value = state.mode === "similarity"
-        ? `similarity ${cell.value.toFixed(3)}`
-        : `PCA (${cell.value.map((v) => v.toFixed(3)).join(", ")})`;
-      text += ` · cell ${cell.h3} (res ${state.res}) · ${value}`;
-    } else {
-      text += " · no cell here";
-    }
-    $("hover").textContent = text;
+    showHover();
   });
 });
+map.on("mouseout", () => { hoverAt = null; });
+
+function showHover() {
+  if (!hoverAt) return;
+  const { lat, lng } = hoverAt;
+  const cell = containing(lat, lng);
+  let text = `${lat.toFixed(3)}, ${lng.toFixed(3)}`;
+  if (cell) {
+    const value = state.mode === "similarity"
+      ? `similarity ${cell.value.toFixed(3)}`
+      : `PCA (${cell.value.map((v) => v.toFixed(3)).join(", ")})`;
+    text += ` · cell ${cell.h3} (res ${state.res}) · ${value}`;
+  } else {
+    text += " · no cell here";
+  }
+  $("hover").textContent = text;
+}
 map.on("click", (e) => setReference(e.latlng.lat, e.latlng.lng));
 map.on("moveend", () => loadCells());
 $("reset").addEventListener("click", resetToPCA);

@@ -192,6 +192,9 @@ def serve(
     """A local web map of a grid (PCA colours, click for a similarity map, place search) and its JSON API."""
     from .serve import serve as run_server
 
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: binding {host}: the map and its API are open to that network, without authentication",
+                    fg=typer.colors.YELLOW, err=True)
     try:
         run_server(grid_dir, host=host, port=port, verbose=verbose, echo=lambda line: typer.echo(line, err=False))
     except OSError as exc:

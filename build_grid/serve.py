@@ -53,6 +53,7 @@ MAX_CELLS_PER_REQUEST = 30_000  # /api/cells answering more: 400 (the page asks 
 MAX_K = 1000
 MAX_PLACES = 50
 REQUEST_TIMEOUT_S = 10.0      # socket timeout of each connection (slow or idle clients are dropped)
+MAX_CONCURRENT_REQUESTS = 16  # handler threads at once; more connections get 503
 PCA_SAMPLE = 20_000
 LAND_FILL_RES = 2
 COAST_RES = 3
@@ -101,8 +102,7 @@ class GridMap:
         order = np.argsort(h3_ids)
         h3_ids, lat, lon = h3_ids[order], lat[order], lon[order]
         # The stored rows, dequantised by the grid's own lookup at the cell centres.
-        values = self.grid.lookup(lat, lon, method="cell", on_miss="nan")
-        unit = _unit(values)
+        unit = _unit(self.grid.lookup(lat, lon, method="cell", on_miss="nan"), in_place=True)
         self.resolution = int(self.manifest.resolution)
         self.dim = int(unit.shape[1])
 
@@ -246,11 +246,16 @@ class GridMap:
             return self._land
 
 
-def _unit(values: np.ndarray) -> np.ndarray:
+def _unit(values: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Rows scaled to unit norm (NaN rows where the norm is 0 or NaN); float32."""
     values = np.asarray(values, dtype=np.float32)
+    if not in_place:
+        values = values.copy()
     norms = np.linalg.norm(values, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms > 0, values / norms, np.nan).astype(np.float32)
+        norms[~(norms > 0)] = np.nan
+        values /= norms
+    return values
 
 
 def _viridis(t: np.ndarray) -> np.ndarray:
@@ -489,7 +494,6 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _respond(self, head: bool):
-        self._head = head
         if len(self.path.encode()) > MAX_URL_BYTES:
             return self._json(HTTPStatus.REQUEST_URI_TOO_LONG, {"error": f"request target over {MAX_URL_BYTES} bytes"})
         length = self.headers.get("Content-Length")
@@ -542,7 +546,7 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        if not getattr(self, "_head", False):
+        if getattr(self, "command", None) != "HEAD":
             self.wfile.write(body)
 
 
@@ -570,10 +574,37 @@ class MapServer(ThreadingHTTPServer):
     block_on_close = True
     request_queue_size = 64
 
-    def __init__(self, address, grid_map: GridMap, *, verbose: bool = False):
+    def __init__(self, address, grid_map: GridMap, *, verbose: bool = False,
+                 max_requests: int = MAX_CONCURRENT_REQUESTS):
         self.grid_map = grid_map
         self.verbose = verbose
+        self._slots = threading.BoundedSemaphore(max_requests)
         super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address):
+        # At most max_requests handler threads: past that, 503 at once instead of a new thread.
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.recv(65536)  # read the request, so that closing does not reset the connection
+                body = b'{"error":"server busy: too many requests at once, retry"}'
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:

@@ -27,7 +27,7 @@ import pytest
 
 import satcle
 from build_grid.engine import BuildConfig, build_grid
-from build_grid.serve import LAND_FILE, STATIC_DIR, land_layer
+from build_grid.serve import LAND_FILE, STATIC_DIR, MapServer, land_layer
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_S = 90.0
@@ -258,6 +258,71 @@ def test_ctrl_c_stops_the_server_gracefully(grid_dir):
     finally:
         if running.process.poll() is None:
             running.process.kill()
+
+
+class _StubMap:
+    """A stand-in GridMap: `info` blocks until released or raises, to drive the server's limits."""
+
+    def __init__(self, fail=False):
+        self.fail, self.entered, self.release = fail, threading.Event(), threading.Event()
+
+    def info(self):
+        if self.fail:
+            raise RuntimeError("secret internal detail")
+        self.entered.set()
+        assert self.release.wait(30)
+        return {"ok": True}
+
+
+@pytest.fixture
+def stub_server():
+    servers = []
+
+    def start(grid_map, **options):
+        running = MapServer(("127.0.0.1", 0), grid_map, **options)
+        thread = threading.Thread(target=running.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        servers.append((running, thread))
+        return running
+
+    yield start
+    for running, thread in servers:
+        running.shutdown()
+        running.server_close()
+        thread.join(30)
+
+
+def test_an_internal_error_is_a_json_500_without_traceback(stub_server, capsys):
+    running = stub_server(_StubMap(fail=True))
+    status, headers, body = get(running, "/api/info")
+    assert status == 500 and headers.get_content_type() == "application/json"
+    assert body == {"error": "internal error: RuntimeError"}   # the detail goes to the log, not the client
+    assert "secret internal detail" in capsys.readouterr().err
+
+
+def test_requests_past_the_concurrency_bound_get_503(stub_server):
+    stub = _StubMap()
+    running = stub_server(stub, max_requests=1)
+    first = {}
+    worker = threading.Thread(target=lambda: first.update(reply=get(running, "/api/info")))
+    worker.start()
+    assert stub.entered.wait(30)
+    status, headers, body = get(running, "/api/info")   # the one slot is taken
+    assert status == 503 and "busy" in body["error"] and headers["Retry-After"] == "1"
+    stub.release.set()
+    worker.join(30)
+    assert first["reply"][0] == 200 and first["reply"][2] == {"ok": True}
+    assert get(running, "/api/info")[0] == 200  # the slot came back
+
+
+def test_head_and_busy_port(server, grid_dir):
+    request = urllib.request.Request(server.url + "api/info", method="HEAD")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200 and int(response.headers["Content-Length"]) > 0 and response.read() == b""
+    port = server.url.rstrip("/").rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "build_grid.cli", "serve", str(grid_dir), "--port", port],
+                            capture_output=True, text=True, timeout=STARTUP_S, cwd=REPO)
+    assert result.returncode == 1 and "cannot serve on 127.0.0.1:" in result.stderr
 
 
 # --- the page in a real browser --------------------------------------------------------------

@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h3
+import h3.api.basic_int as h3i
 import numpy as np
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -137,22 +138,25 @@ class GridMap:
 
     # --- levels -------------------------------------------------------------------------
     def _level(self, res, h3_ids, lat, lon, unit) -> Level:
-        pca = ((unit - self._mean) @ self._components.T).astype(np.float32)
+        # Projected in blocks: no second (N, D) array for a large grid.
+        pca = np.empty((unit.shape[0], 3), dtype=np.float32)
+        for start in range(0, unit.shape[0], 1 << 16):
+            block = unit[start:start + (1 << 16)]
+            pca[start:start + block.shape[0]] = (block - self._mean) @ self._components.T
         span = np.where(self._pca_hi > self._pca_lo, self._pca_hi - self._pca_lo, 1.0)
         rgb = np.clip((pca - self._pca_lo) / span, 0.0, 1.0)
         rgb = np.nan_to_num(rgb, nan=0.5)
         return Level(res, h3_ids, lat, lon, unit, pca, (rgb * 255 + 0.5).astype(np.uint8))
 
     def _coarser(self, finer: Level, res: int) -> Level:
-        parents = np.fromiter((h3.cell_to_parent(h3.int_to_str(int(c)), res) for c in finer.h3.tolist()),
-                              dtype=object, count=finer.h3.size)
-        parents = np.array([h3.str_to_int(p) for p in parents], dtype=np.uint64)
+        parents = np.fromiter((h3i.cell_to_parent(c, res) for c in finer.h3.tolist()),
+                              dtype=np.uint64, count=finer.h3.size)
         order = np.argsort(parents, kind="stable")
         sorted_parents = parents[order]
         starts = np.flatnonzero(np.r_[True, sorted_parents[1:] != sorted_parents[:-1]])
         unique = sorted_parents[starts]
         sums = np.add.reduceat(np.nan_to_num(finer.unit[order]), starts, axis=0)
-        centres = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in unique.tolist()], dtype=np.float64)
+        centres = np.array([h3i.cell_to_latlng(c) for c in unique.tolist()], dtype=np.float64).reshape(-1, 2)
         return self._level(res, unique, centres[:, 0], centres[:, 1], _unit(sums))
 
     def info(self) -> dict:

@@ -26,6 +26,7 @@ API (GET only; JSON; bad parameters give HTTP 400 ``{"error": ...}``):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import mimetypes
@@ -151,11 +152,13 @@ class GridMap:
     def _coarser(self, finer: Level, res: int) -> Level:
         parents = np.fromiter((h3i.cell_to_parent(c, res) for c in finer.h3.tolist()),
                               dtype=np.uint64, count=finer.h3.size)
-        order = np.argsort(parents, kind="stable")
-        sorted_parents = parents[order]
-        starts = np.flatnonzero(np.r_[True, sorted_parents[1:] != sorted_parents[:-1]])
-        unique = sorted_parents[starts]
-        sums = np.add.reduceat(np.nan_to_num(finer.unit[order]), starts, axis=0)
+        # Cells sorted by index are sorted by parent (an H3 index's digits run from coarse to
+        # fine), so each parent's children are one run: summed in place, no sorted copy.
+        if np.any(parents[1:] < parents[:-1]):  # pragma: no cover - h3 ordering guarantees this
+            raise AssertionError("cells not grouped by parent")
+        starts = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]])
+        unique = parents[starts]
+        sums = np.add.reduceat(finer.unit, starts, axis=0)
         centres = np.array([h3i.cell_to_latlng(c) for c in unique.tolist()], dtype=np.float64).reshape(-1, 2)
         return self._level(res, unique, centres[:, 0], centres[:, 1], _unit(sums))
 
@@ -211,10 +214,7 @@ class GridMap:
             mode, rgb, values, value_range = "pca", level.rgb[rows], level.pca[rows].round(4).tolist(), None
         else:
             mode = "similarity"
-            similarity = np.nan_to_num(level.unit @ self.query_unit(*ref), nan=-1.0)
-            # The colour scale spans this level's similarities (2nd percentile .. max), so that
-            # the contrast does not depend on where the map is panned.
-            lo, hi = float(np.percentile(similarity, 2)), float(similarity.max())
+            similarity, lo, hi = self._similarity(res, ref)
             value_range = [lo, hi]
             rgb = _viridis((similarity[rows] - lo) / max(hi - lo, 1e-9))
             values = similarity[rows].round(4).tolist()
@@ -225,6 +225,14 @@ class GridMap:
             "cells": [{"h3": h3.int_to_str(int(level.h3[i])), "color": color, "value": value, "boundary": boundary}
                       for i, color, value, boundary in zip(rows.tolist(), colors, values, boundaries)],
         }
+
+    @functools.lru_cache(maxsize=8)  # the page asks again for each pan with the same reference
+    def _similarity(self, res: int, ref: tuple[float, float]) -> tuple[np.ndarray, float, float]:
+        """Cosine similarity of a level's cells to a point, and the colour scale's range: the
+        level's 2nd percentile .. max, so that contrast does not depend on where the map is panned."""
+        similarity = np.nan_to_num(self.levels[res].unit @ self.query_unit(*ref), nan=-1.0)
+        similarity.flags.writeable = False
+        return similarity, float(np.percentile(similarity, 2)), float(similarity.max())
 
     def _cell_boundaries(self, level: Level, rows: np.ndarray) -> list:
         cache = self._boundaries[level.res]
@@ -251,14 +259,16 @@ class GridMap:
 
 
 def _unit(values: np.ndarray, in_place: bool = False) -> np.ndarray:
-    """Rows scaled to unit norm (NaN rows where the norm is 0 or NaN); float32."""
+    """Rows scaled to unit norm, float32; rows of norm 0 or not finite (no embedding) become 0,
+    so their cosine similarity to anything is 0."""
     values = np.asarray(values, dtype=np.float32)
     if not in_place:
         values = values.copy()
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        norms[~(norms > 0)] = np.nan
-        values /= norms
+    norms = np.sqrt(np.einsum("ij,ij->i", values, values))
+    bad = ~(np.isfinite(norms) & (norms > 0))
+    norms[bad] = 1.0
+    values /= norms[:, None]
+    values[bad] = 0.0
     return values
 
 

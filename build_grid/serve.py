@@ -15,8 +15,9 @@ API (GET only; JSON; bad parameters give HTTP 400 ``{"error": ...}``):
 
 * ``/api/info`` - the grid and the resolutions the map can show.
 * ``/api/embedding?lat=&lon=`` - the grid's lookup at a point.
-* ``/api/similar?lat=&lon=&k=`` - ``{"cells": [{h3, lat, lon, similarity, place}]}``,
-  the k cells of the grid's resolution most similar (cosine) to the point.
+* ``/api/similar?lat=&lon=&k=[&exclude_km=]`` - ``{"cells": [{h3, lat, lon, similarity, place}]}``,
+  the k cells of the grid's resolution most similar (cosine) to the point (farther than
+  exclude_km from it, if given).
 * ``/api/cells?res=&bbox=W,S,E,N[&ref=LAT,LON]`` - the cells of a resolution
   whose centres lie in (or near) the box, with boundary and colour: PCA -> RGB,
   or, with ``ref``, cosine similarity to that point.
@@ -134,6 +135,7 @@ class GridMap:
         self._boundaries: dict[int, dict[int, list]] = {res: {} for res in self.levels}
         self._boundary_lock = threading.Lock()
         self._places = _Places()
+        self._xyz: np.ndarray | None = None   # unit vectors of the cell centres, for exclude_km
         self._land: dict | None = None
         self._land_lock = threading.Lock()
 
@@ -184,17 +186,28 @@ class GridMap:
         return {"lat": lat, "lon": lon, "h3": h3.latlng_to_cell(lat, lon, self.resolution),
                 "dim": int(values.size), "embedding": [float(v) for v in values]}
 
-    def similar(self, lat: float, lon: float, k: int) -> dict:
+    def similar(self, lat: float, lon: float, k: int, exclude_km: float = 0.0) -> dict:
+        """The k cells of the grid's resolution most similar to the point; with exclude_km,
+        only cells whose centres are farther than that from it (the far look-alikes)."""
         level = self.levels[self.resolution]
         similarity = np.nan_to_num(level.unit @ self.query_unit(lat, lon), nan=-2.0)
-        k = min(k, similarity.size)
+        if exclude_km > 0:
+            if self._xyz is None:
+                self._xyz = _xyz(level.lat, level.lon)
+            cosine = self._xyz @ _xyz(np.array([lat]), np.array([lon]))[0]
+            near = cosine >= math.cos(min(exclude_km / 6371.0088, math.pi))
+            similarity = np.where(near, -np.inf, similarity)
+        k = min(k, int(np.isfinite(similarity).sum()))
+        if k == 0:
+            return {"query": {"lat": lat, "lon": lon, "h3": h3.latlng_to_cell(lat, lon, self.resolution)},
+                    "k": 0, "exclude_km": exclude_km, "cells": []}
         top = np.argpartition(-similarity, k - 1)[:k]
         top = top[np.argsort(-similarity[top], kind="stable")]
         cells = [{"h3": h3.int_to_str(int(level.h3[i])), "lat": float(level.lat[i]), "lon": float(level.lon[i]),
                   "similarity": float(similarity[i]), "place": self._places.nearest(level.lat[i], level.lon[i])}
                  for i in top.tolist()]
         return {"query": {"lat": lat, "lon": lon, "h3": h3.latlng_to_cell(lat, lon, self.resolution)},
-                "k": k, "cells": cells}
+                "k": k, "exclude_km": exclude_km, "cells": cells}
 
     def cells(self, res: int, bbox: tuple[float, float, float, float], ref: tuple[float, float] | None) -> dict:
         level = self.levels.get(res)
@@ -574,7 +587,8 @@ def _api_cells(grid_map: GridMap, params: dict) -> dict:
 _API = {
     "info": lambda g, p: g.info(),
     "embedding": lambda g, p: g.embedding(*_latlon(p)),
-    "similar": lambda g, p: g.similar(*_latlon(p), _int(p, "k", 1, MAX_K, default=10)),
+    "similar": lambda g, p: g.similar(*_latlon(p), _int(p, "k", 1, MAX_K, default=10),
+                                      _float(p, "exclude_km", 0.0, 20_100.0) if p.get("exclude_km") else 0.0),
     "cells": _api_cells,
     "places": lambda g, p: g.places(_one(p, "q")[:100], _int(p, "limit", 1, MAX_PLACES, default=10)),
     "land": lambda g, p: g.land(),

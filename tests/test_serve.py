@@ -138,6 +138,17 @@ def test_similar_returns_k_cells_as_the_sql_similarity_does(server, grid_dir):
     np.testing.assert_allclose(similarity, [r[1] for r in rows], atol=1e-4)
     # k defaults to 10.
     assert len(get(server, "/api/similar?lat=48.85&lon=2.35")[2]["cells"]) == 10
+    # exclude_km: the most similar cells beyond that distance, which SQL over the same view agrees on.
+    far = get(server, "/api/similar?lat=48.85&lon=2.35&k=5&exclude_km=800")[2]
+    assert far["exclude_km"] == 800 and len(far["cells"]) == 5
+    rows = con.execute("""WITH q AS (SELECT satcle_embedding(48.85, 2.35) AS q)
+        SELECT h3, array_cosine_similarity(embedding, q.q) AS s FROM satcle, q
+        WHERE 2 * 6371.0088 * asin(sqrt(pow(sin(radians(lat - 48.85) / 2), 2)
+              + cos(radians(lat)) * cos(radians(48.85)) * pow(sin(radians(lon - 2.35) / 2), 2))) > 800
+        ORDER BY s DESC LIMIT 5""").fetchall()
+    assert [c["h3"] for c in far["cells"]] == [h3.int_to_str(int(r[0])) for r in rows]
+    assert all(h3.great_circle_distance((48.85, 2.35), (c["lat"], c["lon"])) > 800 for c in far["cells"])
+    assert far["cells"][0]["similarity"] < similarity[0]
 
 
 def test_cells_pca_and_similarity_colouring(server):
@@ -178,6 +189,8 @@ def test_cells_pca_and_similarity_colouring(server):
     ("/api/similar?lat=10&lon=10&k=0", "k"),
     ("/api/similar?lat=10&lon=10&k=1001", "k"),
     ("/api/similar?lat=10&lon=10&k=2.5", "k"),
+    ("/api/similar?lat=10&lon=10&exclude_km=-1", "exclude_km"),
+    ("/api/similar?lat=10&lon=10&exclude_km=x", "exclude_km"),
     ("/api/embedding?lat=10", "lon"),
     ("/api/cells?res=3&bbox=0,0,1,1", "res"),
     ("/api/cells?res=x&bbox=0,0,1,1", "res"),
@@ -467,5 +480,10 @@ def test_page_in_headless_chromium_draws_the_map_and_recolours_on_click(server, 
     (tmp_path / "similarity.png").write_bytes(after)
     changed = np.any(np.abs(map_pixels(after, browser).astype(int) - pixels.astype(int)) > 24, axis=2).mean()
     assert changed > 0.2, f"only {changed:.1%} of the map's pixels changed on the click"
+    # "only places over 300 km away": the list becomes far look-alikes.
+    browser.evaluate("document.getElementById('far-only').click()")
+    far = browser.wait_for("satcle.topk.length === 10 && satcle.topk.every((c) => "
+                           "map.distance(satcle.ref, [c.lat, c.lon]) > 300e3) && satcle.topk")
+    assert far[0]["similarity"] <= top[0]["similarity"]
     if os.environ.get("SATCLE_SCREENSHOT_DIR"):
         Path(os.environ["SATCLE_SCREENSHOT_DIR"], "serve.png").write_bytes(after)

@@ -5,10 +5,11 @@
 
 const TARGET_CELLS = 9000;   // the finest resolution whose estimated cell count in view stays under this
 const TOP_K = 10;
+const FAR_KM = 300;      // "only places over 300 km away": the far look-alikes, not the neighbours
 
 // State the browser test reads (window.satcle): ready once land and cells have been drawn.
 const state = window.satcle = {
-  ready: false, draws: 0, mode: "pca", res: null, count: 0, ref: null, topk: [], errors: [],
+  ready: false, draws: 0, loads: 0, mode: "pca", res: null, count: 0, ref: null, topk: [], errors: [],
   info: null,
 };
 
@@ -95,7 +96,8 @@ const CellLayer = L.Layer.extend({
   },
 });
 const cellLayer = new CellLayer().addTo(map);
-const markers = L.layerGroup().addTo(map);
+const markers = L.layerGroup().addTo(map);      // the reference point
+const topkMarkers = L.layerGroup().addTo(map);  // the top-k cells
 
 const $ = (id) => document.getElementById(id);
 
@@ -157,6 +159,7 @@ async function loadCells() {
     state.cells = data.cells;
     cellLayer.setCells(data.cells);
     state.mode = data.mode;
+    state.loads += 1;
     updateLegend();
     showHover();   // the values under a resting pointer follow the new colouring
     return data;
@@ -206,8 +209,10 @@ async function setReference(lat, lon, label) {
 
 async function loadSimilar(lat, lon) {
   try {
-    const data = await getJSON(`/api/similar?lat=${lat.toFixed(5)}&lon=${lon.toFixed(5)}&k=${TOP_K}`);
+    const far = $("far-only").checked ? `&exclude_km=${FAR_KM}` : "";
+    const data = await getJSON(`/api/similar?lat=${lat.toFixed(5)}&lon=${lon.toFixed(5)}&k=${TOP_K}${far}`);
     state.topk = data.cells;
+    topkMarkers.clearLayers();
     const list = $("topk");
     list.innerHTML = "";
     for (const cell of data.cells) {
@@ -220,9 +225,10 @@ async function loadSimilar(lat, lon) {
       item.addEventListener("click", () => map.panTo([cell.lat, cell.lon]));
       list.appendChild(item);
       L.circleMarker([cell.lat, cell.lon], { radius: 4, color: "#fff", weight: 1, fillColor: "#111", fillOpacity: 0.9 })
-        .bindTooltip(`${cell.place || cell.h3}: ${cell.similarity.toFixed(3)}`).addTo(markers);
+        .bindTooltip(`${cell.place || cell.h3}: ${cell.similarity.toFixed(3)}`).addTo(topkMarkers);
     }
-    $("topk-hint").textContent = `The ${data.cells.length} cells of resolution ${state.info.resolution} most similar to the point.`;
+    $("topk-hint").textContent = `The ${data.cells.length} cells of resolution ${state.info.resolution} most similar ` +
+      `to the point${data.exclude_km > 0 ? `, over ${data.exclude_km} km from it` : ""}.`;
     return data;
   } catch (error) {
     showError(error);
@@ -233,6 +239,7 @@ function resetToPCA() {
   state.ref = null;
   state.topk = [];
   markers.clearLayers();
+  topkMarkers.clearLayers();
   $("topk").innerHTML = "";
   return loadCells();
 }
@@ -281,6 +288,9 @@ function showHover() {
 map.on("click", (e) => setReference(e.latlng.lat, e.latlng.lng));
 map.on("moveend", () => loadCells());
 $("reset").addEventListener("click", resetToPCA);
+$("far-only").addEventListener("change", () => {
+  if (state.ref) loadSimilar(state.ref[0], state.ref[1]);
+});
 
 // Place search (offline, the server's GeoNames cities).
 let searchTimer = 0;

@@ -485,5 +485,17 @@ def test_page_in_headless_chromium_draws_the_map_and_recolours_on_click(server, 
     far = browser.wait_for("satcle.topk.length === 10 && satcle.topk.every((c) => "
                            "map.distance(satcle.ref, [c.lat, c.lon]) > 300e3) && satcle.topk")
     assert far[0]["similarity"] <= top[0]["similarity"]
+    # Back to PCA colours, then the offline place search makes Cairo the reference.
+    loads = browser.evaluate("satcle.loads")
+    browser.evaluate("document.getElementById('reset').click()")
+    browser.wait_for(f"satcle.loads > {loads} && satcle.mode === 'pca' && satcle.topk.length === 0")
+    if browser.evaluate("satcle.info.places"):
+        browser.evaluate("""(() => { const input = document.getElementById('search-input');
+            input.value = 'Cairo'; input.dispatchEvent(new Event('input')); })()""")
+        browser.wait_for("document.querySelectorAll('#search-results li').length > 0")
+        assert browser.evaluate("document.querySelector('#search-results li').textContent") == "Cairo, Egypt"
+        browser.evaluate("document.querySelector('#search-results li').click()")
+        browser.wait_for("satcle.mode === 'similarity' && satcle.topk.length === 10 && "
+                         "Math.abs(satcle.ref[0] - 30.06) < 0.1 && Math.abs(satcle.ref[1] - 31.25) < 0.1")
     if os.environ.get("SATCLE_SCREENSHOT_DIR"):
         Path(os.environ["SATCLE_SCREENSHOT_DIR"], "serve.png").write_bytes(after)

@@ -521,6 +521,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _respond(self, head: bool):
+        if not self.server.host_allowed(self.headers.get("Host", "")):
+            # Bound to loopback, only loopback names: a page elsewhere that rebinds its own
+            # domain name to 127.0.0.1 (DNS rebinding) cannot read the API.
+            return self._json(HTTPStatus.FORBIDDEN, {"error": "Host header not allowed"})
         if len(self.path.encode()) > MAX_URL_BYTES:
             return self._json(HTTPStatus.REQUEST_URI_TOO_LONG, {"error": f"request target over {MAX_URL_BYTES} bytes"})
         length = self.headers.get("Content-Length")
@@ -552,7 +556,10 @@ class _Handler(BaseHTTPRequestHandler):
         if name is None and route.startswith("/static/"):
             name = unquote(route[len("/static/"):])
         root = STATIC_DIR.resolve()
-        target = (root / name).resolve() if name else None
+        try:
+            target = (root / name).resolve() if name else None
+        except (ValueError, OSError):  # a NUL byte, a name too long
+            target = None
         if target is None or not target.is_relative_to(root) or not target.is_file():
             return self._json(HTTPStatus.NOT_FOUND, {"error": f"not found: {route}"})
         body = target.read_bytes()
@@ -633,6 +640,18 @@ class MapServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def host_allowed(self, host_header: str) -> bool:
+        """Any Host where bound elsewhere; loopback names only where bound to loopback."""
+        if not self._loopback:
+            return True
+        name = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+        return name.lower() in ("127.0.0.1", "localhost", "[::1]") or name.startswith("127.")
+
+    def server_bind(self):
+        super().server_bind()
+        host = self.server_address[0]
+        self._loopback = host == "::1" or host.startswith("127.")
 
     @property
     def url(self) -> str:

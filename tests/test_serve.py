@@ -214,6 +214,16 @@ def test_unknown_paths_methods_and_oversized_requests(server):
     for path in ("/api/nope", "/nope", "/static/../serve.py", "/static/%2e%2e/serve.py"):
         status, headers, body = get(server, path)
         assert status == 404 and headers.get_content_type() == "application/json", path
+    status, _, body = get(server, "/static/a%00b")
+    assert status == 404
+    # A loopback server answers only loopback Host names (no DNS rebinding).
+    request = urllib.request.Request(server.url + "api/info", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 403
+    request = urllib.request.Request(server.url + "api/info", headers={"Host": "localhost"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
     status, headers, body = get(server, "/api/info", method="POST")
     assert status == 405 and "GET" in body["error"]
     status, headers, body = get(server, "/api/similar?lat=1&lon=1&pad=" + "x" * 5000)

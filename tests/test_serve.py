@@ -265,6 +265,17 @@ def test_page_and_its_assets_are_served_from_the_package(server):
     assert status == 200 and len(land["fill"]) > 1000 and len(land["coast"]) > 1000
 
 
+def test_package_data_ships_every_static_file():
+    import glob
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["build_grid"]
+    shipped = {name for pattern in patterns for name in glob.glob(pattern, root_dir=STATIC_DIR.parent)
+               if (STATIC_DIR.parent / name).is_file()}
+    on_disk = {str(p.relative_to(STATIC_DIR.parent)) for p in STATIC_DIR.rglob("*") if p.is_file()}
+    assert on_disk - shipped == set()
+
+
 def test_shipped_land_layer_is_what_the_land_mask_gives():
     assert json.loads(LAND_FILE.read_text()) == json.loads(json.dumps(land_layer()))
 

@@ -434,8 +434,13 @@ def browser(tmp_path):
             assert time.monotonic() < deadline, "chromium wrote no DevToolsActivePort in 30 s"
             time.sleep(0.05)
         port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
-            pages = [t for t in json.load(response) if t["type"] == "page"]
+        pages = []
+        while not pages:  # the about:blank page may be listed a moment after the port opens
+            assert time.monotonic() < deadline, "chromium listed no page in 30 s"
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+                pages = [t for t in json.load(response) if t["type"] == "page"]
+            if not pages:
+                time.sleep(0.05)
         client = DevTools(pages[0]["webSocketDebuggerUrl"])
         yield client
         client.socket.close()

@@ -525,3 +525,12 @@ def test_page_in_headless_chromium_draws_the_map_and_recolours_on_click(server, 
                          "Math.abs(satcle.ref[0] - 30.06) < 0.1 && Math.abs(satcle.ref[1] - 31.25) < 0.1")
     if os.environ.get("SATCLE_SCREENSHOT_DIR"):
         Path(os.environ["SATCLE_SCREENSHOT_DIR"], "serve.png").write_bytes(after)
+
+
+def test_serve_on_a_directory_that_is_no_grid_exits_1(tmp_path):
+    from typer.testing import CliRunner
+
+    from build_grid.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), "--port", "0"])
+    assert result.exit_code == 1 and "error:" in result.output and "manifest" in result.output.lower()

@@ -3,7 +3,7 @@
  * from the GLOBE land mask. Leaflet (vendored) handles the view; no tiles, no network. */
 "use strict";
 
-const TARGET_CELLS = 9000;   // the finest resolution whose estimated cell count in view stays under this
+const TARGET_CELLS = 15000;  // the finest resolution whose estimated cell count in view stays under this
 const TOP_K = 10;
 const FAR_KM = 300;      // "only places over 300 km away": the far look-alikes, not the neighbours
 
@@ -126,15 +126,16 @@ function viewBox() {
   return [west, south, Math.max(east, west + 1e-6), Math.max(north, south + 1e-6)];
 }
 
-// The finest level whose cell count in view (its cells times the box's share of the
-// sphere's area) stays under TARGET_CELLS: the resolution follows the zoom.
+// The finest level whose cell count in view stays under TARGET_CELLS: the resolution
+// follows the zoom. The count is bounded by all cells of the resolution times the box's
+// share of the sphere's area (a land grid has fewer, but they crowd where land is).
 function chooseRes(box) {
   const [west, south, east, north] = box;
   const rad = Math.PI / 180;
   const share = ((east - west) / 360) * (Math.sin(north * rad) - Math.sin(south * rad)) / 2;
   let chosen = state.info.levels[0].res;
   for (const level of state.info.levels) {
-    if (level.cells * share <= TARGET_CELLS) chosen = level.res;
+    if (level.all_cells * share <= TARGET_CELLS) chosen = level.res;
   }
   return chosen;
 }
@@ -148,10 +149,18 @@ async function loadCells() {
   const generation = ++cellsGeneration;
   const box = viewBox();
   const res = chooseRes(box);
-  let url = `/api/cells?res=${res}&bbox=${box.map((v) => v.toFixed(4)).join(",")}`;
-  if (state.ref) url += `&ref=${state.ref[0].toFixed(5)},${state.ref[1].toFixed(5)}`;
+  const url = (r) => `/api/cells?res=${r}&bbox=${box.map((v) => v.toFixed(4)).join(",")}` +
+    (state.ref ? `&ref=${state.ref[0].toFixed(5)},${state.ref[1].toFixed(5)}` : "");
+  $("mode").textContent = "loading…";
   try {
-    const data = await getJSON(url, cellsRequest.signal);
+    let data;
+    try {
+      data = await getJSON(url(res), cellsRequest.signal);
+    } catch (error) {
+      // More cells in view than the server sends at once (its limit): one resolution coarser.
+      if (res === 0 || !/ask for a coarser res/.test(error.message)) throw error;
+      data = await getJSON(url(res - 1), cellsRequest.signal);
+    }
     if (generation !== cellsGeneration) return;
     state.res = data.res;
     state.count = data.count;
@@ -164,6 +173,7 @@ async function loadCells() {
     showHover();   // the values under a resting pointer follow the new colouring
     return data;
   } catch (error) {
+    if (error.name !== "AbortError") $("mode").textContent = "error";
     showError(error);
   }
 }

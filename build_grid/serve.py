@@ -57,6 +57,7 @@ MAX_K = 1000
 MAX_PLACES = 50
 REQUEST_TIMEOUT_S = 10.0      # socket timeout of each connection (slow or idle clients are dropped)
 MAX_CONCURRENT_REQUESTS = 16  # handler threads at once; more connections get 503
+REQUEST_DEADLINE_S = 60.0     # a connection still open after this is shut (a client trickling bytes)
 PCA_SAMPLE = 20_000
 LAND_FILL_RES = 2
 COAST_RES = 3
@@ -497,6 +498,25 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"   # one request per connection
     server: "MapServer"
 
+    def setup(self):
+        super().setup()
+        self._expired = False
+        # The socket timeout bounds each read; this bounds the whole exchange.
+        self._deadline = threading.Timer(self.server.request_deadline_s, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self):
+        self._deadline.cancel()
+        super().finish()
+
+    def _expire(self):
+        self._expired = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def do_GET(self):
         self._respond(head=False)
 
@@ -521,6 +541,8 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _respond(self, head: bool):
+        if self._expired:  # cut off while its request was read: nobody to answer
+            return None
         if not self.server.host_allowed(self.headers.get("Host", "")):
             # Bound to loopback, only loopback names: a page elsewhere that rebinds its own
             # domain name to 127.0.0.1 (DNS rebinding) cannot read the API.
@@ -610,9 +632,10 @@ class MapServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, address, grid_map: GridMap, *, verbose: bool = False,
-                 max_requests: int = MAX_CONCURRENT_REQUESTS):
+                 max_requests: int = MAX_CONCURRENT_REQUESTS, request_deadline_s: float = REQUEST_DEADLINE_S):
         self.grid_map = grid_map
         self.verbose = verbose
+        self.request_deadline_s = request_deadline_s
         self._slots = threading.BoundedSemaphore(max_requests)
         super().__init__(address, _Handler)
 

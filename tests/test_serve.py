@@ -349,6 +349,21 @@ def test_requests_past_the_concurrency_bound_get_503(stub_server):
     assert get(running, "/api/info")[0] == 200  # the slot came back
 
 
+def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(stub_server):
+    stub = _StubMap()
+    running = stub_server(stub, request_deadline_s=1.0)
+    host, port = running.server_address[:2]
+    with socket.create_connection((host, port), timeout=15) as connection:
+        started = time.monotonic()
+        connection.sendall(b"GET /api/info HTTP/1.0\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+        try:
+            assert connection.recv(1024) == b""   # closed by the server, no answer
+        except ConnectionResetError:
+            pass
+        assert 0.9 < time.monotonic() - started < 10
+    assert not stub.entered.is_set()  # the half request was not served after the cut
+
+
 def test_head_and_busy_port(server, grid_dir):
     request = urllib.request.Request(server.url + "api/info", method="HEAD")
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -149,17 +149,17 @@ async function loadCells() {
   const generation = ++cellsGeneration;
   const box = viewBox();
   const res = chooseRes(box);
-  const url = (r) => `/api/cells?res=${r}&bbox=${box.map((v) => v.toFixed(4)).join(",")}` +
+  const cellsUrl = (r) => `/api/cells?res=${r}&bbox=${box.map((v) => v.toFixed(4)).join(",")}` +
     (state.ref ? `&ref=${state.ref[0].toFixed(5)},${state.ref[1].toFixed(5)}` : "");
   $("mode").textContent = "loading…";
   try {
     let data;
     try {
-      data = await getJSON(url(res), cellsRequest.signal);
+      data = await getJSON(cellsUrl(res), cellsRequest.signal);
     } catch (error) {
       // More cells in view than the server sends at once (its limit): one resolution coarser.
       if (res === 0 || !/ask for a coarser res/.test(error.message)) throw error;
-      data = await getJSON(url(res - 1), cellsRequest.signal);
+      data = await getJSON(cellsUrl(res - 1), cellsRequest.signal);
     }
     if (generation !== cellsGeneration) return;
     state.res = data.res;

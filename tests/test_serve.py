@@ -549,3 +549,18 @@ def test_serve_on_a_directory_that_is_no_grid_exits_1(tmp_path):
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path), "--port", "0"])
     assert result.exit_code == 1 and "error:" in result.output and "manifest" in result.output.lower()
+
+
+@pytest.mark.parametrize("res", [0, 1, 2, 3])
+def test_map_polygons_of_polar_and_antimeridian_cells(res):
+    from build_grid.serve import map_polygon
+
+    for pole in (90.0, -90.0):
+        ring = map_polygon(h3.latlng_to_cell(pole, 0.0, res))
+        lats, lons = [v[0] for v in ring], [v[1] for v in ring]
+        assert lats.count(pole) == 2 and min(lons) == -180.0 and max(lons) == 180.0
+    # A cell on the antimeridian stays one compact polygon (longitudes unwrapped around its centre).
+    cell = h3.latlng_to_cell(10.0, 179.99, res)
+    lons = [v[1] for v in map_polygon(cell)]
+    centre = h3.cell_to_latlng(cell)[1]
+    assert max(lons) - min(lons) < 60 and all(abs(lon - centre) < 40 for lon in lons)

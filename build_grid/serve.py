@@ -697,8 +697,8 @@ def serve(grid_dir: str | Path, host: str = "127.0.0.1", port: int = 8765, *, ve
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
-    echo(f"serving {grid_dir} (resolution {grid_map.resolution}, {grid_map.levels[grid_map.resolution].h3.size:,} cells) "
-         f"at {server.url} (Ctrl-C to stop)")
+    cells = grid_map.levels[grid_map.resolution].h3.size
+    echo(f"serving {grid_dir} (resolution {grid_map.resolution}, {cells:,} cells) at {server.url} (Ctrl-C to stop)")
     try:
         while not stop.wait(0.5):
             if not thread.is_alive():

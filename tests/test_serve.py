@@ -542,13 +542,13 @@ def test_page_in_headless_chromium_draws_the_map_and_recolours_on_click(server, 
         Path(os.environ["SATCLE_SCREENSHOT_DIR"], "serve.png").write_bytes(after)
 
 
-def test_serve_on_a_directory_that_is_no_grid_exits_1(tmp_path):
+def test_serve_on_a_directory_that_is_no_grid_fails_with_the_reason(tmp_path):
     from typer.testing import CliRunner
 
     from build_grid.cli import app
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path), "--port", "0"])
-    assert result.exit_code == 1 and "error:" in result.output and "manifest" in result.output.lower()
+    assert result.exit_code != 0 and "error:" in result.output and "manifest" in result.output.lower()
 
 
 @pytest.mark.parametrize("res", [0, 1, 2, 3])

@@ -54,6 +54,7 @@ LAND_FILE = STATIC_DIR / "land.json"
 MAX_URL_BYTES = 4096          # longer request targets: 414
 MAX_CELLS_PER_REQUEST = 30_000  # /api/cells answering more: 400 (the page asks for fewer)
 MAX_K = 1000
+BOUNDARY_CACHE_CELLS = 250_000  # per resolution, ~0.5 KB each
 MAX_PLACES = 50
 REQUEST_TIMEOUT_S = 10.0      # socket timeout of each connection (slow or idle clients are dropped)
 MAX_CONCURRENT_REQUESTS = 16  # handler threads at once; more connections get 503
@@ -256,8 +257,9 @@ class GridMap:
             boundary = cache.get(cell)
             if boundary is None:
                 boundary = map_polygon(h3.int_to_str(cell))
-                with self._boundary_lock:
-                    cache[cell] = boundary
+                if len(cache) < BOUNDARY_CACHE_CELLS:  # bounded: a fine grid panned all over
+                    with self._boundary_lock:
+                        cache[cell] = boundary
             out.append(boundary)
         return out
 

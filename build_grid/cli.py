@@ -33,6 +33,8 @@ def serve(
     verbose: bool = typer.Option(False, "--verbose", help="Log every request to stderr."),
 ) -> None:
     """A local web map of a grid (PCA colours, click for a similarity map, place search) and its JSON API."""
+    from satcle.errors import SatcleError
+
     from .serve import serve as run_server
 
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -40,11 +42,11 @@ def serve(
                     fg=typer.colors.YELLOW, err=True)
     try:
         run_server(grid_dir, host=host, port=port, verbose=verbose, echo=lambda line: typer.echo(line, err=False))
+    except (SatcleError, ValueError) as exc:  # first: a missing grid is also an OSError
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
     except OSError as exc:
         typer.secho(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-    except (SatcleError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
 
 

@@ -564,3 +564,12 @@ def test_map_polygons_of_polar_and_antimeridian_cells(res):
     lons = [v[1] for v in map_polygon(cell)]
     centre = h3.cell_to_latlng(cell)[1]
     assert max(lons) - min(lons) < 60 and all(abs(lon - centre) < 40 for lon in lons)
+
+
+def test_serve_on_a_missing_directory_names_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from build_grid.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "nowhere"), "--port", "0"])
+    assert result.exit_code != 0 and "nowhere" in result.output and "cannot serve" not in result.output

@@ -24,6 +24,33 @@ def main() -> None:
 
 
 @app.command()
+def serve(
+    grid_dir: Path = typer.Argument(..., help="Grid directory."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to bind: loopback by default; another address exposes the map "
+                                  "to that network, an explicit choice."),
+    verbose: bool = typer.Option(False, "--verbose", help="Log every request to stderr."),
+) -> None:
+    """A local web map of a grid (PCA colours, click for a similarity map, place search) and its JSON API."""
+    from satcle.errors import SatcleError
+
+    from .serve import serve as run_server
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.secho(f"warning: binding {host}: the map and its API are open to that network, without authentication",
+                    fg=typer.colors.YELLOW, err=True)
+    try:
+        run_server(grid_dir, host=host, port=port, verbose=verbose, echo=lambda line: typer.echo(line, err=False))
+    except (SatcleError, ValueError) as exc:  # first: a missing grid is also an OSError
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.secho(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),

@@ -93,7 +93,7 @@ class GridMap:
         import pyarrow.parquet as pq
 
         import satcle
-        from satcle.grid.store_format import read_manifest
+        from satcle.grid.format.store import read_manifest
 
         self.path = Path(grid_dir)
         self.manifest = read_manifest(self.path)

@@ -29,7 +29,7 @@ import satcle
 from build_grid.engine import BuildConfig, build_grid
 from build_grid.serve import LAND_FILE, STATIC_DIR, MapServer, land_layer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STARTUP_S = 90.0
 
 

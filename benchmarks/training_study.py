@@ -14,14 +14,16 @@ split and probe.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from satcle.evaluation.benchmark import BenchmarkResult, Score
 from satcle.evaluation.report import wins_over
+from satcle.training.presets import ContrastiveConfig
 
-RECIPE_KEYS = ("lr", "schedule", "warmup_epochs", "anchor_weight", "first_layer_lr_scale", "image_hidden",
-               "min_location_r2", "max_epochs")
+RECIPE_KEYS = ("lr", "schedule", "warmup_epochs", "max_epochs", "anchor_weight", "first_layer_lr_scale",
+               "image_hidden", "smooth_init_degree", "min_location_r2")
 
 
 def main() -> None:
@@ -29,30 +31,36 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", type=Path, required=True)
     parser.add_argument("--evals", nargs="+", type=Path, required=True)
     args = parser.parse_args()
-    scores = []
+    scores, diagnostics = [], {}
     for path in args.evals:
-        scores += [Score(**s) for s in json.loads(path.read_text())["scores"]]
+        document = json.loads(path.read_text())
+        scores += [Score(**s) for s in document["scores"]]
+        diagnostics.update({e["name"]: e.get("diagnostics", {}) for e in document["encoders"]})
     result = BenchmarkResult(scores=scores)
     settings = [(split, probe) for split in ("random", "spatial") for probe in ("mlp", "linear")]
     header = ("| run | refinement | recipe | exported epoch / run | val loss | val top-1 | location R² | "
-              "participation ratio | temperature ridge MSE | "
+              "participation ratio | "
               + " | ".join(f"won {split} {probe}" for split, probe in settings) + " |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for run in args.runs:
         meta = json.loads((run / "model" / "config.json").read_text())["metadata"]
         contrastive = _preset(run / "model" / "MODEL_CARD.md")["contrastive"]
-        recipe = ", ".join(f"{k} {contrastive[k]}" for k in RECIPE_KEYS if k in contrastive)
+        defaults = dataclasses.asdict(ContrastiveConfig())
+        recipe = ", ".join(f"{k} {contrastive[k]:g}" if isinstance(contrastive[k], float) else f"{k} {contrastive[k]}"
+                           for k in RECIPE_KEYS if k in contrastive and (k == "lr" or contrastive[k] != defaults[k]))
         refinement = "+".join(k for k, on in meta["refinement"].items() if on) or "none"
         encoder = str(run / "model")
         cells = []
         for split, probe in settings:
             gaps = wins_over(result, encoder, ("untrained", "sh"), split, probe)
             cells.append(f"{sum(g < 0 for g in gaps.values())}/{len(gaps)}" if gaps else "–")
+        # Diagnostics as the eval measured them (same points for every run), else the training monitor's.
+        measured = diagnostics.get(encoder) or meta
+        r2, ratio = measured.get("location_r2"), measured.get("participation_ratio")
         print(f"| {run.name} | {refinement} | {recipe} | {meta['best_epoch']} / {meta['epochs_run']} | "
-              f"{meta['val_loss']:.3f} | {meta['val_top1']:.3f} | {meta.get('location_r2', float('nan')):.3f} | "
-              f"{meta.get('participation_ratio', float('nan')):.1f} | {meta.get('probe_mse', float('nan')):.3f} | "
-              + " | ".join(cells) + " |")
+              f"{meta['val_loss']:.3f} | {meta['val_top1']:.3f} | {'–' if r2 is None else f'{r2:.3f}'} | "
+              f"{'–' if ratio is None else f'{ratio:.1f}'} | " + " | ".join(cells) + " |")
 
 
 def _preset(card: Path) -> dict:

@@ -9,15 +9,15 @@ from typer.testing import CliRunner
 import satcle
 from satcle.cli import app
 from satcle.errors import TrainingConfigError
-from satcle.model import EncoderConfig
 from satcle.model.vision import VisionConfig
 from satcle.training import (
-    ContrastiveConfig, DinoConfig, Preset, RefinementConfig, TrainingRun, run_training, train_contrastive,
+    ContrastiveConfig, DinoConfig, Preset, RefinementConfig, TrainingRun, run_training,
 )
 from conftest import write_s2_folder
+
+from .conftest import TINY_ENCODER
 from satcle.training.device import Distributed, autocast, init_distributed, select_device
 
-TINY_ENCODER = EncoderConfig(legendre_degree=3, hidden_dim=32, output_dim=16)
 TINY_PRESET = Preset(
     name="tiny",
     data="bluemarble",
@@ -87,53 +87,43 @@ def test_plot_smoothing_writes_a_png(trained_run, monkeypatch):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _synthetic(n=96, seed=0):
-    """Features that are a smooth function of location, so there is something to learn."""
-    g = torch.Generator().manual_seed(seed)
-    lats = torch.rad2deg(torch.asin(2 * torch.rand(n, generator=g, dtype=torch.float64) - 1))
-    lons = 360 * torch.rand(n, generator=g, dtype=torch.float64) - 180
-    xyz = torch.stack([torch.cos(torch.deg2rad(lats)) * torch.cos(torch.deg2rad(lons)),
-                       torch.cos(torch.deg2rad(lats)) * torch.sin(torch.deg2rad(lons)),
-                       torch.sin(torch.deg2rad(lats))], dim=1).float()
-    features = torch.sin(3 * xyz @ torch.randn(3, 12, generator=g))
-    return lats, lons, features
+RESUMABLE = [
+    ContrastiveConfig(batch_size=16, max_epochs=3, patience=10, lr=1e-3, seed=5),
+    # Every part of the recipe that holds state or depends on the step: schedule, anchor, layer groups.
+    ContrastiveConfig(batch_size=16, max_epochs=3, patience=10, lr=2e-3, seed=5, schedule="cosine", warmup_epochs=1,
+                      anchor_weight=0.5, first_layer_lr_scale=0.1, first_layer_weight_decay=0.1),
+]
 
 
-def _train(out, config, on_epoch_end=None, spatial=True):
-    lats, lons, features = _synthetic()
-    return train_contrastive(lats, lons, features, TINY_ENCODER, RefinementConfig(spatial=spatial, copies=2),
-                             config, out, device=torch.device("cpu"), progress=False, log=lambda line: None,
-                             on_epoch_end=on_epoch_end)
-
-
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    config = ContrastiveConfig(batch_size=16, max_epochs=3, patience=10, lr=1e-3, seed=5)
-    straight = _train(tmp_path / "straight", config)
+@pytest.mark.parametrize("config", RESUMABLE, ids=["constant", "recipe"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, train_pairs, config):
+    straight = train_pairs(tmp_path / "straight", config)
 
     def interrupt(row):
         if row["epoch"] == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "resumed", config, on_epoch_end=interrupt)
-    resumed = _train(tmp_path / "resumed", config)
+        train_pairs(tmp_path / "resumed", config, on_epoch_end=interrupt)
+    resumed = train_pairs(tmp_path / "resumed", config)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(a, b), name
     assert [r["val_loss"] for r in straight.history] == [r["val_loss"] for r in resumed.history]
+    assert [r["lr"] for r in straight.history] == [r["lr"] for r in resumed.history]
     with pytest.raises(TrainingConfigError, match="another configuration"):
-        _train(tmp_path / "resumed", ContrastiveConfig(batch_size=16, max_epochs=3, lr=1e-2, seed=5))
+        train_pairs(tmp_path / "resumed", ContrastiveConfig(batch_size=16, max_epochs=3, lr=1e-2, seed=5))
 
 
-def test_early_stopping_when_validation_stops_improving(tmp_path):
+def test_early_stopping_when_validation_stops_improving(tmp_path, train_pairs):
     frozen = ContrastiveConfig(batch_size=16, max_epochs=20, patience=2, lr=0.0, weight_decay=0.0)
-    result = _train(tmp_path, frozen, spatial=False)
+    result = train_pairs(tmp_path, frozen, spatial=False)
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
 
 
-def test_training_beats_chance_on_learnable_pairs(tmp_path):
+def test_training_beats_chance_on_learnable_pairs(tmp_path, train_pairs):
     config = ContrastiveConfig(batch_size=32, max_epochs=12, patience=12, lr=5e-3)
-    result = _train(tmp_path, config, spatial=False)
+    result = train_pairs(tmp_path, config, spatial=False)
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < first["train_loss"] - 0.3
     assert last["val_top1"] > 3 * last["val_chance"]

@@ -7,27 +7,11 @@ import torch
 
 from satcle.errors import TrainingConfigError
 from satcle.model import EncoderConfig
-from satcle.training import ContrastiveConfig, RefinementConfig, train_contrastive
+from satcle.training import ContrastiveConfig
 from satcle.training.contrastive import SatCLEModel
 from satcle.training.trainer import history_csv, lr_factor
 
-TINY = EncoderConfig(legendre_degree=3, hidden_dim=32, output_dim=16)
-
-
-def _pairs(n=96, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    lats = torch.rad2deg(torch.asin(2 * torch.rand(n, generator=g, dtype=torch.float64) - 1))
-    lons = 360 * torch.rand(n, generator=g, dtype=torch.float64) - 180
-    xyz = torch.stack([torch.cos(torch.deg2rad(lats)) * torch.cos(torch.deg2rad(lons)),
-                       torch.cos(torch.deg2rad(lats)) * torch.sin(torch.deg2rad(lons)),
-                       torch.sin(torch.deg2rad(lats))], dim=1).float()
-    return lats, lons, torch.sin(3 * xyz @ torch.randn(3, 12, generator=g))
-
-
-def _train(out, config, **kwargs):
-    lats, lons, features = _pairs()
-    return train_contrastive(lats, lons, features, TINY, RefinementConfig(spatial=False), config, out,
-                             device=torch.device("cpu"), progress=False, log=lambda line: None, **kwargs)
+from .conftest import TINY_ENCODER as TINY
 
 
 def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
@@ -44,7 +28,7 @@ def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
         ContrastiveConfig(schedule="step")
 
 
-def test_a_strong_anchor_keeps_the_encoder_at_its_initialisation(tmp_path):
+def test_a_strong_anchor_keeps_the_encoder_at_its_initialisation(tmp_path, train_pairs):
     free = ContrastiveConfig(batch_size=16, max_epochs=3, patience=10, lr=5e-3, seed=1)
     anchored = ContrastiveConfig(batch_size=16, max_epochs=3, patience=10, lr=5e-3, seed=1, anchor_weight=1e4)
     torch.manual_seed(1)
@@ -57,21 +41,21 @@ def test_a_strong_anchor_keeps_the_encoder_at_its_initialisation(tmp_path):
     # Only the last epoch is selectable by val loss either way; compare how far the weights went.
     # Adam moves every weight by about lr per step either way: the anchor turns the drift into an
     # oscillation around the initialisation (measured: a tenth of the free run's distance).
-    assert moved(_train(tmp_path / "anchored", anchored)) < 0.25 * moved(_train(tmp_path / "free", free))
+    assert moved(train_pairs(tmp_path / "anchored", anchored)) < 0.25 * moved(train_pairs(tmp_path / "free", free))
 
 
-def test_first_layer_rate_scale_zero_freezes_the_sine_frequencies(tmp_path):
+def test_first_layer_rate_scale_zero_freezes_the_sine_frequencies(tmp_path, train_pairs):
     config = ContrastiveConfig(batch_size=16, max_epochs=2, patience=10, lr=5e-3, seed=2, first_layer_lr_scale=0.0,
                                weight_decay=0.0)
     torch.manual_seed(2)
     initial = SatCLEModel(TINY, 12, spatial=False).location_encoder
-    result = _train(tmp_path, config)
+    result = train_pairs(tmp_path, config)
     trained = result.model.location_encoder
     assert torch.equal(trained.siren.layers[0].weight, initial.siren.layers[0].weight)
     assert not torch.equal(trained.siren.last.weight, initial.siren.last.weight)
 
 
-def test_monitor_fields_are_logged_and_gate_which_epoch_is_selected(tmp_path):
+def test_monitor_fields_are_logged_and_gate_which_epoch_is_selected(tmp_path, train_pairs):
     retention = iter([0.99, 0.5, 0.4, 0.3])
 
     def monitor(encoder):
@@ -79,7 +63,7 @@ def test_monitor_fields_are_logged_and_gate_which_epoch_is_selected(tmp_path):
         return {"location_r2": next(retention), "participation_ratio": 3.0}
 
     config = ContrastiveConfig(batch_size=16, max_epochs=4, patience=10, lr=5e-3, min_location_r2=0.9)
-    result = _train(tmp_path / "gated", config, monitor=monitor)
+    result = train_pairs(tmp_path / "gated", config, monitor=monitor)
     # Validation loss falls after epoch 1, but only epoch 1 kept the location.
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
     assert result.best_epoch == 1
@@ -88,25 +72,7 @@ def test_monitor_fields_are_logged_and_gate_which_epoch_is_selected(tmp_path):
 
     never = iter([0.1] * 4)
     with pytest.raises(TrainingConfigError, match="min_location_r2"):
-        _train(tmp_path / "never", config, monitor=lambda encoder: {"location_r2": next(never)})
-
-
-def test_resume_is_exact_with_schedule_anchor_and_first_layer_group(tmp_path):
-    config = ContrastiveConfig(batch_size=16, max_epochs=3, patience=10, lr=2e-3, seed=3, schedule="cosine",
-                               warmup_epochs=1, anchor_weight=0.5, first_layer_lr_scale=0.1,
-                               first_layer_weight_decay=0.1)
-    straight = _train(tmp_path / "straight", config)
-
-    def interrupt(row):
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "resumed", config, on_epoch_end=interrupt)
-    resumed = _train(tmp_path / "resumed", config)
-    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(a, b), name
-    assert [r["lr"] for r in straight.history] == [r["lr"] for r in resumed.history]
+        train_pairs(tmp_path / "never", config, monitor=lambda encoder: {"location_r2": next(never)})
 
 
 def test_smooth_init_scales_only_the_high_degrees_of_the_first_layer():

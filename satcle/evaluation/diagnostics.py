@@ -28,6 +28,10 @@ def location_retention(features: np.ndarray, lats: np.ndarray, lons: np.ndarray,
     `alpha` times the number of training rows) is fitted there and scored on the
     other 30 %.
     """
+    import torch
+
+    from .probe import ridge_path
+
     x = np.asarray(features, dtype=np.float64)
     target = unit_vectors(np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64))
     order = np.random.default_rng(seed).permutation(len(x))
@@ -35,11 +39,9 @@ def location_retention(features: np.ndarray, lats: np.ndarray, lons: np.ndarray,
     train, test = order[:cut], order[cut:]
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)
     std[std < 1e-12] = 1.0
-    x = (x - mean) / std
-    y_mean = target[train].mean(axis=0)
-    gram = x[train].T @ x[train] + alpha * len(train) * np.eye(x.shape[1])
-    weights = np.linalg.solve(gram, x[train].T @ (target[train] - y_mean))
-    residual = target[test] - (x[test] @ weights + y_mean)
+    x = torch.from_numpy((x - mean) / std)
+    [(_, weights, offset)] = ridge_path(x[train], torch.from_numpy(target[train]), (alpha,))
+    residual = target[test] - (x[test] @ weights + offset).numpy()
     total = target[test] - target[test].mean(axis=0)
     return float(np.mean(1.0 - (residual**2).sum(axis=0) / (total**2).sum(axis=0)))
 

@@ -127,21 +127,13 @@ def _fit_ridge(x: dict, t: dict, kind: str, out_dim: int, alphas: tuple[float, .
             ys = {p: t[p][s].double()[:, None] for p in ("train", "val", "test")}
         else:
             ys = {p: torch.nn.functional.one_hot(t[p][s], out_dim).double() for p in ("train", "val", "test")}
-        offset = ys["train"].mean(dim=0, keepdim=True)  # features have zero train mean: this is the intercept
-        n = xs["train"].shape[0]
-        # The Gram matrix in float32 (the costly product: n x D^2), its eigen-decomposition in float64.
-        gram = (xs["train"].T @ xs["train"]).double()
-        eigenvalues, vectors = torch.linalg.eigh(gram)
-        xs = {p: v.double() for p, v in xs.items()}
-        projected = vectors.T @ (xs["train"].T @ (ys["train"] - offset))
         best = None
-        for alpha in alphas:
-            weights = vectors @ (projected / (eigenvalues.clamp(min=0.0) + alpha * n)[:, None])
-            score = _ridge_score(xs["val"] @ weights + offset, ys["val"], t["val"][s], kind)
+        for alpha, weights, offset in ridge_path(xs["train"], ys["train"], alphas):
+            score = _ridge_score(xs["val"].double() @ weights + offset, ys["val"], t["val"][s], kind)
             if best is None or score < best[0]:
-                best = (score, alpha, weights)
-        _, alpha, weights = best
-        pred = xs["test"] @ weights + offset
+                best = (score, alpha, weights, offset)
+        _, alpha, weights, offset = best
+        pred = xs["test"].double() @ weights + offset
         if kind == REGRESSION:
             err = pred[:, 0] - ys["test"][:, 0]
             values = {"mse": float((err**2).mean()), "mae": float(err.abs().mean())}
@@ -151,6 +143,23 @@ def _fit_ridge(x: dict, t: dict, kind: str, out_dim: int, alphas: tuple[float, .
         for name, value in values.items():
             metrics.setdefault(name, []).append(value)
     return {name: np.asarray(v, dtype=np.float64) for name, v in metrics.items()}
+
+
+def ridge_path(x: torch.Tensor, y: torch.Tensor, alphas) -> list[tuple[float, torch.Tensor, torch.Tensor]]:
+    """Ridge fits of y (n, K) on x (n, D) for each penalty alpha * n: [(alpha, weights (D, K), offset (1, K))].
+
+    x must have zero column means (standardised features); the offset is y's mean,
+    the intercept. One eigen-decomposition of X^T X serves every alpha: the Gram
+    matrix is formed in x's dtype (float32 halves the costly n x D^2 product), the rest
+    in float64.
+    """
+    y = y.double()
+    offset = y.mean(dim=0, keepdim=True)
+    n = x.shape[0]
+    eigenvalues, vectors = torch.linalg.eigh((x.T @ x).double())
+    projected = vectors.T @ (x.double().T @ (y - offset))
+    return [(alpha, vectors @ (projected / (eigenvalues.clamp(min=0.0) + alpha * n)[:, None]), offset)
+            for alpha in alphas]
 
 
 def _ridge_score(pred: torch.Tensor, target: torch.Tensor, labels: torch.Tensor, kind: str) -> float:

@@ -45,6 +45,8 @@ def embed(
     from .model import load_encoder
 
     try:
+        if output is not None:
+            _check_output(output)   # before reading or encoding anything
         lats, lons = _read_points(points or [], input)
         encoder = load_encoder(model)
         embeddings = encoder.encode(lats, lons, batch_size=batch_size)
@@ -58,7 +60,10 @@ def embed(
             typer.echo(f"{lat:9.4f} {lon:10.4f}  {row[:6]} ... ({row.size} values)")
         typer.echo("use --output FILE.npy|.parquet|.csv for all values", err=True)
         return
-    _write_embeddings(output, lats, lons, embeddings)
+    try:
+        _write_embeddings(output, lats, lons, embeddings)
+    except USER_ERRORS as exc:   # e.g. no permission to write there
+        fail(str(exc))
     typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
 
 
@@ -312,12 +317,27 @@ def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarra
     return arr[:, 0], arr[:, 1]
 
 
+OUTPUT_SUFFIXES = (".npy", ".parquet", ".csv")
+
+
+def _check_output(path: Path) -> None:
+    """Raise InvalidArgumentError unless `embed` can write `path`: a known suffix, an existing folder
+    (none is created), not a directory itself."""
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InvalidArgumentError(f"unsupported output {path}: use {', '.join(OUTPUT_SUFFIXES)}")
+    if path.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: it is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: the folder {parent} does not exist"
+                                   + (" (it is a file)" if parent.exists() else ""))
+
+
 def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings: np.ndarray) -> None:
+    """Write (N,) lats, lons and (N, D) embeddings to `path`, checked by `_check_output`, atomically."""
     from .atomic import atomic_path
 
     suffix = path.suffix.lower()
-    if suffix not in (".npy", ".parquet", ".csv"):
-        fail(f"unsupported output {path}: use .npy, .parquet or .csv")
     with atomic_path(path) as tmp:
         if suffix == ".npy":
             np.save(tmp, embeddings)

@@ -13,6 +13,7 @@ connection is made, not with this module: `import satcle` does not pay for it.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..coordinates import as_latlon
 from ..errors import InvalidArgumentError
 from ..geo.h3_cells import latlng_to_cells
 from .format.duckdb_view import create_view
@@ -76,7 +78,12 @@ def most_similar_cells(grid_dir: str | os.PathLike, lat: float, lon: float, k: i
     """The `k` cells of the grid at `grid_dir` whose embeddings are most similar
     (cosine) to the stored row of the cell containing (lat, lon) (degrees), most
     similar first: [(h3 int, lat, lon, cosine)], [] when the point lies outside
-    coverage. What ``satcle-grid similar`` prints: a similarity map as a query."""
+    coverage. What ``satcle-grid similar`` prints: a similarity map as a query.
+    Raises CoordinateError for a bad point and InvalidArgumentError for k < 1,
+    before the grid is opened."""
+    as_latlon([lat], [lon])
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise InvalidArgumentError(f"k must be an integer >= 1, got {k!r}")
     # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
     con = connect(grid_dir, method="cell", on_miss="nan")
     return con.execute(SIMILAR_SQL, [lat, lon, k]).fetchall()

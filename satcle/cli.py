@@ -16,6 +16,7 @@ import typer
 from .cli_plot import plot_app
 from .cli_failure import USER_ERRORS, fail
 from .errors import InvalidArgumentError
+from .threads import MAX_THREADS
 from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
 from .evaluation.tasks import DATA_ENV, TASKS
 
@@ -120,7 +121,7 @@ def evaluate(
     transfer_tasks: str = typer.Option(
         ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
     ),
-    threads: int = typer.Option(1, min=1, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
     out: Optional[Path] = typer.Option(
         None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
         "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
@@ -205,7 +206,7 @@ def train(
     name: str = typer.Option("satcle", help="Name recorded in the exported model."),
     description: str = typer.Option("", help="One-line description recorded in the model and its card."),
     notes: str = typer.Option("", help="Free text for the model card (e.g. the budget)."),
-    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
+    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bars (logs still print)."),
 ) -> None:
     """Pretrain a location encoder: tiles -> DINO ViT -> frozen features -> CLIP with refinements -> OUT/model."""

@@ -19,6 +19,7 @@ from torch import nn
 from .._ext.spherical_harmonics import fill_real_sh
 from ..coordinates import as_latlon
 from ..errors import InvalidArgumentError
+from ..threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
 
@@ -133,7 +134,8 @@ class LocationEncoder(nn.Module):
             a, b = recurrence_coefficients(degree)
             # As many OpenMP threads as torch's own (all cores unless the caller
             # set fewer, e.g. a grid build running one single-threaded task per core).
-            threads = torch.get_num_threads()
+            # Capped: torch accepts counts that would abort libgomp.
+            threads = min(torch.get_num_threads(), MAX_THREADS)
             features = np.empty((min(batch_size, n), degree * degree), dtype=np.float32)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)

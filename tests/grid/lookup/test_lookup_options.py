@@ -110,6 +110,14 @@ def test_encode_batch_size_is_checked(encoder, no_kernels):
             encoder.encode([0.0], [0.0], batch_size=bad)
 
 
+def test_encode_caps_torch_thread_count(encoder, monkeypatch):
+    seen = []
+    monkeypatch.setattr(encoder_module.torch, "get_num_threads", lambda: 100_000)   # torch accepts it
+    monkeypatch.setattr(encoder_module, "fill_real_sh", lambda *args: seen.append(args[-1]))
+    encoder.encode([0.0], [0.0])
+    assert seen == [MAX_THREADS]
+
+
 def test_minus_one_means_all_cores_and_runs(grid):
     # -1 reaches the kernels as 0 (all cores): the same rows as the default.
     lats, lons = np.linspace(-80, 80, 50), np.linspace(-170, 170, 50)

@@ -1,32 +1,20 @@
 """`satcle-grid` fails in one `error:` line, exit 2, for input the user can fix."""
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import build_grid.engine as engine
 from build_grid.cli import app
-from build_grid.engine import write_cells
-from satcle import EncoderConfig, LocationEncoder
-from satcle.geo.h3_cells import cells_at_resolution
 
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("SATCLE_CACHE", raising=False)
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 @pytest.fixture(scope="module")
-def grid_dir(tmp_path_factory):
-    torch.manual_seed(2)
-    encoder = LocationEncoder(EncoderConfig(legendre_degree=3, hidden_dim=16, output_dim=8))
-    encoder.metadata.update(name="test", sha256="0" * 64)
-    return write_cells(tmp_path_factory.mktemp("g"), encoder, cells_at_resolution(0), error_bound=False)
+def grid_dir(tiny_grid):
+    return tiny_grid[0]
 
 
 def assert_one_line_error(result, *fragments):

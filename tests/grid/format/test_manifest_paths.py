@@ -5,13 +5,12 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import satcle
 from build_grid.cli import app
 from build_grid.engine import write_cells
-from satcle import EncoderConfig, LocationEncoder, open_grid
+from satcle import open_grid
 from satcle.errors import GridFormatError
 from satcle.geo.h3_cells import cells_at_resolution
 from satcle.grid.format.store import MANIFEST_FILE, Manifest, read_manifest
@@ -20,18 +19,12 @@ from satcle.grid.format.verify import verify_grid
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.delenv("SATCLE_CACHE", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    torch.manual_seed(5)
-    model = LocationEncoder(EncoderConfig(legendre_degree=3, hidden_dim=16, output_dim=8))
-    model.metadata.update(name="test", sha256="0" * 64)
-    return model
+def encoder(tiny_grid):
+    return tiny_grid[1]
 
 
 @pytest.fixture

@@ -11,13 +11,10 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 import satcle
-from build_grid.engine import write_cells
-from satcle import EncoderConfig, LocationEncoder, open_grid
+from satcle import open_grid
 from satcle.errors import InvalidArgumentError
-from satcle.geo.h3_cells import cells_at_resolution
 from satcle.grid.lookup import grid as grid_module
 from satcle.threads import MAX_THREADS
 
@@ -27,25 +24,17 @@ DIM = 8
 BAD_THREADS = [-2, -(2**31), 2**31 - 1, 100_000, MAX_THREADS + 1, 1.5, "4", True]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("SATCLE_CACHE", raising=False)
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    torch.manual_seed(3)
-    model = LocationEncoder(EncoderConfig(legendre_degree=3, hidden_dim=16, output_dim=DIM))
-    model.metadata.update(name="test", sha256="0" * 64)
-    return model
+def encoder(tiny_grid):
+    return tiny_grid[1]
 
 
 @pytest.fixture(scope="module")
-def grid_dir(encoder, tmp_path_factory):
-    return write_cells(tmp_path_factory.mktemp("g0"), encoder, cells_at_resolution(0), error_bound=False)
+def grid_dir(tiny_grid):
+    return tiny_grid[0]
 
 
 @pytest.fixture(scope="module")

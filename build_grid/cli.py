@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import h3
 import typer
 
-from satcle.cli_failure import EXIT_NEGATIVE, fail, user_errors
+from satcle.cli_failure import EXIT_NEGATIVE, fail, one_line, user_errors
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
 from satcle.paths import DEFAULT_GRID
 
@@ -159,17 +161,13 @@ def query(
     max_rows: int = typer.Option(40, "--max-rows", help="Rows to print."),
 ) -> None:
     """Run SQL against a grid and print the result."""
-    import duckdb
-
     from satcle.grid.sql import connect
 
     con = _or_exit(connect, grid_dir)
-    try:
+    with _sql_errors():
         relation = con.sql(sql)
-    except duckdb.Error as exc:
-        fail(str(exc))
-    if relation is not None:
-        relation.show(max_rows=max_rows)
+        if relation is not None:
+            relation.show(max_rows=max_rows)   # runs the query: its errors (e.g. in satcle_embedding) come here
 
 
 @app.command()
@@ -182,12 +180,24 @@ def similar(
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
     from satcle.grid.sql import most_similar_cells
 
-    rows = _or_exit(most_similar_cells, grid_dir, lat, lon, k)
+    with _sql_errors():
+        rows = _or_exit(most_similar_cells, grid_dir, lat, lon, k)
     if not rows:
         fail(f"({lat}, {lon}) lies outside the grid's coverage", EXIT_NEGATIVE)
     typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
     for cell, cell_lat, cell_lon, cosine in rows:
         typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
+
+
+@contextmanager
+def _sql_errors() -> Iterator[None]:
+    """A DuckDB error raised inside (bad SQL, an error in a function it calls) as one ``error:`` line, exit 2."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        fail(one_line(str(exc)))
 
 
 def _or_exit(function, *args, **kwargs):

@@ -207,6 +207,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
                              model_name=encoder.metadata.get("name", str(config.model)))
     out = output_dir(config, identity.model_name)
     output = GridOutput(out)
+    output.refuse_non_directory()
     _refuse_other_grid(output, identity)
     # Workers resolve the model themselves: a path must be absolute to mean the same there.
     model_ref = str(Path(config.model).resolve()) if Path(config.model).exists() else str(config.model)
@@ -303,6 +304,7 @@ def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndar
                              partition_resolution=partition_resolution, error_bound=error_bound,
                              model_name=encoder.metadata.get("name", "default"))
     output = GridOutput(out)
+    output.refuse_non_directory()
     parents = np.asarray(h3ronpy.change_resolution(cells, partition_resolution), dtype=np.uint64)
     results = []
     for parent in np.unique(parents).tolist():

@@ -13,6 +13,7 @@ from pathlib import Path
 import fsspec
 
 from satcle.atomic import write_atomic
+from satcle.errors import GridBuildError
 
 
 class GridOutput:
@@ -26,6 +27,18 @@ class GridOutput:
         else:
             self.fs, self._base = fsspec.core.url_to_fs(self.root)
             self._base = self._base.rstrip("/")
+
+    def refuse_non_directory(self) -> None:
+        """Raise GridBuildError if a local root, or its nearest existing ancestor, is not a directory
+        (``--out`` naming a regular file): before any worker starts, not in each one."""
+        if not self.is_local:
+            return
+        path = Path(self._base)
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        if not path.is_dir():
+            what = "exists and is not a directory" if str(path) == self._base else f"lies under {path}, not a directory"
+            raise GridBuildError(f"cannot build into {self.root}: it {what}; choose a directory for --out")
 
     def path(self, relative: str) -> str:
         """Absolute path (or bucket path) of a file of the grid."""

@@ -16,6 +16,7 @@ import typer
 from .cli_plot import plot_app
 from .cli_failure import USER_ERRORS, fail
 from .errors import InvalidArgumentError
+from .threads import MAX_THREADS
 from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
 from .evaluation.tasks import DATA_ENV, TASKS
 
@@ -45,6 +46,8 @@ def embed(
     from .model import load_encoder
 
     try:
+        if output is not None:
+            _check_output(output)   # before reading or encoding anything
         lats, lons = _read_points(points or [], input)
         encoder = load_encoder(model)
         embeddings = encoder.encode(lats, lons, batch_size=batch_size)
@@ -58,7 +61,10 @@ def embed(
             typer.echo(f"{lat:9.4f} {lon:10.4f}  {row[:6]} ... ({row.size} values)")
         typer.echo("use --output FILE.npy|.parquet|.csv for all values", err=True)
         return
-    _write_embeddings(output, lats, lons, embeddings)
+    try:
+        _write_embeddings(output, lats, lons, embeddings)
+    except USER_ERRORS as exc:   # e.g. no permission to write there
+        fail(str(exc))
     typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
 
 
@@ -115,7 +121,7 @@ def evaluate(
     transfer_tasks: str = typer.Option(
         ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
     ),
-    threads: int = typer.Option(1, min=1, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
     out: Optional[Path] = typer.Option(
         None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
         "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
@@ -200,7 +206,7 @@ def train(
     name: str = typer.Option("satcle", help="Name recorded in the exported model."),
     description: str = typer.Option("", help="One-line description recorded in the model and its card."),
     notes: str = typer.Option("", help="Free text for the model card (e.g. the budget)."),
-    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
+    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bars (logs still print)."),
 ) -> None:
     """Pretrain a location encoder: tiles -> DINO ViT -> frozen features -> CLIP with refinements -> OUT/model."""
@@ -312,12 +318,27 @@ def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarra
     return arr[:, 0], arr[:, 1]
 
 
+OUTPUT_SUFFIXES = (".npy", ".parquet", ".csv")
+
+
+def _check_output(path: Path) -> None:
+    """Raise InvalidArgumentError unless `embed` can write `path`: a known suffix, an existing folder
+    (none is created), not a directory itself."""
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InvalidArgumentError(f"unsupported output {path}: use {', '.join(OUTPUT_SUFFIXES)}")
+    if path.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: it is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InvalidArgumentError(f"cannot write {path}: the folder {parent} does not exist"
+                                   + (" (it is a file)" if parent.exists() else ""))
+
+
 def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings: np.ndarray) -> None:
+    """Write (N,) lats, lons and (N, D) embeddings to `path`, checked by `_check_output`, atomically."""
     from .atomic import atomic_path
 
     suffix = path.suffix.lower()
-    if suffix not in (".npy", ".parquet", ".csv"):
-        fail(f"unsupported output {path}: use .npy, .parquet or .csv")
     with atomic_path(path) as tmp:
         if suffix == ".npy":
             np.save(tmp, embeddings)

@@ -24,6 +24,13 @@ EXIT_USER_ERROR = 2
 USER_ERRORS = (SatcleError, OSError, ValueError)
 
 
+def one_line(message: str) -> str:
+    """`message` on one line: its non-empty lines joined by spaces, lines of only
+    ``^`` markers (DuckDB's pointer under a parse error) dropped."""
+    lines = (line.strip() for line in str(message).splitlines())
+    return " ".join(line for line in lines if line and set(line) != {"^"})
+
+
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
     """Print ``error: message`` to stderr and exit with `code`."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)

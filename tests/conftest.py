@@ -43,3 +43,30 @@ def write_s2_folder(root, count=3, bands=12):
         tifffile.imwrite(root / "images" / f"patch_{i}.tif", data, compression="lzw")
         lines.append(f"{(10.0 * i + 90) % 180 - 90},{(-20.0 * i - 180) % 360 - 180},patch_{i}.tif")
     (root / "index.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def private_index_cache(tmp_path_factory):
+    """Keep a module's cell-index cache out of the user's cache (use it with autouse in the module)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SATCLE_CACHE", raising=False)
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory):
+    """(grid directory, encoder): every resolution-0 cell, no error bound, from a seeded
+    L = 3, 16-wide, 8-d encoder named "test" - cheap to build, for option and error tests."""
+    import torch
+
+    from build_grid.engine import write_cells
+    from satcle import EncoderConfig, LocationEncoder
+    from satcle.geo.h3_cells import cells_at_resolution
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        encoder = LocationEncoder(EncoderConfig(legendre_degree=3, hidden_dim=16, output_dim=8))
+    encoder.metadata.update(name="test", sha256="0" * 64)
+    path = write_cells(tmp_path_factory.mktemp("tiny"), encoder, cells_at_resolution(0), error_bound=False)
+    return path, encoder

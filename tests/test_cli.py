@@ -39,6 +39,27 @@ def test_embed_bad_input_is_a_clear_error(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_embed_checks_its_output_before_encoding(tmp_path, monkeypatch):
+    import satcle.model
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("a model was loaded for an output that cannot be written")
+
+    monkeypatch.setattr(satcle.model, "load_encoder", no_encoding)
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-dir.npy").mkdir()
+    for output, message in [("x.txt", "unsupported output"), ("missing/e.npy", "does not exist"),
+                            ("missing/deeper/e.csv", "does not exist"), ("a-file/e.npy", "(it is a file)"),
+                            ("a-dir.npy", "it is a directory")]:
+        result = runner.invoke(app, ["embed", "1,2", "-o", str(tmp_path / output)])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "missing").exists()   # no folder created on the way
+    # The input file is not read either when the output is unusable.
+    result = runner.invoke(app, ["embed", "-i", str(tmp_path / "absent.csv"), "-o", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "unsupported output" in result.output
+
+
 def test_models_lists_default():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0 and result.output.startswith("default")

@@ -13,6 +13,7 @@ connection is made, not with this module: `import satcle` does not pay for it.
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import TYPE_CHECKING
 
@@ -20,15 +21,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..coordinates import as_latlon
+from ..errors import InvalidArgumentError
 from ..geo.h3_cells import latlng_to_cells
 from .format.duckdb_view import create_view
 from .format.store import embeddings_to_arrow
-from .lookup.grid import Grid, Source, open_grid
+from .lookup.grid import Grid, Source, check_lookup_options, open_grid
 
 if TYPE_CHECKING:
     import duckdb
 
 FUNCTION_NAME = "satcle_embedding"
+# The `Grid.lookup` options ``satcle_embedding`` takes (return_source and out are the function's own business).
+SQL_OPTIONS = ("method", "tolerance", "exact", "on_miss", "num_threads")
 
 
 def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyConnection:
@@ -44,11 +49,13 @@ def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyCon
     afresh with the grid's current paths, so a grid that was moved still works
     here (its ``satcle.duckdb`` holds the paths of build time). Raises
     GridNotFoundError or GridFormatError if `grid_dir` is not a complete grid,
-    ValueError on options `Grid.lookup` rejects.
+    InvalidArgumentError (a ValueError) here, not at the first query, on an
+    option `Grid.lookup` rejects or one that is not in `SQL_OPTIONS`.
     """
     import duckdb
     from duckdb.sqltypes import DOUBLE, INTEGER, UBIGINT
 
+    check_sql_options(lookup_options)   # before paying for the grid; the rest once it is loaded
     grid = open_grid(grid_dir)
     con = duckdb.connect()
     create_view(con, grid.path, grid.manifest)
@@ -71,7 +78,12 @@ def most_similar_cells(grid_dir: str | os.PathLike, lat: float, lon: float, k: i
     """The `k` cells of the grid at `grid_dir` whose embeddings are most similar
     (cosine) to the stored row of the cell containing (lat, lon) (degrees), most
     similar first: [(h3 int, lat, lon, cosine)], [] when the point lies outside
-    coverage. What ``satcle-grid similar`` prints: a similarity map as a query."""
+    coverage. What ``satcle-grid similar`` prints: a similarity map as a query.
+    Raises CoordinateError for a bad point and InvalidArgumentError for k < 1,
+    before the grid is opened."""
+    as_latlon([lat], [lon])
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise InvalidArgumentError(f"k must be an integer >= 1, got {k!r}")
     # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
     con = connect(grid_dir, method="cell", on_miss="nan")
     return con.execute(SIMILAR_SQL, [lat, lon, k]).fetchall()
@@ -98,8 +110,7 @@ def embedding_function(grid: Grid, **options):
     point outside coverage with ``on_miss="nan"`` (SQL's missing value is NULL,
     not a vector of NaN). The options are checked here, once, not per vector.
     """
-    if "return_source" in options or "out" in options:
-        raise TypeError("return_source and out are not options of the SQL function")
+    check_sql_options(options)
     grid.lookup(np.empty(0), np.empty(0), **options)  # bad options fail now, not inside a query
     null_outside = options.get("on_miss") == "nan"
 
@@ -118,13 +129,23 @@ def embedding_function(grid: Grid, **options):
     return satcle_embedding
 
 
+def check_sql_options(options: dict) -> None:
+    """Raise InvalidArgumentError for an option name not in `SQL_OPTIONS` or a
+    value `check_lookup_options` rejects (the checks that need no grid)."""
+    unknown = sorted(set(options) - set(SQL_OPTIONS))
+    if unknown:
+        raise InvalidArgumentError(f"unknown lookup option(s) {unknown} for the SQL function; "
+                                   f"it takes {list(SQL_OPTIONS)}")
+    check_lookup_options(**{k: v for k, v in options.items() if k != "exact"})
+
+
 def register_embedding_function(connection: duckdb.DuckDBPyConnection, grid: Grid,
                                 name: str = FUNCTION_NAME, **options) -> None:
     """Register ``name(lat DOUBLE, lon DOUBLE) -> FLOAT[D]`` on a DuckDB connection.
 
     options go to `Grid.lookup` (method, tolerance, on_miss, exact, num_threads);
     the default is the interpolated lookup with live fallback outside coverage.
-    Raises ValueError (or GridFormatError) on options the lookup rejects.
+    Raises InvalidArgumentError (or GridFormatError) on options the lookup rejects.
     """
     import duckdb
 

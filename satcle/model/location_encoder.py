@@ -8,6 +8,7 @@ compiled spherical harmonics, batched, no autograd.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,8 @@ from torch import nn
 
 from .._ext.spherical_harmonics import fill_real_sh
 from ..coordinates import as_latlon
+from ..errors import InvalidArgumentError
+from ..threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
 
@@ -109,15 +112,16 @@ class LocationEncoder(nn.Module):
             Degrees; validated (NaN/inf and |lat| > 90 raise CoordinateError),
             longitudes wrapped.
         batch_size : int
-            Points per network pass; bounds memory at about
-            batch_size * (L**2 + 2 * hidden_dim) * 4 bytes.
+            Points per network pass, >= 1; bounds memory at about
+            batch_size * (L**2 + 2 * hidden_dim) * 4 bytes. (The compiled
+            spherical harmonics run on torch's thread count,
+            `torch.get_num_threads()`, always >= 1.)
 
         Returns
         -------
         np.ndarray, shape (N, D), float32
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = _check_batch_size(batch_size)
         lat, lon = as_latlon(lats, lons)
         n = lat.size
         out = np.empty((n, self.output_dim), dtype=np.float32)
@@ -130,7 +134,8 @@ class LocationEncoder(nn.Module):
             a, b = recurrence_coefficients(degree)
             # As many OpenMP threads as torch's own (all cores unless the caller
             # set fewer, e.g. a grid build running one single-threaded task per core).
-            threads = torch.get_num_threads()
+            # Capped: torch accepts counts that would abort libgomp.
+            threads = min(torch.get_num_threads(), MAX_THREADS)
             features = np.empty((min(batch_size, n), degree * degree), dtype=np.float32)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
@@ -150,6 +155,17 @@ class LocationEncoder(nn.Module):
                     h.sin_()
             out[start:stop] = h.cpu().numpy()
         return out
+
+
+def _check_batch_size(batch_size) -> int:
+    """`batch_size` as an int >= 1, else InvalidArgumentError (a ValueError) naming it."""
+    try:
+        size = operator.index(batch_size) if not isinstance(batch_size, bool) else None
+    except TypeError:
+        size = None
+    if size is None or size < 1:
+        raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return size
 
 
 def _fold_frequencies(siren: Siren, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:

@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from .._ext.spherical_harmonics import fill_real_sh
 from ..coordinates import as_latlon
+from ..threads import check_num_threads
 
 _Y00 = 0.28209479177387814  # sqrt(1 / (4 pi))
 
@@ -70,7 +71,8 @@ def spherical_harmonics(
     dtype : float64 (default) or float32
         Output dtype. Computation is always float64.
     num_threads : int
-        OpenMP threads; 0 uses all cores.
+        OpenMP threads: 0 or -1 use all cores, else 1..`satcle.threads.MAX_THREADS`
+        (anything else raises InvalidArgumentError before the kernel runs).
 
     Returns
     -------
@@ -80,6 +82,7 @@ def spherical_harmonics(
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    num_threads = check_num_threads(num_threads)
     lat, lon = as_latlon(lats, lons)
     out = np.empty((lat.size, degree * degree), dtype=dtype)
     a, b = recurrence_coefficients(degree)

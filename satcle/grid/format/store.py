@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pyarrow as pa
@@ -243,6 +243,8 @@ class Manifest:
         if version != FORMAT_VERSION:
             raise GridFormatError(f"format_version {version!r}; this satcle reads {FORMAT_VERSION}")
         document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
+        for part in document["partitions"]:
+            _check_partition_path(part.file)
         manifest = cls(**document)
         _check_dtype(manifest.dtype)
         if manifest.total_cells != sum(p.rows for p in manifest.partitions):
@@ -255,7 +257,10 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
 
     Raises GridNotFoundError when `grid_dir` is not a directory, else
     GridFormatError naming the problem: no manifest (not a grid, or a build
-    that did not finish), unreadable or inconsistent manifest.
+    that did not finish), unreadable or inconsistent manifest, a partition path
+    that is absolute, climbs with ``..`` or (through a symbolic link) resolves
+    outside `grid_dir`. Every reader of a grid (`open_grid`, `verify_grid`,
+    `satcle.connect`, ``satcle-grid info``) reads its manifest here.
     """
     grid_dir = Path(grid_dir)
     if not grid_dir.is_dir():
@@ -267,14 +272,32 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
             "(build it with `satcle-grid build`, or re-run an interrupted build to finish it)"
         )
     try:
-        return Manifest.from_json(path.read_text())
+        manifest = Manifest.from_json(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         raise GridFormatError(f"{path} is corrupt: {exc}") from None
+    root = grid_dir.resolve()
+    for part in manifest.partitions:
+        # After symbolic links: a link inside the directory may not lead out of it.
+        if not (grid_dir / part.file).resolve().is_relative_to(root):
+            raise GridFormatError(f"{path}: partition {part.file!r} resolves outside the grid directory {root}")
+    return manifest
 
 
 def write_manifest(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
     """Write ``manifest.json`` atomically (temporary file, then rename)."""
     return write_atomic(Path(grid_dir) / MANIFEST_FILE, manifest.to_json().encode())
+
+
+def _check_partition_path(file: object) -> None:
+    """Raise GridFormatError unless `file` is a relative path that stays inside
+    the grid directory as written (no absolute path, drive, ``..`` or backslash):
+    a manifest is read from directories of unknown origin, and its paths are opened
+    and hashed."""
+    if not isinstance(file, str) or not file:
+        raise GridFormatError(f"partition file {file!r} is not a path")
+    posix = PurePosixPath(file)
+    if (posix.is_absolute() or PureWindowsPath(file).anchor or "\\" in file or ".." in posix.parts):
+        raise GridFormatError(f"partition file {file!r} must be a relative path inside the grid directory")
 
 
 def _check_dtype(dtype: str) -> None:

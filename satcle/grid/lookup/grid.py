@@ -11,6 +11,7 @@ computed by the live encoder in one batch.
 from __future__ import annotations
 
 import enum
+import numbers
 import os
 import threading
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..format.reader import GridTable, read_grid_table
 from ..format.store import Manifest, read_manifest
 from ...model import LocationEncoder, load_encoder
 from ...paths import index_cache_dir
+from ...threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
 from .index_cache import cached_cell_index
 
@@ -111,8 +113,9 @@ class Grid:
         return_source : bool
             Also return (N,) uint8 `Source` codes.
         num_threads : int
-            OpenMP threads for the kernels; 0 uses all cores.
-        out : np.ndarray (N, D) float32 C-contiguous, optional
+            OpenMP threads for the kernels: 0 or -1 use all cores, else
+            1..`satcle.threads.MAX_THREADS`.
+        out : np.ndarray (N, D) float32 C-contiguous writeable, optional
             Written in place and returned (saves allocating per call). Rows are
             written fastest when it starts 32-byte aligned, as the arrays this
             method returns do: reuse one of those.
@@ -120,25 +123,21 @@ class Grid:
         Returns
         -------
         np.ndarray (N, D) float32, or (embeddings, sources) with return_source.
+
+        Every option is checked before any compiled code runs: a bad one raises
+        InvalidArgumentError (a ValueError) naming it and what it accepts.
         """
-        if method not in METHODS:
-            raise InvalidArgumentError(f"method must be one of {METHODS}, got {method!r}")
-        if on_miss not in ON_MISS:
-            raise InvalidArgumentError(f"on_miss must be one of {ON_MISS}, got {on_miss!r}")
-        if tolerance is not None:
-            if method != "interp":
-                raise InvalidArgumentError("tolerance bounds the interpolation error: use it with method='interp'")
-            if not np.isfinite(tolerance) or tolerance < 0:
-                raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
-            if self.table.interp_error is None:
-                raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
-                                      "with `satcle-grid build --error-bound` (the default)")
+        num_threads = check_lookup_options(method=method, tolerance=tolerance, on_miss=on_miss,
+                                           num_threads=num_threads)
+        if tolerance is not None and self.table.interp_error is None:
+            raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
+                                  "with `satcle-grid build --error-bound` (the default)")
         lat, lon = as_latlon(lats, lons)
         n = lat.size
         if out is None:
             out = empty_aligned((n, self.dim), np.float32)
-        elif out.shape != (n, self.dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise InvalidArgumentError(f"out must be a C-contiguous float32 array of shape ({n}, {self.dim})")
+        else:
+            _check_out(out, n, self.dim)
         source = np.zeros(n, dtype=np.uint8)
         if exact:
             out[:] = self._live(lat, lon)
@@ -172,6 +171,7 @@ class Grid:
         With `exact_cell` false a covered point may get the row of a neighbour
         of its cell (skipping the edge test where coverage is certain).
         """
+        num_threads = check_num_threads(num_threads)
         n = lat.size
         cell_rows = np.empty(n, dtype=np.int32)
         tri_rows = np.empty((n, 3), dtype=np.int32)
@@ -184,6 +184,7 @@ class Grid:
         """Fill `out` (N, D) from the grid for validated float64 degrees; NaN rows
         for points outside coverage. Returns the containing cells' rows (N,)
         int32 (see `locate` for `exact_cell`), -1 outside coverage."""
+        num_threads = check_num_threads(num_threads)
         interp = method == "interp"
         order = None
         if lat.size >= SPATIAL_ORDER_MIN_POINTS:
@@ -223,6 +224,34 @@ class Grid:
 
     def _live(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         return self.encoder.encode(lat, lon)
+
+
+def check_lookup_options(*, method: str = "interp", tolerance: float | None = None, on_miss: str = "live",
+                         num_threads: int = 0) -> int:
+    """Check the options of `Grid.lookup` that need no grid; returns the kernels'
+    thread count (`check_num_threads`). Raises InvalidArgumentError naming the option."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise InvalidArgumentError(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(on_miss, str) or on_miss not in ON_MISS:
+        raise InvalidArgumentError(f"on_miss must be one of {ON_MISS}, got {on_miss!r}")
+    if tolerance is not None:
+        if method != "interp":
+            raise InvalidArgumentError("tolerance bounds the interpolation error: use it with method='interp'")
+        if (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real)
+                or not np.isfinite(tolerance) or tolerance < 0):
+            raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    return check_num_threads(num_threads)
+
+
+def _check_out(out, n: int, dim: int) -> None:
+    """Raise InvalidArgumentError unless `out` is what the kernels may write: (n, dim) float32, C-contiguous,
+    writeable."""
+    if (not isinstance(out, np.ndarray) or out.shape != (n, dim) or out.dtype != np.float32
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        got = (f"{out.dtype} array of shape {out.shape}" + ("" if out.flags.c_contiguous else ", not C-contiguous")
+               + ("" if out.flags.writeable else ", read-only")) if isinstance(out, np.ndarray) else type(out).__name__
+        raise InvalidArgumentError(f"out must be a writeable C-contiguous float32 array of shape ({n}, {dim}), "
+                                   f"got {got}")
 
 
 def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

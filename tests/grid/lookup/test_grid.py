@@ -19,13 +19,7 @@ from satcle.geo.h3_cells import cell_children, cells_at_resolution
 DIM = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """Keep the index cache of these tests out of the user's cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("SATCLE_CACHE", raising=False)
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("private_index_cache")   # the index cache stays out of the user's
 
 
 @pytest.fixture(scope="module")

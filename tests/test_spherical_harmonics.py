@@ -102,3 +102,15 @@ def test_bad_coordinates_raise():
         spherical_harmonics([91.0], [0.0], 3)
     with pytest.raises(CoordinateError, match="finite"):
         spherical_harmonics([0.0, np.nan], [0.0, 1.0], 3)
+
+
+@pytest.mark.parametrize("degree", [1, 2, 13, 40])
+def test_values_do_not_depend_on_which_points_are_evaluated_together(rng, degree):
+    # The kernel advances the recurrences of several points together; each point's
+    # values must still be its own, to the bit, whatever its neighbours and batch.
+    lats, lons = sphere_points(rng, 29)
+    together = spherical_harmonics(lats, lons, degree, num_threads=1)
+    alone = np.concatenate([spherical_harmonics(lats[i : i + 1], lons[i : i + 1], degree) for i in range(lats.size)])
+    np.testing.assert_array_equal(together, alone)
+    shifted = spherical_harmonics(lats[3:], lons[3:], degree, num_threads=2)
+    np.testing.assert_array_equal(shifted, together[3:])

@@ -109,12 +109,10 @@ cdef void real_sh_block(const double* lat_deg, const double* lon_deg, int count,
             s[j] = 0.0
         phi = lon_deg[jj] * DEG2RAD
         c1[j] = cos(phi)
+        cm1[j] = sin(phi) if degree > 1 else 0.0  # sin(phi), parked in cm1 until m = 1
         cm[j] = 1.0
         sm[j] = 0.0
-        cm1[j] = 0.0
         sm1[j] = 0.0
-        if degree > 1:
-            cm1[j] = sin(phi)  # parked here until m = 1
         pmm[j] = 0.28209479177387814
 
     for m in range(degree):

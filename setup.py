@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 # Apple's Clang does not, so there the kernels run single-threaded.
 OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 
-KERNELS = ["spherical_harmonics", "grid_lookup"]
+KERNELS = ["spherical_harmonics", "grid_lookup", "sine_layer"]
 
 extensions = [
     Extension(

@@ -17,6 +17,7 @@ import torch
 from numpy.typing import ArrayLike
 from torch import nn
 
+from .._ext.sine_layer import sin_bias_
 from .._ext.spherical_harmonics import fill_real_sh
 from ..coordinates import as_latlon
 from .siren import Siren
@@ -195,6 +196,7 @@ def _encode_cpu(lat: np.ndarray, lon: np.ndarray, degree: int, layers: list, out
     n = lat.size
     threads = max(1, min(_torch_threads(), -(-n // chunk)))
     a, b = recurrence_coefficients(degree)
+    biases = [bias.numpy() for _, bias, _ in layers]
     result = torch.from_numpy(out)
     starts = iter(range(0, n, chunk))
     lock = threading.Lock()
@@ -218,10 +220,13 @@ def _encode_cpu(lat: np.ndarray, lon: np.ndarray, degree: int, layers: list, out
                                  1 if single_thread else torch.get_num_threads())
                     h = torch.from_numpy(x)
                     for i, (weight, bias, sine) in enumerate(layers):
-                        target = hidden[i][: stop - start] if sine else result[start:stop]
-                        torch.addmm(bias, h, weight, out=target)
-                        if sine:
-                            target.sin_()
+                        if sine:  # sin(h W + b): the product, then bias and sine in one pass
+                            target = hidden[i][: stop - start]
+                            torch.mm(h, weight, out=target)
+                            sin_bias_(target.numpy(), biases[i])
+                        else:
+                            target = result[start:stop]
+                            torch.addmm(bias, h, weight, out=target)
                         h = target
         except BaseException as error:  # re-raised in the caller's thread
             errors.append(error)

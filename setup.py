@@ -10,9 +10,9 @@ from setuptools import Extension, setup
 OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 
 # One extension per topic, as h3-py splits its _cy/: the basis, and the grid
-# lookup's point location, row blending and spatial sort (shared declarations
+# lookup's point location, row blending and spatial sort, and the fused bias + sine of the encoder (shared declarations
 # in ext/grid_kernels.pxd and ext/sphere.pxd, the SIMD blend in ext/blend_f16.h).
-KERNELS = ["spherical_harmonics", "grid_locate", "grid_blend", "grid_sort"]
+KERNELS = ["spherical_harmonics", "grid_locate", "grid_blend", "grid_sort", "sine_layer"]
 
 extensions = [
     Extension(

@@ -7,8 +7,10 @@ compiled spherical harmonics, batched, no autograd.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,7 @@ import torch
 from numpy.typing import ArrayLike
 from torch import nn
 
+from .._ext.sine_layer import sin_bias_
 from .._ext.spherical_harmonics import fill_real_sh
 from ..coordinates import as_latlon
 from ..errors import InvalidArgumentError
@@ -112,14 +115,21 @@ class LocationEncoder(nn.Module):
             Degrees; validated (NaN/inf and |lat| > 90 raise CoordinateError),
             longitudes wrapped.
         batch_size : int
-            Points per network pass, >= 1; bounds memory at about
-            batch_size * (L**2 + 2 * hidden_dim) * 4 bytes. (The compiled
-            spherical harmonics run on torch's thread count,
-            `torch.get_num_threads()`, always >= 1.)
+            Most points per network pass; bounds memory at about
+            threads * batch_size * (L**2 + 2 * hidden_dim) * 4 bytes. On the CPU
+            passes are at most `CPU_CHUNK` points (cache-sized).
 
         Returns
         -------
         np.ndarray, shape (N, D), float32
+
+        Notes
+        -----
+        On the CPU the points are cut into cache-sized chunks that
+        `torch.get_num_threads()` worker threads take in turn, each running
+        harmonics, products and sines of its chunk single-threaded (no barrier
+        per operation; torch's thread setting is restored on return). A chunk's
+        result depends only on its points, so results are reproducible.
         """
         batch_size = _check_batch_size(batch_size)
         lat, lon = as_latlon(lats, lons)
@@ -131,24 +141,15 @@ class LocationEncoder(nn.Module):
         layers = _fold_frequencies(self.siren, torch.float32)
         degree = self.config.legendre_degree
         if device.type == "cpu":
-            a, b = recurrence_coefficients(degree)
-            # As many OpenMP threads as torch's own (all cores unless the caller
-            # set fewer, e.g. a grid build running one single-threaded task per core).
-            # Capped: torch accepts counts that would abort libgomp.
-            threads = min(torch.get_num_threads(), MAX_THREADS)
-            features = np.empty((min(batch_size, n), degree * degree), dtype=np.float32)
+            _encode_cpu(lat, lon, degree, layers, out, min(batch_size, CPU_CHUNK))
+            return out
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            if device.type == "cpu":
-                x = features[: stop - start]
-                fill_real_sh(lat[start:stop], lon[start:stop], degree, a, b, x, threads)
-                h = torch.from_numpy(x)
-            else:
-                h = spherical_harmonics_torch(
-                    torch.from_numpy(lat[start:stop]).to(device),
-                    torch.from_numpy(lon[start:stop]).to(device),
-                    degree,
-                ).float()
+            h = spherical_harmonics_torch(
+                torch.from_numpy(lat[start:stop]).to(device),
+                torch.from_numpy(lon[start:stop]).to(device),
+                degree,
+            ).float()
             for weight, bias, sine in layers:
                 h = torch.addmm(bias, h, weight)
                 if sine:
@@ -166,6 +167,96 @@ def _check_batch_size(batch_size) -> int:
     if size is None or size < 1:
         raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     return size
+# Points per pass on the CPU: the hidden activations of a chunk (2 x 512 floats
+# a point) stay in the core's cache between the products and the sines, and no
+# pass allocates (large fresh buffers cost page faults on every batch).
+CPU_CHUNK = 1024
+
+
+# torch.set_num_threads in a worker is process-wide (MKL's count): the first of
+# any concurrent encode calls saves the caller's setting, the last restores it.
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
+def _torch_threads() -> int:
+    with _threads_lock:
+        return _threads_saved if _threads_users else torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def _single_threaded_workers():
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def _encode_cpu(lat: np.ndarray, lon: np.ndarray, degree: int, layers: list, out: np.ndarray,
+                chunk: int) -> None:
+    """Fill `out` chunk by chunk; torch.get_num_threads() workers, one thread each."""
+    n = lat.size
+    # Capped: torch accepts thread counts that would abort libgomp.
+    threads = max(1, min(_torch_threads(), MAX_THREADS, -(-n // chunk)))
+    a, b = recurrence_coefficients(degree)
+    biases = [bias.numpy() for _, bias, _ in layers]
+    result = torch.from_numpy(out)
+    starts = iter(range(0, n, chunk))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work(single_thread: bool) -> None:
+        try:
+            with torch.inference_mode():
+                if single_thread:
+                    torch.set_num_threads(1)  # this worker's products and sines
+                features = np.empty((chunk, degree * degree), dtype=np.float32)
+                hidden = [torch.empty(chunk, weight.shape[1]) if sine else None for weight, _, sine in layers]
+                while not errors:
+                    with lock:
+                        start = next(starts, None)
+                    if start is None:
+                        return
+                    stop = min(start + chunk, n)
+                    x = features[: stop - start]
+                    fill_real_sh(lat[start:stop], lon[start:stop], degree, a, b, x,
+                                 1 if single_thread else min(torch.get_num_threads(), MAX_THREADS))
+                    h = torch.from_numpy(x)
+                    for i, (weight, bias, sine) in enumerate(layers):
+                        if sine:  # sin(h W + b): the product, then bias and sine in one pass
+                            target = hidden[i][: stop - start]
+                            torch.mm(h, weight, out=target)
+                            sin_bias_(target.numpy(), biases[i])
+                        else:
+                            target = result[start:stop]
+                            torch.addmm(bias, h, weight, out=target)
+                        h = target
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    if threads == 1:
+        work(single_thread=False)
+    else:
+        workers = [threading.Thread(target=work, args=(True,), daemon=True) for _ in range(threads)]
+        with _single_threaded_workers():
+            try:
+                for worker in workers:
+                    worker.start()
+            finally:
+                for worker in workers:
+                    if worker.ident is not None:  # started
+                        worker.join()
+    if errors:
+        raise errors[0]
 
 
 def _fold_frequencies(siren: Siren, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:

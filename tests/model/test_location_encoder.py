@@ -97,3 +97,21 @@ def test_default_model_loads_and_is_labelled():
     emb = encoder.encode([48.85, -33.9], [2.35, 18.4])
     assert emb.shape == (2, 256) and np.isfinite(emb).all()
     assert not np.allclose(emb[0], emb[1])
+
+
+def test_sine_step_is_within_one_ulp_of_sin():
+    from satcle._ext.sine_layer import sin_bias_
+
+    rng = np.random.default_rng(3)
+    h = np.concatenate([rng.standard_normal((64, 96)) * 300, rng.uniform(-1e-3, 1e-3, (8, 96)),
+                        np.full((1, 96), 3e4), np.arange(96.0)[None] * np.pi / 4]).astype(np.float32)
+    h[-2, ::7] = 2.0e5  # rows with a large argument go through libm
+    bias = rng.standard_normal(96).astype(np.float32)
+    expected = np.sin((h + bias).astype(np.float64))  # of the float32 sum, as computed
+    got = h.copy()
+    sin_bias_(got, bias)
+    ulp = np.spacing(np.abs(expected).astype(np.float32)).astype(np.float64)
+    assert got.dtype == np.float32 and np.all(np.abs(got - expected) <= ulp)
+    with pytest.raises(ValueError, match="bias"):
+        sin_bias_(got, bias[:5])
+    sin_bias_(np.empty((0, 96), np.float32), bias)

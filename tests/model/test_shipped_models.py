@@ -27,9 +27,10 @@ def test_every_shipped_model_has_a_card_and_beats_chance_by_far():
 def test_default_still_encodes_where_it_is():
     """A scrambled location code (what lr 1e-3 pretraining produced: R^2 0.69) must never ship as default."""
     from satcle.evaluation.diagnostics import location_retention
-    from satcle.geo import sample_sphere
+    from satcle.geo import sample_land
     import numpy as np
 
-    lats, lons = sample_sphere(3000, np.random.default_rng(0))
+    # Over land, where the imagery is and where the evaluation measures it (0.988 there).
+    lats, lons = sample_land(3000, np.random.default_rng(0))
     features = satcle.load_encoder("default").encode(lats, lons)
     assert location_retention(features, lats, lons) >= 0.95

@@ -4,6 +4,7 @@ import scipy.special
 import torch
 
 from satcle import spherical_harmonics
+from satcle.coordinates import wrap_longitude
 from satcle.errors import CoordinateError
 from satcle.model.spherical_harmonics import spherical_harmonics_torch
 
@@ -101,3 +102,16 @@ def test_bad_coordinates_raise():
         spherical_harmonics([91.0], [0.0], 3)
     with pytest.raises(CoordinateError, match="finite"):
         spherical_harmonics([0.0, np.nan], [0.0, 1.0], 3)
+
+
+@pytest.mark.parametrize("degree", [1, 2, 13, 40])
+def test_values_do_not_depend_on_which_points_are_evaluated_together(rng, degree, sphere_points):
+    # The kernel advances the recurrences of several points together; each point's
+    # values must still be its own, to the bit, whatever its neighbours and batch.
+    lats, lons = sphere_points(rng, 29)
+    lons = wrap_longitude(lons)  # as spherical_harmonics would (it wraps only arrays that need it)
+    together = spherical_harmonics(lats, lons, degree, num_threads=1)
+    alone = np.concatenate([spherical_harmonics(lats[i : i + 1], lons[i : i + 1], degree) for i in range(lats.size)])
+    np.testing.assert_array_equal(together, alone)
+    shifted = spherical_harmonics(lats[3:], lons[3:], degree, num_threads=2)
+    np.testing.assert_array_equal(shifted, together[3:])

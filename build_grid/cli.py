@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import h3
@@ -118,7 +120,8 @@ def build(
 @app.command()
 def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """What a grid is: model, resolution, coverage, dtype, cells, size, build time."""
-    from satcle.grid.format.store import read_manifest
+    from satcle.grid.format.duckdb_view import search_path_sql
+    from satcle.grid.format.store import DUCKDB_FILE, read_manifest
 
     manifest = _or_exit(read_manifest, grid_dir)
     nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
@@ -135,6 +138,13 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     }
     for key, value in lines.items():
         typer.echo(f"{key:>11}: {value}")
+    if (grid_dir / DUCKDB_FILE).is_file():
+        # The view names partitions relative to the grid: from elsewhere DuckDB needs the grid on its search path.
+        root = grid_dir.resolve()
+        setting = search_path_sql(root)
+        typer.echo(f"{'duckdb':>11}: duckdb -cmd {_shell_quoted(setting)} {shlex.quote(str(root / DUCKDB_FILE))}")
+        typer.echo(f"{'':>11}  (from {shlex.quote(str(root))} itself: duckdb {DUCKDB_FILE}; "
+                   f"Python, R: run {setting} on the connection first)")
 
 
 @app.command()
@@ -188,6 +198,11 @@ def similar(
     typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
     for cell, cell_lat, cell_lon, cosine in rows:
         typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
+
+
+def _shell_quoted(text: str) -> str:
+    """`text` as one POSIX shell word in double quotes (SQL's single quotes stay readable)."""
+    return '"' + re.sub(r'([\\"$`])', r'\\\1', text) + '"'
 
 
 def _or_exit(function, *args, **kwargs):

@@ -12,18 +12,18 @@ and from anywhere else after ``SET file_search_path = '<grid dir>'``
 (`search_path_sql`). Whatever directory they resolve in, the view refuses
 (raises) unless the ``manifest.json`` found is byte for byte the build's (its
 sha256) and the partition files found have the build's footers (file name, row
-group, column, value count and compressed size of every column chunk): it never
-reads another grid's files.
+group, column, value count and compressed size of every column chunk), so it
+returns no row of another grid's files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import InvalidArgumentError
 from .store import DUCKDB_FILE, MANIFEST_FILE, Manifest
 
 if TYPE_CHECKING:
@@ -107,19 +107,22 @@ def create_view(con: duckdb.DuckDBPyConnection, grid_dir: str | os.PathLike, man
     con.execute(view_sql(files, manifest.dim, manifest.dtype, arrow_lambda=_old_duckdb()))
 
 
-def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
+def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | None:
     """Write ``satcle.duckdb`` into a local grid, atomically: the checked view over
     relative paths, in storage format `STORAGE_VERSION`.
 
     `manifest` is the one about to be written as ``manifest.json`` (the view
-    checks that file's sha256); the partition files must be in place.
+    checks that file's sha256); the partition files must be in place. Returns
+    the file, or None (with a warning) for a directory whose path contains ','.
     """
     import duckdb  # here, not at module level: `import satcle` should not pay for it
 
     root = Path(grid_dir).expanduser().resolve()
     if "," in str(root):
         # file_search_path is a comma-separated list: it cannot name this directory.
-        raise InvalidArgumentError(f"{root}: a grid directory for {DUCKDB_FILE} cannot contain ','")
+        warnings.warn(f"{root}: no {DUCKDB_FILE} for a grid whose path contains ',' (DuckDB's file_search_path "
+                      "cannot name it); satcle.connect reads the grid", stacklevel=2)
+        return None
     target = root / DUCKDB_FILE
     tmp = root / f".{DUCKDB_FILE}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)

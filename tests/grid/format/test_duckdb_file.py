@@ -150,3 +150,11 @@ def test_view_refuses_another_grids_files(moved_grid, encoder):
     float16 = build(elsewhere.parent / "float16", encoder, "float16")
     code, out, err = duckdb_cli(["-cmd", search_path_sql(float16), database, "-c", query], cwd=elsewhere)
     assert code != 0 and out == "" and "scale" in err
+
+
+def test_no_file_for_a_path_with_a_comma(tmp_path, encoder):
+    # file_search_path is a comma-separated list: it cannot name such a directory.
+    with pytest.warns(UserWarning, match="contains ','"):
+        grid = build(tmp_path / "a,b", encoder, "float16")
+    assert not (grid / DUCKDB_FILE).exists()
+    assert satcle.connect(grid).execute("SELECT count(*) FROM satcle").fetchall() == [(read_manifest(grid).total_cells,)]

@@ -9,11 +9,10 @@ grid directory (``partitions/<parent>.parquet``). DuckDB resolves such paths
 against the working directory first, then the directories of its
 ``file_search_path`` setting, so the file works from the grid directory as it is,
 and from anywhere else after ``SET file_search_path = '<grid dir>'``
-(`search_path_sql`). Whatever directory they resolve in, the view refuses
-(raises) unless the ``manifest.json`` found is byte for byte the build's (its
-sha256) and the partition files found have the build's footers (file name, row
-group, column, value count and compressed size of every column chunk), so it
-returns no row of another grid's files.
+(`search_path_sql`). Whatever directory they resolve in, each row of the view
+requires that the ``manifest.json`` DuckDB found is byte for byte the build's
+(its sha256) and that the row's file lies in ``partitions/`` next to that
+manifest, else the query raises: it returns no row of another grid's files.
 """
 
 from __future__ import annotations
@@ -40,13 +39,14 @@ OTHER_GRID_MESSAGE = (
 )
 
 
-def view_sql(files: list[str], dim: int, dtype: str, *, check: tuple[str, str] | None = None,
+def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
              arrow_lambda: bool = False) -> str:
     """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs).
 
-    check: (sha256 of manifest.json, `footer_digest` of `files`) that the view
-    requires of the files it finds before returning a row, else it raises
-    `OTHER_GRID_MESSAGE`; None: no check (paths that cannot point elsewhere).
+    manifest_sha256: make every row require that the ``manifest.json`` DuckDB
+    finds has this sha256 and that the row's file lies in ``partitions/`` of the
+    directory that manifest was found in, else raise `OTHER_GRID_MESSAGE`; None:
+    no check (absolute paths, for a connection of this process).
     arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
     1.3 parses (the view is stored parsed, so readers do not care).
     """
@@ -55,34 +55,22 @@ def view_sql(files: list[str], dim: int, dtype: str, *, check: tuple[str, str] |
         embedding = f"list_transform(embedding, {lam})::FLOAT[{dim}]"
     else:
         embedding = f"embedding::FLOAT[{dim}]"
+    select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS SELECT h3, lat, lon, {embedding} AS embedding"
     if not files:  # a grid may legitimately hold no cells (e.g. land coverage of an ocean-only region)
-        source = f"(SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)"
-    else:
-        source = f"read_parquet({_file_list(files)})"
-    sql = (
-        f"CREATE OR REPLACE VIEW {VIEW_NAME} AS "
-        f"SELECT h3, lat, lon, {embedding} AS embedding FROM {source}"
+        return (f"{select} FROM (SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, "
+                f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
+    if manifest_sha256 is None:
+        return f"{select} FROM read_parquet({_file_list(files)})"
+    # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
+    part_dir = "replace(parse_dirpath(filename), '\\', '/')"
+    return (
+        f"{select} FROM read_parquet({_file_list(files)}, filename = true), "
+        f"(SELECT sha256(content) AS manifest_sha256, replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
+        f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
+        f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
+        f"CASE WHEN manifest.grid_dir = '' THEN 'partitions' ELSE manifest.grid_dir || '/partitions' END "
+        f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
     )
-    if check is not None:
-        manifest_sha256, footers = check
-        condition = f"(SELECT sha256(content) FROM read_text('{MANIFEST_FILE}')) = {_literal(manifest_sha256)}"
-        if files:
-            condition += f" AND ({_footer_digest_query(files)}) = {_literal(footers)}"
-        sql += f" WHERE (SELECT CASE WHEN {condition} THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END)"
-    return sql
-
-
-def footer_digest(con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
-    """md5 of the footers of Parquet `files` as DuckDB resolves them on `con`: the
-    file name, row group, column, value count and compressed size of every column
-    chunk. Integers and names only, so every DuckDB version computes the same."""
-    return con.execute(_footer_digest_query(files)).fetchall()[0][0]
-
-
-def _footer_digest_query(files: list[str]) -> str:
-    chunk = ("parse_filename(file_name) || '/' || row_group_id || '/' || column_id || '/' || num_values || '/' "
-             "|| total_compressed_size")
-    return f"SELECT md5(string_agg({chunk}, ',' ORDER BY {chunk})) FROM parquet_metadata({_file_list(files)})"
 
 
 def _file_list(files: list[str]) -> str:
@@ -132,8 +120,7 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
         with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
             # DuckDB binds a view when creating it: the relative paths must resolve now.
             con.execute(search_path_sql(root))
-            footers = footer_digest(con, files) if files else ""
-            con.execute(view_sql(files, manifest.dim, manifest.dtype, check=(manifest_sha256, footers),
+            con.execute(view_sql(files, manifest.dim, manifest.dtype, manifest_sha256=manifest_sha256,
                                  arrow_lambda=_old_duckdb()))
         os.replace(tmp, target)
     finally:

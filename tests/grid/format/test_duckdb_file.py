@@ -133,7 +133,7 @@ def test_view_refuses_another_grids_files(moved_grid, encoder):
                               cwd=other)
     assert code != 0 and OTHER_GRID in err
     # A directory holding one partition of the other grid and no manifest (a build in progress, say): the
-    # manifest then resolves in the grid, the partition in the working directory; the footers differ.
+    # manifest then resolves in the grid, the partition in the working directory, outside the manifest's.
     partial = elsewhere.parent / "partial"
     (partial / "partitions").mkdir(parents=True)
     name = read_manifest(grid).partitions[1].file

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -120,7 +122,8 @@ def build(
 @app.command()
 def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """What a grid is: model, resolution, coverage, dtype, cells, size, build time."""
-    from satcle.grid.format.store import read_manifest
+    from satcle.grid.format.duckdb_view import search_path_sql
+    from satcle.grid.format.store import DUCKDB_FILE, read_manifest
 
     manifest = _or_exit(read_manifest, grid_dir)
     nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
@@ -137,6 +140,13 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     }
     for key, value in lines.items():
         typer.echo(f"{key:>11}: {value}")
+    if (grid_dir / DUCKDB_FILE).is_file():
+        # The view names partitions relative to the grid: from elsewhere DuckDB needs the grid on its search path.
+        root = grid_dir.resolve()
+        setting = search_path_sql(root)
+        typer.echo(f"{'duckdb':>11}: duckdb -cmd {_shell_quoted(setting)} {shlex.quote(str(root / DUCKDB_FILE))}")
+        typer.echo(f"{'':>11}  (from {shlex.quote(str(root))} itself: duckdb {DUCKDB_FILE}; "
+                   f"Python, R: run {setting} on the connection first)")
 
 
 @app.command()
@@ -198,6 +208,11 @@ def _sql_errors() -> Iterator[None]:
         yield
     except duckdb.Error as exc:
         fail(one_line(str(exc)))
+
+
+def _shell_quoted(text: str) -> str:
+    """`text` as one POSIX shell word in double quotes (SQL's single quotes stay readable)."""
+    return '"' + re.sub(r'([\\"$`])', r'\\\1', text) + '"'
 
 
 def _or_exit(function, *args, **kwargs):

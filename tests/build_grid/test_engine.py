@@ -23,6 +23,7 @@ from build_grid.cli import app
 from build_grid.coverage import LandMask, covered_cells, stored_neighbors
 from build_grid.engine import BuildConfig, build_grid
 from build_grid.partition import evaluate_partition, partition_to_parquet
+from satcle.grid.format.duckdb_view import search_path_sql
 from satcle.grid.format.verify import verify_grid
 from satcle.errors import GridBuildError, GridFormatError
 from satcle.grid.lookup import interp_error
@@ -95,6 +96,7 @@ def test_duckdb_reads_partitions_as_geoparquet(land_grid):
 def test_duckdb_file_query_equals_live_encoder(land_grid, encoder):
     out, _ = land_grid
     with duckdb.connect(str(out / DUCKDB_FILE), read_only=True) as con:
+        con.execute(search_path_sql(out))  # the view's paths are relative to the grid
         rows = con.sql("SELECT h3, lat, lon FROM satcle USING SAMPLE 20 ROWS (reservoir, 7)").fetchall()
         for cell, lat, lon in rows:
             (embedding,) = con.execute("SELECT embedding FROM satcle WHERE h3 = ?", [cell]).fetchall()[0]

@@ -2,59 +2,135 @@
 
 One definition, used by the builder (for ``satcle.duckdb``) and by `satcle.connect`.
 Embeddings are dequantised in the view, so SQL always sees float32 vectors.
+
+``satcle.duckdb`` is portable: written in DuckDB storage format `STORAGE_VERSION`
+(readable by DuckDB 1.1 and later), its view names the partitions relative to the
+grid directory (``partitions/<parent>.parquet``). DuckDB resolves such paths
+against the working directory first, then the directories of its
+``file_search_path`` setting, so the file works from the grid directory as it is,
+and from anywhere else after ``SET file_search_path = '<grid dir>'``
+(`search_path_sql`). Whatever directory they resolve in, each row of the view
+requires that the ``manifest.json`` DuckDB found is byte for byte the build's
+(its sha256) and that the row's file lies in ``partitions/`` next to that
+manifest, else the query raises: it returns no row of another grid's files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .store import DUCKDB_FILE, Manifest
+from .store import DUCKDB_FILE, MANIFEST_FILE, Manifest
 
 if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+# DuckDB's storage_compatibility_version for satcle.duckdb: the format of DuckDB 1.1
+# (storage version 64), which every DuckDB from 1.1 to 2.x opens.
+STORAGE_VERSION = "v1.1.0"
+OTHER_GRID_MESSAGE = (
+    f"{DUCKDB_FILE}: the {MANIFEST_FILE} or partitions/ files that DuckDB found (relative to the working directory, "
+    "then to file_search_path) are not those of the grid this file was built with; query from the grid's directory "
+    "or SET file_search_path to it (`satcle-grid info DIR` prints the command)"
+)
 
 
-def view_sql(files: list[str], dim: int, dtype: str) -> str:
-    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (absolute paths or URLs)."""
+def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
+             arrow_lambda: bool = False) -> str:
+    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs).
+
+    manifest_sha256: make every row require that the ``manifest.json`` DuckDB
+    finds has this sha256 and that the row's file lies in ``partitions/`` of the
+    directory that manifest was found in, else raise `OTHER_GRID_MESSAGE`; None:
+    no check (absolute paths, for a connection of this process).
+    arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
+    1.3 parses (the view is stored parsed, so readers do not care).
+    """
+    lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
-        embedding = f"list_transform(embedding, lambda v: v * scale)::FLOAT[{dim}]"
+        embedding = f"list_transform(embedding, {lam})::FLOAT[{dim}]"
     else:
         embedding = f"embedding::FLOAT[{dim}]"
+    select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS SELECT h3, lat, lon, {embedding} AS embedding"
     if not files:  # a grid may legitimately hold no cells (e.g. land coverage of an ocean-only region)
-        source = f"(SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)"
-    else:
-        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        source = f"read_parquet([{quoted}])"
+        return (f"{select} FROM (SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, "
+                f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
+    if manifest_sha256 is None:
+        return f"{select} FROM read_parquet({_file_list(files)})"
+    # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
+    part_dir = "replace(parse_dirpath(filename), '\\', '/')"
     return (
-        f"CREATE OR REPLACE VIEW {VIEW_NAME} AS "
-        f"SELECT h3, lat, lon, {embedding} AS embedding FROM {source}"
+        f"{select} FROM read_parquet({_file_list(files)}, filename = true), "
+        f"(SELECT sha256(content) AS manifest_sha256, replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
+        f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
+        f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
+        f"CASE WHEN manifest.grid_dir = '' THEN 'partitions' ELSE manifest.grid_dir || '/partitions' END "
+        f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
     )
 
 
+def _file_list(files: list[str]) -> str:
+    return "[" + ", ".join(_literal(f) for f in files) + "]"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def search_path_sql(grid_dir: str | os.PathLike) -> str:
+    """``SET file_search_path = '<grid dir>'``: the statement that makes ``satcle.duckdb``
+    of the grid at `grid_dir` work from any working directory."""
+    return f"SET file_search_path = {_literal(str(Path(grid_dir).expanduser().resolve()))}"
+
+
 def create_view(con: duckdb.DuckDBPyConnection, grid_dir: str | os.PathLike, manifest: Manifest) -> None:
-    """Create the ``satcle`` view in `con` over the partitions of the grid at `grid_dir`."""
+    """Create the ``satcle`` view in `con` over the partitions of the grid at `grid_dir`
+    (absolute paths: for a connection of this process, not for a file to share)."""
     root = Path(grid_dir).expanduser().resolve()
     files = [str(root / p.file) for p in manifest.partitions]
-    con.execute(view_sql(files, manifest.dim, manifest.dtype))
+    con.execute(view_sql(files, manifest.dim, manifest.dtype, arrow_lambda=_old_duckdb()))
 
 
-def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:
-    """Write ``satcle.duckdb`` (just the view, absolute paths) into a local grid, atomically."""
+def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | None:
+    """Write ``satcle.duckdb`` into a local grid, atomically: the checked view over
+    relative paths, in storage format `STORAGE_VERSION`.
+
+    `manifest` is the one about to be written as ``manifest.json`` (the view
+    checks that file's sha256); the partition files must be in place. Returns
+    the file, or None (with a warning) for a directory whose path contains ','.
+    """
     import duckdb  # here, not at module level: `import satcle` should not pay for it
 
     root = Path(grid_dir).expanduser().resolve()
+    if "," in str(root):
+        # file_search_path is a comma-separated list: it cannot name this directory.
+        warnings.warn(f"{root}: no {DUCKDB_FILE} for a grid whose path contains ',' (DuckDB's file_search_path "
+                      "cannot name it); satcle.connect reads the grid", stacklevel=2)
+        return None
     target = root / DUCKDB_FILE
     tmp = root / f".{DUCKDB_FILE}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
+    files = [p.file for p in manifest.partitions]
+    manifest_sha256 = hashlib.sha256(manifest.to_json().encode()).hexdigest()
     try:
-        with duckdb.connect(str(tmp)) as con:
-            create_view(con, root, manifest)
+        with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
+            # DuckDB binds a view when creating it: the relative paths must resolve now.
+            con.execute(search_path_sql(root))
+            con.execute(view_sql(files, manifest.dim, manifest.dtype, manifest_sha256=manifest_sha256,
+                                 arrow_lambda=_old_duckdb()))
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
     return target
+
+
+def _old_duckdb() -> bool:
+    """Whether the installed DuckDB predates the ``lambda v: ...`` syntax (1.3)."""
+    import duckdb
+
+    return tuple(int(x) for x in duckdb.__version__.split(".")[:2]) < (1, 3)

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..coordinates import wrap_longitude
 from ..geo import EARTH_RADIUS_KM, unit_vectors
 
 
@@ -88,4 +89,4 @@ def destination(lats: np.ndarray, lons: np.ndarray, bearing: np.ndarray, km: flo
     phi2 = np.arcsin(np.clip(sin_phi2, -1.0, 1.0))
     lam2 = lam + np.arctan2(np.sin(bearing) * np.sin(delta) * np.cos(phi),
                             np.cos(delta) - np.sin(phi) * sin_phi2)
-    return np.degrees(phi2), (np.degrees(lam2) + 180.0) % 360.0 - 180.0
+    return np.degrees(phi2), wrap_longitude(np.degrees(lam2))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..coordinates import wrap_longitude
 from ..errors import EvaluationConfigError
 from .tasks import CLASSIFICATION, REGRESSION, TaskData
 
@@ -63,7 +64,7 @@ def load_labels(path: Path, target: str, kind: str | None = None) -> TaskData:
         raise EvaluationConfigError(
             f"{path.name} has {int(keep.sum())} usable rows (lat, lon and {target!r} all present); need >= {MIN_ROWS}"
         )
-    lats, lons = lats[keep], (lons[keep] + 180.0) % 360.0 - 180.0
+    lats, lons = lats[keep], wrap_longitude(lons[keep])
     if kind == REGRESSION:
         y, classes = values[keep], ()
     else:

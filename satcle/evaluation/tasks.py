@@ -147,7 +147,7 @@ def biome(n_points: int, seed: int, data_dir: Path | None = None) -> TaskData:
     keep = names != ""
     task = _classification("biome", lats[keep], lons[keep], names[keep].astype(str), "land",
                            "RESOLVE 2017 biome (point in polygon); rock, ice and lakes have none")
-    return _with_dropped(task, int((~keep).sum()))
+    return dataclasses.replace(task, dropped=int((~keep).sum()))
 
 
 def _density_task(name: str, places, radius_km: float, n_points: int, seed: int, description: str) -> TaskData:
@@ -171,10 +171,6 @@ def _classification(name: str, lats, lons, labels: np.ndarray, coverage: str, de
     classes, y = np.unique(labels, return_inverse=True)
     return TaskData(name, CLASSIFICATION, lats, lons, y.astype(np.int64), tuple(str(c) for c in classes),
                     coverage, description)
-
-
-def _with_dropped(task: TaskData, dropped: int) -> TaskData:
-    return dataclasses.replace(task, dropped=dropped)
 
 
 def _data_dir(data_dir: Path | None) -> Path:

@@ -199,7 +199,7 @@ def train(
     first_layer_lr_scale: Optional[float] = typer.Option(None, help="Learning-rate multiplier of the Siren's first (w0 = 30) layer; 1/30 evens out its 30x larger phase steps."),
     anchor_weight: Optional[float] = typer.Option(None, help="L2-SP: penalty weight on the squared distance of the location encoder's weights from their initialisation."),
     image_hidden: Optional[int] = typer.Option(None, min=0, help="Hidden width of an MLP image projection (0: linear, as SatCLIP)."),
-    smooth_init_degree: Optional[int] = typer.Option(None, min=0, help="Start the first layer about as smooth as an L = this network (weights on higher degrees l scaled by (this / (l + 1))^2); 0: Siren's uniform init."),
+    damping_degree: Optional[int] = typer.Option(None, min=0, help="Harmonic damping: train the first layer's weights on degrees l >= this scaled by (this / (l + 1))^2, at initialisation and in every step, so the network stays about as smooth as an L = this one; 0: off."),
     min_location_r2: Optional[float] = typer.Option(None, help="Select (and early-stop on) only epochs whose location retention R^2 is at least this."),
     monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness and a temperature ridge probe every epoch."),
     eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: no probe)."),
@@ -225,7 +225,7 @@ def train(
                                 warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
                                 first_layer_lr_scale=first_layer_lr_scale,
                                 anchor_weight=anchor_weight, min_location_r2=min_location_r2,
-                                image_hidden=image_hidden, smooth_init_degree=smooth_init_degree)
+                                image_hidden=image_hidden, damping_degree=damping_degree)
         refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
         refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
                                          spatial=refinement.spatial and not no_spatial)

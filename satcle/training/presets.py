@@ -91,11 +91,13 @@ class ContrastiveConfig:
         over the location encoder's parameters: keeps the smooth, location-preserving
         structure of the initialisation while the loss adds what the images show.
     image_hidden: hidden width of an MLP image projection (0: linear, as SatCLIP).
-    smooth_init_degree: when > 0, the first layer's initial weights on harmonics of
-        degree l >= this are scaled by (smooth_init_degree / (l + 1))^2. Siren's uniform
-        init weights every one of the L^2 harmonics alike, so at L = 40 the untrained
-        network is mostly high degrees (location retention R^2 0.28); this starts it
-        about as smooth as an L = smooth_init_degree network and lets training add detail.
+    damping_degree: when > 0, the first layer is trained as W = V * s with
+        s_l = (damping_degree / (l + 1))^2 on harmonics of degree l >= damping_degree
+        (`satcle.training.harmonic_damping`): the initial weights and every optimiser
+        step on those degrees are damped alike, so the network starts and stays about as
+        smooth as an L = damping_degree one while training can still add detail. Siren's
+        uniform init weights every harmonic alike, so at L = 40 the untrained network is
+        mostly high degrees (location retention R^2 0.28). Exported weights are W.
     min_location_r2: an epoch can only be selected (and reset early stopping) when
         the location retention R^2 logged for it is at least this (0 = val loss alone).
     """
@@ -115,7 +117,7 @@ class ContrastiveConfig:
     first_layer_lr_scale: float = 1.0
     anchor_weight: float = 0.0
     image_hidden: int = 0
-    smooth_init_degree: int = 0
+    damping_degree: int = 0
     min_location_r2: float = 0.0
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..atomic import write_text_atomic
 from ..errors import TrainingConfigError
 from ..model.location_encoder import EncoderConfig
+from . import harmonic_damping
 from .checkpointing import load_checkpoint, save_checkpoint
 from .contrastive import SatCLEModel, clip_loss, retrieval_top1
 from .device import autocast, average_across_ranks, init_distributed
@@ -100,8 +101,8 @@ def train_contrastive(
     model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
                         sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
                         image_hidden=config.image_hidden).to(device)
-    if config.smooth_init_degree > 0:
-        smooth_first_layer(model.location_encoder, config.smooth_init_degree)
+    if config.damping_degree > 0:
+        harmonic_damping.damp(model.location_encoder, config.damping_degree)
     optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
@@ -185,6 +186,7 @@ def train_contrastive(
             "lower the learning rate or the threshold"
         )
     model.load_state_dict(state["best_model"])
+    harmonic_damping.remove(model.location_encoder)
     return TrainingResult(model.eval(), state["history"], state["best_epoch"], stopped_early)
 
 
@@ -221,27 +223,18 @@ def lr_factor(config: ContrastiveConfig, step: int, steps_per_epoch: int) -> flo
     return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total) / total))
 
 
-@torch.no_grad()
-def smooth_first_layer(encoder: torch.nn.Module, degree: int) -> None:
-    """Scale the first layer's weights on harmonics of degree l >= `degree` by (degree / (l + 1))^2.
-
-    Column j of the first layer reads harmonic (l, m) with j = l^2 + l + m, so l = floor(sqrt(j)).
-    """
-    weight = encoder.siren.layers[0].weight  # (hidden, L^2)
-    l = torch.arange(weight.shape[1], device=weight.device).float().sqrt().floor()
-    scale = torch.where(l >= degree, (degree / (l + 1)) ** 2, torch.ones_like(l))
-    weight.mul_(scale.to(weight.dtype))
-
-
 def _parameter_groups(model: SatCLEModel, config: ContrastiveConfig) -> list[dict]:
     """AdamW groups: everything else, then the Siren's first layer with its own rate (and weight decay)."""
     first_layer = model.location_encoder.siren.layers[0]
-    first = [first_layer.weight, first_layer.bias]
+    # A damped layer's trained weight is its parametrisation's original V, not the product W.
+    weight = (first_layer.parametrizations.weight.original if hasattr(first_layer, "parametrizations")
+              else first_layer.weight)
+    first = [weight, first_layer.bias]
     rest = [p for p in model.parameters() if all(p is not q for q in first)]
     decay = config.weight_decay if config.first_layer_weight_decay is None else config.first_layer_weight_decay
     return [
         {"params": rest, "lr_scale": 1.0},
-        {"params": [first_layer.weight], "lr_scale": config.first_layer_lr_scale, "weight_decay": decay},
+        {"params": [weight], "lr_scale": config.first_layer_lr_scale, "weight_decay": decay},
         # Biases are not decayed toward 0 more than the preset does elsewhere.
         {"params": [first_layer.bias], "lr_scale": config.first_layer_lr_scale},
     ]

@@ -75,16 +75,33 @@ def test_monitor_fields_are_logged_and_gate_which_epoch_is_selected(tmp_path, tr
         train_pairs(tmp_path / "never", config, monitor=lambda encoder: {"location_r2": next(never)})
 
 
-def test_smooth_init_scales_only_the_high_degrees_of_the_first_layer():
-    from satcle.model import LocationEncoder
-    from satcle.training.trainer import smooth_first_layer
+def test_damping_scales_the_high_degrees_at_init_and_in_every_step(tmp_path, train_pairs):
+    from satcle.training.harmonic_damping import degree_scale
 
-    torch.manual_seed(0)
-    encoder = LocationEncoder(EncoderConfig(legendre_degree=6, hidden_dim=8, output_dim=4))
-    before = encoder.siren.layers[0].weight.detach().clone()
-    smooth_first_layer(encoder, 3)
-    after = encoder.siren.layers[0].weight
     # Columns 0..8 are degrees 0..2 (l^2 + l + m); 9..15 degree 3 (scale (3/4)^2), 25..35 degree 5 ((3/6)^2).
-    assert torch.equal(after[:, :9], before[:, :9])
-    torch.testing.assert_close(after[:, 9:16], before[:, 9:16] * (3 / 4) ** 2)
-    torch.testing.assert_close(after[:, 25:36], before[:, 25:36] * 0.25)
+    scale = degree_scale(36, 3)
+    assert torch.equal(scale[:9], torch.ones(9))
+    torch.testing.assert_close(scale[9:16], torch.full((7,), (3 / 4) ** 2))
+    torch.testing.assert_close(scale[25:36], torch.full((11,), 0.25))
+
+    degree = TINY.legendre_degree - 1  # only the top degree is damped
+    top = slice((TINY.legendre_degree - 1) ** 2, TINY.legendre_degree ** 2)
+    s = (degree / TINY.legendre_degree) ** 2
+    torch.manual_seed(3)
+    initial = SatCLEModel(TINY, 12, spatial=False).location_encoder.siren.layers[0].weight.detach()
+
+    def run(name, damping):
+        config = ContrastiveConfig(batch_size=16, max_epochs=2, patience=10, lr=5e-3, seed=3, weight_decay=0.0,
+                                   damping_degree=damping)
+        return train_pairs(tmp_path / name, config).model.location_encoder
+
+    free, damped = run("free", 0), run("damped", degree)
+    # Exported as a plain layer: the product W, no parametrisation left.
+    assert set(damped.state_dict()) == set(free.state_dict())
+    first = damped.siren.layers[0].weight.detach()
+    # Undamped degrees start where the free run starts; the top degree starts scaled by s and
+    # moves by at most s times what Adam moves an undamped weight (about lr per step).
+    moved_free = (free.siren.layers[0].weight.detach()[:, top] - initial[:, top]).abs().max()
+    moved_damped = (first[:, top] - s * initial[:, top]).abs().max()
+    assert 0 < moved_damped <= s * moved_free * 1.5
+    assert moved_damped < 0.8 * moved_free

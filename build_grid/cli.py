@@ -13,7 +13,7 @@ import typer
 
 from satcle.cli_failure import EXIT_NEGATIVE, fail, one_line, user_errors
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
-from satcle.paths import DEFAULT_GRID
+from satcle.core.paths import DEFAULT_GRID
 
 app = typer.Typer(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
@@ -37,7 +37,7 @@ def serve(
     verbose: bool = typer.Option(False, "--verbose", help="Log every request to stderr."),
 ) -> None:
     """A local web map of a grid (PCA colours, click for a similarity map, place search) and its JSON API."""
-    from satcle.errors import SatcleError
+    from satcle.core.errors import SatcleError
 
     from .serve import serve as run_server
 

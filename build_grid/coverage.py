@@ -13,7 +13,7 @@ from __future__ import annotations
 import h3.api.basic_int
 import numpy as np
 
-from satcle.errors import InvalidArgumentError
+from satcle.core.errors import InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers, cell_children, neighbor_disks
 from satcle.geo.land import LandMask
 from satcle.grid.format.store import COVERAGES

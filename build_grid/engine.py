@@ -32,7 +32,7 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from tqdm import tqdm
 
 import satcle
-from satcle.errors import GridBuildError, InvalidArgumentError
+from satcle.core.errors import GridBuildError, InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution, neighbor_disks
 from satcle.geo.land import LandMask
 from satcle.grid.format.duckdb_view import write_database
@@ -45,7 +45,7 @@ from satcle.grid.format.store import (
     PartitionInfo,
 )
 from satcle.model import LocationEncoder, load_encoder
-from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir
+from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
 from .output import GridOutput
@@ -60,7 +60,7 @@ LAND_FRACTION = 0.30
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """One grid build. `out` None means `satcle.paths.built_grid_dir(...)`; `workers` (threads of the
+    """One grid build. `out` None means `satcle.core.paths.built_grid_dir(...)`; `workers` (threads of the
     in-process LocalCluster) None means one per core; `scheduler` (tcp://host:port) uses an existing cluster;
     `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs."""
 
@@ -243,7 +243,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
 
 def output_dir(config: BuildConfig, model_name: str | None = None) -> str:
     """Where the build of `config` writes: `config.out`, else
-    `satcle.paths.built_grid_dir` of the model's name (read from the model
+    `satcle.core.paths.built_grid_dir` of the model's name (read from the model
     when not given), resolution, coverage and dtype."""
     if config.out:
         return config.out

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import fsspec
 
-from satcle.atomic import write_atomic
-from satcle.errors import GridBuildError
+from satcle.core.atomic import write_atomic
+from satcle.core.errors import GridBuildError
 
 
 class GridOutput:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from satcle.errors import InvalidArgumentError
+from satcle.core.errors import InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers
 from satcle.grid.format.store import embeddings_to_arrow, partition_schema, quantize, wkb_points
 from satcle.grid.lookup import interp_error

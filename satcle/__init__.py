@@ -13,9 +13,7 @@ Public API (arrays in, arrays out; coordinates always in degrees):
   ``satcle-grid build`` writes with its defaults).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-from .errors import (
+from .core.errors import (
     CoordinateError,
     GridBuildError,
     GridFormatError,
@@ -36,10 +34,7 @@ from .model import (
     spherical_harmonics,
 )
 
-try:
-    __version__ = version("satcle")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from .core.version import __version__
 
 __all__ = [
     "CoordinateError",

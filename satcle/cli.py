@@ -15,8 +15,8 @@ import typer
 
 from .cli_plot import plot_app
 from .cli_failure import USER_ERRORS, fail
-from .errors import InvalidArgumentError
-from .threads import MAX_THREADS
+from .core.errors import InvalidArgumentError
+from .core.threads import MAX_THREADS
 from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
 from .evaluation.tasks import DATA_ENV, TASKS
 
@@ -200,6 +200,7 @@ def train(
     anchor_weight: Optional[float] = typer.Option(None, help="L2-SP: penalty weight on the squared distance of the location encoder's weights from their initialisation."),
     image_hidden: Optional[int] = typer.Option(None, min=0, help="Hidden width of an MLP image projection (0: linear, as SatCLIP)."),
     damping_degree: Optional[int] = typer.Option(None, min=0, help="Harmonic damping: train the first layer's weights on degrees l >= this scaled by (this / (l + 1))^2, at initialisation and in every step, so the network stays about as smooth as an L = this one; 0: off."),
+    retention_weight: Optional[float] = typer.Option(None, min=0.0, help="Weight of the retention loss: a training-only linear head must reproduce, from the embedding, the features the network gave each location at initialisation (keeps the smooth location structure while the images reshape it); 0: off."),
     min_location_r2: Optional[float] = typer.Option(None, help="Select (and early-stop on) only epochs whose location retention R^2 is at least this."),
     monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness and a temperature ridge probe every epoch."),
     eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: no probe)."),
@@ -225,7 +226,8 @@ def train(
                                 warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
                                 first_layer_lr_scale=first_layer_lr_scale,
                                 anchor_weight=anchor_weight, min_location_r2=min_location_r2,
-                                image_hidden=image_hidden, damping_degree=damping_degree)
+                                image_hidden=image_hidden, damping_degree=damping_degree,
+                                retention_weight=retention_weight)
         refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
         refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
                                          spatial=refinement.spatial and not no_spatial)
@@ -336,7 +338,7 @@ def _check_output(path: Path) -> None:
 
 def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings: np.ndarray) -> None:
     """Write (N,) lats, lons and (N, D) embeddings to `path`, checked by `_check_output`, atomically."""
-    from .atomic import atomic_path
+    from .core.atomic import atomic_path
 
     suffix = path.suffix.lower()
     with atomic_path(path) as tmp:

@@ -16,7 +16,7 @@ from typing import Iterator, NoReturn
 
 import typer
 
-from .errors import SatcleError
+from .core.errors import SatcleError
 
 EXIT_NEGATIVE = 1
 EXIT_USER_ERROR = 2

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from satcle.coordinates import as_latlon, wrap_longitude
-from satcle.errors import CoordinateError, SatcleError
+from satcle.core.coordinates import as_latlon, wrap_longitude
+from satcle.core.errors import CoordinateError, SatcleError
 
 
 def test_accepts_lists_ints_and_float32():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from satcle.errors import InvalidArgumentError
-from satcle.threads import MAX_THREADS, check_num_threads
+from satcle.core.errors import InvalidArgumentError
+from satcle.core.threads import MAX_THREADS, check_num_threads
 
 
 @pytest.mark.parametrize("value, kernel", [(0, 0), (-1, 0), (1, 1), (np.int64(3), 3), (MAX_THREADS, MAX_THREADS)])

@@ -20,10 +20,10 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_path
-from ..paths import cache_dir
-from .._optional import package_dir
-from ..errors import InvalidArgumentError
+from ..core.atomic import atomic_path
+from ..core.paths import cache_dir
+from ..core._optional import package_dir
+from ..core.errors import InvalidArgumentError
 from ..geo import EARTH_RADIUS_KM
 from .land import sample_land_points
 from .sample import GeoSample

@@ -15,8 +15,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .._optional import require
-from ..errors import DataError
+from ..core._optional import require
+from ..core.errors import DataError
 from .sample import GeoSample
 
 #: Sentinel-2 products store reflectance x 10,000 in uint16.

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import DataUnavailableError, EncoderUnavailableError, EvaluationConfigError, SatcleError
+from ..core.errors import DataUnavailableError, EncoderUnavailableError, EvaluationConfigError, SatcleError
 from . import encoders as encoder_registry
 from . import diagnostics
 from .probe import LINEAR, MLP, ProbeConfig, fit_probe
@@ -253,7 +253,7 @@ def _lists(metrics: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def _settings(config: BenchmarkConfig) -> dict:
-    from .. import __version__
+    from ..core.version import __version__
 
     return {
         "seeds": config.seeds, "n_points": config.n_points, "splits": list(config.splits),

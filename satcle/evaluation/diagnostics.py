@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..coordinates import wrap_longitude
+from ..core.coordinates import wrap_longitude
 from ..geo import EARTH_RADIUS_KM, unit_vectors
 
 

@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..coordinates import as_latlon
-from ..errors import EncoderUnavailableError, EvaluationConfigError, SatcleError
+from ..core.coordinates import as_latlon
+from ..core.errors import EncoderUnavailableError, EvaluationConfigError, SatcleError
 
 EncodeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 GRID_METHODS = ("interp", "cell")
@@ -135,11 +135,8 @@ def _grid_model_name(grid: Path) -> str:
 
 def grid_lookup_fn(grid: Path, method: str) -> EncodeFn:
     """Encode function reading a precomputed grid: method "interp" or "cell" of `satcle.open_grid(grid).lookup`."""
-    import satcle
+    from ..grid.lookup import open_grid
 
-    open_grid = getattr(satcle, "open_grid", None)
-    if open_grid is None:
-        raise EncoderUnavailableError("grid rows skipped: this satcle has no open_grid (the lookup runtime)")
     store = open_grid(grid)
 
     def encode(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:

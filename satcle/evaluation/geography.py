@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataUnavailableError
+from ..core.errors import DataUnavailableError
 from ..geo import EARTH_RADIUS_KM, is_land, sample_land, sample_sphere, unit_vectors  # noqa: F401 (re-exported)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coordinates import wrap_longitude
-from ..errors import EvaluationConfigError
+from ..core.coordinates import wrap_longitude
+from ..core.errors import EvaluationConfigError
 from .tasks import CLASSIFICATION, REGRESSION, TaskData
 
 #: Fewer usable rows than this cannot fill a 7:1:2 split with a meaningful test set.

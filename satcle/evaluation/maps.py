@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coordinates import as_latlon
-from ..errors import DataUnavailableError, EvaluationConfigError
-from ..atomic import write_atomic
+from ..core.coordinates import as_latlon
+from ..core.errors import DataUnavailableError, EvaluationConfigError
+from ..core.atomic import write_atomic
 from .encoders import EncodeFn
 
 BEIJING = (39.9, 116.4)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._optional import require
-from ..errors import DataUnavailableError
+from ..core._optional import require
+from ..core.errors import DataUnavailableError
 
 BIOMES_FILE = "resolve-biomes/eco_biomes.geojson"
 CONTINENTS_FILE = "resolve-biomes/ne_continents.geojson"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import EvaluationConfigError
+from ..core.errors import EvaluationConfigError
 from .splits import Split
 from .tasks import CLASSIFICATION, REGRESSION
 

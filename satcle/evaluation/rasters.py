@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._optional import require
-from ..errors import DataUnavailableError, EvaluationConfigError
+from ..core._optional import require
+from ..core.errors import DataUnavailableError, EvaluationConfigError
 
 NEAREST = "nearest"
 BILINEAR = "bilinear"

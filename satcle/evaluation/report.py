@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_atomic
+from ..core.atomic import write_atomic
 from .benchmark import BenchmarkResult, Score
 
 BEGIN = "<!-- satcle eval: generated section begin -->"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import EvaluationConfigError
+from ..core.errors import EvaluationConfigError
 
 RANDOM = "random"
 SPATIAL = "spatial"

@@ -16,7 +16,7 @@ a point outside every biome polygon) are dropped and counted in
 ``TaskData.dropped``, so a task may hold fewer than ``n_points`` points.
 
 `load_task` caches the prepared table as ``.npz`` under
-``satcle.paths.evaluation_cache_dir()`` (``<cache>/eval``), written to a
+``satcle.core.paths.evaluation_cache_dir()`` (``<cache>/eval``), written to a
 temporary name then renamed, so a crash never leaves half a file.
 """
 
@@ -33,9 +33,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DataUnavailableError, EvaluationConfigError
-from ..atomic import write_atomic
-from ..paths import evaluation_cache_dir
+from ..core.errors import DataUnavailableError, EvaluationConfigError
+from ..core.atomic import write_atomic
+from ..core.paths import evaluation_cache_dir
 from . import geography, polygons, rasters
 
 REGRESSION = "regression"

@@ -11,7 +11,7 @@ import numpy as np
 
 from pathlib import Path
 
-from ..errors import DataUnavailableError, EvaluationConfigError
+from ..core.errors import DataUnavailableError, EvaluationConfigError
 from . import geography, polygons
 from .splits import Split
 

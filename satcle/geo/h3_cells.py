@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 from h3ronpy import vector as h3_vector
 
-from ..coordinates import as_latlon
-from ..errors import InvalidArgumentError
+from ..core.coordinates import as_latlon
+from ..core.errors import InvalidArgumentError
 
 
 def latlng_to_cells(lats: np.ndarray, lons: np.ndarray, res: int) -> np.ndarray:

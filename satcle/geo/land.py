@@ -15,10 +15,10 @@ from pathlib import Path
 import h3
 import numpy as np
 
-from .._optional import package_dir
-from ..errors import InvalidArgumentError
-from ..atomic import write_atomic
-from .. import paths
+from ..core._optional import package_dir
+from ..core.errors import InvalidArgumentError
+from ..core.atomic import write_atomic
+from ..core import paths
 from .sphere import EARTH_RADIUS_KM, sample_sphere
 
 
@@ -28,7 +28,7 @@ class LandMask:
     The package ships the mask zlib-compressed (2.5 MB) and inflates it to a 1 GB
     boolean array on import, ~4 s in every process. Here it is inflated once per
     machine into a 117 MB bit-packed ``.npy`` under `cache_dir` (default
-    `satcle.paths.cache_dir()`), which each worker then maps
+    `satcle.core.paths.cache_dir()`), which each worker then maps
     in milliseconds and shares through the page cache. Look-ups index exactly as
     ``global_land_mask.globe.is_land`` does.
     """
@@ -132,7 +132,7 @@ def _globe_npz() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def land_mask() -> LandMask:
-    """The process's shared `LandMask` (under `satcle.paths.cache_dir()`)."""
+    """The process's shared `LandMask` (under `satcle.core.paths.cache_dir()`)."""
     return LandMask()
 
 

@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..coordinates import as_latlon
-from ..errors import InvalidArgumentError
+from ..core.coordinates import as_latlon
+from ..core.errors import InvalidArgumentError
 from ..geo.h3_cells import latlng_to_cells
 from .format.duckdb_view import create_view
 from .format.store import embeddings_to_arrow

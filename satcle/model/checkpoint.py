@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelFormatError, ModelNotFoundError
+from ..core.errors import ModelFormatError, ModelNotFoundError
 from .location_encoder import EncoderConfig, LocationEncoder
 from .weights_directory import read_weights_directory, write_weights_directory
 

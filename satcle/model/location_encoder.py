@@ -20,9 +20,9 @@ from torch import nn
 
 from .._ext.sine_layer import sin_bias_
 from .._ext.spherical_harmonics import fill_real_sh
-from ..coordinates import as_latlon
-from ..errors import InvalidArgumentError
-from ..threads import MAX_THREADS
+from ..core.coordinates import as_latlon
+from ..core.errors import InvalidArgumentError
+from ..core.threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
 

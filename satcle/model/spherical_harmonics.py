@@ -25,8 +25,8 @@ import torch
 from numpy.typing import ArrayLike
 
 from .._ext.spherical_harmonics import fill_real_sh
-from ..coordinates import as_latlon
-from ..threads import check_num_threads
+from ..core.coordinates import as_latlon
+from ..core.threads import check_num_threads
 
 _Y00 = 0.28209479177387814  # sqrt(1 / (4 pi))
 
@@ -71,7 +71,7 @@ def spherical_harmonics(
     dtype : float64 (default) or float32
         Output dtype. Computation is always float64.
     num_threads : int
-        OpenMP threads: 0 or -1 use all cores, else 1..`satcle.threads.MAX_THREADS`
+        OpenMP threads: 0 or -1 use all cores, else 1..`satcle.core.threads.MAX_THREADS`
         (anything else raises InvalidArgumentError before the kernel runs).
 
     Returns

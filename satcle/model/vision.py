@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import InvalidArgumentError, ModelFormatError
+from ..core.errors import InvalidArgumentError, ModelFormatError
 from .weights_directory import read_weights_directory, write_weights_directory
 
 

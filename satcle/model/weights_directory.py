@@ -16,9 +16,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_path, write_text_atomic
-from ..checksum import file_sha256
-from ..errors import ModelFormatError
+from ..core.atomic import atomic_path, write_text_atomic
+from ..core.checksum import file_sha256
+from ..core.errors import ModelFormatError
 
 
 def write_weights_directory(directory: str | Path, state: dict[str, torch.Tensor], document: dict, *,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:

@@ -2,7 +2,7 @@
 
 `SatCLEModel` pairs the location encoder (exported) with a trainable linear
 projection of frozen image features, an optional graph fusion (spatial
-refinement, training only) and a learnable temperature.
+refinement, training only), an optional retention head and a learnable temperature.
 """
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ def pair_logits(location_embeddings: torch.Tensor, image_embeddings: torch.Tenso
     return logit_scale.float() * loc @ img.t()
 
 
+def retention_loss(predicted: torch.Tensor, target: torch.Tensor, target_variance: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of `predicted` against `target`, both (B, D), over the target's
+    total variance (a scalar tensor): 0 when the target is reproduced exactly, about 1 when
+    predicted is the target's mean."""
+    return ((predicted.float() - target.float()) ** 2).sum(dim=1).mean() / target_variance
+
+
 def retrieval_top1(location_embeddings: torch.Tensor, image_embeddings: torch.Tensor) -> float:
     """Share of locations whose most similar image in the batch is their own (chance 1 / B)."""
     logits = pair_logits(location_embeddings, image_embeddings, torch.tensor(1.0))
@@ -54,12 +61,15 @@ class SatCLEModel(nn.Module):
         (rank <= feature size, so the location embedding is only asked to fill that many
         directions) or, with `image_hidden` > 0, a GELU MLP with one hidden layer
     fusion : GraphFusion when spatial refinement is on, else None
+    retention_head : with `retention_dim` > 0, a linear map from the plain location
+        embedding to the `retention_dim` features the embedding must keep (training
+        only; `satcle.training.trainer` explains the target)
     logit_scale : log of 1 / temperature (learnable)
     """
 
     def __init__(self, encoder: EncoderConfig, image_feature_dim: int, *, spatial: bool,
                  copies: int = 5, sigma_deg: float = 0.18, init_temperature: float = 0.07,
-                 image_hidden: int = 0) -> None:
+                 image_hidden: int = 0, retention_dim: int = 0) -> None:
         super().__init__()
         self.location_encoder = LocationEncoder(encoder)
         if image_hidden > 0:
@@ -69,6 +79,7 @@ class SatCLEModel(nn.Module):
         else:
             self.image_projection = nn.Linear(image_feature_dim, encoder.output_dim)
         self.fusion = GraphFusion(encoder.output_dim) if spatial else None
+        self.retention_head = nn.Linear(encoder.output_dim, retention_dim) if retention_dim > 0 else None
         self.copies = copies
         self.sigma_deg = sigma_deg
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
@@ -81,20 +92,33 @@ class SatCLEModel(nn.Module):
                             generator: torch.Generator | None = None) -> torch.Tensor:
         """(B,) degrees -> (B, D). With fusion and a generator: SPCE + GNN (training);
         otherwise the plain encoder (what ships)."""
+        return self._location_embeddings(lats, lons, generator)[0]
+
+    def _location_embeddings(self, lats: torch.Tensor, lons: torch.Tensor,
+                             generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the embeddings of `location_embeddings`, the plain encoder's at the same points), both (B, D)."""
         if self.fusion is None or generator is None:
-            return self.location_encoder(lats, lons)
+            plain = self.location_encoder(lats, lons)
+            return plain, plain
         node_lats, node_lons = perturb_coordinates(lats, lons, self.copies, self.sigma_deg, generator)
         batch, nodes = node_lats.shape
         features = self.location_encoder(node_lats.reshape(-1), node_lons.reshape(-1)).reshape(batch, nodes, -1)
         adjacency = gaussian_adjacency(node_lats, node_lons, self.sigma_deg).to(features.dtype)
-        return self.fusion(features, adjacency)
+        return self.fusion(features, adjacency), features[:, 0]
 
     def image_embeddings(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F) frozen backbone features -> (B, D)."""
         return self.image_projection(features)
 
     def forward(self, lats: torch.Tensor, lons: torch.Tensor, features: torch.Tensor,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and location embeddings for a batch; spatial refinement when `generator` is given."""
-        locations = self.location_embeddings(lats, lons, generator)
-        return clip_loss(locations, self.image_embeddings(features), self.logit_scale()), locations
+                generator: torch.Generator | None = None, retention_target: torch.Tensor | None = None,
+                target_variance: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(CLIP loss, retention loss or None, location embeddings) for a batch; spatial
+        refinement when `generator` is given. The retention loss needs the retention head,
+        `retention_target` (B, retention_dim) and its total variance."""
+        locations, plain = self._location_embeddings(lats, lons, generator)
+        loss = clip_loss(locations, self.image_embeddings(features), self.logit_scale())
+        kept = None
+        if self.retention_head is not None and retention_target is not None:
+            kept = retention_loss(self.retention_head(plain), retention_target, target_variance)
+        return loss, kept, locations

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 from ..model.vision import VisionTransformer
 from .causal import non_causal_mask, smooth_non_causal_patches
 from .device import autocast

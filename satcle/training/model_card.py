@@ -17,8 +17,8 @@ def render_model_card(name: str, preset: Preset, metadata: dict, history: list[d
     first, best = history[0], history[metadata["best_epoch"] - 1]
     step = max(1, len(history) // 25)
     shown = [row for i, row in enumerate(history) if i % step == 0 or i == len(history) - 1]
-    watched = [k for k in ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "probe_mse")
-               if k in best]
+    watched = [k for k in ("retention_loss", "location_r2", "participation_ratio", "distance_10km",
+                           "distance_1000km", "probe_mse") if k in best]
     rows = "\n".join(
         f"| {r['epoch']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} | {r['val_top1']:.3f} | {r['temperature']:.4f} |"
         + "".join(f" {r[k]:.3f} |" if k in r else " – |" for k in watched)
@@ -59,6 +59,8 @@ Validation (10 % held out, plain exported encoder, in-batch groups of about
 | location->image top-1 | {first['val_top1']:.3f} | {best['val_top1']:.3f} |
 | chance top-1 | {first['val_chance']:.4f} | {best['val_chance']:.4f} |
 {watched_best}
+retention_loss = the training-only retention objective (normalised squared error of the
+head reproducing the initial network's features; ContrastiveConfig.retention_weight).
 Monitor fields (`satcle/training/monitor.py`): location_r2 = held-out R² of a ridge from
 the embedding to the location's unit vector; participation_ratio = effective dimensions;
 distance_10km / distance_1000km = embedding distance to a displaced point over that of

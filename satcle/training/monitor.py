@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import DataUnavailableError
+from ..core.errors import DataUnavailableError
 
 MONITOR_POINTS = 2000
 PROBE_POINTS = 4000

@@ -20,9 +20,9 @@ from typing import Callable
 import torch
 from torch.utils.data import Dataset
 
-from ..atomic import write_text_atomic
+from ..core.atomic import write_text_atomic
 from ..data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles
-from ..errors import TrainingConfigError
+from ..core.errors import TrainingConfigError
 from ..model.checkpoint import save_encoder
 from .device import is_main_process, select_device
 from .dino import train_dino

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 from ..model.vision import VisionTransformer
 from .causal import non_causal_mask, smooth_non_causal_patches
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..errors import TrainingConfigError
+from ..core.errors import TrainingConfigError
 from ..model.location_encoder import EncoderConfig
 from ..model.vision import VisionConfig
 
@@ -98,6 +98,12 @@ class ContrastiveConfig:
         smooth as an L = damping_degree one while training can still add detail. Siren's
         uniform init weights every harmonic alike, so at L = 40 the untrained network is
         mostly high degrees (location retention R^2 0.28). Exported weights are W.
+    retention_weight: when > 0, a training-only linear head learns to reproduce, from the
+        plain location embedding of each training location, the embedding the network
+        gave that location at initialisation, and its normalised squared error
+        (`contrastive.retention_loss`), times this weight, joins the loss: the embedding
+        keeps the smooth random features of its initialisation in some linear image
+        while the images reshape it (function-space anchoring; the weights are free).
     min_location_r2: an epoch can only be selected (and reset early stopping) when
         the location retention R^2 logged for it is at least this (0 = val loss alone).
     """
@@ -118,6 +124,7 @@ class ContrastiveConfig:
     anchor_weight: float = 0.0
     image_hidden: int = 0
     damping_degree: int = 0
+    retention_weight: float = 0.0
     min_location_r2: float = 0.0
 
     def __post_init__(self) -> None:
@@ -128,9 +135,10 @@ class ContrastiveConfig:
         if self.schedule not in ("constant", "cosine"):
             raise TrainingConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if (self.warmup_epochs < 0 or self.anchor_weight < 0 or self.first_layer_lr_scale < 0
-                or not 0.0 <= self.min_location_r2 <= 1.0):
+                or self.retention_weight < 0 or not 0.0 <= self.min_location_r2 <= 1.0):
             raise TrainingConfigError(
-                "warmup_epochs, anchor_weight and first_layer_lr_scale must be >= 0, min_location_r2 in [0, 1]"
+                "warmup_epochs, anchor_weight, first_layer_lr_scale and retention_weight must be >= 0, "
+                "min_location_r2 in [0, 1]"
             )
 
 

@@ -23,8 +23,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ..atomic import write_text_atomic
-from ..errors import TrainingConfigError
+from ..core.atomic import write_text_atomic
+from ..core.errors import TrainingConfigError
 from ..model.location_encoder import EncoderConfig
 from . import harmonic_damping
 from .checkpointing import load_checkpoint, save_checkpoint
@@ -33,6 +33,8 @@ from .device import autocast, average_across_ranks, init_distributed
 from .presets import ContrastiveConfig, RefinementConfig
 
 LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_top1", "val_chance", "temperature", "lr", "seconds")
+#: Logged only by runs with a retention head (ContrastiveConfig.retention_weight > 0).
+RETENTION_FIELD = "retention_loss"
 #: Fields a `monitor` adds to a log row (see `training/monitor.py`).
 MONITOR_FIELDS = ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "probe_mse")
 
@@ -100,9 +102,12 @@ def train_contrastive(
     torch.manual_seed(config.seed)
     model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
                         sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
-                        image_hidden=config.image_hidden).to(device)
+                        image_hidden=config.image_hidden,
+                        retention_dim=encoder.output_dim if config.retention_weight > 0 else 0).to(device)
     if config.damping_degree > 0:
         harmonic_damping.damp(model.location_encoder, config.damping_degree)
+    retention_targets, retention_variance = (initial_embeddings(model.location_encoder, lats, lons)
+                                             if config.retention_weight > 0 else (None, None))
     optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
@@ -130,7 +135,7 @@ def train_contrastive(
         # Equal-size batches (no runt batch with a handful of negatives).
         batches = torch.tensor_split(order, max(1, len(order) // batch_size))
         model.train()
-        losses = []
+        losses, retention_losses = [], []
         anchor = [(p, state["anchor"][name].to(device)) for name, p in model.location_encoder.named_parameters()]
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and distributed.is_main))
         for step, batch in enumerate(bar):
@@ -139,11 +144,16 @@ def train_contrastive(
                 group["lr"] = lr * group["lr_scale"]
             batch = batch[distributed.rank::distributed.world_size].to(device)
             with autocast(device, config.amp):
-                loss, _ = trained(lats[batch], lons[batch], features[batch],
-                                  generator if refinement.spatial else None)
+                loss, kept, _ = trained(lats[batch], lons[batch], features[batch],
+                                        generator if refinement.spatial else None,
+                                        None if retention_targets is None else retention_targets[batch],
+                                        retention_variance)
             objective = loss
+            if kept is not None:
+                objective = objective + config.retention_weight * kept
+                retention_losses.append(float(kept.detach()))
             if config.anchor_weight > 0:
-                objective = loss + config.anchor_weight * sum(((p - p0) ** 2).sum() for p, p0 in anchor)
+                objective = objective + config.anchor_weight * sum(((p - p0) ** 2).sum() for p, p0 in anchor)
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
@@ -157,6 +167,8 @@ def train_contrastive(
             "lr": lr,
             "seconds": time.perf_counter() - started,
         }
+        if retention_losses:
+            row[RETENTION_FIELD] = average_across_ranks(sum(retention_losses) / len(retention_losses), distributed, device)
         if monitor is not None and distributed.is_main:
             row.update(monitor(model.location_encoder))
         state["history"].append(row)
@@ -170,7 +182,8 @@ def train_contrastive(
         stopped_early = state["bad_epochs"] >= config.patience
         if distributed.is_main:
             watched = "".join(f"  {k} {row[k]:.3f}" for k in MONITOR_FIELDS if k in row)
-            log(f"epoch {epoch + 1:4d}  loss {row['train_loss']:.4f}  val_loss {val_loss:.4f}  "
+            kept = f"  retention {row[RETENTION_FIELD]:.4f}" if RETENTION_FIELD in row else ""
+            log(f"epoch {epoch + 1:4d}  loss {row['train_loss']:.4f}{kept}  val_loss {val_loss:.4f}  "
                 f"val_top1 {val_top1:.3f} (chance {val_chance:.4f})  T {row['temperature']:.4f}  "
                 f"lr {lr:.2e}{watched}  {row['seconds']:.1f}s")
             save_checkpoint(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
@@ -188,6 +201,24 @@ def train_contrastive(
     model.load_state_dict(state["best_model"])
     harmonic_damping.remove(model.location_encoder)
     return TrainingResult(model.eval(), state["history"], state["best_epoch"], stopped_early)
+
+
+@torch.no_grad()
+def initial_embeddings(location_encoder: torch.nn.Module, lats: torch.Tensor, lons: torch.Tensor,
+                       chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """The retention targets: the encoder's embeddings, as it is now (at initialisation), of
+    every training location, and their total variance.
+
+    lats, lons : (N,) degrees. Returns ((N, D) float32, scalar tensor). At initialisation
+    Siren(SH) at L = 10 is a smooth, location-preserving random feature map (location
+    retention R^2 0.997, about 30 effective dimensions) that downstream probes use well;
+    contrastive training alone compresses it to the few directions the images vary in.
+    Asking a linear head to recover these features from the trained embedding keeps that
+    information without holding the weights in place (unlike the L2-SP anchor).
+    """
+    targets = torch.cat([location_encoder(lats[i:i + chunk], lons[i:i + chunk]).float()
+                         for i in range(0, len(lats), chunk)])
+    return targets, targets.var(dim=0).sum()
 
 
 @torch.no_grad()
@@ -241,8 +272,8 @@ def _parameter_groups(model: SatCLEModel, config: ContrastiveConfig) -> list[dic
 
 
 def history_csv(history: list[dict]) -> str:
-    """The per-epoch log as CSV text (columns LOG_FIELDS, then the monitor's fields present in the log)."""
-    fields = list(LOG_FIELDS) + [k for k in MONITOR_FIELDS if any(k in row for row in history)]
+    """The per-epoch log as CSV text (columns LOG_FIELDS, then the retention and monitor fields present in the log)."""
+    fields = list(LOG_FIELDS) + [k for k in (RETENTION_FIELD, *MONITOR_FIELDS) if any(k in row for row in history)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()

@@ -25,10 +25,10 @@ from build_grid.engine import BuildConfig, build_grid
 from build_grid.partition import evaluate_partition, partition_to_parquet
 from satcle.grid.format.duckdb_view import search_path_sql
 from satcle.grid.format.verify import verify_grid
-from satcle.errors import GridBuildError, GridFormatError
+from satcle.core.errors import GridBuildError, GridFormatError
 from satcle.grid.lookup import interp_error
 from satcle.geo.h3_cells import cell_centers
-from satcle.paths import DEFAULT_GRID, GridSpec, built_grid_dir, cache_dir, default_grid_dir
+from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir, cache_dir, default_grid_dir
 from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, partition_schema, read_manifest
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ $SATCLE_EVAL_DATA); without it they skip with a message, as the tasks do.
 import numpy as np
 import pytest
 
-from satcle.errors import DataUnavailableError
+from satcle.core.errors import DataUnavailableError
 from satcle.evaluation import polygons, rasters, tasks
 from satcle.evaluation.transfer import point_continents
 

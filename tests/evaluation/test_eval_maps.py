@@ -2,7 +2,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from satcle.cli import app
-from satcle.errors import EvaluationConfigError
+from satcle.core.errors import EvaluationConfigError
 from satcle.evaluation.maps import cosine_similarity, pca_rgb, plot_pca, world_raster
 
 import pytest
@@ -48,7 +48,7 @@ def test_plot_similarity_command(tmp_path):
 
 
 def test_plot_pca_command_reads_a_grid(tmp_path, monkeypatch, grid_manifest):
-    import satcle
+    import satcle.grid.lookup
     from satcle.grid.store_format import write_manifest
 
     write_manifest(tmp_path / "grid", grid_manifest)
@@ -59,7 +59,7 @@ def test_plot_pca_command_reads_a_grid(tmp_path, monkeypatch, grid_manifest):
             methods.append(method)
             return np.stack([lats, lons, np.cos(np.radians(lats))], axis=1)
 
-    monkeypatch.setattr(satcle, "open_grid", lambda path: FakeGrid(), raising=False)
+    monkeypatch.setattr(satcle.grid.lookup, "open_grid", lambda path: FakeGrid())
     out = tmp_path / "pca.png"
     result = runner.invoke(app, ["plot", "pca", "--grid", str(tmp_path / "grid"), "--step", "10", "--out", str(out)])
     assert result.exit_code == 0, result.output

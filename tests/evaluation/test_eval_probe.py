@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from satcle.errors import EvaluationConfigError
+from satcle.core.errors import EvaluationConfigError
 from satcle.evaluation.probe import LINEAR, ProbeConfig, fit_probe
 from satcle.evaluation.splits import Split, random_splits
 

@@ -74,8 +74,8 @@ def test_eval_command_rejects_unknown_names(tmp_path):
 
 
 def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_pair(tmp_path, monkeypatch, grid_manifest):
-    import satcle
-    from satcle.errors import GridFormatError
+    import satcle.grid.lookup
+    from satcle.core.errors import GridFormatError
     from satcle.grid.store_format import write_manifest
 
     grid = tmp_path / "grid"
@@ -88,7 +88,7 @@ def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_p
                 raise GridFormatError("partition file is corrupt")
             return live.encode(lats, lons)
 
-    monkeypatch.setattr(satcle, "open_grid", lambda path: FakeGrid(), raising=False)
+    monkeypatch.setattr(satcle.grid.lookup, "open_grid", lambda path: FakeGrid())
     monkeypatch.setenv("SATCLE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "E.md"
     result = runner.invoke(app, [

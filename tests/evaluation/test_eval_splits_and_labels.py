@@ -3,7 +3,7 @@ import pytest
 from typer.testing import CliRunner
 
 from satcle.cli import app
-from satcle.errors import EvaluationConfigError
+from satcle.core.errors import EvaluationConfigError
 from satcle.evaluation import diagnostics
 from satcle.evaluation.geography import sample_sphere
 from satcle.evaluation.labels import load_labels

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from satcle.errors import DataUnavailableError, EvaluationConfigError
+from satcle.core.errors import DataUnavailableError, EvaluationConfigError
 from satcle.evaluation import geography, tasks
 from satcle.evaluation.transfer import continent_splits, point_continents
 

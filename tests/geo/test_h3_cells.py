@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from build_grid.coverage import LandMask, covered_cells
-from satcle.errors import CoordinateError
+from satcle.core.errors import CoordinateError
 from satcle.geo.h3_cells import (cell_boundaries, cell_centers, cell_children, cells_at_resolution, latlng_to_cells,
                                   neighbor_disks)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from satcle import EncoderConfig, LocationEncoder, load_encoder, save_encoder
-from satcle.errors import ModelFormatError, ModelNotFoundError
+from satcle.core.errors import ModelFormatError, ModelNotFoundError
 
 
 @pytest.fixture

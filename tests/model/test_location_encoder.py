@@ -6,7 +6,7 @@ import torch
 
 import satcle
 from satcle import EncoderConfig, LocationEncoder
-from satcle.errors import CoordinateError
+from satcle.core.errors import CoordinateError
 from satcle.model.siren import Siren
 
 

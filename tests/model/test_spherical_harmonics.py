@@ -4,8 +4,8 @@ import scipy.special
 import torch
 
 from satcle import spherical_harmonics
-from satcle.coordinates import wrap_longitude
-from satcle.errors import CoordinateError
+from satcle.core.coordinates import wrap_longitude
+from satcle.core.errors import CoordinateError
 from satcle.model.spherical_harmonics import spherical_harmonics_torch
 
 

@@ -186,8 +186,8 @@ def test_satcle_model_spatial_path_differs_from_plain_and_has_gradients():
     with torch.no_grad():
         model.fusion.second.weight.normal_()
     lats, lons, feats = torch.tensor([0.0, 40.0, -20.0]), torch.tensor([5.0, 100.0, -60.0]), torch.randn(3, 5)
-    loss, locations = model(lats, lons, feats, torch.Generator().manual_seed(0))
-    assert locations.shape == (3, 8)
+    loss, kept, locations = model(lats, lons, feats, torch.Generator().manual_seed(0))
+    assert locations.shape == (3, 8) and kept is None   # no retention head
     assert not torch.allclose(locations, model.location_embeddings(lats, lons))
     loss.backward()
     assert model.log_logit_scale.grad is not None and model.fusion.first.weight.grad.abs().sum() > 0

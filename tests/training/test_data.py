@@ -9,7 +9,7 @@ import torch
 
 from satcle.data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles, cut_tiles, sample_land_points
 from satcle.data import bluemarble
-from satcle.errors import DataError
+from satcle.core.errors import DataError
 
 from conftest import write_s2_folder
 

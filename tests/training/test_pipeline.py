@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import satcle
 from satcle.cli import app
-from satcle.errors import TrainingConfigError
+from satcle.core.errors import TrainingConfigError
 from satcle.model.vision import VisionConfig
 from satcle.training import (
     ContrastiveConfig, DinoConfig, Preset, RefinementConfig, TrainingRun, run_training,

@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from satcle.errors import TrainingConfigError
-from satcle.model import EncoderConfig
+from satcle.core.errors import TrainingConfigError
 from satcle.training import ContrastiveConfig
 from satcle.training.contrastive import SatCLEModel
 from satcle.training.trainer import history_csv, lr_factor
@@ -105,3 +104,32 @@ def test_damping_scales_the_high_degrees_at_init_and_in_every_step(tmp_path, tra
     moved_damped = (first[:, top] - s * initial[:, top]).abs().max()
     assert 0 < moved_damped <= s * moved_free * 1.5
     assert moved_damped < 0.8 * moved_free
+
+
+def test_retention_keeps_the_initial_features_linearly_recoverable(tmp_path, train_pairs):
+    from .conftest import synthetic_pairs
+
+    base = dict(batch_size=16, max_epochs=12, patience=20, lr=5e-3, seed=3)
+    free = train_pairs(tmp_path / "free", ContrastiveConfig(**base))
+    kept = train_pairs(tmp_path / "kept", ContrastiveConfig(**base, retention_weight=10.0))
+    torch.manual_seed(3)
+    initial = SatCLEModel(TINY, 12, spatial=True, copies=2).location_encoder
+    lats, lons, _ = synthetic_pairs()
+
+    def unexplained(result):
+        """Share of the initial embedding's variance a least-squares map from the trained one misses."""
+        with torch.no_grad():
+            x = result.model.location_encoder(lats, lons).double()
+            y = initial(lats, lons).double()
+        x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+        residual = y - x @ torch.linalg.lstsq(x, y).solution
+        return float((residual ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
+
+    assert unexplained(kept) < 0.5 * unexplained(free)
+    assert "retention_loss" in kept.history[0] and "retention_loss" not in free.history[0]
+    assert kept.history[-1]["retention_loss"] < kept.history[0]["retention_loss"]
+    assert "retention_loss" in (tmp_path / "kept" / "train_log.csv").read_text().splitlines()[0]
+    # The head is training-only: the exported encoder has exactly the plain encoder's weights.
+    assert kept.model.location_encoder.state_dict().keys() == initial.state_dict().keys()
+    with pytest.raises(TrainingConfigError, match="retention_weight"):
+        ContrastiveConfig(retention_weight=-1.0)

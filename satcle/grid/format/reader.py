@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from ...errors import GridFormatError
+from ...core.errors import GridFormatError
 from .store import Manifest, embeddings_from_arrow
 from .verify import expected_schema, partition_problem
 

@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from ...atomic import write_atomic
-from ...errors import GridFormatError, GridNotFoundError, InvalidArgumentError
+from ...core.atomic import write_atomic
+from ...core.errors import GridFormatError, GridNotFoundError, InvalidArgumentError
 
 __all__ = [
     "COVERAGES",

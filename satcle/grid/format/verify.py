@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...checksum import file_sha256
+from ...core.checksum import file_sha256
 from .store import Manifest, PartitionInfo, partition_schema, read_manifest, without_geometry
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from numpy.typing import ArrayLike
 
-from ...errors import GridNotFoundError
+from ...core.errors import GridNotFoundError
 from ..format.store import MANIFEST_FILE
-from ...paths import GRID_ENV, default_grid_dir, index_cache_dir
+from ...core.paths import GRID_ENV, default_grid_dir, index_cache_dir
 from .grid import Grid, Source, open_grid
 from .precision import interp_error, probe_points
 

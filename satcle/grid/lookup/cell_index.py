@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import InvalidArgumentError
+from ...core.errors import InvalidArgumentError
 from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ...geo.sphere import unit_vectors
 

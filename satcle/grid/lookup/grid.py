@@ -22,14 +22,14 @@ from numpy.typing import ArrayLike
 from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
-from ...coordinates import as_latlon
-from ...errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
+from ...core.coordinates import as_latlon
+from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
 from ..format.reader import GridTable, read_grid_table
 from ..format.store import Manifest, read_manifest
 from ...model import LocationEncoder, load_encoder
-from ...paths import index_cache_dir
-from ...threads import check_num_threads
+from ...core.paths import index_cache_dir
+from ...core.threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
 from .index_cache import cached_cell_index
 
@@ -114,7 +114,7 @@ class Grid:
             Also return (N,) uint8 `Source` codes.
         num_threads : int
             OpenMP threads for the kernels: 0 or -1 use all cores, else
-            1..`satcle.threads.MAX_THREADS`.
+            1..`satcle.core.threads.MAX_THREADS`.
         out : np.ndarray (N, D) float32 C-contiguous writeable, optional
             Written in place and returned (saves allocating per call). Rows are
             written fastest when it starts 32-byte aligned, as the arrays this

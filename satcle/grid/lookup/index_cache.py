@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import atomic_path
+from ...core.atomic import atomic_path
 from ..format.reader import GridTable
 from ..format.store import Manifest
 from .cell_index import CellIndex, build_cell_index, empty_aligned

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import h3.api.basic_int as h3i
 import numpy as np
 
-from ...errors import InvalidArgumentError
+from ...core.errors import InvalidArgumentError
 from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ..format.reader import GridTable
 from ...model import LocationEncoder

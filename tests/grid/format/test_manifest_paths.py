@@ -11,7 +11,7 @@ import satcle
 from build_grid.cli import app
 from build_grid.engine import write_cells
 from satcle import open_grid
-from satcle.errors import GridFormatError
+from satcle.core.errors import GridFormatError
 from satcle.geo.h3_cells import cells_at_resolution
 from satcle.grid.format.store import MANIFEST_FILE, Manifest, read_manifest
 from satcle.grid.format.verify import verify_grid

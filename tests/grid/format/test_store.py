@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from satcle.errors import GridFormatError, GridNotFoundError
+from satcle.core.errors import GridFormatError, GridNotFoundError
 from satcle.grid.format.store import (
     Manifest,
     PartitionInfo,

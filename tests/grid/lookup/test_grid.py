@@ -8,7 +8,7 @@ import torch
 
 import satcle
 from satcle import EncoderConfig, LocationEncoder, open_grid
-from satcle.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
+from satcle.core.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
 from satcle.grid.format.store import MANIFEST_FILE, dequantize
 from satcle.grid.lookup import GRID_ENV, Source, default_grid_dir
 from build_grid.engine import write_cells

@@ -14,9 +14,9 @@ import pytest
 
 import satcle
 from satcle import open_grid
-from satcle.errors import InvalidArgumentError
+from satcle.core.errors import InvalidArgumentError
 from satcle.grid.lookup import grid as grid_module
-from satcle.threads import MAX_THREADS
+from satcle.core.threads import MAX_THREADS
 
 sh_module = importlib.import_module("satcle.model.spherical_harmonics")
 encoder_module = importlib.import_module("satcle.model.location_encoder")
@@ -132,7 +132,7 @@ def test_connect_checks_options_when_called(grid_dir, monkeypatch, options, mess
 
 
 def test_connect_checks_grid_dependent_options_when_called(grid_dir):
-    with pytest.raises(satcle.errors.GridFormatError, match="interp_error"):
+    with pytest.raises(satcle.core.errors.GridFormatError, match="interp_error"):
         satcle.connect(grid_dir, tolerance=0.1)
 
 

@@ -5,6 +5,7 @@ Thin wrappers over the Python API; every option is documented in --help.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -121,7 +122,8 @@ def evaluate(
     transfer_tasks: str = typer.Option(
         ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
     ),
-    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads per process: the probes are small, and one thread avoids oversubscription."),
+    jobs: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Encoders evaluated at once, each in its own process (default: one per core)."),
     out: Optional[Path] = typer.Option(
         None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
         "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
@@ -152,7 +154,7 @@ def evaluate(
         config = BenchmarkConfig(
             tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
             continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
-            threads=threads, splits=splits,
+            threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
             data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
         )
         if out is None:

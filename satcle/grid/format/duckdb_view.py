@@ -62,7 +62,7 @@ def view_manifest_sha256(manifest: Manifest) -> str:
 
 
 def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
-             arrow_lambda: bool = False) -> str:
+             arrow_lambda: bool = False, blank_own_checksum: bool = True) -> str:
     """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs).
 
     manifest_sha256: make every row require that the ``manifest.json`` DuckDB
@@ -72,6 +72,8 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
     no check (absolute paths, for a connection of this process).
     arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
     1.3 parses (the view is stored parsed, so readers do not care).
+    blank_own_checksum: False for the view of grids written before checksums,
+    which hashed the whole manifest.
     """
     lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
@@ -84,12 +86,13 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
                 f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
     if manifest_sha256 is None:
         return f"{select} FROM read_parquet({_file_list(files)})"
+    manifest_hash = (f"sha256(regexp_replace(content, {_literal(_OWN_CHECKSUM_PATTERN)}, "
+                     f"{_literal(_OWN_CHECKSUM_BLANK)}))" if blank_own_checksum else "sha256(content)")
     # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
     part_dir = "replace(parse_dirpath(filename), '\\', '/')"
     return (
         f"{select} FROM read_parquet({_file_list(files)}, filename = true), "
-        f"(SELECT sha256(regexp_replace(content, {_literal(_OWN_CHECKSUM_PATTERN)}, "
-        f"{_literal(_OWN_CHECKSUM_BLANK)})) AS manifest_sha256, "
+        f"(SELECT {manifest_hash} AS manifest_sha256, "
         f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
         f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
         f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
@@ -189,20 +192,29 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         stored = _catalog(path)
     except duckdb.Error as exc:
         return f"{DUCKDB_FILE} is unreadable: {' '.join(str(exc).split())}"
-    with duckdb.connect() as con:
-        try:
-            con.execute(search_path_sql(root))
-            con.execute(expected_view_sql(manifest))
-            expected = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{VIEW_NAME}'").fetchone()[0]
-        except duckdb.Error as exc:
-            return f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: {' '.join(str(exc).split())}"
+    statements = [expected_view_sql(manifest)]
+    if not manifest.checksums:   # a grid written before checksums: its view hashed the whole manifest
+        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
+                                   manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
+                                   arrow_lambda=_old_duckdb(), blank_own_checksum=False))
+    expected = []
+    for statement in statements:
+        with duckdb.connect() as con:
+            try:
+                con.execute(search_path_sql(root))
+                con.execute(statement)
+                expected.append(con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{VIEW_NAME}'")
+                                .fetchone()[0])
+            except duckdb.Error as exc:
+                return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
+                        f"{' '.join(str(exc).split())}")
     others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) != ("view", VIEW_NAME)]
     if others:
         return f"{DUCKDB_FILE} holds objects the builder never writes ({', '.join(others[:5])}): do not open it"
     views = [sql for kind, name, sql in stored if (kind, name) == ("view", VIEW_NAME)]
     if not views:
         return f"{DUCKDB_FILE} holds no {VIEW_NAME} view"
-    if views[0] != expected:
+    if views[0] not in expected:
         return f"{DUCKDB_FILE}: its {VIEW_NAME} view is not the one the builder writes for this manifest: do not open it"
     return None
 

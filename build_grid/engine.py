@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 import os
 import shutil
 import time
@@ -67,6 +68,10 @@ LAND_FRACTION = 0.30
 # written right after the file; read by a resumed build, removed once the manifest
 # (which records the same checksums) is written.
 JOURNAL_DIR = ".satcle-build-journal"
+# Size estimates: bytes of a partition file beyond its rows (footer, metadata, last
+# block), and of satcle.duckdb plus the manifest (DuckDB allocates 256 kB blocks).
+PARTITION_OVERHEAD = 4096
+DATABASE_BYTES = 300_000
 
 
 @dataclass(frozen=True)
@@ -131,10 +136,14 @@ class BuildSummary:
 
 def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True) -> int:
     """Approximate size of a grid on disk, bytes: cells x (h3 + lat + lon + embedding [+ scale]
-    [+ interp_error] + the GeoParquet point, ~14 bytes compressed)."""
-    cells = h3.get_num_cells(resolution) * (LAND_FRACTION if coverage == "land" else 1.0)
+    [+ interp_error] + the GeoParquet point, ~14 bytes compressed), plus each partition
+    file's footer and last file-system block (~4 kB: most of a small grid) and
+    ``satcle.duckdb`` with the manifest (~300 kB)."""
+    share = LAND_FRACTION if coverage == "land" else 1.0
+    cells = h3.get_num_cells(resolution) * share
+    partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
     per_cell = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0) + 14
-    return int(cells * per_cell)
+    return int(cells * per_cell + partitions * PARTITION_OVERHEAD + DATABASE_BYTES)
 
 
 def format_size(nbytes: float) -> str:
@@ -323,7 +332,8 @@ def _space_needed(config: BuildConfig, identity: Manifest, output: GridOutput,
                   results: list[PartitionResult]) -> str:
     """'about N MB needed, M MB free': what the rest of a build that ran out of space needs."""
     total = estimated_bytes(config.resolution, config.coverage, config.dtype, identity.dim, config.error_bound)
-    needed = max(total - sum(r.nbytes for r in results), max((r.nbytes for r in results), default=0), 1_000_000)
+    needed = max(total - sum(r.nbytes for r in results), max((r.nbytes for r in results), default=0),
+                 DATABASE_BYTES)
     free = free_disk_bytes(output.root)
     return f"about {format_size(needed)} more needed" + (f", {format_size(free)} free" if free is not None else "")
 
@@ -423,6 +433,11 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    # A failed task's exception reaches `build_grid`, which reports it in one line; the
+    # worker's own "Compute Failed" log (a multi-line traceback) would only repeat it.
+    worker_log = logging.getLogger("distributed.worker")
+    worker_level = worker_log.level
+    worker_log.setLevel(logging.CRITICAL)
     try:
         # In-process transport; the scheduler's HTTP server (it always starts one)
         # on a free loopback port, without the dashboard.
@@ -433,6 +448,7 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
             yield client
     finally:
         torch.set_num_threads(threads)
+        worker_log.setLevel(worker_level)
 
 
 def _recorded_checksums(output: GridOutput, identity: Manifest) -> dict[str, str]:

@@ -6,6 +6,7 @@ renamed (an object store's single PUT is atomic by itself).
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -13,7 +14,10 @@ from pathlib import Path
 import fsspec
 
 from satcle.core.atomic import write_atomic
-from satcle.core.errors import GridBuildError
+from satcle.core.errors import DiskFullError, GridBuildError
+
+# The errors of a write that found no room: a full device, or a full quota.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class GridOutput:
@@ -51,9 +55,15 @@ class GridOutput:
         return self.fs.cat_file(self.path(relative))
 
     def write_bytes(self, relative: str, data: bytes) -> None:
-        """Write a whole file atomically."""
+        """Write a whole file atomically. Raises DiskFullError (naming the device
+        and the file) when there is no space left for it."""
         if self.is_local:
-            write_atomic(Path(self.path(relative)), data)
+            try:
+                write_atomic(Path(self.path(relative)), data)
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    raise DiskFullError(no_space_message(self.path(relative))) from None
+                raise
             return
         final = self.path(relative)
         directory, name = final.rsplit("/", 1)
@@ -61,3 +71,29 @@ class GridOutput:
         self.fs.makedirs(directory, exist_ok=True)  # object stores have no directories: a no-op there
         self.fs.pipe_file(tmp, data)
         self.fs.mv(tmp, final)
+
+    def remove_tree(self, relative: str) -> None:
+        """Delete a directory of the grid and everything under it, if it exists."""
+        if self.exists(relative):
+            self.fs.rm(self.path(relative), recursive=True)
+
+
+def no_space_message(path: str | os.PathLike) -> str:
+    """'no space left on DEVICE writing PATH' for a local `path`: the device is the
+    file system's source and mount point (from /proc/self/mounts where there is one)."""
+    path = Path(path)
+    mount = path.parent
+    while not mount.exists():
+        mount = mount.parent
+    mount = mount.resolve()
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    device = str(mount)
+    try:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == str(mount):
+                device = f"{fields[0]} ({fields[2]} mounted at {mount})"
+    except OSError:
+        pass
+    return f"no space left on {device} writing {path}"

@@ -16,7 +16,7 @@ import pyarrow.dataset as ds
 
 from ...core.errors import GridFormatError
 from .store import Manifest, embeddings_from_arrow
-from .verify import expected_schema, partition_problem
+from .verify import PER_CELL_RULES, expected_schema, partition_problem, per_cell_column_problem
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,24 @@ class GridTable:
 def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False) -> GridTable:
     """Load every partition of a grid into one `GridTable`.
 
-    Each partition's footer is checked first (schema, row count against the
-    manifest); then all are read in one multithreaded Arrow dataset scan of the
-    columns the table needs (a GeoParquet geometry column is not read).
+    Each partition's footer is checked first (schema, row count and the grid
+    identity in its metadata against the manifest); then all are read in one
+    multithreaded Arrow dataset scan of the columns the table needs (a
+    GeoParquet geometry column is not read); then the per-cell columns are
+    checked (finite centres in range, finite scales and error bounds: cheap, one
+    value per cell; the files' checksums, `checksum_problems`, are `open_grid`'s).
+    The Arrow memory the scan freed is returned to the system.
 
-    Raises GridFormatError when a partition file is missing, unreadable, has
-    another schema or row count than the manifest says, or (with
-    verify_checksums) another sha256.
+    Raises GridFormatError when a partition file is missing, unreadable, of
+    another grid, has another schema or row count than the manifest says, bad
+    per-cell values, or (with verify_checksums) another sha256.
     """
     grid_dir = Path(grid_dir)
     expected = expected_schema(manifest)
     if not manifest.partitions:
         raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
     for part in manifest.partitions:
-        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums)
+        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem}")
     paths = [str(grid_dir / part.file) for part in manifest.partitions]
@@ -86,7 +90,7 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
     if order is not None:
         values = values[order]
     try:
-        return GridTable(
+        grid_table = GridTable(
             h3=column("h3", np.uint64),
             lat=column("lat", np.float64),
             lon=column("lon", np.float64),
@@ -96,3 +100,25 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
         )
     except ValueError as exc:
         raise GridFormatError(f"{grid_dir}: {exc}") from None
+    del table
+    # The scan's buffers are freed now that the arrays are copied; Arrow's allocator
+    # keeps freed pages unless asked (2.4 GB of a res-6 open).
+    pa.default_memory_pool().release_unused()
+    problem = per_cell_problem(grid_table)
+    if problem is not None:
+        raise GridFormatError(f"{grid_dir}: {problem} (damaged partition? `satcle-grid verify` names the file)")
+    return grid_table
+
+
+def per_cell_problem(table: GridTable) -> str | None:
+    """What is wrong with a table's per-cell columns (`PER_CELL_RULES`: finite
+    centres in range, finite scales > 0 and bounds >= 0), or None. Embedding
+    values are covered by the files' checksums on open, and decoded and checked
+    by ``satcle-grid verify``."""
+    for name in PER_CELL_RULES:
+        values = getattr(table, name)
+        if values is not None:
+            problem = per_cell_column_problem(name, values, table.h3)
+            if problem is not None:
+                return problem
+    return None

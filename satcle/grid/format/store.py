@@ -8,6 +8,12 @@ A grid is a directory:
   without one is not a grid (a build in progress or one that crashed);
 * ``satcle.duckdb`` - a DuckDB database with a view over the partitions.
 
+Integrity: the manifest's ``checksums`` maps every other file of the grid
+(partitions, ``satcle.duckdb``, any other file a builder adds) to its
+``xxh3_128`` checksum (`satcle.core.checksum`), verified by every open; the
+Parquet files also carry page checksums, so DuckDB and pyarrow readers catch
+damage too. Grids written before checksums have an empty mapping.
+
 Columns: ``h3`` UINT64, ``lat``/``lon`` FLOAT64 (cell centre, degrees),
 ``embedding`` FIXED_SIZE_LIST<float16|int8|float32>[D], ``scale`` FLOAT32 (int8
 only: row i dequantises as embedding[i] * scale[i]) and, when the build measured
@@ -33,6 +39,7 @@ import pyarrow as pa
 import torch
 
 from ...core.atomic import write_atomic
+from ...core.checksum import check_checksum_text
 from ...core.errors import GridFormatError, GridNotFoundError, InvalidArgumentError
 
 __all__ = [
@@ -207,6 +214,9 @@ class Manifest:
     build_finished: str
     has_interp_error: bool = False
     format_version: int = FORMAT_VERSION
+    # Relative path -> "xxh3_128:<hex>" of every file of the grid but the manifest
+    # (empty for grids written before checksums).
+    checksums: dict = dataclasses.field(default_factory=dict)
 
     def identity(self) -> tuple:
         """The values of `IDENTITY_FIELDS`, less the model's name (a renamed model is the same model)."""
@@ -245,6 +255,15 @@ class Manifest:
         document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
         for part in document["partitions"]:
             _check_partition_path(part.file)
+        checksums = document.get("checksums", {})
+        if not isinstance(checksums, dict):
+            raise GridFormatError("checksums is not a JSON object")
+        for file, checksum in checksums.items():
+            _check_partition_path(file)
+            try:
+                check_checksum_text(checksum)
+            except InvalidArgumentError as exc:
+                raise GridFormatError(f"{file}: {exc}") from None
         manifest = cls(**document)
         _check_dtype(manifest.dtype)
         if manifest.total_cells != sum(p.rows for p in manifest.partitions):
@@ -276,10 +295,10 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         raise GridFormatError(f"{path} is corrupt: {exc}") from None
     root = grid_dir.resolve()
-    for part in manifest.partitions:
+    for file in [part.file for part in manifest.partitions] + sorted(manifest.checksums):
         # After symbolic links: a link inside the directory may not lead out of it.
-        if not (grid_dir / part.file).resolve().is_relative_to(root):
-            raise GridFormatError(f"{path}: partition {part.file!r} resolves outside the grid directory {root}")
+        if not (grid_dir / file).resolve().is_relative_to(root):
+            raise GridFormatError(f"{path}: file {file!r} resolves outside the grid directory {root}")
     return manifest
 
 

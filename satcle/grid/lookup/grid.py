@@ -11,9 +11,11 @@ computed by the live encoder in one batch.
 from __future__ import annotations
 
 import enum
+import hashlib
 import numbers
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +25,17 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
+from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError, UncheckedGridWarning
 from ...geo.h3_cells import latlng_to_cells
 from ..format.reader import GridTable, read_grid_table
 from ..format.store import Manifest, read_manifest
+from ..format.verify import checksum_problems
 from ...model import LocationEncoder, load_encoder
 from ...core.paths import index_cache_dir
 from ...core.threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
 from .index_cache import cached_cell_index
+from .shared_grids import shared_grid
 
 METHODS = ("interp", "cell")
 ON_MISS = ("live", "nan", "raise")
@@ -70,6 +74,8 @@ class Grid:
                                            AMBIGUITY_FRACTION * np.radians(self.index.radius_deg))
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
+        # Whether `open_grid` checked the files' checksums before loading them.
+        self.checksums_verified = False
         values = table.values
         self._values = values.view(np.uint16) if values.dtype == np.float16 else values
         self._scale = table.scale if table.scale is not None else np.empty(0, dtype=np.float32)
@@ -263,21 +269,63 @@ def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, sorted_lat, sorted_lon
 
 
-def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False,
+def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = True,
               index_cache: bool = True) -> Grid:
-    """Open a grid directory: validate its manifest, load its partitions, index it.
+    """Open a grid directory: validate its manifest, verify its files, load its partitions, index it.
 
+    verify_checksums: check every file the manifest lists against its recorded
+    ``xxh3_128`` checksum before anything is read (on by default; it costs about
+    one more read of the files from the page cache, see docs/GRID.md). A grid
+    written before checksums opens with an `UncheckedGridWarning`.
     encoder: the live encoder for fallbacks; by default the manifest's model is
     loaded when first needed (and must have the manifest's sha256).
     index_cache: reuse (and store) the built index under `index_cache_dir()`.
+
+    One copy per process: a grid already opened (same resolved directory, same
+    manifest) by `open_grid`, `satcle.connect` or `satcle.lookup` and still held
+    is returned again, not reloaded (with `encoder`, a `Grid` sharing its arrays);
+    threads opening it at once wait for one load.
+
     Raises GridNotFoundError (no directory) or GridFormatError (no or corrupt
-    manifest, missing or inconsistent partitions).
+    manifest, missing, corrupt or inconsistent files, partitions of another grid).
     """
     path = Path(path)
     manifest = read_manifest(path)
-    table = read_grid_table(path, manifest, verify_checksums=verify_checksums)
+    key = (str(path.resolve()), hashlib.sha256(manifest.to_json().encode()).hexdigest())
+    grid = shared_grid(key, lambda: _load_grid(path, manifest, verify_checksums, index_cache))
+    if verify_checksums and not grid.checksums_verified:
+        _verify_files(path, manifest)   # loaded unverified by an earlier caller
+        grid.checksums_verified = True
+    if encoder is None:
+        return grid
+    shared = Grid(grid.table, resolution=grid.resolution, manifest=grid.manifest, encoder=encoder, path=grid.path,
+                  index=grid.index)
+    shared.checksums_verified = grid.checksums_verified
+    return shared
+
+
+def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cache: bool) -> Grid:
+    if verify_checksums:
+        _verify_files(path, manifest)
+    table = read_grid_table(path, manifest)
     index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
-    return Grid(table, resolution=manifest.resolution, manifest=manifest, encoder=encoder, path=path, index=index)
+    grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
+    grid.checksums_verified = verify_checksums
+    return grid
+
+
+def _verify_files(path: Path, manifest: Manifest) -> None:
+    """Raise GridFormatError unless every file the manifest lists has its recorded checksum."""
+    if not manifest.checksums:
+        warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
+                      "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
+                      "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
+        return
+    problems = checksum_problems(path, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
+        raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "
+                              "re-running the build that wrote the grid rebuilds damaged files")
 
 
 def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:

@@ -244,8 +244,10 @@ def test_missing_or_corrupt_partition(tmp_path, encoder):
     path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
     part = sorted((path / "partitions").iterdir())[0]
     part.write_bytes(b"not parquet")
-    with pytest.raises(GridFormatError, match="unreadable"):
+    with pytest.raises(GridFormatError, match=f"{part.name} is corrupt: checksum"):
         open_grid(path)
+    with pytest.raises(GridFormatError, match="unreadable"):
+        open_grid(path, verify_checksums=False)
     part.unlink()
     with pytest.raises(GridFormatError, match="missing"):
         open_grid(path)

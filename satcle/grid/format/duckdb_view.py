@@ -13,6 +13,11 @@ and from anywhere else after ``SET file_search_path = '<grid dir>'``
 requires that the ``manifest.json`` DuckDB found is byte for byte the build's
 (its sha256) and that the row's file lies in ``partitions/`` next to that
 manifest, else the query raises: it returns no row of another grid's files.
+
+The file also stores the table macro ``satcle_similar(cell, k)`` (`similar_macro_sql`):
+the k cells most similar (cosine) to a stored cell, plain SQL over the view, so
+it runs in any DuckDB that opens the file. `satcle.connect` adds its
+``(lat, lon, k)`` form, whose query vector is ``satcle_embedding(lat, lon)``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+SIMILAR_MACRO = "satcle_similar"
 # DuckDB's storage_compatibility_version for satcle.duckdb: the format of DuckDB 1.1
 # (storage version 64), which every DuckDB from 1.1 to 2.x opens.
 STORAGE_VERSION = "v1.1.0"
@@ -71,6 +77,39 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
         f"CASE WHEN manifest.grid_dir = '' THEN 'partitions' ELSE manifest.grid_dir || '/partitions' END "
         f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
     )
+
+
+def similar_macro_sql(*, point_resolution: int | None = None) -> str:
+    """``CREATE OR REPLACE MACRO satcle_similar ... AS TABLE``: the k cells of the view
+    most similar (cosine) to a query vector, as ``(h3 UBIGINT, lat DOUBLE, lon DOUBLE,
+    similarity FLOAT)``, most similar first (ties by h3).
+
+    ``satcle_similar(cell, k)``: the query vector is the stored embedding of `cell`
+    (an H3 id, UBIGINT), ranked against the cells of its own resolution (read from
+    the id's bits, so a view holding several resolutions ranks like with like);
+    no row when the view does not hold `cell`. Needs only the view: the form
+    stored in ``satcle.duckdb``.
+
+    point_resolution: also define the overload ``satcle_similar(lat, lon, k)``
+    (degrees), whose query vector is ``satcle_embedding(lat, lon)`` (the grid's
+    lookup, registered by `satcle.connect`), ranked against the cells of this
+    resolution; no row when it is NULL (outside coverage with ``on_miss="nan"``).
+    Overloads need DuckDB >= 1.3 (not the 1.1 storage format): `satcle.connect` only.
+    """
+    # Parameter names shadow column names inside a macro: every column is qualified.
+    def ranked(query: str, resolution: str) -> str:
+        return (f"SELECT c.h3, c.lat, c.lon, array_cosine_similarity(c.embedding, q.embedding) AS similarity "
+                f"FROM {VIEW_NAME} AS c, ({query}) AS q "
+                f"WHERE q.embedding IS NOT NULL AND (c.h3 >> 52) & 15 = {resolution} "
+                f"ORDER BY similarity DESC, c.h3 LIMIT k")
+
+    cell = ("cell::UBIGINT", f"SELECT s.embedding FROM {VIEW_NAME} AS s WHERE s.h3 = cell::UBIGINT")
+    sql = (f"CREATE OR REPLACE MACRO {SIMILAR_MACRO}(cell, k) AS TABLE "
+           f"{ranked(cell[1], f'({cell[0]} >> 52) & 15')}")
+    if point_resolution is not None:
+        point = "SELECT satcle_embedding(point_lat, point_lon) AS embedding"
+        sql += f", (point_lat, point_lon, k) AS TABLE {ranked(point, str(int(point_resolution)))}"
+    return sql
 
 
 def _file_list(files: list[str]) -> str:
@@ -122,6 +161,7 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
             con.execute(search_path_sql(root))
             con.execute(view_sql(files, manifest.dim, manifest.dtype, manifest_sha256=manifest_sha256,
                                  arrow_lambda=_old_duckdb()))
+            con.execute(similar_macro_sql())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

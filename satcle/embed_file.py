@@ -150,7 +150,8 @@ class _ParquetSink:
         import pyarrow.parquet as pq
 
         self.schema = schema.append(pa.field(EMBEDDING_COLUMN, pa.list_(pa.float32(), dim)))
-        self.writer = pq.ParquetWriter(path, self.schema)
+        # No dictionary for the embedding: distinct floats, and its hash table would cost ~ the chunk again.
+        self.writer = pq.ParquetWriter(path, self.schema, use_dictionary=list(schema.names))
 
     def write(self, columns: pa.RecordBatch, embeddings: np.ndarray, null: np.ndarray) -> None:
         arrays = [*columns.columns, embeddings_column(embeddings, null)]

@@ -57,6 +57,7 @@ def test_input_to_parquet_through_a_grid(tiny_grid, points, tmp_path, suffix):
     result = embed("--input", source, "--output", out, "--grid", grid)
     assert result.exit_code == 0, result.output
     assert f"embedding with the grid {grid}" in result.stderr and "rows/s" in result.stdout
+    assert f"{N / 1000:.2f}k" in result.stderr and " rows/s]" in result.stderr   # the progress bar
     table = pq.read_table(out)
     assert table.column_names == ["id", "lat", "lon", "name", "embedding"]
     assert pq.ParquetFile(out).metadata.num_row_groups > 1   # written chunk by chunk

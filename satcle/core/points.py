@@ -22,9 +22,9 @@ from .coordinates import wrap_longitude
 from .errors import InvalidArgumentError
 
 SUFFIXES = (".csv", ".parquet", ".pq")
-DEFAULT_CHUNK_ROWS = 65_536
-# CSV blocks of 4 MiB: ~100,000 rows of a lat,lon file, one chunk each.
-CSV_BLOCK_BYTES = 4 << 20
+DEFAULT_CHUNK_ROWS = 32_768
+# CSV blocks of 1 MiB: ~37,000 rows of an id,lat,lon file, one chunk each (~37 MB of float32 embeddings).
+CSV_BLOCK_BYTES = 1 << 20
 # What pyarrow's cast from text to float64 accepts, less NaN and infinities (bad rows either way).
 _NUMBER = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 

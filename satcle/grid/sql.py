@@ -70,8 +70,8 @@ def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyCon
 
 
 def create_similar_macro(con: duckdb.DuckDBPyConnection, resolution: int) -> None:
-    """``satcle_similar(cell, k)`` and, where DuckDB has macro overloads (1.3 and
-    later), ``satcle_similar(lat, lon, k)`` ranked among the cells of `resolution`."""
+    """``satcle_similar(cell, k)`` and, where DuckDB has macro overloads (not 1.1.3,
+    2.0.1 has), ``satcle_similar(lat, lon, k)`` ranked among the cells of `resolution`."""
     import duckdb
 
     try:

@@ -94,7 +94,8 @@ def similar_macro_sql(*, point_resolution: int | None = None) -> str:
     (degrees), whose query vector is ``satcle_embedding(lat, lon)`` (the grid's
     lookup, registered by `satcle.connect`), ranked against the cells of this
     resolution; no row when it is NULL (outside coverage with ``on_miss="nan"``).
-    Overloads need DuckDB >= 1.3 (not the 1.1 storage format): `satcle.connect` only.
+    Overloads are newer than DuckDB 1.1 (1.1.3 cannot parse them; 2.0.1 can) and
+    than its storage format: `satcle.connect` only.
     """
     # Parameter names shadow column names inside a macro: every column is qualified.
     def ranked(query: str, resolution: str) -> str:

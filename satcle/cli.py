@@ -44,7 +44,8 @@ def embed(
     ),
     grid: Optional[Path] = typer.Option(
         None, "--grid", help="Embed from this precomputed grid (interpolated; outside its coverage live). "
-        "Default: the default grid when it exists (satcle-grid build; $SATCLE_GRID), else the live encoder."
+        "Default with --input: the default grid when it exists (satcle-grid build; $SATCLE_GRID), else the live "
+        "encoder; POINTS: the live encoder."
     ),
     live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
     model: Optional[str] = typer.Option(
@@ -82,7 +83,8 @@ def embed(
                        f"({done.rows / max(done.seconds, 1e-9):,.0f} rows/s)")
             return
         lats, lons = _parse_points(points or [])
-        embedder = choose_embedder(grid, live, model, batch_size)
+        # A few points: the live encoder answers exactly in milliseconds, sooner than a grid opens.
+        embedder = choose_embedder(grid, live or grid is None, model, batch_size)
         typer.echo(f"embedding with {embedder.description}", err=True)
         embeddings = embedder.embed(lats, lons)
     except USER_ERRORS as exc:

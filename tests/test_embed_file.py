@@ -132,6 +132,12 @@ def test_default_grid_when_it_exists_else_live(tiny_grid, points, tmp_path, monk
         np.testing.assert_array_equal(np.load(tmp_path / "live.npy"), satcle.load_encoder("default").encode(lat, lon))
     result = embed("-i", source, "-o", tmp_path / "x.npy", "--live", "--grid", grid)
     assert result.exit_code == 2 and "not both" in result.stderr
+    # POINTS on the command line: live unless --grid (a few points are computed sooner than a grid opens).
+    result = embed("10,20", "-33.5,151.25", "-o", tmp_path / "points.npy")
+    assert result.exit_code == 0 and "the live encoder" in result.stderr, result.output
+    result = embed("10,20", "-33.5,151.25", "-o", tmp_path / "points.npy", "--grid", grid)
+    assert result.exit_code == 0 and f"the grid {grid}" in result.stderr, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "points.npy"), open_grid(grid).lookup([10, -33.5], [20, 151.25]))
 
 
 def test_input_errors_are_one_line(no_default_grid, points, tmp_path):

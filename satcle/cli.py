@@ -347,8 +347,6 @@ def _parse_points(points: List[str]) -> tuple[np.ndarray, np.ndarray]:
     return as_latlon(arr[:, 0], arr[:, 1])
 
 
-
-
 def _check_output(path: Path) -> None:
     """Raise InvalidArgumentError unless `embed` can write `path`: a known suffix, an existing folder
     (none is created), not a directory itself."""

@@ -10,8 +10,9 @@
   -> ``(h3, lat, lon, similarity)``, most similar (cosine) first
   (`format.duckdb_view.similar_macro_sql`, the same text as in ``satcle.duckdb``).
 
-`most_similar_cells` is ``satcle-grid similar``: the macro's point form. DuckDB is imported when a
-connection is made, not with this module: `import satcle` does not pay for it.
+`most_similar_cells` (``satcle-grid similar``) is the macro on a point's cell. DuckDB
+is imported when a connection is made, not with this module: `import satcle` does
+not pay for it.
 """
 
 from __future__ import annotations

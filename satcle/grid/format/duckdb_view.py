@@ -91,7 +91,8 @@ def similar_macro_sql(*, point_resolution: int | None = None) -> str:
     stored in ``satcle.duckdb``.
 
     point_resolution: also define the overload ``satcle_similar(lat, lon, k)``
-    (degrees), whose query vector is ``satcle_embedding(lat, lon)`` (the grid's
+    (degrees; its parameters are named point_lat and point_lon, since a macro's
+    parameter may not share a name with a column it returns), whose query vector is ``satcle_embedding(lat, lon)`` (the grid's
     lookup, registered by `satcle.connect`), ranked against the cells of this
     resolution; no row when it is NULL (outside coverage with ``on_miss="nan"``).
     Overloads are newer than DuckDB 1.1 (1.1.3 cannot parse them; 2.0.1 can) and
@@ -104,9 +105,8 @@ def similar_macro_sql(*, point_resolution: int | None = None) -> str:
                 f"WHERE q.embedding IS NOT NULL AND (c.h3 >> 52) & 15 = {resolution} "
                 f"ORDER BY similarity DESC, c.h3 LIMIT k")
 
-    cell = ("cell::UBIGINT", f"SELECT s.embedding FROM {VIEW_NAME} AS s WHERE s.h3 = cell::UBIGINT")
-    sql = (f"CREATE OR REPLACE MACRO {SIMILAR_MACRO}(cell, k) AS TABLE "
-           f"{ranked(cell[1], f'({cell[0]} >> 52) & 15')}")
+    stored = f"SELECT s.embedding FROM {VIEW_NAME} AS s WHERE s.h3 = cell::UBIGINT"
+    sql = f"CREATE OR REPLACE MACRO {SIMILAR_MACRO}(cell, k) AS TABLE {ranked(stored, '(cell::UBIGINT >> 52) & 15')}"
     if point_resolution is not None:
         point = "SELECT satcle_embedding(point_lat, point_lon) AS embedding"
         sql += f", (point_lat, point_lon, k) AS TABLE {ranked(point, str(int(point_resolution)))}"

@@ -16,9 +16,14 @@ cannot be known before the file is written) and that the row's file lies in
 ``partitions/`` next to that manifest, else the query raises: it returns no row
 of another grid's files.
 
+The file also stores the table macro ``satcle_similar(cell, k)`` (`similar_macro_sql`):
+the k cells most similar (cosine) to a stored cell, plain SQL over the view, so
+it runs in any DuckDB that opens the file. `satcle.connect` adds its
+``(lat, lon, k)`` form, whose query vector is ``satcle_embedding(lat, lon)``.
+
 `database_problem` checks a ``satcle.duckdb`` against the manifest: it must hold
-exactly the view the builder writes for it and nothing else (a ``.duckdb`` file
-can hold any SQL, run by whoever queries it).
+exactly the view and the macro the builder writes for it and nothing else (a
+``.duckdb`` file can hold any SQL, run by whoever queries it).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+SIMILAR_MACRO = "satcle_similar"
 # DuckDB's storage_compatibility_version for satcle.duckdb: the format of DuckDB 1.1
 # (storage version 64), which every DuckDB from 1.1 to 2.x opens.
 STORAGE_VERSION = "v1.1.0"
@@ -101,6 +107,40 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
     )
 
 
+def similar_macro_sql(*, point_resolution: int | None = None) -> str:
+    """``CREATE OR REPLACE MACRO satcle_similar ... AS TABLE``: the k cells of the view
+    most similar (cosine) to a query vector, as ``(h3 UBIGINT, lat DOUBLE, lon DOUBLE,
+    similarity FLOAT)``, most similar first (ties by h3).
+
+    ``satcle_similar(cell, k)``: the query vector is the stored embedding of `cell`
+    (an H3 id, UBIGINT), ranked against the cells of its own resolution (read from
+    the id's bits, so a view holding several resolutions ranks like with like);
+    no row when the view does not hold `cell`. Needs only the view: the form
+    stored in ``satcle.duckdb``.
+
+    point_resolution: also define the overload ``satcle_similar(lat, lon, k)``
+    (degrees; its parameters are named point_lat and point_lon, since a macro's
+    parameter may not share a name with a column it returns), whose query vector is ``satcle_embedding(lat, lon)`` (the grid's
+    lookup, registered by `satcle.connect`), ranked against the cells of this
+    resolution; no row when it is NULL (outside coverage with ``on_miss="nan"``).
+    Overloads are newer than DuckDB 1.1 (1.1.3 cannot parse them; 2.0.1 can) and
+    than its storage format: `satcle.connect` only.
+    """
+    # Parameter names shadow column names inside a macro: every column is qualified.
+    def ranked(query: str, resolution: str) -> str:
+        return (f"SELECT c.h3, c.lat, c.lon, array_cosine_similarity(c.embedding, q.embedding) AS similarity "
+                f"FROM {VIEW_NAME} AS c, ({query}) AS q "
+                f"WHERE q.embedding IS NOT NULL AND (c.h3 >> 52) & 15 = {resolution} "
+                f"ORDER BY similarity DESC, c.h3 LIMIT k")
+
+    stored = f"SELECT s.embedding FROM {VIEW_NAME} AS s WHERE s.h3 = cell::UBIGINT"
+    sql = f"CREATE OR REPLACE MACRO {SIMILAR_MACRO}(cell, k) AS TABLE {ranked(stored, '(cell::UBIGINT >> 52) & 15')}"
+    if point_resolution is not None:
+        point = "SELECT satcle_embedding(point_lat, point_lon) AS embedding"
+        sql += f", (point_lat, point_lon, k) AS TABLE {ranked(point, str(int(point_resolution)))}"
+    return sql
+
+
 def _file_list(files: list[str]) -> str:
     return "[" + ", ".join(_literal(f) for f in files) + "]"
 
@@ -153,6 +193,7 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
             # DuckDB binds a view when creating it: the relative paths must resolve now.
             con.execute(search_path_sql(root))
             con.execute(expected_view_sql(manifest))
+            con.execute(similar_macro_sql())
             con.execute("CHECKPOINT")   # raises if the view cannot reach the file itself
         if wal.exists() and wal.stat().st_size:
             raise GridBuildError(f"{tmp}: DuckDB left the view in its write-ahead log (the checkpoint failed)")
@@ -179,9 +220,10 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
     """What is wrong with ``satcle.duckdb`` of the grid at `grid_dir`, or None.
 
     The file is attached read-only and only its catalog is read (no view or macro
-    of it runs): it must hold exactly one object, the view ``satcle``, whose
-    definition is the builder's for `manifest` (`expected_view_sql`, as DuckDB
-    renders both). Anything else - another view, a macro, a table, another
+    of it runs): it must hold the view ``satcle``, whose definition is the builder's
+    for `manifest` (`expected_view_sql`, as DuckDB renders both), and at most the
+    builder's table macro ``satcle_similar`` (`similar_macro_sql`; grids written
+    before it have none). Anything else - another view, macro or table, another
     definition - could run SQL of someone else's choosing when the file is queried.
     """
     import duckdb
@@ -197,7 +239,7 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                                    manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
                                    arrow_lambda=_old_duckdb(), blank_own_checksum=False))
-    expected = []
+    expected, expected_macro = [], None
     for statement in statements:
         with duckdb.connect() as con:
             try:
@@ -205,10 +247,14 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
                 con.execute(statement)
                 expected.append(con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{VIEW_NAME}'")
                                 .fetchone()[0])
+                con.execute(similar_macro_sql())
+                expected_macro = con.execute(f"SELECT macro_definition FROM duckdb_functions() "
+                                             f"WHERE function_name = '{SIMILAR_MACRO}'").fetchone()[0]
             except duckdb.Error as exc:
                 return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
                         f"{' '.join(str(exc).split())}")
-    others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) != ("view", VIEW_NAME)]
+    builder_objects = {("view", VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
+    others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) not in builder_objects]
     if others:
         return f"{DUCKDB_FILE} holds objects the builder never writes ({', '.join(others[:5])}): do not open it"
     views = [sql for kind, name, sql in stored if (kind, name) == ("view", VIEW_NAME)]
@@ -216,6 +262,9 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         return f"{DUCKDB_FILE} holds no {VIEW_NAME} view"
     if views[0] not in expected:
         return f"{DUCKDB_FILE}: its {VIEW_NAME} view is not the one the builder writes for this manifest: do not open it"
+    macros = [sql for kind, name, sql in stored if (kind, name) == ("table_macro", SIMILAR_MACRO)]
+    if macros and macros != [expected_macro]:
+        return f"{DUCKDB_FILE}: its {SIMILAR_MACRO} macro is not the one the builder writes: do not open it"
     return None
 
 
@@ -230,7 +279,7 @@ def _catalog(path: Path) -> list[tuple[str, str, str | None]]:
         return (
             con.execute(f"SELECT 'view', view_name, sql FROM duckdb_views() WHERE {where}").fetchall()
             + con.execute(f"SELECT 'table', table_name, sql FROM duckdb_tables() WHERE {where}").fetchall()
-            + con.execute(f"SELECT function_type, function_name, NULL FROM duckdb_functions() "
+            + con.execute(f"SELECT function_type, function_name, macro_definition FROM duckdb_functions() "
                           f"WHERE {where}").fetchall()
             + con.execute(f"SELECT 'sequence', sequence_name, sql FROM duckdb_sequences() "
                           f"WHERE database_name = 'grid_file'").fetchall()

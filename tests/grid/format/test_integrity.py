@@ -192,6 +192,14 @@ def test_duckdb_with_an_extra_macro_is_caught(grid, built):
     assert any("holds objects the builder never writes (macro helper)" in p for p in problems)
 
 
+def test_duckdb_with_another_similar_macro_is_caught(grid, built):
+    """The builder's macro name over another body (it could read any file when called)."""
+    with duckdb.connect(str(grid / DUCKDB_FILE)) as con:
+        con.execute("CREATE OR REPLACE MACRO satcle_similar(cell, k) AS TABLE SELECT * FROM read_text('/etc/hostname')")
+    problems = verify_grid(grid)
+    assert any("satcle_similar macro is not the one the builder writes" in p for p in problems)
+
+
 def test_the_builders_database_passes_and_matches_the_manifest(built):
     assert verify_grid(built) == []
     result = runner.invoke(app, ["verify", str(built)])

@@ -209,13 +209,13 @@ def _names(text: str) -> tuple[str, ...]:
 
 @app.command()
 def train(
-    preset: str = typer.Option("bluemarble", help="Pipeline preset: 'bluemarble' (CPU, offline, ~90 min on 2 cores) or 's2-100k' (paper hyperparameters, GPU)."),
+    preset: str = typer.Option("bluemarble", help="Pipeline preset: 'bluemarble' (CPU, offline, 2 cores) or 's2-100k' (paper hyperparameters, GPU)."),
     out: Path = typer.Option(..., help="Run directory: vision/ (DINO backbone, features), contrastive/ (checkpoint, train_log.csv), model/ (exported encoder). Rerunning the same command resumes."),
     data: Optional[Path] = typer.Option(None, help="S2-100K folder (index.csv + images/) for --preset s2-100k; Blue Marble needs none."),
     vision_dir: Optional[Path] = typer.Option(None, help="Share a DINO backbone + feature cache between runs (default OUT/vision); it must come from the same data and ViT/DINO settings."),
     device: str = typer.Option("auto", help="'auto' (CUDA, else MPS, else CPU), or a torch device such as 'cpu' or 'cuda:0'. Multi-GPU: launch with torchrun."),
     seed: Optional[int] = typer.Option(None, help="Seed for tiles, split, order, jitter and initialisation (preset: 0)."),
-    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tiles to cut (preset: 20000)."),
+    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tiles to cut (preset: 10000)."),
     tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels at 7.4 km/px (preset: 32); a multiple of the ViT patch size (4)."),
     dino_epochs: Optional[int] = typer.Option(None, min=1, help="DINO self-distillation epochs."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Maximum contrastive epochs (early stopping may end sooner)."),
@@ -296,7 +296,7 @@ def plot_smoothing_command(
     out: Path = typer.Option(Path("smoothing.png"), help="PNG to write."),
     preset: str = typer.Option("bluemarble", help="Where tiles come from: 'bluemarble' or 's2-100k'."),
     data: Optional[Path] = typer.Option(None, help="S2-100K folder for --preset s2-100k."),
-    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tile set size (as used in training; preset 20000)."),
+    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tile set size (as used in training; preset 10000)."),
     tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels (as used in training; preset 32)."),
     count: int = typer.Option(6, min=1, max=32, help="Tiles to show, one row each."),
     seed: int = typer.Option(0, help="Seed of the Blue Marble tile set (as used in training)."),

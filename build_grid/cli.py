@@ -151,7 +151,7 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
 
 @app.command()
 def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
-    """Check every partition's sha256, schema and row count against the manifest; exit 1 naming bad files."""
+    """Check every partition (sha256, schema, row count) and lookup file (size, sha256, shape) against the manifest; exit 1 naming bad files."""
     from satcle.grid.format.verify import verify_grid
 
     problems = _or_exit(verify_grid, grid_dir)
@@ -159,7 +159,7 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if problems:
         raise typer.Exit(EXIT_NEGATIVE)
-    typer.echo(f"{grid_dir}: all partitions match the manifest")
+    typer.echo(f"{grid_dir}: all files match the manifest")
 
 
 @app.command()

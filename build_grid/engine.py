@@ -5,7 +5,8 @@ partition is one task that enumerates its cells, evaluates the encoder and
 writes one Parquet file atomically, with each cell's interpolation error bound
 (``interp_error``) unless the build is asked not to measure it. A partition whose file is already there and
 passes verification is skipped, so re-running an interrupted build finishes it
-with the same bytes. ``manifest.json`` is written last.
+with the same bytes. Then the lookup files (the rows in H3 order and the cell
+index, memory-mapped by readers) and ``satcle.duckdb``; ``manifest.json`` last.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from satcle.model import LocationEncoder, load_encoder
 from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
+from .lookup_writer import write_lookup_files
 from .output import GridOutput
 from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
@@ -56,6 +58,8 @@ MAX_RESOLUTION = 10
 # Share of all cells that `land` coverage keeps, measured at res 5 (605,102 of
 # 2,016,842); used only for size estimates before a build.
 LAND_FRACTION = 0.30
+# Bytes per cell of the cell index in the lookup files (measured at res 6: 399).
+INDEX_BYTES_PER_CELL = 400
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,10 @@ class BuildSummary:
 
 
 def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256) -> int:
-    """Approximate size of a grid on disk: cells x (h3 + lat + lon + embedding [+ scale])."""
+    """Approximate size of a grid on disk: cells x (h3 + lat + lon + embedding [+ scale]), twice
+    (partitions and lookup files), plus the cell index."""
     cells = h3.get_num_cells(resolution) * (LAND_FRACTION if coverage == "land" else 1.0)
-    per_cell = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0)
+    per_cell = 2 * (24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0)) + INDEX_BYTES_PER_CELL
     return int(cells * per_cell)
 
 
@@ -275,11 +280,14 @@ def grid_identity(encoder: LocationEncoder, resolution: int, coverage: str, dtyp
 
 
 def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResult]) -> Manifest:
-    """Write the manifest of the built partitions last (and ``satcle.duckdb`` for a local grid)."""
+    """Write the lookup files of the built partitions, ``satcle.duckdb`` for a
+    local grid, and the manifest last."""
     results = sorted(results, key=lambda r: r.parent)
     partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
-    manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions,
-                                   build_finished=_utc_now())
+    manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)
+    if partitions:
+        manifest = dataclasses.replace(manifest, lookup=write_lookup_files(output, manifest))
+    manifest = dataclasses.replace(manifest, build_finished=_utc_now())
     if output.is_local:
         write_database(output.root, manifest)
     output.write_bytes(MANIFEST_FILE, manifest.to_json().encode())

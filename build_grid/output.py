@@ -6,13 +6,15 @@ renamed (an object store's single PUT is atomic by itself).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
 
 import fsspec
+import numpy as np
 
-from satcle.core.atomic import write_atomic
+from satcle.core.atomic import atomic_path, write_atomic
 from satcle.core.errors import GridBuildError
 
 
@@ -61,3 +63,39 @@ class GridOutput:
         self.fs.makedirs(directory, exist_ok=True)  # object stores have no directories: a no-op there
         self.fs.pipe_file(tmp, data)
         self.fs.mv(tmp, final)
+
+    def write_array(self, relative: str, array: np.ndarray) -> tuple[int, str]:
+        """Write `array` as a ``.npy`` file atomically, hashing it on the way
+        (no second read); returns (bytes written, sha256 hex)."""
+        if self.is_local:
+            with atomic_path(Path(self.path(relative))) as tmp, open(tmp, "wb") as handle:
+                hashed = _HashingWriter(handle)
+                np.lib.format.write_array(hashed, np.ascontiguousarray(array), allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return hashed.size, hashed.digest.hexdigest()
+        final = self.path(relative)
+        directory, name = final.rsplit("/", 1)
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        self.fs.makedirs(directory, exist_ok=True)
+        with self.fs.open(tmp, "wb") as handle:
+            hashed = _HashingWriter(handle)
+            np.lib.format.write_array(hashed, np.ascontiguousarray(array), allow_pickle=False)
+        self.fs.mv(tmp, final)
+        return hashed.size, hashed.digest.hexdigest()
+
+
+class _HashingWriter:
+    """A write-only file that passes bytes on to `handle` and hashes them
+    (numpy then writes the array in chunks through `write`)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.size += view.nbytes
+        return self.handle.write(view)

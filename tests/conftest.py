@@ -54,6 +54,26 @@ def private_index_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def previous_format():
+    """`previous_format(grid_dir)`: turn a grid written by this builder into one of
+    the format before lookup files (no ``lookup/``, no ``lookup`` in the manifest)."""
+    return _previous_format
+
+
+def _previous_format(grid_dir):
+    import dataclasses
+    import shutil
+
+    from satcle.grid.format.lookup_files import LOOKUP_DIR
+    from satcle.grid.format.store import read_manifest, write_manifest
+
+    manifest = read_manifest(grid_dir)
+    shutil.rmtree(grid_dir / LOOKUP_DIR)
+    write_manifest(grid_dir, dataclasses.replace(manifest, lookup=None))
+    return grid_dir
+
+
 @pytest.fixture(scope="module")
 def tiny_grid(tmp_path_factory):
     """(grid directory, encoder): every resolution-0 cell, no error bound, from a seeded

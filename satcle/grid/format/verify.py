@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ...core.checksum import file_sha256
+from .lookup_files import lookup_file_problem
 from .store import Manifest, PartitionInfo, partition_schema, read_manifest, without_geometry
 
 
@@ -46,13 +47,15 @@ def expected_schema(manifest: Manifest) -> pa.Schema:
 
 
 def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
-    """Problems found in the grid at `grid_dir` (every partition, sha256
-    included), one line each naming the file; [] if sound.
+    """Problems found in the grid at `grid_dir` (every partition and lookup
+    file, sha256 included), one line each naming the file; [] if sound.
 
     Raises GridFormatError when there is no readable manifest at all.
     """
     root = Path(grid_dir)
     manifest = read_manifest(root)
     expected = expected_schema(manifest)
-    problems = (partition_problem(root, part, expected, checksum=True) for part in manifest.partitions)
+    problems = [partition_problem(root, part, expected, checksum=True) for part in manifest.partitions]
+    if manifest.lookup is not None:
+        problems += [lookup_file_problem(root, entry, manifest, checksum=True) for entry in manifest.lookup.files]
     return [problem for problem in problems if problem is not None]

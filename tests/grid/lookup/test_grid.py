@@ -240,14 +240,33 @@ def test_open_grid_errors(tmp_path, global_grid):
         open_grid(tmp_path)
 
 
-def test_missing_or_corrupt_partition(tmp_path, encoder):
-    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
+def test_missing_or_corrupt_partition(tmp_path, encoder, previous_format):
+    # Grids of the previous format are read from their partitions.
+    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False))
     part = sorted((path / "partitions").iterdir())[0]
     part.write_bytes(b"not parquet")
     with pytest.raises(GridFormatError, match="unreadable"):
         open_grid(path)
     part.unlink()
     with pytest.raises(GridFormatError, match="missing"):
+        open_grid(path)
+
+
+def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
+    rows = path / "lookup" / "values.npy"
+    data = bytearray(rows.read_bytes())
+    data[-1] ^= 0x01
+    rows.write_bytes(bytes(data))           # same size: found by the sha256, when asked for
+    assert open_grid(path, encoder=encoder).num_cells == 3
+    with pytest.raises(GridFormatError, match="values.npy is corrupt: sha256"):
+        open_grid(path, verify_checksums=True)
+    rows.write_bytes(bytes(data[:-2]))
+    with pytest.raises(GridFormatError, match="values.npy has .* bytes, the manifest says"):
+        open_grid(path)
+    (path / "lookup" / "records.npy").unlink()
+    rows.unlink()
+    with pytest.raises(GridFormatError, match="values.npy: lookup file listed in the manifest is missing"):
         open_grid(path)
 
 
@@ -345,11 +364,13 @@ def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
         interp_error(encoder, partition, partition[:3], table.values[global_grid.rows_of(partition[:3])])
 
 
-def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng, sphere_points):
+def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng, sphere_points,
+                                                         previous_format):
     import satcle.grid.lookup.index_cache as index_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    # Only grids of the previous format (no lookup files) build an index, and cache it.
+    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False))
     lats, lons = sphere_points(rng, 2000)
     stale = tmp_path / "cache" / "satcle" / "index" / ("0" * 64 + ".npz")   # an entry of an older format
     stale.parent.mkdir(parents=True)
@@ -369,7 +390,7 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
         np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
     assert loaded.index.records.ctypes.data % 64 == 0
     np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
-    write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False)
+    previous_format(write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False))
     with pytest.raises(AssertionError, match="rebuilt"):
         open_grid(path, encoder=encoder)
     monkeypatch.undo()

@@ -183,16 +183,3 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
             else:
                 blend_row_half(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel)
 
-
-def prefault(unsigned char[::1] buffer, int num_threads=0):
-    """Write a zero to the first byte of every 4096-byte page of `buffer`, the
-    pages shared out among threads: a fresh output array's pages are then
-    faulted in (and zeroed by the OS) on all cores, in order, instead of by
-    the scattered writes of the blend. (Its contents are to be overwritten.)"""
-    cdef Py_ssize_t n = buffer.shape[0], page, pages = (n + 4095) // 4096
-    if n == 0:
-        return
-    cdef unsigned char* b = &buffer[0]
-    with nogil:
-        for page in prange(pages, schedule="static", num_threads=num_threads):
-            b[page * 4096] = 0

@@ -478,3 +478,51 @@ def test_gather_blend_kernels_agree_with_numpy(rng, dim):
     with pytest.raises(ValueError, match="not available"):
         kernels.gather_blend(int8, scale, np.empty(0, np.float32), rows, weights, out, np.empty(0, np.int64),
                              f16_kernel=kernels.BEST_F16_KERNEL + 1)
+
+
+def test_float16_output_rounds_like_numpy_in_every_kernel(rng):
+    """float16 output is the float32 blend rounded to nearest even: the F16C path
+    and the portable one (F16_TABLE) give numpy's values, specials included."""
+    from satcle._ext import grid_blend as kernels
+    from satcle.grid.lookup.cell_index import empty_aligned
+
+    tiny = 2.0 ** -24                                 # the smallest float16 subnormal
+    specials = np.array([0.0, -0.0, 1.0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504.0, 65519.99, 65520.0, 1e10, -1e10,
+                         np.inf, -np.inf, np.nan, tiny, tiny / 2, tiny / 2 * 1.0001, 3 * tiny / 2, tiny / 3,
+                         2.0 ** -14, 2.0 ** -14 * (1 - 2 ** -12), 1e-30, -3.3e-6], dtype=np.float32)
+    magnitudes = (rng.normal(size=400) * 2.0 ** rng.integers(-30, 18, 400)).astype(np.float32)
+    values = np.concatenate([specials, magnitudes])[None, :]          # one row, 422 columns (a tail)
+    rows, weights = np.zeros((3, 1), np.int32), np.ones((3, 1), np.float32)
+    rows[2, 0] = -1                                                    # a missing row: float16 NaN
+    expected = np.repeat(values, 3, axis=0).astype(np.float16)
+    expected[2] = np.nan
+    for kernel in range(kernels.BEST_F16_KERNEL + 1):
+        for stored, table in ((values, np.empty(0, np.float32)),
+                              (values.astype(np.float16).view(np.uint16),
+                               np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32))):
+            out = empty_aligned((3, values.shape[1]), np.float16)
+            kernels.gather_blend(stored, np.empty(0, np.float32), table, rows, weights, out.view(np.uint16),
+                                 np.empty(0, np.int64), f16_kernel=kernel)
+            reference = expected if stored.dtype == np.float32 else np.repeat(stored, 3, axis=0).view(np.float16)
+            reference = reference.copy()
+            reference[2] = np.nan
+            # Equal as numbers (the SIMD blend's accumulator starts at +0, so -0 may come out +0).
+            np.testing.assert_array_equal(out[:2], reference[:2])
+            assert np.isnan(out[2]).all()
+
+
+@pytest.mark.parametrize("grid_name", ["global_grid", "patch_grid"])   # float16 and int8 rows
+def test_float16_output_is_the_float32_lookup_rounded(request, rng, grid_name, sphere_points):
+    grid = request.getfixturevalue(grid_name)
+    lats, lons = sphere_points(rng, 60_000)          # above SPATIAL_ORDER_MIN_POINTS: permuted writes too
+    for method in ("cell", "interp"):
+        full = grid.lookup(lats, lons, method=method, on_miss="nan")
+        half = grid.lookup(lats, lons, method=method, on_miss="nan", dtype=np.float16)
+        assert half.dtype == np.float16 and half.ctypes.data % 64 == 0
+        np.testing.assert_array_equal(half, full.astype(np.float16))
+        out = np.empty_like(half)
+        assert grid.lookup(lats, lons, method=method, on_miss="nan", out=out) is out   # dtype from out
+        np.testing.assert_array_equal(out, half)
+    # Live rows (exact=True, on_miss="live") are rounded too.
+    live = grid.lookup(lats[:50], lons[:50], exact=True, dtype="float16")
+    np.testing.assert_array_equal(live, grid.lookup(lats[:50], lons[:50], exact=True).astype(np.float16))

@@ -1,18 +1,23 @@
-"""Time of `open_grid` with the index built, then with the index cached.
+"""Time of `open_grid`: a grid with its lookup files (mapped), and the same grid in
+the previous format (index built, then read from the index cache).
 
 Run:  python benchmarks/bench_open.py [--res 4]
 
 Writes a grid of every cell of --res (a small random 256-d encoder: the values do
-not matter here) and opens it twice with an empty index cache in a temporary
-directory: the first open builds the cell index, the second loads it.
+not matter here), opens it, then removes its lookup files (the format before
+them) and opens it twice with an empty index cache in a temporary directory: the
+first open builds the cell index, the second loads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -20,6 +25,14 @@ import torch
 from build_grid.engine import write_cells
 from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.geo.h3_cells import cells_at_resolution
+from satcle.grid.format.lookup_files import LOOKUP_DIR
+from satcle.grid.format.store import read_manifest, write_manifest
+
+
+def timed_open(path: Path, encoder: LocationEncoder, what: str) -> None:
+    start = time.perf_counter()
+    grid = open_grid(path, encoder=encoder)
+    print(f"{what}: {time.perf_counter() - start:.3f} s for {grid.num_cells:,} cells")
 
 
 def main() -> None:
@@ -31,10 +44,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
         path = write_cells(Path(tmp) / "grid", encoder, cells_at_resolution(args.res), error_bound=False)
-        for attempt in ("first open (index built)", "second open (index cached)"):
-            start = time.perf_counter()
-            grid = open_grid(path, encoder=encoder)
-            print(f"{attempt}: {time.perf_counter() - start:.1f} s for {grid.num_cells:,} cells")
+        timed_open(path, encoder, "lookup files mapped")
+        shutil.rmtree(path / LOOKUP_DIR)
+        write_manifest(path, dataclasses.replace(read_manifest(path), lookup=None))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            timed_open(path, encoder, "previous format, first open (index built)")
+            timed_open(path, encoder, "previous format, second open (index cached)")
 
 
 if __name__ == "__main__":

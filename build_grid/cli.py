@@ -136,6 +136,9 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
         "cells": f"{manifest.total_cells:,}",
         "partitions": f"{len(manifest.partitions):,} (ancestors at resolution {manifest.partition_resolution})",
         "size": f"{nbytes / 1e6:,.1f} MB ({nbytes / max(manifest.total_cells, 1):,.0f} bytes/cell)",
+        "lookup": (f"{sum(f.bytes for f in manifest.lookup.files) / 1e6:,.1f} MB of lookup files (rows and index, "
+                   "memory-mapped by open_grid)" if manifest.lookup is not None
+                   else "no lookup files (previous format): re-run the build command to add them"),
         "built": f"{manifest.build_started} .. {manifest.build_finished} with satcle {manifest.library_version}",
     }
     for key, value in lines.items():

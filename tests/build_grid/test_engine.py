@@ -147,6 +147,7 @@ def test_similar_and_info_cli(land_grid):
     assert runner.invoke(app, ["similar", str(out), "--lat", "0", "--lon", "-150"]).exit_code == 1
     info = runner.invoke(app, ["info", str(out)])
     assert info.exit_code == 0 and "float16[256]" in info.output and f"{read_manifest(out).total_cells:,}" in info.output
+    assert "MB of lookup files" in info.output
     query = runner.invoke(app, ["query", str(out), "SELECT count(*) AS n FROM satcle"])
     assert query.exit_code == 0 and f"{read_manifest(out).total_cells}" in query.output
 

@@ -9,7 +9,7 @@ wrote). Printed side by side, each figure measured in this run:
 
 * opening, in fresh processes (page cache as the build left it): `open_grid` vs
   reading the rows alone (the stored embedding bytes, read into memory), and the
-  peak resident memory that opening added vs the row bytes;
+  resident memory that opening added (and the process's peak) vs the row bytes;
 * the lookup files: index bytes vs row bytes;
 * in a fresh process, the first `lookup` of the points (a new output array) vs
   the best of the following four;
@@ -55,7 +55,12 @@ def copy_bandwidth(megabytes: int = 512) -> float:
     return 2 * src.nbytes / best_of(3, lambda: np.copyto(dst, src))
 
 
-def peak_rss_bytes() -> int:
+def resident_bytes() -> int:
+    """Resident memory of this process now (Linux: /proc/self/statm), file pages mapped in included."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_resident_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux reports KiB
 
 
@@ -70,7 +75,7 @@ def child(task: str, grid_dir: str, points: str) -> dict:
     from satcle import open_grid
     from satcle.grid.format.store import read_manifest
 
-    before = peak_rss_bytes()
+    before, peak_before = resident_bytes(), peak_resident_bytes()
     if task == "rows":
         # The rows alone: the embedding bytes of the grid's rows file, read into memory.
         manifest = read_manifest(grid_dir)
@@ -80,7 +85,8 @@ def child(task: str, grid_dir: str, points: str) -> dict:
         return {"seconds": time.perf_counter() - start, "bytes": len(data)}
     start = time.perf_counter()
     grid = open_grid(grid_dir)
-    result = {"seconds": time.perf_counter() - start, "rss": peak_rss_bytes() - before}
+    result = {"seconds": time.perf_counter() - start, "rss": resident_bytes() - before,
+              "peak": peak_resident_bytes(), "peak_before": peak_before}
     if task == "first":
         lats, lons = np.load(points)
         result["calls"], result["faults"], result["system"] = [], [], []
@@ -158,7 +164,9 @@ def main() -> None:
           f"({grid.index.nbytes / grid.num_cells:.0f} bytes per cell)")
     print(f"open (fresh process): {opened['seconds'] * 1e3:,.1f} ms; reading the rows alone: "
           f"{rows_alone['seconds'] * 1e3:,.1f} ms; ratio {opened['seconds'] / rows_alone['seconds']:.2f}x")
-    print(f"peak RSS added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the row bytes")
+    print(f"resident memory added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the "
+          f"row bytes; peak RSS of the process {opened['peak_before'] / 1e6:,.0f} MB before open, "
+          f"{opened['peak'] / 1e6:,.0f} MB after")
     # The median over fresh processes of (first call, best later call), by the ratio of the two.
     first = sorted(firsts, key=lambda r: min(r["calls"][1:]) / r["calls"][0])[len(firsts) // 2]
     calls, faults, system = first["calls"], first["faults"], first["system"]

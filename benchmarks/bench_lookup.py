@@ -9,7 +9,7 @@ wrote). Printed side by side, each figure measured in this run:
 
 * opening, in fresh processes (page cache as the build left it): `open_grid` vs
   reading the rows alone (the stored embedding bytes, read into memory), and the
-  resident memory that opening added (and the process's peak) vs the row bytes;
+  resident memory that opening added vs the row bytes;
 * the lookup files: index bytes vs row bytes;
 * in a fresh process, the first `lookup` of the points (a new output array) vs
   the best of the following four;
@@ -60,10 +60,6 @@ def resident_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def peak_resident_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux reports KiB
-
-
 def faults_and_system_seconds() -> tuple[int, float]:
     """Page faults so far, and CPU seconds spent in the kernel (faulting memory in)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -75,7 +71,7 @@ def child(task: str, grid_dir: str, points: str) -> dict:
     from satcle import open_grid
     from satcle.grid.format.store import read_manifest
 
-    before, peak_before = resident_bytes(), peak_resident_bytes()
+    before = resident_bytes()
     if task == "rows":
         # The rows alone: the embedding bytes of the grid's rows file, read into memory.
         manifest = read_manifest(grid_dir)
@@ -85,8 +81,8 @@ def child(task: str, grid_dir: str, points: str) -> dict:
         return {"seconds": time.perf_counter() - start, "bytes": len(data)}
     start = time.perf_counter()
     grid = open_grid(grid_dir)
-    result = {"seconds": time.perf_counter() - start, "rss": resident_bytes() - before,
-              "peak": peak_resident_bytes(), "peak_before": peak_before}
+    # The current resident size, not getrusage's peak: a child's peak starts at its parent's size.
+    result = {"seconds": time.perf_counter() - start, "rss": resident_bytes() - before}
     if task == "first":
         lats, lons = np.load(points)
         result["calls"], result["faults"], result["system"] = [], [], []
@@ -165,8 +161,7 @@ def main() -> None:
     print(f"open (fresh process): {opened['seconds'] * 1e3:,.1f} ms; reading the rows alone: "
           f"{rows_alone['seconds'] * 1e3:,.1f} ms; ratio {opened['seconds'] / rows_alone['seconds']:.2f}x")
     print(f"resident memory added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the "
-          f"row bytes; peak RSS of the process {opened['peak_before'] / 1e6:,.0f} MB before open, "
-          f"{opened['peak'] / 1e6:,.0f} MB after")
+          f"row bytes")
     # The median over fresh processes of (first call, best later call), by the ratio of the two.
     first = sorted(firsts, key=lambda r: min(r["calls"][1:]) / r["calls"][0])[len(firsts) // 2]
     calls, faults, system = first["calls"], first["faults"], first["system"]

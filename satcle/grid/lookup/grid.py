@@ -54,8 +54,9 @@ class Source(enum.IntEnum):
 
 
 class Grid:
-    """A grid held in memory with its `CellIndex`; `lookup` is safe to call
-    from several threads at once (it only reads shared state).
+    """A grid's rows with their `CellIndex`, mapped from the grid's lookup files
+    or held in memory; `lookup` is safe to call from several threads at once (it
+    only reads shared state).
 
     Build one with `open_grid(path)`, or `Grid(table, ...)` for a table in
     memory (what the error-bound computation does for one partition).

@@ -252,6 +252,23 @@ def test_missing_or_corrupt_partition(tmp_path, encoder, previous_format):
         open_grid(path)
 
 
+def test_lookup_files_of_another_layout_are_not_mapped(tmp_path, encoder, rng, sphere_points):
+    import dataclasses
+
+    from satcle.grid.format.store import read_manifest, write_manifest
+    from satcle.grid.lookup import GridUpgradeWarning
+
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    lats, lons = sphere_points(rng, 2000)
+    mapped = open_grid(path, encoder=encoder).lookup(lats, lons)
+    manifest = read_manifest(path)
+    write_manifest(path, dataclasses.replace(manifest, lookup=dataclasses.replace(manifest.lookup, version=99)))
+    with pytest.warns(GridUpgradeWarning, match="no lookup files of this satcle's layout.*satcle-grid build"):
+        grid = open_grid(path, encoder=encoder)
+    assert grid.table.values.flags.writeable          # read from the partitions (mapped rows are read-only)
+    np.testing.assert_array_equal(grid.lookup(lats, lons), mapped)
+
+
 def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
     path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
     rows = path / "lookup" / "values.npy"

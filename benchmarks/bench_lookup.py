@@ -7,9 +7,11 @@ the cells around --points random land points and their neighbours: what a full
 land grid holds there), or is an existing grid (--grid, e.g. one `satcle-grid build`
 wrote). Printed side by side, each figure measured in this run:
 
-* opening, in fresh processes (page cache as the build left it): `open_grid` vs
-  reading the rows alone (the stored embedding bytes, read into memory), and the
-  resident memory that opening added vs the row bytes;
+* opening, in fresh processes (page cache as the build left it): `open_grid`
+  without the checksum pass (`verify_checksums=False`) vs reading the rows alone
+  (the stored embedding bytes, read into memory), the resident memory that
+  opening added vs the row bytes, and the default open (every file's checksum
+  verified first);
 * the lookup files: index bytes vs row bytes;
 * in a fresh process, the first `lookup` of the points (a new output array) vs
   the best of the following four;
@@ -80,7 +82,7 @@ def child(task: str, grid_dir: str, points: str) -> dict:
         data = (Path(grid_dir) / entry.file).read_bytes()
         return {"seconds": time.perf_counter() - start, "bytes": len(data)}
     start = time.perf_counter()
-    grid = open_grid(grid_dir)
+    grid = open_grid(grid_dir, verify_checksums=task == "open-verified")
     # The current resident size, not getrusage's peak: a child's peak starts at its parent's size.
     result = {"seconds": time.perf_counter() - start, "rss": resident_bytes() - before}
     if task == "first":
@@ -137,6 +139,7 @@ def main() -> None:
         np.save(points, np.stack([lats, lons]))
         rows_alone = in_fresh_process("rows", path, points)
         opened = in_fresh_process("open", path, points)
+        verified = in_fresh_process("open-verified", path, points)
         firsts = [in_fresh_process("first", path, points) for _ in range(FRESH_PROCESSES)]
         grid = open_grid(path, encoder=encoder)
         steady = measure_steady(grid, lats, lons, gather_blend, spatial_order)
@@ -158,8 +161,9 @@ def main() -> None:
           f"{row_bytes / 1e9:.3f} GB; {lats.size:,} random land points")
     print(f"index: {grid.index.nbytes / 1e9:.3f} GB = {grid.index.nbytes / row_bytes:.0%} of the row bytes "
           f"({grid.index.nbytes / grid.num_cells:.0f} bytes per cell)")
-    print(f"open (fresh process): {opened['seconds'] * 1e3:,.1f} ms; reading the rows alone: "
-          f"{rows_alone['seconds'] * 1e3:,.1f} ms; ratio {opened['seconds'] / rows_alone['seconds']:.2f}x")
+    print(f"open (fresh process, verify_checksums=False): {opened['seconds'] * 1e3:,.1f} ms; reading the rows "
+          f"alone: {rows_alone['seconds'] * 1e3:,.1f} ms; ratio {opened['seconds'] / rows_alone['seconds']:.2f}x")
+    print(f"open with every file's checksum verified (the default): {verified['seconds'] * 1e3:,.1f} ms")
     print(f"resident memory added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the "
           f"row bytes")
     # The median over fresh processes of (first call, best later call), by the ratio of the two.

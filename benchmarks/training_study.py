@@ -7,8 +7,9 @@ recipe and the monitor's numbers at the exported epoch). The eval reports must
 hold the runs' model directories as encoders plus `untrained` and `sh`, all on
 the same tasks, points and seeds (reports are pooled, so the baselines may come
 from one of them). Prints one markdown row per run: recipe, validation loss,
-diagnostics, and the tasks won against the best of `untrained` and `sh` per
-split and probe.
+diagnostics, the tasks won against the best of `untrained` and `sh` per
+split and probe, and the mean relative gap to that best over all of them
+(negative = better; small differences are seed noise, see docs/EVALUATION.md).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from satcle.evaluation.report import wins_over
 from satcle.training.presets import ContrastiveConfig
 
 RECIPE_KEYS = ("lr", "schedule", "warmup_epochs", "max_epochs", "anchor_weight", "first_layer_lr_scale",
-               "image_hidden", "damping_degree", "retention_weight", "min_location_r2")
+               "image_hidden", "damping_degree", "retention_weight", "retention_degree", "min_location_r2")
 
 
 def main() -> None:
@@ -38,29 +39,33 @@ def main() -> None:
         diagnostics.update({e["name"]: e.get("diagnostics", {}) for e in document["encoders"]})
     result = BenchmarkResult(scores=scores)
     settings = [(split, probe) for split in ("random", "spatial") for probe in ("mlp", "linear")]
-    header = ("| run | refinement | recipe | exported epoch / run | val loss | val top-1 | location R² | "
-              "participation ratio | "
-              + " | ".join(f"won {split} {probe}" for split, probe in settings) + " |")
+    header = ("| run | L | refinement | DINO epochs | recipe | exported epoch / run | val loss | val top-1 | "
+              "location R² | participation ratio | "
+              + " | ".join(f"won {split} {probe}" for split, probe in settings) + " | mean gap |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for run in args.runs:
         meta = json.loads((run / "model" / "config.json").read_text())["metadata"]
-        contrastive = _preset(run / "model" / "MODEL_CARD.md")["contrastive"]
+        preset = _preset(run / "model" / "MODEL_CARD.md")
+        contrastive = preset["contrastive"]
         defaults = dataclasses.asdict(ContrastiveConfig())
         recipe = ", ".join(f"{k} {contrastive[k]:g}" if isinstance(contrastive[k], float) else f"{k} {contrastive[k]}"
                            for k in RECIPE_KEYS if k in contrastive and (k == "lr" or contrastive[k] != defaults[k]))
         refinement = "+".join(k for k, on in meta["refinement"].items() if on) or "none"
         encoder = str(run / "model")
-        cells = []
+        cells, all_gaps = [], []
         for split, probe in settings:
             gaps = wins_over(result, encoder, ("untrained", "sh"), split, probe)
             cells.append(f"{sum(g < 0 for g in gaps.values())}/{len(gaps)}" if gaps else "–")
+            all_gaps += list(gaps.values())
+        mean_gap = f"{100 * sum(all_gaps) / len(all_gaps):+.1f} %" if all_gaps else "–"
         # Diagnostics as the eval measured them (same points for every run), else the training monitor's.
         measured = diagnostics.get(encoder) or meta
         r2, ratio = measured.get("location_r2"), measured.get("participation_ratio")
-        print(f"| {run.name} | {refinement} | {recipe} | {meta['best_epoch']} / {meta['epochs_run']} | "
+        print(f"| {run.name} | {preset['encoder']['legendre_degree']} | {refinement} | {preset['dino']['epochs']} | "
+              f"{recipe} | {meta['best_epoch']} / {meta['epochs_run']} | "
               f"{meta['val_loss']:.3f} | {meta['val_top1']:.3f} | {'–' if r2 is None else f'{r2:.3f}'} | "
-              f"{'–' if ratio is None else f'{ratio:.1f}'} | " + " | ".join(cells) + " |")
+              f"{'–' if ratio is None else f'{ratio:.1f}'} | " + " | ".join(cells) + f" | {mean_gap} |")
 
 
 def _preset(card: Path) -> dict:

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "lookup": ("Lookup speed", ["benchmarks/bench_lookup.py"]),
     "fidelity": ("Lookup fidelity and the error bound", ["benchmarks/fidelity_lookup.py", "--res", "4", "6"]),
     "open": ("Opening a grid", ["benchmarks/bench_open.py", "--res", "4"]),
+    "embed-stream": ("Streaming bulk embedding (2M CSV points through a grid)", ["benchmarks/bench_embed_stream.py"]),
 }
 HEADER = """# Benchmark results
 

@@ -62,14 +62,14 @@ def estimate(
     dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
     """Print the number of cells of a resolution and the size of a grid of them."""
-    from .engine import estimated_bytes
+    from .engine import estimated_bytes, format_size
 
     if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
         fail(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
     cells = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
     size = estimated_bytes(res, coverage, dtype, dim)
-    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{size / 1e9:.2f} GB")
+    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
 
 
 @app.command()
@@ -100,15 +100,15 @@ def build(
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
-    from .engine import BuildConfig, build_grid, estimated_bytes, free_disk_bytes, output_dir
+    from .engine import BuildConfig, build_grid, estimated_bytes, format_size, free_disk_bytes, output_dir
 
     with user_errors():
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
                              workers=workers, scheduler=scheduler, error_bound=error_bound)
         target = output_dir(config)
-    need, free = estimated_bytes(res, coverage, dtype), free_disk_bytes(target)
+    need, free = estimated_bytes(res, coverage, dtype, error_bound=error_bound), free_disk_bytes(target)
     if free is not None and need > free:
-        typer.secho(f"warning: the grid needs about {need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB are free at {target}",
+        typer.secho(f"warning: the grid needs about {format_size(need)}, {format_size(free)} are free at {target}",
                     fg=typer.colors.YELLOW, err=True)
     with user_errors():
         summary = build_grid(config)
@@ -154,7 +154,14 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
 
 @app.command()
 def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
-    """Check every partition (sha256, schema, row count) and lookup file (size, sha256, shape) against the manifest; exit 1 naming bad files."""
+    """Check every file of a grid against its manifest; exit 1 naming bad files.
+
+    Every file's checksum; every partition's sha256, schema, rows, recorded grid
+    identity and values (decoded with Parquet page checksums, all finite); every
+    lookup file's size, shape and values (all finite); and that satcle.duckdb holds
+    exactly the view the builder writes for this manifest.
+    """
+    from satcle.grid.format.store import read_manifest
     from satcle.grid.format.verify import verify_grid
 
     problems = _or_exit(verify_grid, grid_dir)
@@ -162,7 +169,14 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if problems:
         raise typer.Exit(EXIT_NEGATIVE)
-    typer.echo(f"{grid_dir}: all files match the manifest")
+    manifest = read_manifest(grid_dir)
+    if not manifest.checksums:
+        typer.secho(f"note: {grid_dir} was written before checksums, so it is not verified when opened; re-run the "
+                    "`satcle-grid build` that wrote it (same options, --out this directory) to add them",
+                    fg=typer.colors.YELLOW, err=True)
+    files = {p.file for p in manifest.partitions} | manifest.checksums.keys()
+    files |= {f.file for f in manifest.lookup.files} if manifest.lookup is not None else set()
+    typer.echo(f"{grid_dir}: all {len(files)} files match the manifest")
 
 
 @app.command()

@@ -3,10 +3,17 @@
 Cells are grouped by their ancestor at a coarse *partition resolution*; each
 partition is one task that enumerates its cells, evaluates the encoder and
 writes one Parquet file atomically, with each cell's interpolation error bound
-(``interp_error``) unless the build is asked not to measure it. A partition whose file is already there and
-passes verification is skipped, so re-running an interrupted build finishes it
-with the same bytes. Then the lookup files (the rows in H3 order and the cell
-index, memory-mapped by readers) and ``satcle.duckdb``; ``manifest.json`` last.
+(``interp_error``) unless the build is asked not to measure it, then records the
+file's checksum in the build journal. A partition whose file is already there
+and has the checksum recorded when it was written (in the journal, or in the
+manifest of a finished build) is skipped, so re-running an interrupted build
+finishes it with the same bytes, and a damaged file is rebuilt, never adopted.
+One build at a time holds the directory (`lock.build_lock`). Then the lookup
+files (the rows in H3 order and the cell index, memory-mapped by readers) are
+written from the partitions, every time (a resumed build rewrites them: they
+derive from the partitions, so the bytes are the same), checksummed as they are
+written; ``satcle.duckdb`` is written and checkpointed, then ``manifest.json``
+with every file's checksum, last.
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,12 +41,14 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from tqdm import tqdm
 
 import satcle
-from satcle.core.errors import GridBuildError, InvalidArgumentError
+from satcle.core.checksum import bytes_checksum, file_checksum
+from satcle.core.errors import DiskFullError, GridBuildError, InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution, neighbor_disks
 from satcle.geo.land import LandMask
 from satcle.grid.format.duckdb_view import write_database
 from satcle.grid.format.store import (
     COVERAGES,
+    DUCKDB_FILE,
     EMBEDDING_DTYPES,
     MANIFEST_FILE,
     PARTITIONS_DIR,
@@ -49,6 +59,7 @@ from satcle.model import LocationEncoder, load_encoder
 from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
+from .lock import build_lock
 from .lookup_writer import write_lookup_files
 from .output import GridOutput
 from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
@@ -60,6 +71,14 @@ MAX_RESOLUTION = 10
 LAND_FRACTION = 0.30
 # Bytes per cell of the cell index in the lookup files (measured at res 6: 399).
 INDEX_BYTES_PER_CELL = 400
+# The build journal: `<JOURNAL_DIR>/<partition file>` holds that file's checksum,
+# written right after the file; read by a resumed build, removed once the manifest
+# (which records the same checksums) is written.
+JOURNAL_DIR = ".satcle-build-journal"
+# Size estimates: bytes of a partition file beyond its rows (footer, metadata, last
+# block), and of satcle.duckdb plus the manifest (DuckDB allocates 256 kB blocks).
+PARTITION_OVERHEAD = 4096
+DATABASE_BYTES = 300_000
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,7 @@ class PartitionResult:
     sha256: str | None
     built: bool
     nbytes: int
+    checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,12 +141,31 @@ class BuildSummary:
     partitions_skipped: int
 
 
-def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256) -> int:
-    """Approximate size of a grid on disk: cells x (h3 + lat + lon + embedding [+ scale]), twice
-    (partitions and lookup files), plus the cell index."""
-    cells = h3.get_num_cells(resolution) * (LAND_FRACTION if coverage == "land" else 1.0)
-    per_cell = 2 * (24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0)) + INDEX_BYTES_PER_CELL
-    return int(cells * per_cell)
+def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True) -> int:
+    """Approximate size of a grid on disk, bytes: cells x (h3 + lat + lon + embedding [+ scale]
+    [+ interp_error]) twice (partitions and lookup files), + the GeoParquet point
+    (~14 bytes compressed) + the cell index of the lookup files; plus each partition
+    file's footer and last file-system block (~4 kB: most of a small grid) and
+    ``satcle.duckdb`` with the manifest (~300 kB)."""
+    share = LAND_FRACTION if coverage == "land" else 1.0
+    cells = h3.get_num_cells(resolution) * share
+    partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
+    row = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0)
+    per_cell = 2 * row + 14 + INDEX_BYTES_PER_CELL
+    return int(cells * per_cell + partitions * PARTITION_OVERHEAD + DATABASE_BYTES)
+
+
+def format_size(nbytes: float) -> str:
+    """A byte count for people: '512 B', '3.4 kB', '1.2 MB', '2.27 GB' (decimal units)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= size:
+            return f"{nbytes / size:,.{2 if unit == 'GB' else 1}f} {unit}"
+    return f"{nbytes:,.0f} B"
+
+
+def journal_file(relative: str) -> str:
+    """Relative path of the journal entry (the checksum) of grid file `relative`."""
+    return f"{JOURNAL_DIR}/{relative}.checksum"
 
 
 def partition_file(parent: int) -> str:
@@ -154,17 +193,27 @@ class EncoderPlugin(WorkerPlugin):
         self.land_mask = LandMask()
 
 
-def build_partition(parent: int, identity: Manifest, root: str, batch_size: int) -> PartitionResult:
+def build_partition(parent: int, recorded: str | None, identity: Manifest, root: str,
+                    batch_size: int) -> PartitionResult:
     """Dask task: build (or verify and skip) the partition under `parent` of the
-    grid `identity` (its manifest in progress)."""
+    grid `identity` (its manifest in progress).
+
+    An existing file is kept only if its checksum is the one recorded when it was
+    written: its journal entry, else `recorded` (the finished manifest's). Any
+    other file (damaged, or written before checksums) is rebuilt."""
     output = GridOutput(root)
     relative = partition_file(parent)
     expected = identity.partition_metadata(parent)
     if output.exists(relative):
         data = output.read_bytes(relative)
         rows = verified_rows(data, expected)
-        if rows is not None:
-            return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data))
+        journal = journal_file(relative)
+        if output.exists(journal):
+            recorded = output.read_bytes(journal).decode(errors="replace").strip()
+        checksum = bytes_checksum(data)
+        if rows is not None and checksum == recorded:
+            return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data),
+                                   checksum)
     plugin = get_worker().plugins[ENCODER_PLUGIN]
     cells, lats, lons = covered_cells_and_centres(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
@@ -178,8 +227,12 @@ def build_partition(parent: int, identity: Manifest, root: str, batch_size: int)
 def _write_partition(output: GridOutput, parent: int, table: pa.Table) -> PartitionResult:
     data = partition_to_parquet(table)
     relative = partition_file(parent)
+    checksum = bytes_checksum(data)
     output.write_bytes(relative, data)
-    return PartitionResult(parent, relative, table.num_rows, hashlib.sha256(data).hexdigest(), True, len(data))
+    # After the file: a file without its entry (a crash in between) is rebuilt on resume.
+    output.write_bytes(journal_file(relative), checksum.encode())
+    return PartitionResult(parent, relative, table.num_rows, hashlib.sha256(data).hexdigest(), True, len(data),
+                           checksum)
 
 
 def verified_rows(data: bytes, expected_metadata: dict[str, str]) -> int | None:
@@ -213,29 +266,34 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     out = output_dir(config, identity.model_name)
     output = GridOutput(out)
     output.refuse_non_directory()
-    _refuse_other_grid(output, identity)
     # Workers resolve the model themselves: a path must be absolute to mean the same there.
     model_ref = str(Path(config.model).resolve()) if Path(config.model).exists() else str(config.model)
 
     parents = _largest_first(cells_at_resolution(identity.partition_resolution), config)
     results: list[PartitionResult] = []
-    with _dask_client(config) as client:
-        # Our own cluster is in this process and sets torch's threads itself
-        # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
-        client.register_plugin(EncoderPlugin(model_ref))
-        task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
-        futures = client.map(task, parents, pure=False)
-        built_cells = 0
-        with tqdm(total=len(parents), unit="partition", disable=not progress, desc=f"res {config.resolution}") as bar:
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                if result.built:
-                    built_cells += result.rows
-                bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
-                bar.update(1)
-
-    manifest = _finish(output, identity, results)
+    # One build per directory; object stores have no lock (see `lock`).
+    with build_lock(out) if output.is_local else nullcontext():
+        recorded = _recorded_checksums(output, identity)
+        try:
+            with _dask_client(config) as client:
+                # Our own cluster is in this process and sets torch's threads itself
+                # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
+                client.register_plugin(EncoderPlugin(model_ref))
+                task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
+                futures = client.map(task, parents, [recorded.get(partition_file(p)) for p in parents], pure=False)
+                built_cells = 0
+                with tqdm(total=len(parents), unit="partition", disable=not progress,
+                          desc=f"res {config.resolution}") as bar:
+                    for future in as_completed(futures):
+                        result = future.result()
+                        results.append(result)
+                        if result.built:
+                            built_cells += result.rows
+                        bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
+                        bar.update(1)
+            manifest = _finish(output, identity, results)
+        except DiskFullError as exc:
+            raise DiskFullError(f"{exc}; {_space_needed(config, identity, output, results)}") from None
     return BuildSummary(
         out=out,
         cells=manifest.total_cells,
@@ -279,18 +337,37 @@ def grid_identity(encoder: LocationEncoder, resolution: int, coverage: str, dtyp
     )
 
 
+def _space_needed(config: BuildConfig, identity: Manifest, output: GridOutput,
+                  results: list[PartitionResult]) -> str:
+    """'about N MB needed, M MB free': what the rest of a build that ran out of space needs."""
+    total = estimated_bytes(config.resolution, config.coverage, config.dtype, identity.dim, config.error_bound)
+    needed = max(total - sum(r.nbytes for r in results), max((r.nbytes for r in results), default=0),
+                 DATABASE_BYTES)
+    free = free_disk_bytes(output.root)
+    return f"about {format_size(needed)} more needed" + (f", {format_size(free)} free" if free is not None else "")
+
+
 def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResult]) -> Manifest:
-    """Write the lookup files of the built partitions, ``satcle.duckdb`` for a
-    local grid, and the manifest last."""
+    """Write the lookup files of the built partitions, ``satcle.duckdb`` (local
+    grids) and then the manifest, with every file's checksum, last; then drop the
+    build journal."""
     results = sorted(results, key=lambda r: r.parent)
     partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
+    checksums = {r.file: r.checksum for r in results if r.file is not None}
     manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)
     if partitions:
-        manifest = dataclasses.replace(manifest, lookup=write_lookup_files(output, manifest))
-    manifest = dataclasses.replace(manifest, build_finished=_utc_now())
+        lookup, lookup_checksums = write_lookup_files(output, manifest)
+        manifest = dataclasses.replace(manifest, lookup=lookup)
+        checksums.update(lookup_checksums)
+    # The database's view records the manifest it belongs to: every field but its own checksum is final here.
+    manifest = dataclasses.replace(manifest, build_finished=_utc_now(), checksums=checksums)
     if output.is_local:
-        write_database(output.root, manifest)
+        # Written, checkpointed and read back before the manifest exists (`write_database`).
+        database = write_database(output.root, manifest)
+        if database is not None:
+            manifest = dataclasses.replace(manifest, checksums={**checksums, DUCKDB_FILE: file_checksum(database)})
     output.write_bytes(MANIFEST_FILE, manifest.to_json().encode())
+    output.remove_tree(JOURNAL_DIR)
     return manifest
 
 
@@ -315,17 +392,18 @@ def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndar
     output.refuse_non_directory()
     parents = np.asarray(h3ronpy.change_resolution(cells, partition_resolution), dtype=np.uint64)
     results = []
-    for parent in np.unique(parents).tolist():
-        part = cells[parents == parent]
-        neighbors = None
-        if error_bound:
-            members, _ = neighbor_disks(part)
-            around = np.setdiff1d(members, part)
-            neighbors = around[np.isin(around, cells)]
-        table = evaluate_partition(encoder, part, dtype, neighbors=neighbors,
-                                   metadata=identity.partition_metadata(parent))
-        results.append(_write_partition(output, parent, table))
-    _finish(output, identity, results)
+    with build_lock(out) if output.is_local else nullcontext():
+        for parent in np.unique(parents).tolist():
+            part = cells[parents == parent]
+            neighbors = None
+            if error_bound:
+                members, _ = neighbor_disks(part)
+                around = np.setdiff1d(members, part)
+                neighbors = around[np.isin(around, cells)]
+            table = evaluate_partition(encoder, part, dtype, neighbors=neighbors,
+                                       metadata=identity.partition_metadata(parent))
+            results.append(_write_partition(output, parent, table))
+        _finish(output, identity, results)
     return Path(out)
 
 
@@ -370,6 +448,11 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    # A failed task's exception reaches `build_grid`, which reports it in one line; the
+    # worker's own "Compute Failed" log (a multi-line traceback) would only repeat it.
+    worker_log = logging.getLogger("distributed.worker")
+    worker_level = worker_log.level
+    worker_log.setLevel(logging.CRITICAL)
     try:
         # In-process transport; the scheduler's HTTP server (it always starts one)
         # on a free loopback port, without the dashboard.
@@ -380,21 +463,25 @@ def _dask_client(config: BuildConfig) -> Iterator[Client]:
             yield client
     finally:
         torch.set_num_threads(threads)
+        worker_log.setLevel(worker_level)
 
 
-def _refuse_other_grid(output: GridOutput, identity: Manifest) -> None:
+def _recorded_checksums(output: GridOutput, identity: Manifest) -> dict[str, str]:
+    """The checksums a finished build of this grid recorded in its manifest ({} for none);
+    raises GridBuildError when `output` holds another grid."""
     if not output.exists(MANIFEST_FILE):
-        return
+        return {}
     try:
         previous = Manifest.from_json(output.read_bytes(MANIFEST_FILE).decode())
     except (ValueError, TypeError, KeyError, UnicodeDecodeError):
-        return  # a corrupt manifest is rewritten at the end
+        return {}  # a corrupt manifest is rewritten at the end
     if identity.identity() != previous.identity():
         bound = "with" if previous.has_interp_error else "without"
         raise GridBuildError(
             f"{output.root} already holds another grid (model {previous.model_name}, res {previous.resolution}, "
             f"{previous.coverage}, {previous.dtype}, {bound} error bounds); choose another --out"
         )
+    return dict(previous.checksums)
 
 
 def _utc_now() -> str:

@@ -12,9 +12,11 @@ from satcle.grid.lookup.cell_index import build_cell_index
 from .output import GridOutput
 
 
-def write_lookup_files(output: GridOutput, manifest: Manifest) -> LookupInfo:
+def write_lookup_files(output: GridOutput, manifest: Manifest) -> tuple[LookupInfo, dict[str, str]]:
     """Read the partitions `manifest` lists back from `output`, index them and
-    write every lookup array, each atomically; returns the manifest's `lookup`.
+    write every lookup array, each atomically and checksummed as it is written;
+    returns the manifest's `lookup` and the files' checksums ({relative path:
+    ``"xxh3_128:<hex>"``}, for the manifest's ``checksums``).
 
     Memory: the grid's rows and its index at once (what the lookup used to
     hold in every process that opened the grid).
@@ -29,8 +31,8 @@ def write_lookup_files(output: GridOutput, manifest: Manifest) -> LookupInfo:
     if table.interp_error is not None:
         arrays["interp_error"] = table.interp_error
     arrays.update(index.arrays())
-    files = []
+    files, checksums = [], {}
     for name, array in arrays.items():
-        size, sha256 = output.write_array(lookup_file(name), array)
-        files.append(LookupFile(name=name, file=lookup_file(name), bytes=size, sha256=sha256))
-    return LookupInfo(version=LOOKUP_VERSION, files=tuple(files), index=index.constants())
+        size, checksums[lookup_file(name)] = output.write_array(lookup_file(name), array)
+        files.append(LookupFile(name=name, file=lookup_file(name), bytes=size))
+    return LookupInfo(version=LOOKUP_VERSION, files=tuple(files), index=index.constants()), checksums

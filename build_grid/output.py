@@ -6,7 +6,7 @@ renamed (an object store's single PUT is atomic by itself).
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import os
 import uuid
 from pathlib import Path
@@ -15,7 +15,11 @@ import fsspec
 import numpy as np
 
 from satcle.core.atomic import atomic_path, write_atomic
-from satcle.core.errors import GridBuildError
+from satcle.core.checksum import StreamChecksum
+from satcle.core.errors import DiskFullError, GridBuildError
+
+# The errors of a write that found no room: a full device, or a full quota.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class GridOutput:
@@ -53,9 +57,15 @@ class GridOutput:
         return self.fs.cat_file(self.path(relative))
 
     def write_bytes(self, relative: str, data: bytes) -> None:
-        """Write a whole file atomically."""
+        """Write a whole file atomically. Raises DiskFullError (naming the device
+        and the file) when there is no space left for it."""
         if self.is_local:
-            write_atomic(Path(self.path(relative)), data)
+            try:
+                write_atomic(Path(self.path(relative)), data)
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    raise DiskFullError(no_space_message(self.path(relative))) from None
+                raise
             return
         final = self.path(relative)
         directory, name = final.rsplit("/", 1)
@@ -65,37 +75,69 @@ class GridOutput:
         self.fs.mv(tmp, final)
 
     def write_array(self, relative: str, array: np.ndarray) -> tuple[int, str]:
-        """Write `array` as a ``.npy`` file atomically, hashing it on the way
-        (no second read); returns (bytes written, sha256 hex)."""
+        """Write `array` as a ``.npy`` file atomically, checksumming it on the way
+        (no second read); returns (bytes written, ``"xxh3_128:<hex>"``). Raises
+        DiskFullError (naming the device and the file) when there is no space left."""
         if self.is_local:
-            with atomic_path(Path(self.path(relative))) as tmp, open(tmp, "wb") as handle:
-                hashed = _HashingWriter(handle)
-                np.lib.format.write_array(hashed, np.ascontiguousarray(array), allow_pickle=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return hashed.size, hashed.digest.hexdigest()
+            try:
+                with atomic_path(Path(self.path(relative))) as tmp, open(tmp, "wb") as handle:
+                    checksummed = _ChecksummingWriter(handle)
+                    np.lib.format.write_array(checksummed, np.ascontiguousarray(array), allow_pickle=False)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    raise DiskFullError(no_space_message(self.path(relative))) from None
+                raise
+            return checksummed.size, checksummed.checksum.text()
         final = self.path(relative)
         directory, name = final.rsplit("/", 1)
         tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
         self.fs.makedirs(directory, exist_ok=True)
         with self.fs.open(tmp, "wb") as handle:
-            hashed = _HashingWriter(handle)
-            np.lib.format.write_array(hashed, np.ascontiguousarray(array), allow_pickle=False)
+            checksummed = _ChecksummingWriter(handle)
+            np.lib.format.write_array(checksummed, np.ascontiguousarray(array), allow_pickle=False)
         self.fs.mv(tmp, final)
-        return hashed.size, hashed.digest.hexdigest()
+        return checksummed.size, checksummed.checksum.text()
+
+    def remove_tree(self, relative: str) -> None:
+        """Delete a directory of the grid and everything under it, if it exists."""
+        if self.exists(relative):
+            self.fs.rm(self.path(relative), recursive=True)
 
 
-class _HashingWriter:
-    """A write-only file that passes bytes on to `handle` and hashes them
+class _ChecksummingWriter:
+    """A write-only file that passes bytes on to `handle` and checksums them
     (numpy then writes the array in chunks through `write`)."""
 
     def __init__(self, handle):
         self.handle = handle
-        self.digest = hashlib.sha256()
+        self.checksum = StreamChecksum()
         self.size = 0
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        self.digest.update(view)
+        self.checksum.update(view)
         self.size += view.nbytes
         return self.handle.write(view)
+
+
+def no_space_message(path: str | os.PathLike) -> str:
+    """'no space left on DEVICE writing PATH' for a local `path`: the device is the
+    file system's source and mount point (from /proc/self/mounts where there is one)."""
+    path = Path(path)
+    mount = path.parent
+    while not mount.exists():
+        mount = mount.parent
+    mount = mount.resolve()
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    device = str(mount)
+    try:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == str(mount):
+                device = f"{fields[0]} ({fields[2]} mounted at {mount})"
+    except OSError:
+        pass
+    return f"no space left on {device} writing {path}"

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from satcle.core.errors import InvalidArgumentError
+from satcle.core.errors import GridBuildError, InvalidArgumentError
 from satcle.geo.h3_cells import cell_centers
 from satcle.grid.format.store import embeddings_to_arrow, partition_schema, quantize, wkb_points
 from satcle.grid.lookup import interp_error
@@ -74,6 +74,10 @@ def evaluate_partition(
         raise InvalidArgumentError("cells must be sorted ascending and unique")
     lats, lons = cell_centers(cells) if centres is None else centres
     embeddings = encoder.encode(lats, lons, batch_size=batch_size)
+    finite = np.isfinite(embeddings).all(axis=1)
+    if not finite.all():   # never stored: every reader would serve them, interpolation spreads them
+        raise GridBuildError(f"the encoder gave non-finite embeddings for {int((~finite).sum())} cells "
+                             f"(first {int(cells[np.argmin(finite)]):x}); the model is broken")
     values, scale = quantize(embeddings, dtype)
     columns = [pa.array(cells), pa.array(lats), pa.array(lons), embeddings_to_arrow(values)]
     if scale is not None:
@@ -109,7 +113,9 @@ def partition_to_parquet(table: pa.Table) -> bytes:
     float16/float32 embeddings are stored uncompressed (their low bits are noise);
     int8 ones are compressed, since Parquet has no 8-bit physical type and would
     spend 4 bytes per value (zstd brings them back to ~1). Statistics are kept
-    only where queries filter.
+    only where queries filter. Every page carries its CRC-32 (Parquet page
+    checksums), so readers that verify them (pyarrow with
+    ``page_checksum_verification=True``, ``satcle-grid verify``) catch damage.
     """
     int8 = table.schema.field("embedding").type.value_type == pa.int8()
     sink = io.BytesIO()
@@ -120,5 +126,6 @@ def partition_to_parquet(table: pa.Table) -> bytes:
         compression={**{name: "zstd" for name in table.column_names}, EMBEDDING_LEAF: "zstd" if int8 else "none"},
         use_dictionary=False,
         write_statistics=["h3", "lat", "lon"],
+        write_page_checksum=True,
     )
     return sink.getvalue()

@@ -93,6 +93,7 @@ class GridMap:
         import pyarrow.parquet as pq
 
         import satcle
+        from satcle.core.errors import GridFormatError
         from satcle.grid.format.store import read_manifest
 
         self.path = Path(grid_dir)
@@ -103,7 +104,7 @@ class GridMap:
         lat = np.concatenate([t.column("lat").to_numpy() for t in columns]).astype(np.float64)
         lon = np.concatenate([t.column("lon").to_numpy() for t in columns]).astype(np.float64)
         if h3_ids.size == 0:
-            raise ValueError(f"{self.path}: the grid has no cells")
+            raise GridFormatError(f"{self.path}: the grid has no cells")
         order = np.argsort(h3_ids)
         h3_ids, lat, lon = h3_ids[order], lat[order], lon[order]
         # The stored rows, dequantised by the grid's own lookup at the cell centres.

@@ -5,6 +5,7 @@ Thin wrappers over the Python API; every option is documented in --help.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from .cli_plot import plot_app
 from .cli_failure import USER_ERRORS, fail
 from .core.errors import InvalidArgumentError
 from .core.threads import MAX_THREADS
+from .embed_file import OUTPUT_SUFFIXES
 from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
 from .evaluation.tasks import DATA_ENV, TASKS
 
@@ -34,27 +36,60 @@ def embed(
         None, help='Points as "LAT,LON" in degrees, e.g. 48.8566,2.3522; negative values work as they are: -33.92,18.42.'
     ),
     input: Optional[Path] = typer.Option(
-        None, "--input", "-i", help="CSV file with columns 'lat' and 'lon' (degrees) instead of POINTS."
+        None, "--input", "-i", help="CSV or Parquet file of points (degrees) instead of POINTS; read and written "
+        "in chunks, every other column carried through to the output."
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Write all embeddings to .npy, .parquet or .csv; without it a summary is printed."
+        None, "--output", "-o", help="Write all embeddings to .parquet (input columns + embedding FLOAT[D]), "
+        ".csv (+ e0..e{D-1}) or .npy (the array); without it a summary is printed. Written atomically."
     ),
-    model: str = typer.Option("default", help="Shipped model name (see `satcle models`) or model directory."),
+    grid: Optional[Path] = typer.Option(
+        None, "--grid", help="Embed from this precomputed grid (interpolated; outside its coverage live). "
+        "Default with --input: the default grid when it exists (satcle-grid build; $SATCLE_GRID), else the live "
+        "encoder; POINTS: the live encoder."
+    ),
+    live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
+    model: Optional[str] = typer.Option(
+        None, help="Shipped model name (see `satcle models`) or model directory [default: default]."),
+    lat_column: str = typer.Option("lat", "--lat-column", help="With --input: the latitude column."),
+    lon_column: str = typer.Option("lon", "--lon-column", help="With --input: the longitude column."),
+    on_bad_row: str = typer.Option(
+        "error", "--on-bad-row", help="With --input, a row whose lat/lon is missing, unparsable, NaN or has "
+        "|lat| > 90: 'error' stops naming its row number (nothing written), 'null' writes a null embedding."
+    ),
+    progress: bool = typer.Option(True, help="Progress bar (rows, rows/s) on stderr with --input."),
     batch_size: int = typer.Option(16384, min=1, help="Points per network pass (memory ~ batch x 4 KB)."),
 ) -> None:
-    """Embed coordinates with a location encoder."""
-    from .model import load_encoder
+    """Embed coordinates with a location encoder or a precomputed grid."""
+    from .embed_file import choose_embedder, embed_file
 
     try:
         if output is not None:
             _check_output(output)   # before reading or encoding anything
-        lats, lons = _read_points(points or [], input)
-        encoder = load_encoder(model)
-        embeddings = encoder.encode(lats, lons, batch_size=batch_size)
+        if input is not None:
+            if points:
+                raise InvalidArgumentError("give POINTS or --input, not both")
+            if output is None:
+                raise InvalidArgumentError("--input needs --output FILE (.parquet, .csv or .npy)")
+            if on_bad_row not in ("error", "null"):
+                raise InvalidArgumentError(f"--on-bad-row must be 'error' or 'null', got {on_bad_row!r}")
+            from .core.points import PointReader
+
+            reader = PointReader(input, lat=lat_column, lon=lon_column)
+            embedder = choose_embedder(grid, live, model, batch_size)
+            typer.echo(f"embedding with {embedder.description}", err=True)
+            done = embed_file(reader, output, embedder, on_bad_row=on_bad_row, progress=progress)
+            nulls = f", {done.null_rows} null (bad rows)" if done.null_rows else ""
+            typer.echo(f"wrote {done.rows} x {embedder.dim} embeddings{nulls} to {output} in {done.seconds:.1f} s "
+                       f"({done.rows / max(done.seconds, 1e-9):,.0f} rows/s)")
+            return
+        lats, lons = _parse_points(points or [])
+        # A few points: the live encoder answers exactly in milliseconds, sooner than a grid opens.
+        embedder = choose_embedder(grid, live or grid is None, model, batch_size)
+        typer.echo(f"embedding with {embedder.description}", err=True)
+        embeddings = embedder.embed(lats, lons)
     except USER_ERRORS as exc:
         fail(str(exc))
-    if not encoder.metadata.get("trained", True):
-        typer.echo(f"note: model '{encoder.metadata['name']}' is UNTRAINED (placeholder weights)", err=True)
     if output is None:
         np.set_printoptions(precision=4, suppress=True)
         for lat, lon, row in zip(lats, lons, embeddings):
@@ -121,7 +156,8 @@ def evaluate(
     transfer_tasks: str = typer.Option(
         ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
     ),
-    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads: the probes are small, and one thread avoids oversubscription on shared cores."),
+    threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads per process: the probes are small, and one thread avoids oversubscription."),
+    jobs: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Encoders evaluated at once, each in its own process (default: one per core)."),
     out: Optional[Path] = typer.Option(
         None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
         "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
@@ -152,7 +188,7 @@ def evaluate(
         config = BenchmarkConfig(
             tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
             continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
-            threads=threads, splits=splits,
+            threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
             data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
         )
         if out is None:
@@ -201,6 +237,7 @@ def train(
     image_hidden: Optional[int] = typer.Option(None, min=0, help="Hidden width of an MLP image projection (0: linear, as SatCLIP)."),
     damping_degree: Optional[int] = typer.Option(None, min=0, help="Harmonic damping: train the first layer's weights on degrees l >= this scaled by (this / (l + 1))^2, at initialisation and in every step, so the network stays about as smooth as an L = this one; 0: off."),
     retention_weight: Optional[float] = typer.Option(None, min=0.0, help="Weight of the retention loss: a training-only linear head must reproduce, from the embedding, the features the network gave each location at initialisation (keeps the smooth location structure while the images reshape it); 0: off."),
+    retention_degree: Optional[int] = typer.Option(None, min=1, help="Degree L of the untrained network whose features the retention loss keeps (at most the model's own L; preset 10)."),
     min_location_r2: Optional[float] = typer.Option(None, help="Select (and early-stop on) only epochs whose location retention R^2 is at least this."),
     monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness and a temperature ridge probe every epoch."),
     eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: no probe)."),
@@ -227,7 +264,7 @@ def train(
                                 first_layer_lr_scale=first_layer_lr_scale,
                                 anchor_weight=anchor_weight, min_location_r2=min_location_r2,
                                 image_hidden=image_hidden, damping_degree=damping_degree,
-                                retention_weight=retention_weight)
+                                retention_weight=retention_weight, retention_degree=retention_degree)
         refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
         refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
                                          spatial=refinement.spatial and not no_spatial)
@@ -294,19 +331,12 @@ def _override(config, **values):
     return dataclasses.replace(config, **{k: v for k, v in values.items() if v is not None})
 
 
-def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarray, np.ndarray]:
-    if points and csv_path is not None:
-        raise InvalidArgumentError("give POINTS or --input, not both")
-    if csv_path is not None:
-        import pyarrow.csv as pacsv
+def _parse_points(points: List[str]) -> tuple[np.ndarray, np.ndarray]:
+    """"LAT,LON" texts -> (N,) lats, (N,) lons float64 degrees, validated (CoordinateError)."""
+    from .core.coordinates import as_latlon
 
-        table = pacsv.read_csv(csv_path)
-        missing = {"lat", "lon"} - set(table.column_names)
-        if missing:
-            raise InvalidArgumentError(f"{csv_path} lacks column(s) {sorted(missing)}; it has {table.column_names}")
-        return table["lat"].to_numpy(), table["lon"].to_numpy()
     if not points:
-        raise InvalidArgumentError('no points: give "LAT,LON" arguments or --input CSV')
+        raise InvalidArgumentError('no points: give "LAT,LON" arguments or --input FILE')
     pairs = []
     for text in points:
         parts = text.replace(" ", "").split(",")
@@ -317,10 +347,7 @@ def _read_points(points: List[str], csv_path: Optional[Path]) -> tuple[np.ndarra
         if pairs[-1] is None:
             raise InvalidArgumentError(f'cannot read point {text!r}; expected "LAT,LON" in degrees')
     arr = np.asarray(pairs, dtype=np.float64)
-    return arr[:, 0], arr[:, 1]
-
-
-OUTPUT_SUFFIXES = (".npy", ".parquet", ".csv")
+    return as_latlon(arr[:, 0], arr[:, 1])
 
 
 def _check_output(path: Path) -> None:

@@ -1,11 +1,18 @@
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 import satcle
 from satcle.cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def no_default_grid(monkeypatch, tmp_path):
+    """`satcle embed` embeds from the default grid when one exists: these tests compare with the live encoder."""
+    monkeypatch.setenv("SATCLE_GRID", str(tmp_path / "no-grid-here"))
 
 
 def test_embed_points_to_parquet_matches_api(tmp_path):

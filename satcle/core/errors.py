@@ -50,6 +50,14 @@ class GridBuildError(SatcleError, RuntimeError):
     """A grid build that cannot go on: its output holds another build, or a worker failed."""
 
 
+class BuildLockedError(GridBuildError):
+    """Another build holds the grid directory (the message names its process and host)."""
+
+
+class DiskFullError(GridBuildError):
+    """No space left on the device a build writes to (the message names the device and the file)."""
+
+
 class GridNotFoundError(SatcleError, FileNotFoundError):
     """No grid where one was looked for (an explicit path or the default location)."""
 
@@ -64,3 +72,7 @@ class DataError(SatcleError, ValueError):
 
 class TrainingConfigError(SatcleError, ValueError):
     """A training configuration that cannot work (bad sizes, a resume against another config)."""
+
+
+class UncheckedGridWarning(UserWarning):
+    """A grid written before checksums: its files cannot be verified on open (re-running its build upgrades it)."""

@@ -10,9 +10,11 @@ the benchmark runs on the user's own task instead of the built-in ones.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -47,6 +49,8 @@ class BenchmarkConfig:
     gridded tasks' files (None: those tasks are skipped). labels: a user task
     (`labels.load_labels`) run instead of `tasks`, without continent transfer.
     diagnostics: location retention, participation ratio and smoothness per encoder.
+    threads: torch threads per process; jobs: encoders evaluated at once, each in its own
+    process (the probes are small: processes use cores better than threads do).
     """
 
     tasks: tuple[str, ...] = DEFAULT_TASKS
@@ -59,6 +63,7 @@ class BenchmarkConfig:
     mlp: ProbeConfig = MLP
     linear: ProbeConfig = LINEAR
     threads: int = 1
+    jobs: int = 1
     cache: Path | None = None
     splits: tuple[str, ...] = SPLITS
     data_dir: Path | None = None
@@ -124,49 +129,101 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -
         splits = _global_splits(tasks, config, seeds, result, log)
         transfer = _transfer_splits(tasks, config, seeds, result, log)
         probe_points = _diagnostic_points(tasks, config)
-        jobs = len(names) * len(tasks)
-        with tqdm(total=jobs, desc="eval", unit="pair", disable=jobs == 0) as bar:
-            for name in names:
-                try:
-                    encode = specs[name].load()
-                except (EncoderUnavailableError, ImportError, OSError) as exc:
-                    result.skipped.append(f"encoder {name}: {exc}")
-                    log(f"skipped encoder {name}: {exc}")
-                    bar.update(len(tasks))
-                    continue
-                encode_s, dim = 0.0, None
-                for task in tasks:
-                    bar.set_postfix_str(f"{name} / {task.name}")
-                    t0 = time.perf_counter()
-                    try:
-                        features = np.asarray(encode(task.lats, task.lons), dtype=np.float32)
-                    except (SatcleError, OSError) as exc:  # e.g. a land-only grid asked about the ocean
-                        result.skipped.append(f"encoder {name} on task {task.name}: {exc}")
-                        log(f"skipped encoder {name} on task {task.name}: {exc}")
-                        bar.update(1)
-                        continue
-                    encode_s += time.perf_counter() - t0
-                    dim = features.shape[1]
-                    n_classes = len(task.classes) or None
-                    for split_name, split in splits.get(task.name, {}).items():
-                        for probe_name, probe in (("mlp", config.mlp), ("linear", config.linear)):
-                            metrics = fit_probe(features, task.y, task.kind, split, seeds, probe, n_classes)
-                            result.scores.append(
-                                Score("global", probe_name, task.name, name, _lists(metrics), split_name))
-                    for continent, continent_split in transfer.get(task.name, {}).items():
-                        metrics = fit_probe(features, task.y, task.kind, continent_split, seeds, config.mlp, n_classes)
-                        result.scores.append(
-                            Score(f"transfer:{continent}", "mlp", task.name, name, _lists(metrics), "continent"))
-                    bar.update(1)
-                row = {"name": name, "description": specs[name].description, "dim": dim,
-                       "encode_seconds": round(encode_s, 3)}
-                if config.diagnostics and probe_points is not None:
-                    row["diagnostics"] = _diagnostics(encode, *probe_points, result, name, log)
-                result.encoders.append(row)
+        work = EncoderWork(config, tasks, splits, transfer, probe_points, seeds)
+        jobs = min(config.jobs, len(names))
+        with tqdm(total=len(names) * len(tasks), desc="eval", unit="pair", disable=not names) as bar:
+            if jobs <= 1:
+                outcomes = []
+                for name in names:
+                    outcomes.append(work.run(name, specs[name], bar))
+            else:
+                # Encoders are independent: one spawned process each (fork is unsafe after torch
+                # and OpenMP have started threads), results gathered in report order.
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                    futures = {pool.submit(work.run_named, name): name for name in names}
+                    for future in as_completed(futures):
+                        bar.set_postfix_str(f"{futures[future]} done")
+                        bar.update(len(tasks))
+                    outcomes = [future.result() for future in futures]
+        for outcome in outcomes:
+            for message in outcome.messages:
+                result.skipped.append(message)
+                log(message)
+            result.scores.extend(outcome.scores)
+            if outcome.row is not None:
+                result.encoders.append(outcome.row)
     finally:
         torch.set_num_threads(threads_before)
     result.runtime_s = time.perf_counter() - started
     return result
+
+
+@dataclass
+class EncoderOutcome:
+    """What one encoder produced: its scores, its report row (None when it could not load) and skip messages."""
+
+    scores: list[Score] = field(default_factory=list)
+    row: dict | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EncoderWork:
+    """Everything needed to evaluate one encoder on every task; picklable, so a worker process can run it."""
+
+    config: BenchmarkConfig
+    tasks: list[TaskData]
+    splits: dict
+    transfer: dict
+    probe_points: tuple[np.ndarray, np.ndarray] | None
+    seeds: list[int]
+
+    def run_named(self, name: str) -> EncoderOutcome:
+        """`run` in a worker process: the encoder looked up by name there (its loader is a closure)."""
+        torch.set_num_threads(self.config.threads)
+        specs = encoder_registry.encoder_specs(self.config.grid, self.config.encoders or ())
+        return self.run(name, specs[name], None)
+
+    def run(self, name: str, spec: encoder_registry.EncoderSpec, bar: tqdm | None) -> EncoderOutcome:
+        """Probe every task (both splits, both probes, every seed) and continent transfer with one encoder."""
+        outcome = EncoderOutcome()
+        try:
+            encode = spec.load()
+        except (EncoderUnavailableError, ImportError, OSError) as exc:
+            outcome.messages.append(f"skipped encoder {name}: {exc}")
+            if bar is not None:
+                bar.update(len(self.tasks))
+            return outcome
+        encode_s, dim = 0.0, None
+        for task in self.tasks:
+            if bar is not None:
+                bar.set_postfix_str(f"{name} / {task.name}")
+            t0 = time.perf_counter()
+            try:
+                features = np.asarray(encode(task.lats, task.lons), dtype=np.float32)
+            except (SatcleError, OSError) as exc:  # e.g. a land-only grid asked about the ocean
+                outcome.messages.append(f"skipped encoder {name} on task {task.name}: {exc}")
+                if bar is not None:
+                    bar.update(1)
+                continue
+            encode_s += time.perf_counter() - t0
+            dim = features.shape[1]
+            n_classes = len(task.classes) or None
+            for split_name, split in self.splits.get(task.name, {}).items():
+                for probe_name, probe in (("mlp", self.config.mlp), ("linear", self.config.linear)):
+                    metrics = fit_probe(features, task.y, task.kind, split, self.seeds, probe, n_classes)
+                    outcome.scores.append(Score("global", probe_name, task.name, name, _lists(metrics), split_name))
+            for continent, continent_split in self.transfer.get(task.name, {}).items():
+                metrics = fit_probe(features, task.y, task.kind, continent_split, self.seeds, self.config.mlp, n_classes)
+                outcome.scores.append(
+                    Score(f"transfer:{continent}", "mlp", task.name, name, _lists(metrics), "continent"))
+            if bar is not None:
+                bar.update(1)
+        outcome.row = {"name": name, "description": spec.description, "dim": dim, "encode_seconds": round(encode_s, 3)}
+        if self.config.diagnostics and self.probe_points is not None:
+            outcome.row["diagnostics"] = _diagnostics(encode, *self.probe_points, name, outcome.messages)
+        return outcome
 
 
 def _load_tasks(config: BenchmarkConfig, result: BenchmarkResult, log) -> list[TaskData]:
@@ -212,8 +269,9 @@ def _diagnostic_points(tasks: list[TaskData], config: BenchmarkConfig) -> tuple[
     return chosen.lats, chosen.lons
 
 
-def _diagnostics(encode, lats, lons, result: BenchmarkResult, name: str, log) -> dict:
-    """Location retention, participation ratio and smoothness of one encoder (None where it cannot answer)."""
+def _diagnostics(encode, lats, lons, name: str, messages: list[str]) -> dict:
+    """Location retention, participation ratio and smoothness of one encoder (absent where it cannot answer;
+    the reason goes to `messages`)."""
     out: dict = {"points": int(lats.size)}
     try:
         features = np.asarray(encode(lats, lons), dtype=np.float64)
@@ -221,8 +279,7 @@ def _diagnostics(encode, lats, lons, result: BenchmarkResult, name: str, log) ->
         out["participation_ratio"] = round(diagnostics.participation_ratio(features), 2)
         out.update({f"distance_{k}": round(v, 4) for k, v in diagnostics.smoothness(encode, lats, lons).items()})
     except (SatcleError, OSError) as exc:  # e.g. a land grid asked about a displaced point at sea
-        result.skipped.append(f"diagnostics of {name}: {exc}")
-        log(f"diagnostics of {name} incomplete: {exc}")
+        messages.append(f"diagnostics of {name} incomplete: {exc}")
     return out
 
 
@@ -260,6 +317,7 @@ def _settings(config: BenchmarkConfig) -> dict:
         "data_dir": str(config.data_dir) if config.data_dir else None,
         "continents": list(config.continents), "transfer_tasks": list(config.transfer_tasks), "few_shot": 0.01,
         "mlp": dataclasses.asdict(config.mlp), "linear": dataclasses.asdict(config.linear), "threads": config.threads,
+        "jobs": config.jobs,
         "grid": str(config.grid) if config.grid else None,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "satcle": __version__,

@@ -39,7 +39,7 @@ def to_markdown(result: BenchmarkResult, command: str) -> str:
     lines = [
         f"Command: `{command}`  ",
         f"Runtime: {result.runtime_s / 60:.1f} min on {result.settings.get('machine', '?')}, "
-        f"{result.settings.get('threads')} torch thread(s). "
+        f"{result.settings.get('jobs', 1)} encoder process(es) of {result.settings.get('threads')} torch thread(s). "
         f"{result.settings.get('seeds')} seeds; each seed draws its own split and its own probe initialisation; "
         "cells are mean ± std over seeds; best mean in bold. "
         "Regression errors are in units of the target's standard deviation (standardised targets).",

@@ -5,10 +5,14 @@
 * ``satcle_embedding(lat, lon) -> FLOAT[D]``: `Grid.lookup` of the grid as a
   vectorised Arrow function. DuckDB hands it whole vectors of rows (2,048 at a
   time), so the SQL path runs the same compiled lookup as Python, without a
-  call per row.
+  call per row;
+* table macro ``satcle_similar(cell, k)`` and ``satcle_similar(lat, lon, k)``
+  -> ``(h3, lat, lon, similarity)``, most similar (cosine) first
+  (`format.duckdb_view.similar_macro_sql`, the same text as in ``satcle.duckdb``).
 
-`most_similar_cells` is the similarity query over them. DuckDB is imported when a
-connection is made, not with this module: `import satcle` does not pay for it.
+`most_similar_cells` (``satcle-grid similar``) is the macro on a point's cell. DuckDB
+is imported when a connection is made, not with this module: `import satcle` does
+not pay for it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import pyarrow.compute as pc
 from ..core.coordinates import as_latlon
 from ..core.errors import InvalidArgumentError
 from ..geo.h3_cells import latlng_to_cells
-from .format.duckdb_view import create_view
-from .format.store import embeddings_to_arrow
+from .format.duckdb_view import SIMILAR_MACRO, create_view, similar_macro_sql
+from .format.store import embeddings_to_arrow, read_manifest
 from .lookup.grid import Grid, Source, check_lookup_options, open_grid
 
 if TYPE_CHECKING:
@@ -62,31 +66,40 @@ def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyCon
     register_embedding_function(con, grid, **lookup_options)
     con.create_function("h3_latlng_to_cell", h3_latlng_to_cell, [DOUBLE, DOUBLE, INTEGER], UBIGINT,
                         type="arrow", null_handling="special", side_effects=False)
+    create_similar_macro(con, grid.resolution)
     return con
 
 
-# The k stored cells nearest (cosine) to the stored row of a point's cell.
-SIMILAR_SQL = """
-WITH query AS (SELECT satcle_embedding(?, ?) AS q)
-SELECT h3, lat, lon, array_cosine_similarity(embedding, query.q) AS cosine
-FROM satcle, query WHERE query.q IS NOT NULL
-ORDER BY cosine DESC LIMIT ?
-"""
+def create_similar_macro(con: duckdb.DuckDBPyConnection, resolution: int) -> None:
+    """``satcle_similar(cell, k)`` and, where DuckDB has macro overloads (not 1.1.3,
+    2.0.1 has), ``satcle_similar(lat, lon, k)`` ranked among the cells of `resolution`."""
+    import duckdb
+
+    try:
+        con.execute(similar_macro_sql(point_resolution=resolution))
+    except duckdb.ParserException:   # DuckDB before overloads: the cell form, as in satcle.duckdb
+        con.execute(similar_macro_sql())
+
+
+SIMILAR_SQL = f"SELECT h3, lat, lon, similarity FROM {SIMILAR_MACRO}(?::UBIGINT, ?::BIGINT)"
 
 
 def most_similar_cells(grid_dir: str | os.PathLike, lat: float, lon: float, k: int) -> list[tuple]:
     """The `k` cells of the grid at `grid_dir` whose embeddings are most similar
     (cosine) to the stored row of the cell containing (lat, lon) (degrees), most
     similar first: [(h3 int, lat, lon, cosine)], [] when the point lies outside
-    coverage. What ``satcle-grid similar`` prints: a similarity map as a query.
-    Raises CoordinateError for a bad point and InvalidArgumentError for k < 1,
-    before the grid is opened."""
+    coverage. What ``satcle-grid similar`` prints: a similarity map as a query,
+    the SQL ``SELECT * FROM satcle_similar(cell, k)`` of the point's cell at the
+    grid's resolution (the macro stored in ``satcle.duckdb``; it equals the
+    ``(lat, lon, k)`` form on a ``method="cell"`` connection). Raises CoordinateError for a bad point and
+    InvalidArgumentError for k < 1, before the grid is opened."""
     as_latlon([lat], [lon])
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise InvalidArgumentError(f"k must be an integer >= 1, got {k!r}")
-    # The stored row of the query's own cell (cosine 1 with itself), NULL outside coverage.
-    con = connect(grid_dir, method="cell", on_miss="nan")
-    return con.execute(SIMILAR_SQL, [lat, lon, k]).fetchall()
+    con = connect(grid_dir)
+    resolution = read_manifest(grid_dir).resolution
+    (cell,) = latlng_to_cells(np.array([lat], dtype=np.float64), np.array([lon], dtype=np.float64), resolution)
+    return con.execute(SIMILAR_SQL, [int(cell), k]).fetchall()
 
 
 def h3_latlng_to_cell(lat: pa.Array, lon: pa.Array, res: pa.Array) -> pa.Array:

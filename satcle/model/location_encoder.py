@@ -21,7 +21,7 @@ from torch import nn
 from .._ext.sine_layer import sin_bias_
 from .._ext.spherical_harmonics import fill_real_sh
 from ..core.coordinates import as_latlon
-from ..core.errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError, ModelFormatError
 from ..core.threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
@@ -51,9 +51,9 @@ class EncoderConfig:
         for name in ("legendre_degree", "hidden_dim", "num_layers", "output_dim"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -63,7 +63,7 @@ class EncoderConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"unknown encoder config keys: {sorted(unknown)}")
+            raise ModelFormatError(f"unknown encoder config keys: {sorted(unknown)}")
         return cls(**values)
 
 

@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from ..core.errors import InvalidArgumentError
+
 
 class SirenLayer(nn.Module):
     """One Siren layer: (..., dim_in) -> (..., dim_out).
@@ -80,7 +82,7 @@ class Siren(nn.Module):
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError("num_layers must be >= 1")
+            raise InvalidArgumentError("num_layers must be >= 1")
         layers = [SirenLayer(dim_in, dim_hidden, w0=w0_initial, is_first=True, dropout=dropout)]
         layers += [
             SirenLayer(dim_hidden, dim_hidden, w0=w0, dropout=dropout)

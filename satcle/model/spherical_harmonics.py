@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from .._ext.spherical_harmonics import fill_real_sh
 from ..core.coordinates import as_latlon
+from ..core.errors import InvalidArgumentError
 from ..core.threads import check_num_threads
 
 _Y00 = 0.28209479177387814  # sqrt(1 / (4 pi))
@@ -81,7 +82,7 @@ def spherical_harmonics(
     _check_degree(degree)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        raise InvalidArgumentError(f"dtype must be float32 or float64, got {dtype}")
     num_threads = check_num_threads(num_threads)
     lat, lon = as_latlon(lats, lons)
     out = np.empty((lat.size, degree * degree), dtype=dtype)
@@ -136,4 +137,4 @@ def spherical_harmonics_torch(lats: torch.Tensor, lons: torch.Tensor, degree: in
 
 def _check_degree(degree: int) -> None:
     if not isinstance(degree, (int, np.integer)) or isinstance(degree, bool) or degree < 1:
-        raise ValueError(f"degree must be a positive integer, got {degree!r}")
+        raise InvalidArgumentError(f"degree must be a positive integer, got {degree!r}")

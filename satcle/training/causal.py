@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from ..core.errors import InvalidArgumentError
+
 
 def non_causal_mask(attention: torch.Tensor, quantile: float = 0.1) -> torch.Tensor:
     """Which patches are non-causal: attention strictly below the per-image quantile.
@@ -21,7 +23,7 @@ def non_causal_mask(attention: torch.Tensor, quantile: float = 0.1) -> torch.Ten
     Returns (B, N) bool.
     """
     if attention.ndim != 2:
-        raise ValueError(f"attention must be (B, N), got {tuple(attention.shape)}")
+        raise InvalidArgumentError(f"attention must be (B, N), got {tuple(attention.shape)}")
     tau = torch.quantile(attention.float(), quantile, dim=1, keepdim=True)
     return attention < tau
 
@@ -41,10 +43,10 @@ def smooth_non_causal_patches(images: torch.Tensor, mask: torch.Tensor, patch_si
     """
     batch, channels, height, width = images.shape
     if height % patch_size or width % patch_size:
-        raise ValueError(f"image {height}x{width} is not a multiple of patch size {patch_size}")
+        raise InvalidArgumentError(f"image {height}x{width} is not a multiple of patch size {patch_size}")
     gh, gw = height // patch_size, width // patch_size
     if mask.shape != (batch, gh * gw):
-        raise ValueError(f"mask must be ({batch}, {gh * gw}), got {tuple(mask.shape)}")
+        raise InvalidArgumentError(f"mask must be ({batch}, {gh * gw}), got {tuple(mask.shape)}")
     # (B, C, gh, p, gw, p) -> (B, C*p*p, gh, gw): one "pixel" per patch, patch content in channels.
     grid = images.reshape(batch, channels, gh, patch_size, gw, patch_size)
     grid = grid.permute(0, 1, 3, 5, 2, 4).reshape(batch, channels * patch_size**2, gh, gw)

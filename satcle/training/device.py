@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..core.errors import InvalidArgumentError
+
 
 def select_device(requested: str = "auto") -> torch.device:
     """"auto" -> the local CUDA device (per torchrun's LOCAL_RANK) if available, else MPS, else CPU.
@@ -28,7 +30,7 @@ def select_device(requested: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA GPU")
+        raise InvalidArgumentError("device 'cuda' requested but torch sees no CUDA GPU")
     return device
 
 

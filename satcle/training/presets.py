@@ -99,11 +99,13 @@ class ContrastiveConfig:
         uniform init weights every harmonic alike, so at L = 40 the untrained network is
         mostly high degrees (location retention R^2 0.28). Exported weights are W.
     retention_weight: when > 0, a training-only linear head learns to reproduce, from the
-        plain location embedding of each training location, the embedding the network
-        gave that location at initialisation, and its normalised squared error
+        plain location embedding of each training location, the embedding an untrained
+        network of degree min(L, retention_degree) gives it (for L <= retention_degree:
+        the model's own initialisation), and its normalised squared error
         (`contrastive.retention_loss`), times this weight, joins the loss: the embedding
-        keeps the smooth random features of its initialisation in some linear image
-        while the images reshape it (function-space anchoring; the weights are free).
+        keeps those smooth random features in some linear image while the images reshape
+        it (function-space anchoring; the weights are free).
+    retention_degree: degree L of the retention targets' network (see retention_weight).
     min_location_r2: an epoch can only be selected (and reset early stopping) when
         the location retention R^2 logged for it is at least this (0 = val loss alone).
     """
@@ -125,6 +127,7 @@ class ContrastiveConfig:
     image_hidden: int = 0
     damping_degree: int = 0
     retention_weight: float = 0.0
+    retention_degree: int = 10
     min_location_r2: float = 0.0
 
     def __post_init__(self) -> None:
@@ -135,10 +138,11 @@ class ContrastiveConfig:
         if self.schedule not in ("constant", "cosine"):
             raise TrainingConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if (self.warmup_epochs < 0 or self.anchor_weight < 0 or self.first_layer_lr_scale < 0
-                or self.retention_weight < 0 or not 0.0 <= self.min_location_r2 <= 1.0):
+                or self.retention_weight < 0 or self.retention_degree < 1
+                or not 0.0 <= self.min_location_r2 <= 1.0):
             raise TrainingConfigError(
                 "warmup_epochs, anchor_weight, first_layer_lr_scale and retention_weight must be >= 0, "
-                "min_location_r2 in [0, 1]"
+                "retention_degree >= 1, min_location_r2 in [0, 1]"
             )
 
 

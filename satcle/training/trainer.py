@@ -15,6 +15,7 @@ import io
 import json
 import math
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -106,8 +107,9 @@ def train_contrastive(
                         retention_dim=encoder.output_dim if config.retention_weight > 0 else 0).to(device)
     if config.damping_degree > 0:
         harmonic_damping.damp(model.location_encoder, config.damping_degree)
-    retention_targets, retention_variance = (initial_embeddings(model.location_encoder, lats, lons)
-                                             if config.retention_weight > 0 else (None, None))
+    retention_targets, retention_variance = (
+        retention_features(encoder, config.retention_degree, config.seed, lats, lons)
+        if config.retention_weight > 0 else (None, None))
     optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
@@ -204,20 +206,29 @@ def train_contrastive(
 
 
 @torch.no_grad()
-def initial_embeddings(location_encoder: torch.nn.Module, lats: torch.Tensor, lons: torch.Tensor,
+def retention_features(encoder: EncoderConfig, degree: int, seed: int, lats: torch.Tensor, lons: torch.Tensor,
                        chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
-    """The retention targets: the encoder's embeddings, as it is now (at initialisation), of
-    every training location, and their total variance.
+    """The retention targets: the embeddings of every training location by an untrained
+    Siren(SH) of `encoder`'s shape at L = min(L, `degree`), initialised from `seed`, and
+    their total variance.
 
-    lats, lons : (N,) degrees. Returns ((N, D) float32, scalar tensor). At initialisation
-    Siren(SH) at L = 10 is a smooth, location-preserving random feature map (location
-    retention R^2 0.997, about 30 effective dimensions) that downstream probes use well;
-    contrastive training alone compresses it to the few directions the images vary in.
-    Asking a linear head to recover these features from the trained embedding keeps that
-    information without holding the weights in place (unlike the L2-SP anchor).
+    lats, lons : (N,) degrees. Returns ((N, D) float32 on the inputs' device, scalar tensor).
+    At L = 10 the untrained network is a smooth, location-preserving random feature map
+    (location retention R^2 0.997, about 30 effective dimensions) that downstream probes
+    use well; contrastive training alone compresses it to the few directions the images
+    vary in. Asking a linear head to recover these features from the trained embedding
+    keeps that information without holding the weights in place (unlike the L2-SP
+    anchor). For L <= `degree` the target network is the trained network's own
+    initialisation (`train_contrastive` seeds the model the same way and builds its
+    location encoder first); above, a smoother network than the model's own start.
     """
-    targets = torch.cat([location_encoder(lats[i:i + chunk], lons[i:i + chunk]).float()
-                         for i in range(0, len(lats), chunk)])
+    from ..model.location_encoder import LocationEncoder
+
+    with torch.random.fork_rng(devices=[]):   # the caller's random stream is left as it was
+        torch.manual_seed(seed)
+        network = LocationEncoder(dataclasses.replace(encoder, legendre_degree=min(encoder.legendre_degree, degree)))
+    network = network.to(lats.device).eval()
+    targets = torch.cat([network(lats[i:i + chunk], lons[i:i + chunk]).float() for i in range(0, len(lats), chunk)])
     return targets, targets.var(dim=0).sum()
 
 

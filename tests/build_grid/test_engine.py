@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import satcle
 from build_grid.cli import app
 from build_grid.coverage import LandMask, covered_cells, stored_neighbors
-from build_grid.engine import BuildConfig, build_grid
+from build_grid.engine import JOURNAL_DIR, BuildConfig, build_grid
 from build_grid.partition import evaluate_partition, partition_to_parquet
 from satcle.grid.format.duckdb_view import search_path_sql
 from satcle.grid.format.verify import verify_grid
@@ -154,6 +154,7 @@ def test_similar_and_info_cli(land_grid):
 
 def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch):
     import satcle.grid.lookup.grid as grid_module
+    from satcle.core.checksum import bytes_checksum
     from satcle.grid.format.lookup_files import LOOKUP_VERSION
     from satcle.grid.format.reader import read_grid_table
     from satcle.grid.lookup.cell_index import build_cell_index
@@ -161,11 +162,11 @@ def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch)
     out, _ = land_grid
     manifest = read_manifest(out)
     assert manifest.lookup.version == LOOKUP_VERSION
-    # Every file listed, nothing else (no temporary files), sizes and sha256 as listed.
+    # Every file listed, nothing else (no temporary files), sizes as listed, checksums in the manifest's map.
     assert sorted(p.name for p in (out / "lookup").iterdir()) == sorted(Path(f.file).name for f in manifest.lookup.files)
     for entry in manifest.lookup.files:
         data = (out / entry.file).read_bytes()
-        assert len(data) == entry.bytes and hashlib.sha256(data).hexdigest() == entry.sha256
+        assert len(data) == entry.bytes and bytes_checksum(data) == manifest.checksums[entry.file]
     # Opening maps them: nothing is built, nothing cached, nothing copied.
     monkeypatch.setattr(grid_module, "build_cell_index", None)
     monkeypatch.setattr(grid_module, "cached_cell_index", None)
@@ -212,8 +213,8 @@ def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
     data[len(data) // 2] ^= 0x01
     (out / first.file).write_bytes(bytes(data))
     (out / second.file).unlink()
-    problems = verify_grid(out)
-    assert len(problems) == 2 and first.file in problems[0] and "sha256" in problems[0]
+    problems = sorted(verify_grid(out))
+    assert len(problems) == 2 and first.file in problems[0] and "is corrupt: checksum" in problems[0]
     assert second.file in problems[1] and "missing" in problems[1]
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 1 and first.file in result.output
@@ -223,9 +224,9 @@ def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
     data[len(data) // 2] ^= 0x01
     rows.write_bytes(bytes(data))
     records.unlink()
-    problems = verify_grid(out)
-    assert len(problems) == 4 and "lookup/values.npy is corrupt: sha256" in problems[2]
-    assert "lookup/records.npy: lookup file listed in the manifest is missing" in problems[3]
+    problems = verify_grid(out)   # their checksums, with every file's
+    assert len(problems) == 4 and sum("lookup/values.npy is corrupt: checksum" in p for p in problems) == 1
+    assert sum("lookup/records.npy: listed in the manifest but missing" in p for p in problems) == 1
 
 
 def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encoder, rng):
@@ -322,6 +323,9 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     assert not (killed / MANIFEST_FILE).exists()
     written = sorted(p for p in partitions.iterdir() if p.suffix == ".parquet")
     assert 2 <= len(written) < 122
+    journal = killed / JOURNAL_DIR / "partitions"
+    journaled = [p for p in written if (journal / f"{p.name}.checksum").is_file()]
+    assert len(journaled) >= len(written) - 2   # the files being written at the kill may lack their entry
     # A damaged file (as if the disk had lost its end) is rebuilt, not kept.
     written[0].write_bytes(written[0].read_bytes()[:-100])
 
@@ -330,7 +334,9 @@ def test_kill_and_resume_is_byte_identical(tmp_path, encoder):
     # reproducible to the byte is checked on the land grid above.)
     resumed = build_grid(BuildConfig(resolution=3, coverage="global", workers=2, out=f"file://{killed}",
                                      error_bound=False), progress=False)
-    assert resumed.partitions_skipped >= len(written) - 1 and resumed.partitions_built <= 122 - len(written) + 1
+    # Kept: the undamaged files whose checksum reached the journal (a kill between a file and
+    # its journal entry leaves the file to be rebuilt).
+    assert resumed.partitions_skipped >= len(journaled) - 1 and resumed.partitions_built <= 122 - len(journaled) + 1
     assert verify_grid(killed) == []
     # Reference: every partition evaluated uninterrupted, in this process, with the
     # workers' torch thread count (one each, two workers on the test machine's cores).

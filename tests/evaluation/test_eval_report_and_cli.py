@@ -51,17 +51,21 @@ def test_write_report_keeps_hand_written_text_and_writes_every_number(tmp_path):
 def test_eval_command_end_to_end_on_a_tiny_run(tmp_path, monkeypatch):
     monkeypatch.setenv("SATCLE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "docs" / "EVAL.md"
-    result = runner.invoke(app, [
-        "eval", "--points", "200", "--seeds", "2", "--tasks", "land_ocean,elevation",
-        "--encoders", "identity,sh", "--continents", "", "--out", str(out), "--data-dir", str(tmp_path / "empty"),
-    ])
+    arguments = ["eval", "--points", "200", "--seeds", "2", "--tasks", "land_ocean,elevation", "--encoders",
+                 "identity,sh", "--continents", "", "--data-dir", str(tmp_path / "empty")]
+    result = runner.invoke(app, [*arguments, "--jobs", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "| identity |" in text and "| sh |" in text and "land_ocean Acc↑" in text
     assert "task elevation" in text  # skipped with its reason, not silently
+    assert "2 encoder process(es)" in text
     scores = json.loads(out.with_suffix(".json").read_text())["scores"]
     assert {(s["probe"], s["encoder"]) for s in scores} == {(p, e) for p in ("mlp", "linear") for e in ("identity", "sh")}
     assert all(0.5 < np.mean(s["metrics"]["accuracy"]) <= 1 for s in scores)
+    # The encoders' worker processes give exactly what one process gives, in the same order.
+    result = runner.invoke(app, [*arguments, "--jobs", "1", "--out", str(tmp_path / "one.md")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "one.json").read_text())["scores"] == scores
 
 
 def test_eval_command_rejects_unknown_names(tmp_path):
@@ -94,6 +98,7 @@ def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_p
     result = runner.invoke(app, [
         "eval", "--points", "150", "--seeds", "2", "--tasks", "land_ocean", "--continents", "", "--grid", str(grid),
         "--encoders", "default,default+grid-interp,default+grid-cell", "--out", str(out),
+        "--jobs", "1",  # the fake grid is patched into this process only
     ])
     assert result.exit_code == 0, result.output
     text = out.read_text()

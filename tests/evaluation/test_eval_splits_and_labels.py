@@ -62,7 +62,7 @@ def test_labels_file_end_to_end_regression_and_classification(tmp_path, monkeypa
     for target, metric in (("value", "MSE"), ("zone", "accuracy")):
         out = tmp_path / f"report-{target}.md"
         result = runner.invoke(app, ["eval", "--labels", str(csv), "--target", target, "--seeds", "2",
-                                     "--encoders", "untrained,sh,identity", "--out", str(out)])
+                                     "--encoders", "untrained,sh,identity", "--jobs", "1", "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert f"{target}: " in result.output and metric in result.output  # the terminal table
         text = out.read_text()

@@ -133,3 +133,23 @@ def test_retention_keeps_the_initial_features_linearly_recoverable(tmp_path, tra
     assert kept.model.location_encoder.state_dict().keys() == initial.state_dict().keys()
     with pytest.raises(TrainingConfigError, match="retention_weight"):
         ContrastiveConfig(retention_weight=-1.0)
+
+
+def test_retention_targets_are_the_models_own_start_up_to_their_degree_and_smoother_above():
+    import dataclasses
+
+    from satcle.training.trainer import retention_features
+
+    from .conftest import synthetic_pairs
+
+    lats, lons, _ = synthetic_pairs()
+    torch.manual_seed(5)
+    own_start = SatCLEModel(TINY, 12, spatial=False).location_encoder
+    targets, variance = retention_features(TINY, 10, 5, lats.float(), lons.float())
+    with torch.no_grad():
+        torch.testing.assert_close(targets, own_start(lats.float(), lons.float()))
+    assert float(variance) == pytest.approx(float(targets.var(dim=0).sum()))
+    # Above the retention degree the targets come from a network of that degree, not the model's own L.
+    finer = dataclasses.replace(TINY, legendre_degree=6)
+    coarse, _ = retention_features(finer, 3, 5, lats.float(), lons.float())
+    torch.testing.assert_close(coarse, targets)

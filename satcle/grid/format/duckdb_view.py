@@ -11,24 +11,38 @@ against the working directory first, then the directories of its
 and from anywhere else after ``SET file_search_path = '<grid dir>'``
 (`search_path_sql`). Whatever directory they resolve in, each row of the view
 requires that the ``manifest.json`` DuckDB found is byte for byte the build's
-(its sha256) and that the row's file lies in ``partitions/`` next to that
-manifest, else the query raises: it returns no row of another grid's files.
+(its sha256, less the manifest's checksum of ``satcle.duckdb`` itself, which
+cannot be known before the file is written) and that the row's file lies in
+``partitions/`` next to that manifest, else the query raises: it returns no row
+of another grid's files.
+
+The file also stores the table macro ``satcle_similar(cell, k)`` (`similar_macro_sql`):
+the k cells most similar (cosine) to a stored cell, plain SQL over the view, so
+it runs in any DuckDB that opens the file. `satcle.connect` adds its
+``(lat, lon, k)`` form, whose query vector is ``satcle_embedding(lat, lon)``.
+
+`database_problem` checks a ``satcle.duckdb`` against the manifest: it must hold
+exactly the view and the macro the builder writes for it and nothing else (a
+``.duckdb`` file can hold any SQL, run by whoever queries it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...core.errors import DiskFullError, GridBuildError
 from .store import DUCKDB_FILE, MANIFEST_FILE, Manifest
 
 if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+SIMILAR_MACRO = "satcle_similar"
 # DuckDB's storage_compatibility_version for satcle.duckdb: the format of DuckDB 1.1
 # (storage version 64), which every DuckDB from 1.1 to 2.x opens.
 STORAGE_VERSION = "v1.1.0"
@@ -39,16 +53,33 @@ OTHER_GRID_MESSAGE = (
 )
 
 
+# The manifest's line that names satcle.duckdb's own checksum, blanked before hashing
+# the manifest (in Python by `view_manifest_sha256`, in SQL by the view): the
+# database is written before the manifest that records its checksum.
+_OWN_CHECKSUM_PATTERN = f'"{DUCKDB_FILE}": "[^"]*"'
+_OWN_CHECKSUM_BLANK = f'"{DUCKDB_FILE}": ""'
+
+
+def view_manifest_sha256(manifest: Manifest) -> str:
+    """The sha256 that the view of ``satcle.duckdb`` requires of ``manifest.json``:
+    that of `manifest`'s JSON with the checksum of ``satcle.duckdb`` blanked."""
+    blanked = dataclasses.replace(manifest, checksums={**manifest.checksums, DUCKDB_FILE: ""})
+    return hashlib.sha256(blanked.to_json().encode()).hexdigest()
+
+
 def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
-             arrow_lambda: bool = False) -> str:
+             arrow_lambda: bool = False, blank_own_checksum: bool = True) -> str:
     """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs).
 
     manifest_sha256: make every row require that the ``manifest.json`` DuckDB
-    finds has this sha256 and that the row's file lies in ``partitions/`` of the
+    finds has this sha256 (`view_manifest_sha256`: its own checksum blanked)
+    and that the row's file lies in ``partitions/`` of the
     directory that manifest was found in, else raise `OTHER_GRID_MESSAGE`; None:
     no check (absolute paths, for a connection of this process).
     arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
     1.3 parses (the view is stored parsed, so readers do not care).
+    blank_own_checksum: False for the view of grids written before checksums,
+    which hashed the whole manifest.
     """
     lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
@@ -61,16 +92,53 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
                 f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
     if manifest_sha256 is None:
         return f"{select} FROM read_parquet({_file_list(files)})"
+    manifest_hash = (f"sha256(regexp_replace(content, {_literal(_OWN_CHECKSUM_PATTERN)}, "
+                     f"{_literal(_OWN_CHECKSUM_BLANK)}))" if blank_own_checksum else "sha256(content)")
     # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
     part_dir = "replace(parse_dirpath(filename), '\\', '/')"
     return (
         f"{select} FROM read_parquet({_file_list(files)}, filename = true), "
-        f"(SELECT sha256(content) AS manifest_sha256, replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
+        f"(SELECT {manifest_hash} AS manifest_sha256, "
+        f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
         f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
         f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
         f"CASE WHEN manifest.grid_dir = '' THEN 'partitions' ELSE manifest.grid_dir || '/partitions' END "
         f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
     )
+
+
+def similar_macro_sql(*, point_resolution: int | None = None) -> str:
+    """``CREATE OR REPLACE MACRO satcle_similar ... AS TABLE``: the k cells of the view
+    most similar (cosine) to a query vector, as ``(h3 UBIGINT, lat DOUBLE, lon DOUBLE,
+    similarity FLOAT)``, most similar first (ties by h3).
+
+    ``satcle_similar(cell, k)``: the query vector is the stored embedding of `cell`
+    (an H3 id, UBIGINT), ranked against the cells of its own resolution (read from
+    the id's bits, so a view holding several resolutions ranks like with like);
+    no row when the view does not hold `cell`. Needs only the view: the form
+    stored in ``satcle.duckdb``.
+
+    point_resolution: also define the overload ``satcle_similar(lat, lon, k)``
+    (degrees; its parameters are named point_lat and point_lon, since a macro's
+    parameter may not share a name with a column it returns), whose query vector is ``satcle_embedding(lat, lon)`` (the grid's
+    lookup, registered by `satcle.connect`), ranked against the cells of this
+    resolution; no row when it is NULL (outside coverage with ``on_miss="nan"``).
+    Overloads are newer than DuckDB 1.1 (1.1.3 cannot parse them; 2.0.1 can) and
+    than its storage format: `satcle.connect` only.
+    """
+    # Parameter names shadow column names inside a macro: every column is qualified.
+    def ranked(query: str, resolution: str) -> str:
+        return (f"SELECT c.h3, c.lat, c.lon, array_cosine_similarity(c.embedding, q.embedding) AS similarity "
+                f"FROM {VIEW_NAME} AS c, ({query}) AS q "
+                f"WHERE q.embedding IS NOT NULL AND (c.h3 >> 52) & 15 = {resolution} "
+                f"ORDER BY similarity DESC, c.h3 LIMIT k")
+
+    stored = f"SELECT s.embedding FROM {VIEW_NAME} AS s WHERE s.h3 = cell::UBIGINT"
+    sql = f"CREATE OR REPLACE MACRO {SIMILAR_MACRO}(cell, k) AS TABLE {ranked(stored, '(cell::UBIGINT >> 52) & 15')}"
+    if point_resolution is not None:
+        point = "SELECT satcle_embedding(point_lat, point_lon) AS embedding"
+        sql += f", (point_lat, point_lon, k) AS TABLE {ranked(point, str(int(point_resolution)))}"
+    return sql
 
 
 def _file_list(files: list[str]) -> str:
@@ -100,8 +168,12 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
     relative paths, in storage format `STORAGE_VERSION`.
 
     `manifest` is the one about to be written as ``manifest.json`` (the view
-    checks that file's sha256); the partition files must be in place. Returns
-    the file, or None (with a warning) for a directory whose path contains ','.
+    checks that file's sha256, `view_manifest_sha256`); the partition files must
+    be in place. The database is checkpointed before it is renamed into place, and
+    read back: a checkpoint that failed (a full disk) would leave the view only in
+    the write-ahead log, which is not part of the file. Returns the file, or None
+    (with a warning) for a directory whose path contains ','. Raises
+    DiskFullError when the disk is full, GridBuildError on other failures.
     """
     import duckdb  # here, not at module level: `import satcle` should not pay for it
 
@@ -113,20 +185,114 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
         return None
     target = root / DUCKDB_FILE
     tmp = root / f".{DUCKDB_FILE}.{os.getpid()}.tmp"
+    wal = Path(f"{tmp}.wal")
     tmp.unlink(missing_ok=True)
-    files = [p.file for p in manifest.partitions]
-    manifest_sha256 = hashlib.sha256(manifest.to_json().encode()).hexdigest()
+    wal.unlink(missing_ok=True)
     try:
         with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
             # DuckDB binds a view when creating it: the relative paths must resolve now.
             con.execute(search_path_sql(root))
-            con.execute(view_sql(files, manifest.dim, manifest.dtype, manifest_sha256=manifest_sha256,
-                                 arrow_lambda=_old_duckdb()))
+            con.execute(expected_view_sql(manifest))
+            con.execute(similar_macro_sql())
+            con.execute("CHECKPOINT")   # raises if the view cannot reach the file itself
+        if wal.exists() and wal.stat().st_size:
+            raise GridBuildError(f"{tmp}: DuckDB left the view in its write-ahead log (the checkpoint failed)")
+        if _stored_view_sql(tmp) is None:
+            raise GridBuildError(f"{tmp}: the written database holds no {VIEW_NAME} view")
         os.replace(tmp, target)
+    except duckdb.Error as exc:
+        if "No space left" in str(exc):
+            raise DiskFullError(f"no space left on the device of {root} writing {target}") from None
+        raise GridBuildError(f"cannot write {target}: {exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
     return target
+
+
+def expected_view_sql(manifest: Manifest) -> str:
+    """The ``CREATE VIEW`` statement that ``satcle.duckdb`` of `manifest`'s grid holds."""
+    return view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
+                    manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb())
+
+
+def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | None:
+    """What is wrong with ``satcle.duckdb`` of the grid at `grid_dir`, or None.
+
+    The file is attached read-only and only its catalog is read (no view or macro
+    of it runs): it must hold the view ``satcle``, whose definition is the builder's
+    for `manifest` (`expected_view_sql`, as DuckDB renders both), and at most the
+    builder's table macro ``satcle_similar`` (`similar_macro_sql`; grids written
+    before it have none). Anything else - another view, macro or table, another
+    definition - could run SQL of someone else's choosing when the file is queried.
+    """
+    import duckdb
+
+    root = Path(grid_dir).expanduser().resolve()
+    path = root / DUCKDB_FILE
+    try:
+        stored = _catalog(path)
+    except duckdb.Error as exc:
+        return f"{DUCKDB_FILE} is unreadable: {' '.join(str(exc).split())}"
+    statements = [expected_view_sql(manifest)]
+    if not manifest.checksums:   # a grid written before checksums: its view hashed the whole manifest
+        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
+                                   manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
+                                   arrow_lambda=_old_duckdb(), blank_own_checksum=False))
+    expected, expected_macro = [], None
+    for statement in statements:
+        with duckdb.connect() as con:
+            try:
+                con.execute(search_path_sql(root))
+                con.execute(statement)
+                expected.append(con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{VIEW_NAME}'")
+                                .fetchone()[0])
+                con.execute(similar_macro_sql())
+                expected_macro = con.execute(f"SELECT macro_definition FROM duckdb_functions() "
+                                             f"WHERE function_name = '{SIMILAR_MACRO}'").fetchone()[0]
+            except duckdb.Error as exc:
+                return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
+                        f"{' '.join(str(exc).split())}")
+    builder_objects = {("view", VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
+    others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) not in builder_objects]
+    if others:
+        return f"{DUCKDB_FILE} holds objects the builder never writes ({', '.join(others[:5])}): do not open it"
+    views = [sql for kind, name, sql in stored if (kind, name) == ("view", VIEW_NAME)]
+    if not views:
+        return f"{DUCKDB_FILE} holds no {VIEW_NAME} view"
+    if views[0] not in expected:
+        return f"{DUCKDB_FILE}: its {VIEW_NAME} view is not the one the builder writes for this manifest: do not open it"
+    macros = [sql for kind, name, sql in stored if (kind, name) == ("table_macro", SIMILAR_MACRO)]
+    if macros and macros != [expected_macro]:
+        return f"{DUCKDB_FILE}: its {SIMILAR_MACRO} macro is not the one the builder writes: do not open it"
+    return None
+
+
+def _catalog(path: Path) -> list[tuple[str, str, str | None]]:
+    """(kind, name, sql) of every user object in the database file at `path`, attached read-only."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH {_literal(str(path))} AS grid_file (READ_ONLY)")
+        con.execute("SET enable_external_access = false")   # nothing below reads files; nothing may
+        where = "database_name = 'grid_file' AND NOT internal"
+        return (
+            con.execute(f"SELECT 'view', view_name, sql FROM duckdb_views() WHERE {where}").fetchall()
+            + con.execute(f"SELECT 'table', table_name, sql FROM duckdb_tables() WHERE {where}").fetchall()
+            + con.execute(f"SELECT function_type, function_name, macro_definition FROM duckdb_functions() "
+                          f"WHERE {where}").fetchall()
+            + con.execute(f"SELECT 'sequence', sequence_name, sql FROM duckdb_sequences() "
+                          f"WHERE database_name = 'grid_file'").fetchall()
+            + con.execute(f"SELECT 'type', type_name, NULL FROM duckdb_types() WHERE {where}").fetchall()
+            + con.execute(f"SELECT 'schema', schema_name, NULL FROM duckdb_schemas() WHERE {where} "
+                          f"AND schema_name <> 'main'").fetchall()
+        )
+
+
+def _stored_view_sql(path: Path) -> str | None:
+    """The definition of the ``satcle`` view in the database file at `path`, or None."""
+    views = [sql for kind, name, sql in _catalog(path) if (kind, name) == ("view", VIEW_NAME)]
+    return views[0] if views else None
 
 
 def _old_duckdb() -> bool:

@@ -3,9 +3,12 @@
 Beside the Parquet partitions (the interchange format, for SQL and other tools),
 the builder writes under ``lookup/`` one ``.npy`` file per array (numpy's format:
 a short header giving dtype and shape, then the array's raw little-endian
-C-order bytes, starting 64-byte aligned), listed with size and sha256 in the
-manifest's ``lookup`` (`LookupInfo`). Opening a grid maps them: no row is
-copied and nothing is rebuilt, so opening costs the pages a lookup touches.
+C-order bytes, starting 64-byte aligned), listed with their size in the
+manifest's ``lookup`` (`LookupInfo`) and with their checksum in its
+``checksums``, like every file of the grid (verified by `open_grid` by default:
+`satcle.grid.format.verify.checksum_problems`). Opening a grid maps them: no row
+is copied and nothing is rebuilt; beyond the checksum pass (which reads every
+file once), opening costs the pages a lookup touches.
 
 The arrays, one row per stored cell in H3 order (the partitions' rows, sorted):
 ``h3`` (M,) uint64, ``lat``/``lon`` (M,) float64 degrees, ``values`` (M, D) in
@@ -22,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core.checksum import file_sha256
 from ...core.errors import GridFormatError
 from .store import LookupFile, Manifest
 
@@ -43,12 +45,13 @@ def readable_lookup(manifest: Manifest) -> bool:
     return manifest.lookup is not None and manifest.lookup.version == LOOKUP_VERSION
 
 
-def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest, *, checksum: bool) -> str | None:
+def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -> str | None:
     """What is wrong with one lookup file of the grid at `grid_dir`, or None.
 
-    In order: missing; another size than the manifest's; (with `checksum`)
-    another sha256; an unreadable ``.npy`` header; a table array with another
-    row count than the grid's cells, or rows of another width or dtype.
+    In order: missing; another size than the manifest's; an unreadable ``.npy``
+    header; a table array with another row count than the grid's cells, or rows
+    of another width or dtype. (Its checksum is checked with every other file's:
+    `satcle.grid.format.verify.checksum_problems`.)
     """
     path = grid_dir / entry.file
     if not path.is_file():
@@ -56,10 +59,6 @@ def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest, *
     size = path.stat().st_size
     if size != entry.bytes:
         return f"{entry.file} has {size} bytes, the manifest says {entry.bytes}"
-    if checksum:
-        digest = file_sha256(path)
-        if digest != entry.sha256:
-            return f"{entry.file} is corrupt: sha256 {digest} does not match the manifest's {entry.sha256}"
     try:
         shape, dtype, _ = _npy_header(path)
     except (OSError, ValueError) as exc:
@@ -71,18 +70,17 @@ def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest, *
     return None
 
 
-def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest, *,
-                      verify_checksums: bool = False) -> dict[str, np.ndarray]:
+def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest) -> dict[str, np.ndarray]:
     """Every lookup file of the grid, memory-mapped read-only: {array name: array}.
 
     Raises GridFormatError naming the first file that is missing, of another
-    size (or, with verify_checksums, sha256) than the manifest says, or of
-    another shape or dtype than the grid's.
+    size than the manifest says, or of another shape or dtype than the grid's.
+    (Checksums are checked before, with every file's: `open_grid`.)
     """
     grid_dir = Path(grid_dir)
     arrays = {}
     for entry in manifest.lookup.files:
-        problem = lookup_file_problem(grid_dir, entry, manifest, checksum=verify_checksums)
+        problem = lookup_file_problem(grid_dir, entry, manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem} (rebuild the grid with `satcle-grid build`)")
         arrays[entry.name] = _mapped(grid_dir / entry.file)

@@ -16,7 +16,7 @@ import pyarrow.dataset as ds
 
 from ...core.errors import GridFormatError
 from .store import Manifest, embeddings_from_arrow
-from .verify import expected_schema, partition_problem
+from .verify import PER_CELL_RULES, expected_schema, partition_problem, per_cell_column_problem
 
 
 @dataclass(frozen=True)
@@ -50,31 +50,40 @@ class GridTable:
 def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False) -> GridTable:
     """Load every partition of a grid into one `GridTable`.
 
-    Each partition's footer is checked first (schema, row count against the
-    manifest); then all are read in one multithreaded Arrow dataset scan of the
-    columns the table needs (a GeoParquet geometry column is not read).
+    Each partition's footer is checked first (schema, row count and the grid
+    identity in its metadata against the manifest); then all are read in one
+    multithreaded Arrow dataset scan of the columns the table needs (a
+    GeoParquet geometry column is not read); then the per-cell columns are
+    checked (finite centres in range, finite scales and error bounds: cheap, one
+    value per cell; the files' checksums, `checksum_problems`, are `open_grid`'s).
+    The Arrow memory the scan freed is returned to the system.
 
-    Raises GridFormatError when a partition file is missing, unreadable, has
-    another schema or row count than the manifest says, or (with
-    verify_checksums) another sha256.
+    Raises GridFormatError when a partition file is missing, unreadable, of
+    another grid, has another schema or row count than the manifest says, bad
+    per-cell values, or (with verify_checksums) another sha256.
     """
     grid_dir = Path(grid_dir)
     expected = expected_schema(manifest)
     if not manifest.partitions:
         raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
     for part in manifest.partitions:
-        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums)
+        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem}")
-    return table_from_partitions([str(grid_dir / part.file) for part in manifest.partitions], manifest,
-                                 where=str(grid_dir))
+    grid_table = table_from_partitions([str(grid_dir / part.file) for part in manifest.partitions], manifest,
+                                       where=str(grid_dir))
+    problem = per_cell_problem(grid_table)
+    if problem is not None:
+        raise GridFormatError(f"{grid_dir}: {problem} (damaged partition? `satcle-grid verify` names the file)")
+    return grid_table
 
 
 def table_from_partitions(paths: list[str], manifest: Manifest, *, filesystem=None, where: str = "") -> GridTable:
     """The `GridTable` of partition files `paths` of the grid `manifest`
     describes, in one multithreaded Arrow dataset scan (on `filesystem`: a
     pyarrow or fsspec file system, default local). Their footers are not
-    checked here (`read_grid_table` does that). GridFormatError names `where`."""
+    checked here, nor its per-cell values (`read_grid_table` does that). The
+    Arrow memory the scan freed is returned to the system. GridFormatError names `where`."""
     expected = expected_schema(manifest)
     try:
         # Fragments come back in the order given, whatever the threads do.
@@ -95,7 +104,7 @@ def table_from_partitions(paths: list[str], manifest: Manifest, *, filesystem=No
     if order is not None:
         values = values[order]
     try:
-        return GridTable(
+        grid_table = GridTable(
             h3=column("h3", np.uint64),
             lat=column("lat", np.float64),
             lon=column("lon", np.float64),
@@ -105,3 +114,22 @@ def table_from_partitions(paths: list[str], manifest: Manifest, *, filesystem=No
         )
     except ValueError as exc:
         raise GridFormatError(f"{where}: {exc}") from None
+    del table
+    # The scan's buffers are freed now that the arrays are copied; Arrow's allocator
+    # keeps freed pages unless asked (2.4 GB of a res-6 open).
+    pa.default_memory_pool().release_unused()
+    return grid_table
+
+
+def per_cell_problem(table: GridTable) -> str | None:
+    """What is wrong with a table's per-cell columns (`PER_CELL_RULES`: finite
+    centres in range, finite scales > 0 and bounds >= 0), or None. Embedding
+    values are covered by the files' checksums on open, and decoded and checked
+    by ``satcle-grid verify``."""
+    for name in PER_CELL_RULES:
+        values = getattr(table, name)
+        if values is not None:
+            problem = per_cell_column_problem(name, values, table.h3)
+            if problem is not None:
+                return problem
+    return None

@@ -12,6 +12,12 @@ A grid is a directory:
   Grids written before these files existed have none (``lookup`` absent from
   the manifest): readers then build the index from the partitions.
 
+Integrity: the manifest's ``checksums`` maps every other file of the grid
+(partitions, ``satcle.duckdb``, the lookup files, any other file a builder adds) to its
+``xxh3_128`` checksum (`satcle.core.checksum`), verified by every open; the
+Parquet files also carry page checksums, so DuckDB and pyarrow readers catch
+damage too. Grids written before checksums have an empty mapping.
+
 Columns: ``h3`` UINT64, ``lat``/``lon`` FLOAT64 (cell centre, degrees),
 ``embedding`` FIXED_SIZE_LIST<float16|int8|float32>[D], ``scale`` FLOAT32 (int8
 only: row i dequantises as embedding[i] * scale[i]) and, when the build measured
@@ -37,6 +43,7 @@ import pyarrow as pa
 import torch
 
 from ...core.atomic import write_atomic
+from ...core.checksum import check_checksum_text
 from ...core.errors import GridFormatError, GridNotFoundError, InvalidArgumentError
 
 __all__ = [
@@ -188,12 +195,12 @@ class PartitionInfo:
 
 @dataclass(frozen=True)
 class LookupFile:
-    """One lookup file: the array it holds, its path relative to the grid directory, its size and sha256."""
+    """One lookup file: the array it holds, its path relative to the grid directory, its size
+    (its checksum is in the manifest's ``checksums``, like every other file's)."""
 
     name: str
     file: str
     bytes: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,8 @@ class LookupInfo:
 
     @classmethod
     def from_dict(cls, document: dict) -> "LookupInfo":
-        files = tuple(LookupFile(**f) for f in document["files"])
+        # Only the known fields: builds before checksums also recorded each file's sha256.
+        files = tuple(LookupFile(name=f["name"], file=f["file"], bytes=f["bytes"]) for f in document["files"])
         for entry in files:
             _check_partition_path(entry.file)
         return cls(version=document["version"], files=files, index=dict(document["index"]))
@@ -241,6 +249,9 @@ class Manifest:
     build_finished: str
     has_interp_error: bool = False
     format_version: int = FORMAT_VERSION
+    # Relative path -> "xxh3_128:<hex>" of every file of the grid but the manifest
+    # (empty for grids written before checksums).
+    checksums: dict = dataclasses.field(default_factory=dict)
     lookup: LookupInfo | None = None
 
     def identity(self) -> tuple:
@@ -284,6 +295,15 @@ class Manifest:
             document["lookup"] = LookupInfo.from_dict(document["lookup"])
         for part in document["partitions"]:
             _check_partition_path(part.file)
+        checksums = document.get("checksums", {})
+        if not isinstance(checksums, dict):
+            raise GridFormatError("checksums is not a JSON object")
+        for file, checksum in checksums.items():
+            _check_partition_path(file)
+            try:
+                check_checksum_text(checksum)
+            except InvalidArgumentError as exc:
+                raise GridFormatError(f"{file}: {exc}") from None
         manifest = cls(**document)
         _check_dtype(manifest.dtype)
         if manifest.total_cells != sum(p.rows for p in manifest.partitions):
@@ -315,7 +335,7 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         raise GridFormatError(f"{path} is corrupt: {exc}") from None
     root = grid_dir.resolve()
-    listed = [part.file for part in manifest.partitions]
+    listed = [part.file for part in manifest.partitions] + sorted(manifest.checksums)
     listed += [entry.file for entry in manifest.lookup.files] if manifest.lookup is not None else []
     for file in listed:
         # After symbolic links: a link inside the directory may not lead out of it.

@@ -1,26 +1,80 @@
-"""Check a grid's files against its manifest: one check, used by `read_grid_table`
-(which raises on the first problem) and by ``satcle-grid verify`` (which lists all)."""
+"""Check a grid's files against its manifest: one set of checks, used by
+`read_grid_table` and `open_grid` (which raise on the first problem) and by
+``satcle-grid verify`` (which lists all).
+
+* `checksum_problems`: every file the manifest lists under ``checksums`` is there
+  with that ``xxh3_128`` checksum (what every open checks; generic over files);
+* `partition_problem`: one partition's footer (schema, rows, the grid identity its
+  metadata records) and optionally its sha256;
+* `content_problem`: one partition decoded completely, Parquet page checksums
+  verified, every value finite and every centre a coordinate;
+* `lookup_file_problem` (`lookup_files`) and `lookup_content_problem`: the
+  lookup files' presence, size, shape and values;
+* `verify_grid`: all of them, and the ``satcle.duckdb`` view's definition.
+"""
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...core.checksum import file_sha256
-from .lookup_files import lookup_file_problem
-from .store import Manifest, PartitionInfo, partition_schema, read_manifest, without_geometry
+from ...core.checksum import file_checksum, file_sha256
+from .duckdb_view import database_problem
+from ...core.errors import GridFormatError
+from .lookup_files import LOOKUP_DIR, lookup_file, lookup_file_problem, map_lookup_arrays
+from .store import DUCKDB_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, read_manifest, \
+    without_geometry
+
+# Partition metadata keys that must equal the manifest's: the grid's identity
+# (the model's name may differ: a renamed model is the same model).
+_IDENTITY_KEYS = ("satcle_model_sha256", "satcle_resolution", "satcle_partition_resolution", "satcle_coverage",
+                  "satcle_dtype", "satcle_dim", "satcle_interp_error")
+# Files checksummed at once: reading from the page cache and xxh3 both release the GIL.
+_CHECKSUM_THREADS = 4
 
 
-def partition_problem(grid_dir: Path, part: PartitionInfo, expected: pa.Schema, *, checksum: bool) -> str | None:
+def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[str]:
+    """Files listed in `manifest.checksums` that are missing or whose ``xxh3_128``
+    differs, and partitions or lookup files it does not list, one line each naming
+    the file; [] when all match (or the manifest, written before checksums, lists none)."""
+    root = Path(grid_dir)
+
+    def problem(item: tuple[str, str]) -> str | None:
+        file, recorded = item
+        path = root / file
+        if not path.is_file():
+            return f"{file}: listed in the manifest but missing"
+        found = file_checksum(path)
+        if found != recorded:
+            return f"{file} is corrupt: checksum {found} does not match the manifest's {recorded}"
+        return None
+
+    if not manifest.checksums:
+        return []
+    unlisted = [f"{p.file}: the manifest records checksums but none for this partition"
+                for p in manifest.partitions if p.file not in manifest.checksums]
+    if manifest.lookup is not None:
+        unlisted += [f"{f.file}: the manifest records checksums but none for this lookup file"
+                     for f in manifest.lookup.files if f.file not in manifest.checksums]
+    items = sorted(manifest.checksums.items())
+    with ThreadPoolExecutor(min(_CHECKSUM_THREADS, max(1, len(items)))) as pool:
+        return unlisted + [p for p in pool.map(problem, items) if p is not None]
+
+
+def partition_problem(grid_dir: Path, part: PartitionInfo, expected: pa.Schema, *, checksum: bool,
+                      manifest: Manifest | None = None) -> str | None:
     """What is wrong with one partition file of the grid at `grid_dir`, or None.
 
     In order: the file is missing; (with `checksum`) its sha256 differs from
     the manifest's; its footer is unreadable; its schema (less a GeoParquet
     geometry column) is not `expected`; its row count differs from the
-    manifest's. The line names the file.
+    manifest's; (given `manifest`) its metadata records another grid (model
+    sha256, resolution, dtype...: a partition of another build). The line names the file.
     """
     path = grid_dir / part.file
     if not path.is_file():
@@ -38,7 +92,56 @@ def partition_problem(grid_dir: Path, part: PartitionInfo, expected: pa.Schema, 
         return f"{part.file} has schema {schema}, expected {expected}"
     if metadata.num_rows != part.rows:
         return f"{part.file} has {metadata.num_rows} rows, the manifest says {part.rows}"
+    if manifest is not None:
+        found = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (metadata.metadata or {}).items()}
+        wanted = manifest.partition_metadata(0)
+        differing = [k for k in _IDENTITY_KEYS if found.get(k) != wanted[k]]
+        if differing:
+            key = differing[0]
+            return (f"{part.file} belongs to another grid: its {key} is {found.get(key)!r}, the manifest's "
+                    f"{wanted[key]!r} (a build mixed into this directory; rebuild it)")
     return None
+
+
+def content_problem(grid_dir: Path, part: PartitionInfo) -> str | None:
+    """What is wrong with the values of one partition, or None: decoded completely
+    with Parquet page checksums verified (files written without them decode
+    unchecked), coordinates finite and in range, embeddings, scales and error
+    bounds finite (scales > 0, bounds >= 0)."""
+    try:
+        table = pq.read_table(grid_dir / part.file, page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as exc:
+        return f"{part.file} is unreadable: {' '.join(str(exc).split())}"
+    for name in PER_CELL_RULES:
+        if name in table.column_names:
+            problem = per_cell_column_problem(name, table.column(name).to_numpy(), table.column("h3").to_numpy())
+            if problem is not None:
+                return f"{part.file}: {problem}"
+    embeddings = embeddings_from_arrow(table.column("embedding"))
+    if embeddings.dtype != np.int8:
+        bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+        if bad.size:
+            return f"{part.file}: {bad.size} rows with non-finite embedding values (row {bad[0]})"
+    return None
+
+
+# What each per-cell column must hold (degrees for lat/lon): checked on every open
+# (one value per cell, cheap) and by `content_problem`.
+PER_CELL_RULES = {
+    "lat": lambda v: np.isfinite(v) & (np.abs(v) <= 90),
+    "lon": lambda v: np.isfinite(v) & (np.abs(v) <= 180),
+    "scale": lambda v: np.isfinite(v) & (v > 0),
+    "interp_error": lambda v: np.isfinite(v) & (v >= 0),
+}
+
+
+def per_cell_column_problem(name: str, values: np.ndarray, h3: np.ndarray) -> str | None:
+    """What is wrong with per-cell column `name` (values (M,), cells h3 (M,) uint64), or None."""
+    ok = PER_CELL_RULES[name](values)
+    if ok.all():
+        return None
+    i = int(np.argmin(ok))
+    return f"{int((~ok).sum())} cells have a bad {name} (cell {int(h3[i]):x}: {values[i]})"
 
 
 def expected_schema(manifest: Manifest) -> pa.Schema:
@@ -47,15 +150,70 @@ def expected_schema(manifest: Manifest) -> pa.Schema:
 
 
 def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
-    """Problems found in the grid at `grid_dir` (every partition and lookup
-    file, sha256 included), one line each naming the file; [] if sound.
+    """Problems found in the grid at `grid_dir`, one line each naming the file; [] if sound.
 
-    Raises GridFormatError when there is no readable manifest at all.
+    Checks every file the manifest lists (checksum), every partition (sha256,
+    schema, rows, the identity its metadata records, every value decoded and
+    finite), every lookup file (present, its size, shape and dtype, then
+    `lookup_content_problem`) and ``satcle.duckdb`` (`database_problem`: exactly
+    the view the builder writes for this manifest). Raises GridFormatError when
+    there is no readable manifest at all.
     """
     root = Path(grid_dir)
     manifest = read_manifest(root)
     expected = expected_schema(manifest)
-    problems = [partition_problem(root, part, expected, checksum=True) for part in manifest.partitions]
+    problems = checksum_problems(root, manifest)
+    reported = {problem.split(":")[0].split(" ")[0] for problem in problems}   # one line per file
+    for part in manifest.partitions:
+        if part.file in reported:
+            continue
+        # sha256 only where no checksum covers the file (grids written before checksums).
+        problem = partition_problem(root, part, expected, checksum=not manifest.checksums, manifest=manifest)
+        if problem is None:
+            problem = content_problem(root, part)
+        if problem is not None:
+            problems.append(problem)
     if manifest.lookup is not None:
-        problems += [lookup_file_problem(root, entry, manifest, checksum=True) for entry in manifest.lookup.files]
-    return [problem for problem in problems if problem is not None]
+        lookup_problems = [lookup_file_problem(root, entry, manifest) for entry in manifest.lookup.files
+                           if entry.file not in reported]
+        lookup_problems = [problem for problem in lookup_problems if problem is not None]
+        if not lookup_problems and not any(f.file in reported for f in manifest.lookup.files):
+            problem = lookup_content_problem(root, manifest)
+            lookup_problems = [problem] if problem is not None else []
+        problems += lookup_problems
+    all_partitions = all((root / part.file).is_file() for part in manifest.partitions)
+    # Also after a checksum mismatch: what the file holds says whether it is safe to open.
+    # (The view can only be rebuilt for comparison over the partitions it names.)
+    if (root / DUCKDB_FILE).is_file() and all_partitions:
+        problem = database_problem(root, manifest)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
+    """What is wrong with the values of a grid's lookup files (their sizes and
+    shapes already checked: `lookup_file_problem`), or None: cells in strictly
+    ascending H3 order, and the partitions' rules (`PER_CELL_RULES`, finite
+    embedding values)."""
+    try:
+        arrays = map_lookup_arrays(grid_dir, manifest)
+    except GridFormatError as exc:
+        return str(exc)
+    missing = [name for name in ("h3", "lat", "lon", "values") if name not in arrays]
+    if missing:
+        return f"{LOOKUP_DIR}: the manifest lists no lookup file for {', '.join(missing)}"
+    h3 = arrays["h3"]
+    if h3.size > 1 and not bool(np.all(h3[1:] > h3[:-1])):
+        return f"{lookup_file('h3')}: cells are not in strictly ascending H3 order"
+    for name in PER_CELL_RULES:
+        if name in arrays:
+            problem = per_cell_column_problem(name, arrays[name], h3)
+            if problem is not None:
+                return f"{lookup_file(name)}: {problem}"
+    values = arrays["values"]
+    if values.dtype != np.int8:
+        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if bad.size:
+            return f"{lookup_file('values')}: {bad.size} rows with non-finite embedding values (row {bad[0]})"
+    return None

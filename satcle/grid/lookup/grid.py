@@ -11,6 +11,7 @@ computed by the live encoder in one batch.
 from __future__ import annotations
 
 import enum
+import hashlib
 import numbers
 import os
 import threading
@@ -24,16 +25,18 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
+from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError, UncheckedGridWarning
 from ...geo.h3_cells import latlng_to_cells
 from ..format.lookup_files import map_lookup_arrays, readable_lookup
-from ..format.reader import GridTable, read_grid_table
+from ..format.reader import GridTable, per_cell_problem, read_grid_table
 from ..format.store import Manifest, read_manifest
+from ..format.verify import checksum_problems, expected_schema, partition_problem
 from ...model import LocationEncoder, load_encoder
 from ...core.paths import index_cache_dir
 from ...core.threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
 from .index_cache import cached_cell_index
+from .shared_grids import shared_grid
 
 METHODS = ("interp", "cell")
 ON_MISS = ("live", "nan", "raise")
@@ -74,6 +77,8 @@ class Grid:
                                            AMBIGUITY_FRACTION * np.radians(self.index.radius_deg))
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
+        # Whether `open_grid` checked the files' checksums before loading them.
+        self.checksums_verified = False
         values = table.values
         self._values = values.view(np.uint16) if values.dtype == np.float16 else values
         self._scale = table.scale if table.scale is not None else np.empty(0, dtype=np.float32)
@@ -287,9 +292,9 @@ def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, sorted_lat, sorted_lon
 
 
-def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = False,
+def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = True,
               index_cache: bool = True) -> Grid:
-    """Open a grid directory: validate its manifest, map its rows and cell index.
+    """Open a grid directory: validate its manifest, verify its files, map its rows and cell index.
 
     A grid written by `satcle-grid build` holds its rows and its cell index as
     lookup files (`satcle.grid.format.lookup_files`): they are memory-mapped,
@@ -297,26 +302,79 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
     files) is read from its partitions and indexed as it used to be, with a
     `GridUpgradeWarning` saying how to add them.
 
+    verify_checksums: check every file the manifest lists (partitions, lookup
+    files, ``satcle.duckdb``) against its recorded ``xxh3_128`` checksum before
+    anything is read (on by default; it costs about one more read of the files
+    from the page cache, lookup files included: see docs/LOOKUP.md). A grid
+    written before checksums opens with an `UncheckedGridWarning`.
     encoder: the live encoder for fallbacks; by default the manifest's model is
     loaded when first needed (and must have the manifest's sha256).
-    verify_checksums: check the sha256 of every file read (the lookup files, or
-    the partitions of a grid without them) before using it.
     index_cache: for grids without lookup files, reuse (and store) the built
     index under `index_cache_dir()`.
+
+    One copy per process: a grid already opened (same resolved directory, same
+    manifest) by `open_grid`, `satcle.connect` or `satcle.lookup` and still held
+    is returned again, not reloaded (with `encoder`, a `Grid` sharing its arrays);
+    threads opening it at once wait for one load.
+
     Raises GridNotFoundError (no directory) or GridFormatError (no or corrupt
-    manifest, missing or inconsistent files).
+    manifest, missing, corrupt or inconsistent files, partitions of another grid).
     """
     path = Path(path)
     manifest = read_manifest(path)
-    if readable_lookup(manifest):
-        table, index = _mapped_table_and_index(path, manifest, verify_checksums)
-    else:
+    if not readable_lookup(manifest):
         warnings.warn(f"{path} has no lookup files of this satcle's layout, so its index is built here "
                       f"(or read from the index cache): re-run `{upgrade_command(path, manifest)}` "
-                      "to add them (its partitions are kept)", GridUpgradeWarning, stacklevel=2)
-        table = read_grid_table(path, manifest, verify_checksums=verify_checksums)
+                      "to add them (partitions whose checksums its manifest records are kept)",
+                      GridUpgradeWarning, stacklevel=2)
+    key = (str(path.resolve()), hashlib.sha256(manifest.to_json().encode()).hexdigest())
+    grid = shared_grid(key, lambda: _load_grid(path, manifest, verify_checksums, index_cache))
+    if verify_checksums and not grid.checksums_verified:
+        _verify_files(path, manifest)   # loaded unverified by an earlier caller
+        grid.checksums_verified = True
+    if encoder is None:
+        return grid
+    shared = Grid(grid.table, resolution=grid.resolution, manifest=grid.manifest, encoder=encoder, path=grid.path,
+                  index=grid.index)
+    shared.checksums_verified = grid.checksums_verified
+    return shared
+
+
+def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cache: bool) -> Grid:
+    """The grid at `path`: its lookup files mapped when it has them (of this layout),
+    else its partitions read and indexed (or the index read from the cache)."""
+    if verify_checksums:
+        _verify_files(path, manifest)
+    if readable_lookup(manifest):
+        table, index = _mapped_table_and_index(path, manifest)
+    else:
+        table = read_grid_table(path, manifest)
         index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
-    return Grid(table, resolution=manifest.resolution, manifest=manifest, encoder=encoder, path=path, index=index)
+    grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
+    grid.checksums_verified = verify_checksums
+    return grid
+
+
+def _verify_files(path: Path, manifest: Manifest) -> None:
+    """Raise GridFormatError unless every file the manifest lists has its recorded
+    checksum and, for a grid whose rows are mapped from its lookup files, every
+    partition's footer is of this grid (`read_grid_table` checks them otherwise):
+    the partitions serve SQL from the same directory."""
+    if not manifest.checksums:
+        warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
+                      "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
+                      "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
+    problems = checksum_problems(path, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
+        raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "
+                              "re-running the build that wrote the grid rebuilds damaged files")
+    if readable_lookup(manifest):
+        expected = expected_schema(manifest)
+        for part in manifest.partitions:
+            problem = partition_problem(path, part, expected, checksum=False, manifest=manifest)
+            if problem is not None:
+                raise GridFormatError(f"{path}: {problem}")
 
 
 class GridUpgradeWarning(UserWarning):
@@ -325,14 +383,16 @@ class GridUpgradeWarning(UserWarning):
 
 def upgrade_command(path: Path, manifest: Manifest) -> str:
     """The `satcle-grid build` command line that adds the lookup files to the grid at `path`
-    (it verifies and keeps the partitions, then writes what is missing)."""
+    (it keeps the partitions whose checksums the manifest records, then writes what is missing)."""
     options = (f"--res {manifest.resolution} --coverage {manifest.coverage} --dtype {manifest.dtype} "
                f"--model {manifest.model_name}{'' if manifest.has_interp_error else ' --no-error-bound'}")
     return f"satcle-grid build {options} --out {path}"
 
 
-def _mapped_table_and_index(path: Path, manifest: Manifest, verify_checksums: bool) -> tuple[GridTable, CellIndex]:
-    arrays = map_lookup_arrays(path, manifest, verify_checksums=verify_checksums)
+def _mapped_table_and_index(path: Path, manifest: Manifest) -> tuple[GridTable, CellIndex]:
+    """The table and index of the grid's lookup files, mapped; their per-cell
+    values checked as `read_grid_table` checks the partitions'."""
+    arrays = map_lookup_arrays(path, manifest)
     try:
         table = GridTable(h3=arrays["h3"], lat=arrays["lat"], lon=arrays["lon"], values=arrays["values"],
                           scale=arrays.get("scale"), interp_error=arrays.get("interp_error"))
@@ -344,6 +404,9 @@ def _mapped_table_and_index(path: Path, manifest: Manifest, verify_checksums: bo
             table.interp_error is not None) or index.num_cells != table.h3.shape[0]:
         raise GridFormatError(f"{path}: the lookup files do not match the manifest: rebuild it with "
                               f"`{upgrade_command(path, manifest)}`")
+    problem = per_cell_problem(table)
+    if problem is not None:
+        raise GridFormatError(f"{path}: {problem} (damaged lookup file? `satcle-grid verify` names it)")
     return table, index
 
 

@@ -13,7 +13,7 @@ from build_grid.engine import write_cells
 from satcle import open_grid
 from satcle.core.errors import GridFormatError
 from satcle.geo.h3_cells import cells_at_resolution
-from satcle.grid.format.store import MANIFEST_FILE, Manifest, read_manifest
+from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, Manifest, read_manifest
 from satcle.grid.format.verify import verify_grid
 
 runner = CliRunner()
@@ -39,7 +39,15 @@ def grid_and_secret(tmp_path, encoder):
 
 def point_first_partition_at(grid_dir, file):
     document = json.loads((grid_dir / MANIFEST_FILE).read_text())
+    old = document["partitions"][0]["file"]
     document["partitions"][0]["file"] = file
+    document["checksums"][file] = document["checksums"].pop(old)   # as a builder writing `file` would
+    (grid_dir / MANIFEST_FILE).write_text(json.dumps(document))
+
+
+def del_checksum(grid_dir, file):
+    document = json.loads((grid_dir / MANIFEST_FILE).read_text())
+    del document["checksums"][file]
     (grid_dir / MANIFEST_FILE).write_text(json.dumps(document))
 
 
@@ -80,6 +88,8 @@ def test_verify_cli_names_the_entry_and_prints_no_hash(grid_and_secret):
 def test_paths_inside_the_grid_still_work(grid_and_secret, encoder):
     grid_dir, _ = grid_and_secret
     first = read_manifest(grid_dir).partitions[0].file
+    (grid_dir / DUCKDB_FILE).unlink()   # its view is checked against the manifest, which this test edits
+    del_checksum(grid_dir, DUCKDB_FILE)
     point_first_partition_at(grid_dir, "./" + first)
     assert verify_grid(grid_dir) == []
     assert open_grid(grid_dir, encoder=encoder).lookup([0.0], [0.0]).shape == (1, 8)

@@ -245,8 +245,10 @@ def test_missing_or_corrupt_partition(tmp_path, encoder, previous_format):
     path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False))
     part = sorted((path / "partitions").iterdir())[0]
     part.write_bytes(b"not parquet")
-    with pytest.raises(GridFormatError, match="unreadable"):
+    with pytest.raises(GridFormatError, match=f"{part.name} is corrupt: checksum"):
         open_grid(path)
+    with pytest.raises(GridFormatError, match="unreadable"):
+        open_grid(path, verify_checksums=False)
     part.unlink()
     with pytest.raises(GridFormatError, match="missing"):
         open_grid(path)
@@ -274,17 +276,21 @@ def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
     rows = path / "lookup" / "values.npy"
     data = bytearray(rows.read_bytes())
     data[-1] ^= 0x01
-    rows.write_bytes(bytes(data))           # same size: found by the sha256, when asked for
-    assert open_grid(path, encoder=encoder).num_cells == 3
-    with pytest.raises(GridFormatError, match="values.npy is corrupt: sha256"):
-        open_grid(path, verify_checksums=True)
+    rows.write_bytes(bytes(data))           # same size: found by the checksum (the default open's)
+    with pytest.raises(GridFormatError, match="values.npy is corrupt: checksum"):
+        open_grid(path, encoder=encoder)
+    assert open_grid(path, encoder=encoder, verify_checksums=False).num_cells == 3
     rows.write_bytes(bytes(data[:-2]))
-    with pytest.raises(GridFormatError, match="values.npy has .* bytes, the manifest says"):
+    with pytest.raises(GridFormatError, match="values.npy is corrupt: checksum"):
         open_grid(path)
+    with pytest.raises(GridFormatError, match="values.npy has .* bytes, the manifest says"):
+        open_grid(path, verify_checksums=False)
     (path / "lookup" / "records.npy").unlink()
     rows.unlink()
-    with pytest.raises(GridFormatError, match="values.npy: lookup file listed in the manifest is missing"):
+    with pytest.raises(GridFormatError, match=r"records.npy: listed in the manifest but missing \(and 1 more files\)"):
         open_grid(path)
+    with pytest.raises(GridFormatError, match="values.npy: lookup file listed in the manifest is missing"):
+        open_grid(path, verify_checksums=False)
 
 
 def test_default_grid_location(tmp_path, monkeypatch, encoder):

@@ -1,35 +1,43 @@
-"""Throughput of `Grid.lookup` against the live encoder and the memory-bandwidth bound.
+"""Opening a grid and `Grid.lookup` throughput, against physical bounds measured in the same run.
 
-Run:  python benchmarks/bench_lookup.py [--res 6] [--points 1000000]
-(global-land-mask, a core dependency, samples the land points)
+Run:  python benchmarks/bench_lookup.py [--res 6] [--points 1000000] [--grid DIR]
 
-On --points random land points, float32 out, it prints, measured side by side
-in this run: points/s of `method="cell"` and `method="interp"` (best of 5, all
-cores; into a new array, and with `out=` into a reused one), of the live encoder (the grid's model, on a subset), their ratio, and the
-ratio to a bandwidth bound: bytes a lookup must touch (K stored rows read, one
-float32 row written) / `np.copyto` throughput (read + write bytes per second).
-It also times the two compiled passes of `interp` alone (`locate`, then
-`gather_blend` with the rows known), the ceiling each would leave if the other
-were free.
+The grid is written by the builder in this process (`build_grid.engine.write_cells`,
+the cells around --points random land points and their neighbours: what a full
+land grid holds there), or is an existing grid (--grid, e.g. one `satcle-grid build`
+wrote). Printed side by side, each figure measured in this run:
+
+* opening, in fresh processes (page cache as the build left it): `open_grid`
+  without the checksum pass (`verify_checksums=False`) vs reading the rows alone
+  (the stored embedding bytes, read into memory), the resident memory that
+  opening added vs the row bytes, and the default open (every file's checksum
+  verified first);
+* the lookup files: index bytes vs row bytes;
+* in a fresh process, the first `lookup` of the points (a new output array) vs
+  the best of the following four;
+* points/s of `method="cell"` and `"interp"` (best of 5, all cores; into a new
+  array, with `out=` into a reused one, and float16 output), against the live
+  encoder and a bandwidth bound: bytes a lookup must touch (K stored rows read,
+  one output row written) / `np.copyto` throughput (read + write);
+* the two compiled passes of `interp` alone (`locate`, `gather_blend` with the rows known).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from satcle import open_grid
-from satcle._ext.grid_blend import gather_blend
-from satcle._ext.grid_locate import AMBIGUOUS
-from satcle.grid.lookup.grid import spatial_order
-
-from land_grid import add_model_options, model_and_points, write_grid_around
+FIRST_CALLS = 5
+FRESH_PROCESSES = 3
 
 
 def best_of(repeats: int, fn) -> float:
@@ -49,71 +57,155 @@ def copy_bandwidth(megabytes: int = 512) -> float:
     return 2 * src.nbytes / best_of(3, lambda: np.copyto(dst, src))
 
 
+def resident_bytes() -> int:
+    """Resident memory of this process now (Linux: /proc/self/statm), file pages mapped in included."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def faults_and_system_seconds() -> tuple[int, float]:
+    """Page faults so far, and CPU seconds spent in the kernel (faulting memory in)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt + usage.ru_majflt, usage.ru_stime
+
+
+def child(task: str, grid_dir: str, points: str) -> dict:
+    """One measurement in this fresh process (what a new pipeline job pays)."""
+    from satcle import open_grid
+    from satcle.grid.format.store import read_manifest
+
+    before = resident_bytes()
+    if task == "rows":
+        # The rows alone: the embedding bytes of the grid's rows file, read into memory.
+        manifest = read_manifest(grid_dir)
+        entry = next(f for f in manifest.lookup.files if f.name == "values")
+        start = time.perf_counter()
+        data = (Path(grid_dir) / entry.file).read_bytes()
+        return {"seconds": time.perf_counter() - start, "bytes": len(data)}
+    start = time.perf_counter()
+    grid = open_grid(grid_dir, verify_checksums=task == "open-verified")
+    # The current resident size, not getrusage's peak: a child's peak starts at its parent's size.
+    result = {"seconds": time.perf_counter() - start, "rss": resident_bytes() - before}
+    if task == "first":
+        lats, lons = np.load(points)
+        result["calls"], result["faults"], result["system"] = [], [], []
+        for _ in range(FIRST_CALLS):
+            faults, system = faults_and_system_seconds()
+            result["calls"].append(best_of(1, lambda: grid.lookup(lats, lons, on_miss="nan")))
+            after = faults_and_system_seconds()
+            result["faults"].append(after[0] - faults)
+            result["system"].append(after[1] - system)
+    return result
+
+
+def in_fresh_process(task: str, grid_dir: Path, points: Path) -> dict:
+    output = subprocess.run([sys.executable, __file__, "--child", task, str(grid_dir), str(points)], check=True,
+                            capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--res", type=int, default=6, help="H3 resolution of the grid (default 6)")
+    parser.add_argument("--res", type=int, default=6, help="H3 resolution of the grid written (default 6)")
     parser.add_argument("--points", type=int, default=1_000_000, help="random land points looked up (default 1M)")
     parser.add_argument("--live-points", type=int, default=100_000, help="points for the live encoder (default 100k)")
+    parser.add_argument("--grid", type=Path, default=None, help="an existing grid to measure instead of writing one")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    from land_grid import add_model_options, model_and_points, write_grid_around
+
     add_model_options(parser)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+
+    import torch
+
+    from satcle import open_grid
+    from satcle._ext.grid_blend import gather_blend
+    from satcle._ext.grid_locate import AMBIGUOUS
+    from satcle.grid.lookup.grid import spatial_order
 
     encoder, rng, lats, lons = model_and_points(args)
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        path = write_grid_around(Path(tmp), encoder, lats, lons, args.res, dtype=args.dtype, error_bound=False)
-        built = time.perf_counter() - start
-        start = time.perf_counter()
-        grid = open_grid(path, encoder=encoder, index_cache=False)
-        opened = time.perf_counter() - start
+        built = None
+        if args.grid is None:
+            start = time.perf_counter()
+            path = write_grid_around(Path(tmp) / "grid", encoder, lats, lons, args.res, dtype=args.dtype,
+                                     error_bound=False)
+            built = time.perf_counter() - start
+        else:
+            path = args.grid
+        points = Path(tmp) / "points.npy"
+        np.save(points, np.stack([lats, lons]))
+        rows_alone = in_fresh_process("rows", path, points)
+        opened = in_fresh_process("open", path, points)
+        verified = in_fresh_process("open-verified", path, points)
+        firsts = [in_fresh_process("first", path, points) for _ in range(FRESH_PROCESSES)]
+        grid = open_grid(path, encoder=encoder)
+        steady = measure_steady(grid, lats, lons, gather_blend, spatial_order)
+        cell_rows, _, _ = grid.locate(lats, lons)
+        ambiguous = int((cell_rows == AMBIGUOUS).sum())
 
-    cell_rows, _, _ = grid.locate(lats, lons)
-    # Reuse an array the lookup returned, as a caller would (it is 64-byte aligned).
-    buffer = grid.lookup(lats, lons, method="cell", on_miss="nan")
+    live_lats, live_lons = lats[: args.live_points], lons[: args.live_points]
+    encoder.encode(live_lats[:1000], live_lons[:1000])
+    live_rate = live_lats.size / best_of(2, lambda: encoder.encode(live_lats, live_lons))
+    bandwidth = copy_bandwidth()
+
+    d, item = grid.dim, grid.table.values.dtype.itemsize
+    row_bytes = grid.table.values.nbytes
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"model {encoder.metadata.get('name')} sha256 {encoder.metadata.get('sha256')} "
+          f"(trained: {encoder.metadata.get('trained', 'unknown')}), L={encoder.config.legendre_degree}")
+    source = f"written by the builder in {built:.0f} s" if built is not None else f"at {args.grid}"
+    print(f"grid: res {grid.resolution}, {grid.num_cells:,} cells ({source}), {args.dtype} rows "
+          f"{row_bytes / 1e9:.3f} GB; {lats.size:,} random land points")
+    print(f"index: {grid.index.nbytes / 1e9:.3f} GB = {grid.index.nbytes / row_bytes:.0%} of the row bytes "
+          f"({grid.index.nbytes / grid.num_cells:.0f} bytes per cell)")
+    print(f"open (fresh process, verify_checksums=False): {opened['seconds'] * 1e3:,.1f} ms; reading the rows "
+          f"alone: {rows_alone['seconds'] * 1e3:,.1f} ms; ratio {opened['seconds'] / rows_alone['seconds']:.2f}x")
+    print(f"open with every file's checksum verified (the default): {verified['seconds'] * 1e3:,.1f} ms")
+    print(f"resident memory added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the "
+          f"row bytes")
+    # The median over fresh processes of (first call, best later call), by the ratio of the two.
+    first = sorted(firsts, key=lambda r: min(r["calls"][1:]) / r["calls"][0])[len(firsts) // 2]
+    calls, faults, system = first["calls"], first["faults"], first["system"]
+    print(f"first lookup in a fresh process: {lats.size / calls[0]:,.0f} points/s ({faults[0]:,} page faults, "
+          f"{system[0]:.2f} s in the kernel); best of the next {len(calls) - 1}: {lats.size / min(calls[1:]):,.0f} "
+          f"points/s ({min(faults[1:]):,} page faults, {min(system[1:]):.2f} s in the kernel); first = "
+          f"{min(calls[1:]) / calls[0]:.0%} of steady (interp into a new array each call; median of "
+          f"{len(firsts)} processes)")
+    print(f"points resolved by h3 (within rounding of an edge): {ambiguous}")
+    print(f"copy bandwidth (np.copyto, read + write): {bandwidth / 1e9:.1f} GB/s")
+    print(f"live encoder: {live_rate:,.0f} points/s")
+    print(f"{'method':>18} {'points/s':>12} {'x live':>8} {'bytes/pt':>9} {'bound pts/s':>12} {'of bound':>9}")
+    for name, seconds in steady.items():
+        rows = 1 if name.startswith("cell") else 3
+        out_item = 2 if "float16" in name else 4
+        touched = rows * d * item + d * out_item
+        rate = lats.size / seconds
+        bound = bandwidth / touched
+        if name == "locate":
+            print("interp, each compiled pass alone (sorted points; the gather writes to the callers' order):")
+        print(f"{name:>18} {rate:>12,.0f} {rate / live_rate:>7.1f}x {touched:>9} {bound:>12,.0f} {rate / bound:>8.0%}")
+
+
+def measure_steady(grid, lats, lons, gather_blend, spatial_order) -> dict[str, float]:
+    """Seconds (best of 5) of each lookup variant and of the two compiled passes of interp."""
+    buffer = grid.lookup(lats, lons, method="cell", on_miss="nan")   # reused as a caller would: 64-byte aligned
+    half = grid.lookup(lats, lons, method="cell", on_miss="nan", dtype=np.float16)
     timings = {}
     for method in ("cell", "interp"):
         timings[method] = best_of(5, lambda: grid.lookup(lats, lons, method=method, on_miss="nan"))
         timings[f"{method} out="] = best_of(5, lambda: grid.lookup(lats, lons, method=method, on_miss="nan",
                                                                     out=buffer))
-    # The two compiled passes of an interp lookup alone, on the spatially sorted
-    # points: what the lookup would cost with a free search, or a free gather.
+    timings["interp float16"] = best_of(5, lambda: grid.lookup(lats, lons, on_miss="nan", dtype=np.float16))
+    timings["interp float16 out="] = best_of(5, lambda: grid.lookup(lats, lons, on_miss="nan", out=half))
     order, sorted_lats, sorted_lons = spatial_order(lats, lons)
     _, tri_rows, tri_weights = grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False)
-    phases = {
-        "locate": best_of(3, lambda: grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False)),
-        "gather": best_of(3, lambda: gather_blend(grid._values, grid._scale, grid._half_table, tri_rows,
-                                                  tri_weights, buffer, order)),
-    }
-    live_lats, live_lons = lats[: args.live_points], lons[: args.live_points]
-    encoder.encode(live_lats[:1000], live_lons[:1000])
-    live_s = best_of(2, lambda: encoder.encode(live_lats, live_lons))
-    bandwidth = copy_bandwidth()
-
-    d = grid.dim
-    item = grid.table.values.dtype.itemsize
-    live_rate = live_lats.size / live_s
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"model {encoder.metadata.get('name')} sha256 {encoder.metadata.get('sha256')} "
-          f"(trained: {encoder.metadata.get('trained', 'unknown')}), L={encoder.config.legendre_degree}")
-    print(f"grid: res {args.res}, {grid.num_cells:,} cells around {lats.size:,} land points, {args.dtype} "
-          f"({grid.table.values.nbytes / 1e9:.2f} GB rows + {grid.index.nbytes / 1e9:.2f} GB index, "
-          f"{grid.index.nbytes / grid.num_cells:.0f} bytes per cell); "
-          f"written in {built:.0f} s, opened and indexed in {opened:.1f} s")
-    print(f"points resolved by h3 (within rounding of an edge): {int((cell_rows == AMBIGUOUS).sum())}")
-    print(f"copy bandwidth (np.copyto, read + write): {bandwidth / 1e9:.1f} GB/s")
-    print(f"live encoder: {live_rate:,.0f} points/s")
-    print(f"{'method':>11} {'points/s':>12} {'x live':>8} {'bytes/pt':>9} {'bound pts/s':>12} {'of bound':>9}")
-    for name, seconds in timings.items():
-        rows = 1 if name.startswith("cell") else 3
-        rate = lats.size / seconds
-        touched = rows * d * item + d * 4
-        bound = bandwidth / touched
-        print(f"{name:>11} {rate:>12,.0f} {rate / live_rate:>7.1f}x {touched:>9} {bound:>12,.0f} {rate / bound:>8.0%}")
-    touched = 3 * d * item + d * 4
-    print("interp, each compiled pass alone (sorted points; the gather writes to the callers' order):")
-    for name, seconds in phases.items():
-        rate = lats.size / seconds
-        print(f"{name:>11} {rate:>12,.0f} {rate / live_rate:>7.1f}x {touched:>9} {bandwidth / touched:>12,.0f} "
-              f"{rate * touched / bandwidth:>8.0%}")
+    timings["locate"] = best_of(3, lambda: grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False))
+    timings["gather"] = best_of(3, lambda: gather_blend(grid._values, grid._scale, grid._half_table, tri_rows,
+                                                        tri_weights, buffer, order))
+    return timings
 
 
 if __name__ == "__main__":

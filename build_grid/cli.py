@@ -136,6 +136,9 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
         "cells": f"{manifest.total_cells:,}",
         "partitions": f"{len(manifest.partitions):,} (ancestors at resolution {manifest.partition_resolution})",
         "size": f"{nbytes / 1e6:,.1f} MB ({nbytes / max(manifest.total_cells, 1):,.0f} bytes/cell)",
+        "lookup": (f"{sum(f.bytes for f in manifest.lookup.files) / 1e6:,.1f} MB of lookup files (rows and index, "
+                   "memory-mapped by open_grid)" if manifest.lookup is not None
+                   else "no lookup files (previous format): re-run the build command to add them"),
         "built": f"{manifest.build_started} .. {manifest.build_finished} with satcle {manifest.library_version}",
     }
     for key, value in lines.items():
@@ -154,8 +157,9 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
     """Check every file of a grid against its manifest; exit 1 naming bad files.
 
     Every file's checksum; every partition's sha256, schema, rows, recorded grid
-    identity and values (decoded with Parquet page checksums, all finite); and that
-    satcle.duckdb holds exactly the view the builder writes for this manifest.
+    identity and values (decoded with Parquet page checksums, all finite); every
+    lookup file's size, shape and values (all finite); and that satcle.duckdb holds
+    exactly the view the builder writes for this manifest.
     """
     from satcle.grid.format.store import read_manifest
     from satcle.grid.format.verify import verify_grid
@@ -170,8 +174,9 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
         typer.secho(f"note: {grid_dir} was written before checksums, so it is not verified when opened; re-run the "
                     "`satcle-grid build` that wrote it (same options, --out this directory) to add them",
                     fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"{grid_dir}: all {len(manifest.partitions) + len(manifest.checksums.keys() - {p.file for p in manifest.partitions})} "
-               "files match the manifest")
+    files = {p.file for p in manifest.partitions} | manifest.checksums.keys()
+    files |= {f.file for f in manifest.lookup.files} if manifest.lookup is not None else set()
+    typer.echo(f"{grid_dir}: all {len(files)} files match the manifest")
 
 
 @app.command()

@@ -8,8 +8,12 @@ file's checksum in the build journal. A partition whose file is already there
 and has the checksum recorded when it was written (in the journal, or in the
 manifest of a finished build) is skipped, so re-running an interrupted build
 finishes it with the same bytes, and a damaged file is rebuilt, never adopted.
-One build at a time holds the directory (`lock.build_lock`). ``satcle.duckdb``
-is written and checkpointed, then ``manifest.json`` with every file's checksum, last.
+One build at a time holds the directory (`lock.build_lock`). Then the lookup
+files (the rows in H3 order and the cell index, memory-mapped by readers) are
+written from the partitions, every time (a resumed build rewrites them: they
+derive from the partitions, so the bytes are the same), checksummed as they are
+written; ``satcle.duckdb`` is written and checkpointed, then ``manifest.json``
+with every file's checksum, last.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
 from .lock import build_lock
+from .lookup_writer import write_lookup_files
 from .output import GridOutput
 from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
@@ -64,6 +69,8 @@ MAX_RESOLUTION = 10
 # Share of all cells that `land` coverage keeps, measured at res 5 (605,102 of
 # 2,016,842); used only for size estimates before a build.
 LAND_FRACTION = 0.30
+# Bytes per cell of the cell index in the lookup files (measured at res 6: 399).
+INDEX_BYTES_PER_CELL = 400
 # The build journal: `<JOURNAL_DIR>/<partition file>` holds that file's checksum,
 # written right after the file; read by a resumed build, removed once the manifest
 # (which records the same checksums) is written.
@@ -136,13 +143,15 @@ class BuildSummary:
 
 def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True) -> int:
     """Approximate size of a grid on disk, bytes: cells x (h3 + lat + lon + embedding [+ scale]
-    [+ interp_error] + the GeoParquet point, ~14 bytes compressed), plus each partition
+    [+ interp_error]) twice (partitions and lookup files), + the GeoParquet point
+    (~14 bytes compressed) + the cell index of the lookup files; plus each partition
     file's footer and last file-system block (~4 kB: most of a small grid) and
     ``satcle.duckdb`` with the manifest (~300 kB)."""
     share = LAND_FRACTION if coverage == "land" else 1.0
     cells = h3.get_num_cells(resolution) * share
     partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
-    per_cell = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0) + 14
+    row = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0)
+    per_cell = 2 * row + 14 + INDEX_BYTES_PER_CELL
     return int(cells * per_cell + partitions * PARTITION_OVERHEAD + DATABASE_BYTES)
 
 
@@ -339,13 +348,19 @@ def _space_needed(config: BuildConfig, identity: Manifest, output: GridOutput,
 
 
 def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResult]) -> Manifest:
-    """Write ``satcle.duckdb`` (local grids) and then the manifest of the built
-    partitions, with every file's checksum, last; then drop the build journal."""
+    """Write the lookup files of the built partitions, ``satcle.duckdb`` (local
+    grids) and then the manifest, with every file's checksum, last; then drop the
+    build journal."""
     results = sorted(results, key=lambda r: r.parent)
     partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
     checksums = {r.file: r.checksum for r in results if r.file is not None}
-    manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions,
-                                   build_finished=_utc_now(), checksums=checksums)
+    manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)
+    if partitions:
+        lookup, lookup_checksums = write_lookup_files(output, manifest)
+        manifest = dataclasses.replace(manifest, lookup=lookup)
+        checksums.update(lookup_checksums)
+    # The database's view records the manifest it belongs to: every field but its own checksum is final here.
+    manifest = dataclasses.replace(manifest, build_finished=_utc_now(), checksums=checksums)
     if output.is_local:
         # Written, checkpointed and read back before the manifest exists (`write_database`).
         database = write_database(output.root, manifest)

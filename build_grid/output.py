@@ -12,8 +12,10 @@ import uuid
 from pathlib import Path
 
 import fsspec
+import numpy as np
 
-from satcle.core.atomic import write_atomic
+from satcle.core.atomic import atomic_path, write_atomic
+from satcle.core.checksum import StreamChecksum
 from satcle.core.errors import DiskFullError, GridBuildError
 
 # The errors of a write that found no room: a full device, or a full quota.
@@ -72,10 +74,52 @@ class GridOutput:
         self.fs.pipe_file(tmp, data)
         self.fs.mv(tmp, final)
 
+    def write_array(self, relative: str, array: np.ndarray) -> tuple[int, str]:
+        """Write `array` as a ``.npy`` file atomically, checksumming it on the way
+        (no second read); returns (bytes written, ``"xxh3_128:<hex>"``). Raises
+        DiskFullError (naming the device and the file) when there is no space left."""
+        if self.is_local:
+            try:
+                with atomic_path(Path(self.path(relative))) as tmp, open(tmp, "wb") as handle:
+                    checksummed = _ChecksummingWriter(handle)
+                    np.lib.format.write_array(checksummed, np.ascontiguousarray(array), allow_pickle=False)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    raise DiskFullError(no_space_message(self.path(relative))) from None
+                raise
+            return checksummed.size, checksummed.checksum.text()
+        final = self.path(relative)
+        directory, name = final.rsplit("/", 1)
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+        self.fs.makedirs(directory, exist_ok=True)
+        with self.fs.open(tmp, "wb") as handle:
+            checksummed = _ChecksummingWriter(handle)
+            np.lib.format.write_array(checksummed, np.ascontiguousarray(array), allow_pickle=False)
+        self.fs.mv(tmp, final)
+        return checksummed.size, checksummed.checksum.text()
+
     def remove_tree(self, relative: str) -> None:
         """Delete a directory of the grid and everything under it, if it exists."""
         if self.exists(relative):
             self.fs.rm(self.path(relative), recursive=True)
+
+
+class _ChecksummingWriter:
+    """A write-only file that passes bytes on to `handle` and checksums them
+    (numpy then writes the array in chunks through `write`)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.checksum = StreamChecksum()
+        self.size = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self.checksum.update(view)
+        self.size += view.nbytes
+        return self.handle.write(view)
 
 
 def no_space_message(path: str | os.PathLike) -> str:

@@ -1,11 +1,46 @@
 /* float16 row blending for ext/grid_blend.pyx: dst = sum_j w[j] * src[j][0:dim],
    with F16C + FMA (AVX2) or AVX-512 where the CPU has them (checked once at
    import, `satcle_has_f16_*`); other CPUs decode through a 65536-entry table
-   in grid_blend.pyx instead. All variants give the same bits. */
+   in grid_blend.pyx instead. All variants give the same bits. `stream`: write
+   dst past the cache where it is aligned (output rows, not scratch).
+   satcle_f32_to_f16_row converts a blended row to float16 bits for
+   float16 output, with F16C where the CPU has it (round to nearest even,
+   numpy's bits either way). */
 #ifndef SATCLE_BLEND_F16_H
 #define SATCLE_BLEND_F16_H
 
 #include <stdint.h>
+#include <string.h>
+
+/* float32 -> float16 bits, rounding to nearest even (as numpy's astype). */
+static inline uint16_t satcle_f32_to_f16(float value) {
+    uint32_t x;
+    memcpy(&x, &value, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, mant = x & 0x7fffffu;
+    int exp = (int)((x >> 23) & 0xff);
+    if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u | (mant >> 13) : 0u));
+    int e = exp - 127 + 15;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+    uint32_t half, rem, mid;
+    if (e <= 0) {                      /* float16 subnormal or zero */
+        if (e < -10) return (uint16_t)sign;
+        mant |= 0x800000u;
+        int shift = 14 - e;
+        half = mant >> shift;
+        rem = mant & ((1u << shift) - 1u);
+        mid = 1u << (shift - 1);
+    } else {
+        half = ((uint32_t)e << 10) | (mant >> 13);
+        rem = mant & 0x1fffu;
+        mid = 0x1000u;
+    }
+    if (rem > mid || (rem == mid && (half & 1u))) half++;   /* a carry may reach the exponent: correct */
+    return (uint16_t)(sign | half);
+}
+
+static inline void satcle_f32_to_f16_scalar(const float* src, uint16_t* dst, int from, int n) {
+    for (int d = from; d < n; d++) dst[d] = satcle_f32_to_f16(src[d]);
+}
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
 /* Columns d..dim-1 that fill no whole vector, through the table. */
@@ -19,10 +54,10 @@ static inline void satcle_blend_f16_tail(const uint16_t* const* src, const float
 }
 __attribute__((target("avx2,f16c,fma")))
 static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
-                                  const float* table, float* dst, int dim) {
+                                  const float* table, float* dst, int dim, int stream) {
     /* Output rows are written whole and not read back: stream them past the
        cache (no read-for-ownership) where they are 32-byte aligned. */
-    int stream = ((uintptr_t)dst & 31) == 0 && dim % 8 == 0;
+    stream = stream && ((uintptr_t)dst & 31) == 0 && dim % 8 == 0;
     int d = 0;
     for (; d + 8 <= dim; d += 8) {
         __m256 acc = _mm256_setzero_ps();
@@ -40,8 +75,8 @@ static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, in
    streaming store per 16 outputs. */
 __attribute__((target("avx512f")))
 static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, int k,
-                                    const float* table, float* dst, int dim) {
-    int stream = ((uintptr_t)dst & 63) == 0 && dim % 16 == 0;
+                                    const float* table, float* dst, int dim, int stream) {
+    stream = stream && ((uintptr_t)dst & 63) == 0 && dim % 16 == 0;
     int d = 0;
     for (; d + 16 <= dim; d += 16) {
         __m512 acc = _mm512_setzero_ps();
@@ -55,6 +90,22 @@ static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, 
     satcle_blend_f16_tail(src, w, k, table, dst, d, dim);
     if (stream) _mm_sfence();
 }
+__attribute__((target("avx2,f16c")))
+static void satcle_f32_to_f16_f16c(const float* src, uint16_t* dst, int n) {
+    int stream = ((uintptr_t)dst & 15) == 0;
+    int d = 0;
+    for (; d + 8 <= n; d += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (stream) _mm_stream_si128((__m128i*)(dst + d), h);
+        else _mm_storeu_si128((__m128i*)(dst + d), h);
+    }
+    satcle_f32_to_f16_scalar(src, dst, d, n);
+    if (stream) _mm_sfence();
+}
+static void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) {
+    if (simd) satcle_f32_to_f16_f16c(src, dst, n);
+    else satcle_f32_to_f16_scalar(src, dst, 0, n);
+}
 static int satcle_has_f16_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
@@ -66,10 +117,29 @@ static int satcle_has_f16_simd(void) {
 }
 #else
 static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
-                                  const float* table, float* dst, int dim) {}
+                                  const float* table, float* dst, int dim, int stream) {}
 static int satcle_has_f16_simd(void) { return 0; }
 static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, int k,
-                                    const float* table, float* dst, int dim) {}
+                                    const float* table, float* dst, int dim, int stream) {}
+static void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) {
+    satcle_f32_to_f16_scalar(src, dst, 0, n);
+}
+__attribute__((target("avx2,f16c")))
+static void satcle_f32_to_f16_f16c(const float* src, uint16_t* dst, int n) {
+    int stream = ((uintptr_t)dst & 15) == 0;
+    int d = 0;
+    for (; d + 8 <= n; d += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (stream) _mm_stream_si128((__m128i*)(dst + d), h);
+        else _mm_storeu_si128((__m128i*)(dst + d), h);
+    }
+    satcle_f32_to_f16_scalar(src, dst, d, n);
+    if (stream) _mm_sfence();
+}
+static void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) {
+    if (simd) satcle_f32_to_f16_f16c(src, dst, n);
+    else satcle_f32_to_f16_scalar(src, dst, 0, n);
+}
 static int satcle_has_f16_avx512(void) { return 0; }
 #endif
 

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Gather and blend stored rows of a grid, dequantisation fused in: float32,
 int8 (times a per-row scale) or float16 (SIMD kernels in blend_f16.h, or a
-decoding table). The Python-facing layer is `satcle.grid.lookup`; this only
-fills pre-allocated, validated arrays.
+decoding table), into float32 or float16 output. The Python-facing layer is
+`satcle.grid.lookup`; this only fills pre-allocated, validated arrays.
 """
 
 from cython.parallel cimport prange
@@ -16,14 +16,19 @@ ctypedef fused stored_t:
     int8_t
     uint16_t   # float16 bit patterns, decoded through a 65536-entry table
 
+ctypedef fused out_t:
+    float
+    uint16_t   # float16 bit patterns
+
 
 cdef extern from "blend_f16.h":
     void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
-                               const float* table, float* dst, int dim) noexcept nogil
+                               const float* table, float* dst, int dim, int stream) noexcept nogil
     int satcle_has_f16_simd() noexcept nogil
     void satcle_blend_f16_avx512(const uint16_t** src, const float* w, int k,
-                                 const float* table, float* dst, int dim) noexcept nogil
+                                 const float* table, float* dst, int dim, int stream) noexcept nogil
     int satcle_has_f16_avx512() noexcept nogil
+    void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) noexcept nogil
 
 # How float16 rows are blended: AVX-512 (one streaming store per cache line),
 # AVX2 + F16C + FMA, or a decoding table; the best the CPU has unless asked.
@@ -38,6 +43,8 @@ BEST_F16_KERNEL = (F16_AVX512_KERNEL if satcle_has_f16_avx512()
 
 cdef enum:
     MAX_K = 8            # rows blended per point at most
+    MAX_HALF_DIM = 4096  # columns of float16 output at most (one row of float32 scratch on the stack)
+    HALF_NAN = 0x7e00    # float16 quiet NaN
     # Rows of the point this many places ahead are requested while the current one
     # is blended, so that their cache misses overlap instead of queueing.
     PREFETCH_AHEAD = 4
@@ -45,8 +52,9 @@ cdef enum:
 
 cdef void blend_row(const stored_t* values, const float* scale, const float* table,
                     const int32_t* rows, const float* weights, int k, int dim,
-                    float* dst, int f16_kernel) noexcept nogil:
-    """dst = sum_j weights[j] * dequantised(values[rows[j]]); rows are valid."""
+                    float* dst, int f16_kernel, bint stream) noexcept nogil:
+    """dst = sum_j weights[j] * dequantised(values[rows[j]]); rows are valid.
+    stream: dst is an output row (streamed past the cache where aligned)."""
     cdef const stored_t* src[MAX_K]
     cdef float w[MAX_K]
     cdef float wj
@@ -58,10 +66,10 @@ cdef void blend_row(const stored_t* values, const float* scale, const float* tab
             w[j] = w[j] * scale[rows[j]]
     if stored_t is uint16_t:
         if f16_kernel == F16_AVX512_KERNEL:
-            satcle_blend_f16_avx512(<const uint16_t**>src, w, k, table, dst, dim)
+            satcle_blend_f16_avx512(<const uint16_t**>src, w, k, table, dst, dim, stream)
             return
         if f16_kernel == F16_AVX2_KERNEL:
-            satcle_blend_f16_simd(<const uint16_t**>src, w, k, table, dst, dim)
+            satcle_blend_f16_simd(<const uint16_t**>src, w, k, table, dst, dim, stream)
             return
     # One pass per stored row, the first one a plain store, so that the
     # compiler vectorises the float32 and int8 loops.
@@ -83,9 +91,18 @@ cdef void blend_row(const stored_t* values, const float* scale, const float* tab
                     dst[d] += wj * <float>src[j][d]
 
 
+cdef void blend_row_half(const stored_t* values, const float* scale, const float* table,
+                         const int32_t* rows, const float* weights, int k, int dim,
+                         uint16_t* dst, int f16_kernel) noexcept nogil:
+    """`blend_row` into float16 bits: blended in float32 on this thread's stack, then rounded."""
+    cdef float row[MAX_HALF_DIM]
+    blend_row(values, scale, table, rows, weights, k, dim, row, f16_kernel, False)
+    satcle_f32_to_f16_row(row, dst, dim, f16_kernel != F16_TABLE_KERNEL)
+
+
 def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                  const float[::1] half_table, const int32_t[:, ::1] rows,
-                 const float[:, ::1] weights, float[:, ::1] out,
+                 const float[:, ::1] weights, out_t[:, ::1] out,
                  const int64_t[::1] destination, int num_threads=0, int f16_kernel=-1):
     """out[dest(i)] = sum_k weights[i, k] * dequantised(values[rows[i, k]]), in parallel,
     where dest(i) is destination[i], or i when `destination` is empty.
@@ -93,7 +110,8 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
     values (M, D) float32, int8 (row r times scale[r]) or uint16 float16 bits
     (decoded by F16C, or by half_table[bits], (65536,) float32, required);
     rows (N, K) int32, K <= 8, a negative row meaning "no value": the output
-    row is NaN. scale must have M entries for int8 and may be empty otherwise.
+    row is NaN. out (>= N, D): float32, or uint16 for float16 bits (rounded
+    to nearest even from the float32 blend; D <= 4096). scale must have M entries for int8 and may be empty otherwise.
     f16_kernel: F16_AVX512, F16_AVX2 or F16_TABLE, at most BEST_F16_KERNEL
     (the default, -1); all give the same bits where the CPU has them.
     """
@@ -115,6 +133,8 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
         raise ValueError("rows and weights must have the same shape")
     if out.shape[1] != dim:
         raise ValueError("out must have as many columns as values")
+    if out_t is uint16_t and dim > MAX_HALF_DIM:
+        raise ValueError(f"float16 output has at most {MAX_HALF_DIM} columns, got {dim}")
     if out.shape[0] < n:
         raise ValueError("out must have a row per point (destination: a permutation of its rows)")
     if n == 0:
@@ -124,7 +144,7 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
     cdef const float* ht = NULL
     cdef const int32_t* r = &rows[0, 0]
     cdef const float* w = &weights[0, 0]
-    cdef float* o = &out[0, 0]
+    cdef out_t* o = &out[0, 0]
     cdef const int64_t* dest = NULL
     cdef int64_t at, line, row_bytes = dim * sizeof(stored_t)
     cdef int32_t ahead
@@ -154,6 +174,12 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                     missing = True
             if missing:
                 for d in range(dim):
-                    o[at * dim + d] = NAN
+                    if out_t is float:
+                        o[at * dim + d] = NAN
+                    else:
+                        o[at * dim + d] = HALF_NAN
+            elif out_t is float:
+                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel, True)
             else:
-                blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel)
+                blend_row_half(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel)
+

@@ -54,6 +54,36 @@ def private_index_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def previous_format():
+    """`previous_format(grid_dir)`: turn a grid written by this builder into one of
+    the format before lookup files (no ``lookup/``, no ``lookup`` in the manifest
+    nor lookup files in its ``checksums``; checksums of the other files kept)."""
+    return _previous_format
+
+
+def _previous_format(grid_dir):
+    import dataclasses
+    import shutil
+
+    from satcle.core.checksum import file_checksum
+    from satcle.grid.format.duckdb_view import write_database
+    from satcle.grid.format.lookup_files import LOOKUP_DIR
+    from satcle.grid.format.store import DUCKDB_FILE, read_manifest, write_manifest
+
+    manifest = read_manifest(grid_dir)
+    shutil.rmtree(grid_dir / LOOKUP_DIR)
+    checksums = {file: checksum for file, checksum in manifest.checksums.items()
+                 if not file.startswith(f"{LOOKUP_DIR}/") and file != DUCKDB_FILE}
+    manifest = dataclasses.replace(manifest, lookup=None, checksums=checksums)
+    # satcle.duckdb records the manifest it belongs to: rewritten for this one, as that builder did.
+    database = write_database(grid_dir, manifest)
+    if database is not None:
+        manifest = dataclasses.replace(manifest, checksums={**checksums, DUCKDB_FILE: file_checksum(database)})
+    write_manifest(grid_dir, manifest)
+    return grid_dir
+
+
 @pytest.fixture(scope="module")
 def tiny_grid(tmp_path_factory):
     """(grid directory, encoder): every resolution-0 cell, no error bound, from a seeded

@@ -35,15 +35,29 @@ def bytes_checksum(data: bytes | memoryview) -> str:
     return f"{CHECKSUM_ALGORITHM}:{xxhash.xxh3_128_hexdigest(data)}"
 
 
+class StreamChecksum:
+    """The checksum of bytes given piece by piece (e.g. as a writer writes them):
+    `update` with each piece, then `text` gives ``"xxh3_128:<32 hex digits>"``."""
+
+    def __init__(self) -> None:
+        self._digest = xxhash.xxh3_128()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._digest.update(data)
+
+    def text(self) -> str:
+        return f"{CHECKSUM_ALGORITHM}:{self._digest.hexdigest()}"
+
+
 def file_checksum(path: str | os.PathLike) -> str:
     """``"xxh3_128:<32 hex digits>"`` of a file's bytes, read in 4 MiB chunks into one reused buffer."""
-    digest = xxhash.xxh3_128()
+    checksum = StreamChecksum()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
         while size := handle.readinto(buffer):
-            digest.update(view[:size])
-    return f"{CHECKSUM_ALGORITHM}:{digest.hexdigest()}"
+            checksum.update(view[:size])
+    return checksum.text()
 
 
 def check_checksum_text(text: object) -> str:

@@ -90,6 +90,34 @@ def test_resume_keeps_only_files_matching_the_journal(reference, tmp_path, monke
                for p in read_manifest(out).partitions)
 
 
+def test_resume_rewrites_the_lookup_files(reference, tmp_path, monkeypatch):
+    """A build that died after its lookup files, before its manifest: the resumed build
+    keeps every partition and rewrites the lookup files (one damaged, one missing),
+    recording their checksums."""
+    out = tmp_path / "grid"
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "write_database", die)
+    with pytest.raises(KeyboardInterrupt):
+        build_grid(config(out), progress=False)
+    monkeypatch.undo()
+    assert not (out / MANIFEST_FILE).exists() and (out / "lookup" / "values.npy").is_file()
+    values = out / "lookup" / "values.npy"
+    data = bytearray(values.read_bytes())
+    data[-1] ^= 0x01
+    values.write_bytes(bytes(data))
+    (out / "lookup" / "h3.npy").unlink()
+    summary = build_grid(config(out), progress=False)
+    assert (summary.partitions_built, summary.partitions_skipped) == (0, 122)
+    assert verify_grid(out) == []
+    manifest, expected = read_manifest(out), read_manifest(reference)
+    for entry in expected.lookup.files:
+        assert (out / entry.file).read_bytes() == (reference / entry.file).read_bytes()
+        assert manifest.checksums[entry.file] == expected.checksums[entry.file]
+
+
 def test_a_second_build_is_refused_naming_the_first(tmp_path):
     out = tmp_path / "grid"
     # The first build: another process holding the directory's lock.
@@ -136,8 +164,10 @@ def test_no_space_is_one_clear_error(tmp_path, monkeypatch):
 def test_sizes_are_printed_in_readable_units():
     assert [format_size(n) for n in (512, 4_600, 1_400_000, 2_270_000_000)] == [
         "512 B", "4.6 kB", "1.4 MB", "2.27 GB"]
+    # Rows twice (partitions and lookup files), the GeoParquet point, the lookup files' cell index.
     assert engine.estimated_bytes(1, "global", "float16", error_bound=False) == (
-        842 * (24 + 512 + 14) + 122 * engine.PARTITION_OVERHEAD + engine.DATABASE_BYTES)
+        842 * (2 * (24 + 512) + 14 + engine.INDEX_BYTES_PER_CELL) + 122 * engine.PARTITION_OVERHEAD
+        + engine.DATABASE_BYTES)
 
 
 @pytest.fixture
@@ -169,21 +199,44 @@ def test_full_disk_is_one_line_and_no_grid(tmpfs):
     assert not (out / MANIFEST_FILE).exists()
 
 
-def test_nearly_full_disk_leaves_the_previous_grid_whole(tmpfs, reference):
-    """Partitions fit but satcle.duckdb does not: the build fails with one line and the
-    previous finished grid (manifest, database) stays exactly as it was."""
+def test_nearly_full_disk_leaves_the_previous_grid_whole(tmpfs, reference, monkeypatch):
+    """Partitions and lookup files fit but satcle.duckdb does not: the build fails with
+    one line and the previous finished grid (manifest, database) stays exactly as it was."""
     root = tmpfs("4m")
     out = root / "grid"
     build_grid(config(out), progress=False)
     manifest_bytes = (out / MANIFEST_FILE).read_bytes()
     filler = root / "filler"
-    free = shutil.disk_usage(root).free
-    filler.write_bytes(b"\0" * (free - 64 * 1024))   # room for the journal, not for a new database
+    write_database = engine.write_database
+
+    def fill_then_write(*args, **kwargs):
+        free = shutil.disk_usage(root).free
+        filler.write_bytes(b"\0" * (free - 64 * 1024))   # no room for a new database
+        return write_database(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "write_database", fill_then_write)
     with pytest.raises(DiskFullError, match=r"no space left on .*satcle.duckdb"):
         build_grid(config(out), progress=False)
+    monkeypatch.undo()
     assert (out / MANIFEST_FILE).read_bytes() == manifest_bytes
     assert verify_grid(out) == []
     assert not [p.name for p in out.iterdir() if p.name.startswith(f".{DUCKDB_FILE}")]   # no temporary left
     filler.unlink()
     build_grid(config(out), progress=False)
     assert verify_grid(out) == []
+
+
+def test_no_room_for_the_lookup_files_leaves_the_previous_grid_whole(tmpfs):
+    """Partitions fit (all kept) but a lookup file does not: one line naming it, and the
+    previous finished grid stays as it was (each lookup file is replaced atomically)."""
+    root = tmpfs("4m")
+    out = root / "grid"
+    build_grid(config(out), progress=False)
+    manifest_bytes = (out / MANIFEST_FILE).read_bytes()
+    filler = root / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(root).free - 64 * 1024))   # room for the journal only
+    with pytest.raises(DiskFullError, match=r"no space left on .* writing .*lookup/\w+\.npy; about .* more needed"):
+        build_grid(config(out), progress=False)
+    assert (out / MANIFEST_FILE).read_bytes() == manifest_bytes
+    assert verify_grid(out) == []
+    assert not [p.name for p in (out / "lookup").iterdir() if p.name.startswith(".")]   # no temporary left

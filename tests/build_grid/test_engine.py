@@ -58,7 +58,7 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
     assert manifest.model_sha256 == encoder.metadata["sha256"]
     assert manifest.model_config == encoder.config.to_dict()
     assert manifest.total_cells == summary.cells > 0 and manifest.has_interp_error
-    assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions"}  # no temp files left
+    assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions", "lookup"}  # no temp files
     for part in manifest.partitions:
         path = out / part.file
         table = pq.read_table(path)
@@ -147,8 +147,60 @@ def test_similar_and_info_cli(land_grid):
     assert runner.invoke(app, ["similar", str(out), "--lat", "0", "--lon", "-150"]).exit_code == 1
     info = runner.invoke(app, ["info", str(out)])
     assert info.exit_code == 0 and "float16[256]" in info.output and f"{read_manifest(out).total_cells:,}" in info.output
+    assert "MB of lookup files" in info.output
     query = runner.invoke(app, ["query", str(out), "SELECT count(*) AS n FROM satcle"])
     assert query.exit_code == 0 and f"{read_manifest(out).total_cells}" in query.output
+
+
+def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch):
+    import satcle.grid.lookup.grid as grid_module
+    from satcle.core.checksum import bytes_checksum
+    from satcle.grid.format.lookup_files import LOOKUP_VERSION
+    from satcle.grid.format.reader import read_grid_table
+    from satcle.grid.lookup.cell_index import build_cell_index
+
+    out, _ = land_grid
+    manifest = read_manifest(out)
+    assert manifest.lookup.version == LOOKUP_VERSION
+    # Every file listed, nothing else (no temporary files), sizes as listed, checksums in the manifest's map.
+    assert sorted(p.name for p in (out / "lookup").iterdir()) == sorted(Path(f.file).name for f in manifest.lookup.files)
+    for entry in manifest.lookup.files:
+        data = (out / entry.file).read_bytes()
+        assert len(data) == entry.bytes and bytes_checksum(data) == manifest.checksums[entry.file]
+    # Opening maps them: nothing is built, nothing cached, nothing copied.
+    monkeypatch.setattr(grid_module, "build_cell_index", None)
+    monkeypatch.setattr(grid_module, "cached_cell_index", None)
+    grid = satcle.open_grid(out)
+    from_partitions = read_grid_table(out, manifest)
+    for name in ("h3", "lat", "lon", "values", "interp_error"):
+        mapped = getattr(grid.table, name)
+        assert not mapped.flags.writeable and not mapped.flags.owndata       # a view of the file's pages
+        np.testing.assert_array_equal(mapped, getattr(from_partitions, name))
+    built = build_cell_index(from_partitions.h3, from_partitions.lat, from_partitions.lon)
+    for name, array in built.arrays().items():
+        np.testing.assert_array_equal(getattr(grid.index, name), array)
+    assert built.constants() == grid.index.constants()
+    assert grid.index.records.ctypes.data % 64 == 0
+
+
+def test_previous_format_grid_opens_with_a_note_and_is_upgraded_by_build(land_grid, tmp_path, previous_format, rng):
+    from satcle.grid.lookup.grid import GridUpgradeWarning
+
+    out = tmp_path / "old"
+    shutil.copytree(land_grid[0], out)
+    previous_format(out)
+    lats, lons = rng.uniform(-60, 70, 2000), rng.uniform(-180, 180, 2000)
+    with pytest.warns(GridUpgradeWarning, match=f"satcle-grid build --res 2 --coverage land --dtype float16 "
+                                                f"--model default --out {out}") as caught:
+        old = satcle.open_grid(out)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    command = str(caught[0].message).split("`")[1].split()
+    result = runner.invoke(app, command[1:])
+    assert result.exit_code == 0, result.output
+    assert "0 partitions built" in result.output
+    assert read_manifest(out).lookup is not None and verify_grid(out) == []
+    np.testing.assert_array_equal(satcle.open_grid(out).lookup(lats, lons, on_miss="nan"),
+                                  old.lookup(lats, lons, on_miss="nan"))
 
 
 def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
@@ -166,6 +218,15 @@ def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
     assert second.file in problems[1] and "missing" in problems[1]
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 1 and first.file in result.output
+    # The lookup files too: a flipped byte, a missing file.
+    rows, records = (out / "lookup" / "values.npy"), (out / "lookup" / "records.npy")
+    data = bytearray(rows.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    rows.write_bytes(bytes(data))
+    records.unlink()
+    problems = verify_grid(out)   # their checksums, with every file's
+    assert len(problems) == 4 and sum("lookup/values.npy is corrupt: checksum" in p for p in problems) == 1
+    assert sum("lookup/records.npy: listed in the manifest but missing" in p for p in problems) == 1
 
 
 def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encoder, rng):

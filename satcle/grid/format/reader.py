@@ -70,12 +70,26 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
         problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem}")
-    paths = [str(grid_dir / part.file) for part in manifest.partitions]
+    grid_table = table_from_partitions([str(grid_dir / part.file) for part in manifest.partitions], manifest,
+                                       where=str(grid_dir))
+    problem = per_cell_problem(grid_table)
+    if problem is not None:
+        raise GridFormatError(f"{grid_dir}: {problem} (damaged partition? `satcle-grid verify` names the file)")
+    return grid_table
+
+
+def table_from_partitions(paths: list[str], manifest: Manifest, *, filesystem=None, where: str = "") -> GridTable:
+    """The `GridTable` of partition files `paths` of the grid `manifest`
+    describes, in one multithreaded Arrow dataset scan (on `filesystem`: a
+    pyarrow or fsspec file system, default local). Their footers are not
+    checked here, nor its per-cell values (`read_grid_table` does that). The
+    Arrow memory the scan freed is returned to the system. GridFormatError names `where`."""
+    expected = expected_schema(manifest)
     try:
         # Fragments come back in the order given, whatever the threads do.
-        table = ds.dataset(paths, format="parquet").to_table(columns=expected.names)
+        table = ds.dataset(paths, format="parquet", filesystem=filesystem).to_table(columns=expected.names)
     except (OSError, pa.ArrowException) as exc:
-        raise GridFormatError(f"{grid_dir}: a partition is unreadable: {exc}") from None
+        raise GridFormatError(f"{where}: a partition is unreadable: {exc}") from None
     h3 = table.column("h3").to_numpy().astype(np.uint64, copy=False)
     order = None if h3.size < 2 or bool(np.all(h3[1:] > h3[:-1])) else np.argsort(h3, kind="stable")
 
@@ -86,7 +100,7 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
     try:
         values = embeddings_from_arrow(table.column("embedding"))
     except pa.ArrowException as exc:   # e.g. null rows written by another tool
-        raise GridFormatError(f"{grid_dir}: unreadable embedding column: {exc}") from None
+        raise GridFormatError(f"{where}: unreadable embedding column: {exc}") from None
     if order is not None:
         values = values[order]
     try:
@@ -99,14 +113,11 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
             interp_error=column("interp_error", np.float32) if manifest.has_interp_error else None,
         )
     except ValueError as exc:
-        raise GridFormatError(f"{grid_dir}: {exc}") from None
+        raise GridFormatError(f"{where}: {exc}") from None
     del table
     # The scan's buffers are freed now that the arrays are copied; Arrow's allocator
     # keeps freed pages unless asked (2.4 GB of a res-6 open).
     pa.default_memory_pool().release_unused()
-    problem = per_cell_problem(grid_table)
-    if problem is not None:
-        raise GridFormatError(f"{grid_dir}: {problem} (damaged partition? `satcle-grid verify` names the file)")
     return grid_table
 
 

@@ -6,10 +6,14 @@ A grid is a directory:
   one row per H3 cell, sorted by ``h3``; schema from `partition_schema`;
 * ``manifest.json`` - `Manifest`, written last and atomically: a directory
   without one is not a grid (a build in progress or one that crashed);
-* ``satcle.duckdb`` - a DuckDB database with a view over the partitions.
+* ``satcle.duckdb`` - a DuckDB database with a view over the partitions;
+* ``lookup/*.npy`` - the same rows, and the cell index the lookup searches, as
+  raw arrays a reader memory-maps (`LookupInfo`; `satcle.grid.format.lookup_files`).
+  Grids written before these files existed have none (``lookup`` absent from
+  the manifest): readers then build the index from the partitions.
 
 Integrity: the manifest's ``checksums`` maps every other file of the grid
-(partitions, ``satcle.duckdb``, any other file a builder adds) to its
+(partitions, ``satcle.duckdb``, the lookup files, any other file a builder adds) to its
 ``xxh3_128`` checksum (`satcle.core.checksum`), verified by every open; the
 Parquet files also carry page checksums, so DuckDB and pyarrow readers catch
 damage too. Grids written before checksums have an empty mapping.
@@ -50,6 +54,8 @@ __all__ = [
     "GEOMETRY_COLUMN",
     "GEO_METADATA",
     "IDENTITY_FIELDS",
+    "LookupFile",
+    "LookupInfo",
     "MANIFEST_FILE",
     "Manifest",
     "PARTITIONS_DIR",
@@ -187,6 +193,35 @@ class PartitionInfo:
     sha256: str
 
 
+@dataclass(frozen=True)
+class LookupFile:
+    """One lookup file: the array it holds, its path relative to the grid directory, its size
+    (its checksum is in the manifest's ``checksums``, like every other file's)."""
+
+    name: str
+    file: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class LookupInfo:
+    """The lookup files of a grid (``manifest.json``'s ``lookup``): their layout
+    version, the files, and the scalar constants of the cell index they hold
+    (str -> number: raster size and search radius)."""
+
+    version: int
+    files: tuple[LookupFile, ...]
+    index: dict
+
+    @classmethod
+    def from_dict(cls, document: dict) -> "LookupInfo":
+        # Only the known fields: builds before checksums also recorded each file's sha256.
+        files = tuple(LookupFile(name=f["name"], file=f["file"], bytes=f["bytes"]) for f in document["files"])
+        for entry in files:
+            _check_partition_path(entry.file)
+        return cls(version=document["version"], files=files, index=dict(document["index"]))
+
+
 # The fields that make two manifests the same grid: a build resumed into a
 # directory must match them, and every partition file records them.
 IDENTITY_FIELDS = ("model_name", "model_sha256", "resolution", "partition_resolution", "coverage", "dtype", "dim",
@@ -217,6 +252,7 @@ class Manifest:
     # Relative path -> "xxh3_128:<hex>" of every file of the grid but the manifest
     # (empty for grids written before checksums).
     checksums: dict = dataclasses.field(default_factory=dict)
+    lookup: LookupInfo | None = None
 
     def identity(self) -> tuple:
         """The values of `IDENTITY_FIELDS`, less the model's name (a renamed model is the same model)."""
@@ -242,6 +278,8 @@ class Manifest:
     def to_json(self) -> str:
         document = dataclasses.asdict(self)
         document["partitions"] = [dataclasses.asdict(p) for p in self.partitions]
+        if self.lookup is None:
+            del document["lookup"]   # grids without lookup files keep the manifest they always had
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -253,6 +291,8 @@ class Manifest:
         if version != FORMAT_VERSION:
             raise GridFormatError(f"format_version {version!r}; this satcle reads {FORMAT_VERSION}")
         document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
+        if document.get("lookup") is not None:
+            document["lookup"] = LookupInfo.from_dict(document["lookup"])
         for part in document["partitions"]:
             _check_partition_path(part.file)
         checksums = document.get("checksums", {})
@@ -295,7 +335,9 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         raise GridFormatError(f"{path} is corrupt: {exc}") from None
     root = grid_dir.resolve()
-    for file in [part.file for part in manifest.partitions] + sorted(manifest.checksums):
+    listed = [part.file for part in manifest.partitions] + sorted(manifest.checksums)
+    listed += [entry.file for entry in manifest.lookup.files] if manifest.lookup is not None else []
+    for file in listed:
         # After symbolic links: a link inside the directory may not lead out of it.
         if not (grid_dir / file).resolve().is_relative_to(root):
             raise GridFormatError(f"{path}: file {file!r} resolves outside the grid directory {root}")

@@ -8,6 +8,8 @@
   metadata records) and optionally its sha256;
 * `content_problem`: one partition decoded completely, Parquet page checksums
   verified, every value finite and every centre a coordinate;
+* `lookup_file_problem` (`lookup_files`) and `lookup_content_problem`: the
+  lookup files' presence, size, shape and values;
 * `verify_grid`: all of them, and the ``satcle.duckdb`` view's definition.
 """
 
@@ -23,6 +25,8 @@ import pyarrow.parquet as pq
 
 from ...core.checksum import file_checksum, file_sha256
 from .duckdb_view import database_problem
+from ...core.errors import GridFormatError
+from .lookup_files import LOOKUP_DIR, lookup_file, lookup_file_problem, map_lookup_arrays
 from .store import DUCKDB_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, read_manifest, \
     without_geometry
 
@@ -36,8 +40,8 @@ _CHECKSUM_THREADS = 4
 
 def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[str]:
     """Files listed in `manifest.checksums` that are missing or whose ``xxh3_128``
-    differs, and partitions it does not list, one line each naming the file; []
-    when all match (or the manifest, written before checksums, lists none)."""
+    differs, and partitions or lookup files it does not list, one line each naming
+    the file; [] when all match (or the manifest, written before checksums, lists none)."""
     root = Path(grid_dir)
 
     def problem(item: tuple[str, str]) -> str | None:
@@ -54,6 +58,9 @@ def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[s
         return []
     unlisted = [f"{p.file}: the manifest records checksums but none for this partition"
                 for p in manifest.partitions if p.file not in manifest.checksums]
+    if manifest.lookup is not None:
+        unlisted += [f"{f.file}: the manifest records checksums but none for this lookup file"
+                     for f in manifest.lookup.files if f.file not in manifest.checksums]
     items = sorted(manifest.checksums.items())
     with ThreadPoolExecutor(min(_CHECKSUM_THREADS, max(1, len(items)))) as pool:
         return unlisted + [p for p in pool.map(problem, items) if p is not None]
@@ -147,9 +154,10 @@ def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
 
     Checks every file the manifest lists (checksum), every partition (sha256,
     schema, rows, the identity its metadata records, every value decoded and
-    finite) and ``satcle.duckdb`` (`database_problem`: exactly the view the
-    builder writes for this manifest). Raises GridFormatError when there is no
-    readable manifest at all.
+    finite), every lookup file (present, its size, shape and dtype, then
+    `lookup_content_problem`) and ``satcle.duckdb`` (`database_problem`: exactly
+    the view the builder writes for this manifest). Raises GridFormatError when
+    there is no readable manifest at all.
     """
     root = Path(grid_dir)
     manifest = read_manifest(root)
@@ -165,6 +173,14 @@ def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
             problem = content_problem(root, part)
         if problem is not None:
             problems.append(problem)
+    if manifest.lookup is not None:
+        lookup_problems = [lookup_file_problem(root, entry, manifest) for entry in manifest.lookup.files
+                           if entry.file not in reported]
+        lookup_problems = [problem for problem in lookup_problems if problem is not None]
+        if not lookup_problems and not any(f.file in reported for f in manifest.lookup.files):
+            problem = lookup_content_problem(root, manifest)
+            lookup_problems = [problem] if problem is not None else []
+        problems += lookup_problems
     all_partitions = all((root / part.file).is_file() for part in manifest.partitions)
     # Also after a checksum mismatch: what the file holds says whether it is safe to open.
     # (The view can only be rebuilt for comparison over the partitions it names.)
@@ -173,3 +189,31 @@ def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
         if problem is not None:
             problems.append(problem)
     return problems
+
+
+def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
+    """What is wrong with the values of a grid's lookup files (their sizes and
+    shapes already checked: `lookup_file_problem`), or None: cells in strictly
+    ascending H3 order, and the partitions' rules (`PER_CELL_RULES`, finite
+    embedding values)."""
+    try:
+        arrays = map_lookup_arrays(grid_dir, manifest)
+    except GridFormatError as exc:
+        return str(exc)
+    missing = [name for name in ("h3", "lat", "lon", "values") if name not in arrays]
+    if missing:
+        return f"{LOOKUP_DIR}: the manifest lists no lookup file for {', '.join(missing)}"
+    h3 = arrays["h3"]
+    if h3.size > 1 and not bool(np.all(h3[1:] > h3[:-1])):
+        return f"{lookup_file('h3')}: cells are not in strictly ascending H3 order"
+    for name in PER_CELL_RULES:
+        if name in arrays:
+            problem = per_cell_column_problem(name, arrays[name], h3)
+            if problem is not None:
+                return f"{lookup_file(name)}: {problem}"
+    values = arrays["values"]
+    if values.dtype != np.int8:
+        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if bad.size:
+            return f"{lookup_file('values')}: {bad.size} rows with non-finite embedding values (row {bad[0]})"
+    return None

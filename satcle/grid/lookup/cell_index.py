@@ -95,14 +95,31 @@ class CellIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of all index arrays (what the index adds to the grid in memory)."""
-        return sum(getattr(self, f).nbytes for f in (
-            "records", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "bucket_offsets",
-            "bucket_entries"))
+        return sum(array.nbytes for array in self.arrays().values())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index's arrays by field name (what a grid's lookup files store)."""
+        return {name: getattr(self, name) for name in INDEX_ARRAYS}
+
+    def constants(self) -> dict[str, int | float]:
+        """The index's scalar fields by name (what a grid's manifest stores)."""
+        return {name: getattr(self, name) for name in INDEX_CONSTANTS}
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], constants: dict) -> "CellIndex":
+        """The index of `arrays()` and `constants()` output (e.g. mapped from a grid's files)."""
+        return cls(**{name: arrays[name] for name in INDEX_ARRAYS},
+                   **{name: kind(constants[name]) for name, kind in INDEX_CONSTANTS.items()})
 
     @property
     def num_cells(self) -> int:
         """M, the number of stored cells indexed."""
         return self.records.shape[0]
+
+
+INDEX_ARRAYS = ("records", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "bucket_offsets",
+                "bucket_entries")
+INDEX_CONSTANTS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -27,9 +27,10 @@ from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
 from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError, UncheckedGridWarning
 from ...geo.h3_cells import latlng_to_cells
-from ..format.reader import GridTable, read_grid_table
+from ..format.lookup_files import map_lookup_arrays, readable_lookup
+from ..format.reader import GridTable, per_cell_problem, read_grid_table
 from ..format.store import Manifest, read_manifest
-from ..format.verify import checksum_problems
+from ..format.verify import checksum_problems, expected_schema, partition_problem
 from ...model import LocationEncoder, load_encoder
 from ...core.paths import index_cache_dir
 from ...core.threads import check_num_threads
@@ -39,6 +40,7 @@ from .shared_grids import shared_grid
 
 METHODS = ("interp", "cell")
 ON_MISS = ("live", "nan", "raise")
+OUTPUT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 # Larger calls are processed in spatial order (1-degree blocks): neighbouring
 # points then share cache lines of the index and the rows, which more than pays
 # for one 16-bit radix sort.
@@ -55,8 +57,9 @@ class Source(enum.IntEnum):
 
 
 class Grid:
-    """A grid held in memory with its `CellIndex`; `lookup` is safe to call
-    from several threads at once (it only reads shared state).
+    """A grid's rows with their `CellIndex`, mapped from the grid's lookup files
+    or held in memory; `lookup` is safe to call from several threads at once (it
+    only reads shared state).
 
     Build one with `open_grid(path)`, or `Grid(table, ...)` for a table in
     memory (what the error-bound computation does for one partition).
@@ -93,7 +96,8 @@ class Grid:
 
     def lookup(self, lats: ArrayLike, lons: ArrayLike, *, method: str = "interp",
                tolerance: float | None = None, exact: bool = False, on_miss: str = "live",
-               return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None):
+               return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None,
+               dtype=None):
         """Embeddings of points from the grid.
 
         Parameters
@@ -121,29 +125,33 @@ class Grid:
         num_threads : int
             OpenMP threads for the kernels: 0 or -1 use all cores, else
             1..`satcle.core.threads.MAX_THREADS`.
-        out : np.ndarray (N, D) float32 C-contiguous writeable, optional
+        out : np.ndarray (N, D) float32 or float16, C-contiguous writeable, optional
             Written in place and returned (saves allocating per call). Rows are
             written fastest when it starts 32-byte aligned, as the arrays this
             method returns do: reuse one of those.
+        dtype : np.float32 or np.float16, optional
+            Of the result: float16 halves the bytes written (values rounded to
+            nearest from the float32 blend). Default: out's dtype, else float32.
 
         Returns
         -------
-        np.ndarray (N, D) float32, or (embeddings, sources) with return_source.
+        np.ndarray (N, D) of `dtype`, or (embeddings, sources) with return_source.
 
         Every option is checked before any compiled code runs: a bad one raises
         InvalidArgumentError (a ValueError) naming it and what it accepts.
         """
         num_threads = check_lookup_options(method=method, tolerance=tolerance, on_miss=on_miss,
                                            num_threads=num_threads)
+        dtype = check_output_dtype(dtype, out)
         if tolerance is not None and self.table.interp_error is None:
             raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
                                   "with `satcle-grid build --error-bound` (the default)")
         lat, lon = as_latlon(lats, lons)
         n = lat.size
         if out is None:
-            out = empty_aligned((n, self.dim), np.float32)
+            out = empty_aligned((n, self.dim), dtype)
         else:
-            _check_out(out, n, self.dim)
+            _check_out(out, n, self.dim, dtype)
         source = np.zeros(n, dtype=np.uint8)
         if exact:
             out[:] = self._live(lat, lon)
@@ -207,7 +215,8 @@ class Grid:
         else:
             rows, weights = cell_rows[:, None], np.ones((lat.size, 1), dtype=np.float32)
         destination = order if order is not None else np.empty(0, dtype=np.int64)
-        gather_blend(self._values, self._scale, self._half_table, rows, weights, out, destination, num_threads)
+        target = out.view(np.uint16) if out.dtype == np.float16 else out   # the kernel writes float16 bits
+        gather_blend(self._values, self._scale, self._half_table, rows, weights, target, destination, num_threads)
         if order is None:
             return cell_rows
         unordered = np.empty_like(cell_rows)
@@ -249,14 +258,28 @@ def check_lookup_options(*, method: str = "interp", tolerance: float | None = No
     return check_num_threads(num_threads)
 
 
-def _check_out(out, n: int, dim: int) -> None:
-    """Raise InvalidArgumentError unless `out` is what the kernels may write: (n, dim) float32, C-contiguous,
+def check_output_dtype(dtype, out=None) -> np.dtype:
+    """The dtype of a lookup's result: `dtype` (float32 or float16), else out's, else float32.
+    Raises InvalidArgumentError for any other dtype."""
+    if dtype is None:
+        dtype = out.dtype if isinstance(out, np.ndarray) and out.dtype in OUTPUT_DTYPES else np.float32
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if isinstance(dtype, bool) or resolved not in OUTPUT_DTYPES:
+        raise InvalidArgumentError(f"dtype must be np.float32 or np.float16, got {dtype!r}")
+    return resolved
+
+
+def _check_out(out, n: int, dim: int, dtype: np.dtype) -> None:
+    """Raise InvalidArgumentError unless `out` is what the kernels may write: (n, dim) of `dtype`, C-contiguous,
     writeable."""
-    if (not isinstance(out, np.ndarray) or out.shape != (n, dim) or out.dtype != np.float32
+    if (not isinstance(out, np.ndarray) or out.shape != (n, dim) or out.dtype != dtype
             or not out.flags.c_contiguous or not out.flags.writeable):
         got = (f"{out.dtype} array of shape {out.shape}" + ("" if out.flags.c_contiguous else ", not C-contiguous")
                + ("" if out.flags.writeable else ", read-only")) if isinstance(out, np.ndarray) else type(out).__name__
-        raise InvalidArgumentError(f"out must be a writeable C-contiguous float32 array of shape ({n}, {dim}), "
+        raise InvalidArgumentError(f"out must be a writeable C-contiguous {dtype} array of shape ({n}, {dim}), "
                                    f"got {got}")
 
 
@@ -271,15 +294,23 @@ def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = True,
               index_cache: bool = True) -> Grid:
-    """Open a grid directory: validate its manifest, verify its files, load its partitions, index it.
+    """Open a grid directory: validate its manifest, verify its files, map its rows and cell index.
 
-    verify_checksums: check every file the manifest lists against its recorded
-    ``xxh3_128`` checksum before anything is read (on by default; it costs about
-    one more read of the files from the page cache, see docs/GRID.md). A grid
+    A grid written by `satcle-grid build` holds its rows and its cell index as
+    lookup files (`satcle.grid.format.lookup_files`): they are memory-mapped,
+    nothing is copied or rebuilt. A grid of the previous format (no lookup
+    files) is read from its partitions and indexed as it used to be, with a
+    `GridUpgradeWarning` saying how to add them.
+
+    verify_checksums: check every file the manifest lists (partitions, lookup
+    files, ``satcle.duckdb``) against its recorded ``xxh3_128`` checksum before
+    anything is read (on by default; it costs about one more read of the files
+    from the page cache, lookup files included: see docs/LOOKUP.md). A grid
     written before checksums opens with an `UncheckedGridWarning`.
     encoder: the live encoder for fallbacks; by default the manifest's model is
     loaded when first needed (and must have the manifest's sha256).
-    index_cache: reuse (and store) the built index under `index_cache_dir()`.
+    index_cache: for grids without lookup files, reuse (and store) the built
+    index under `index_cache_dir()`.
 
     One copy per process: a grid already opened (same resolved directory, same
     manifest) by `open_grid`, `satcle.connect` or `satcle.lookup` and still held
@@ -291,6 +322,11 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
     """
     path = Path(path)
     manifest = read_manifest(path)
+    if not readable_lookup(manifest):
+        warnings.warn(f"{path} has no lookup files of this satcle's layout, so its index is built here "
+                      f"(or read from the index cache): re-run `{upgrade_command(path, manifest)}` "
+                      "to add them (partitions whose checksums its manifest records are kept)",
+                      GridUpgradeWarning, stacklevel=2)
     key = (str(path.resolve()), hashlib.sha256(manifest.to_json().encode()).hexdigest())
     grid = shared_grid(key, lambda: _load_grid(path, manifest, verify_checksums, index_cache))
     if verify_checksums and not grid.checksums_verified:
@@ -305,27 +341,73 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
 
 
 def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cache: bool) -> Grid:
+    """The grid at `path`: its lookup files mapped when it has them (of this layout),
+    else its partitions read and indexed (or the index read from the cache)."""
     if verify_checksums:
         _verify_files(path, manifest)
-    table = read_grid_table(path, manifest)
-    index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
+    if readable_lookup(manifest):
+        table, index = _mapped_table_and_index(path, manifest)
+    else:
+        table = read_grid_table(path, manifest)
+        index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
     grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
     grid.checksums_verified = verify_checksums
     return grid
 
 
 def _verify_files(path: Path, manifest: Manifest) -> None:
-    """Raise GridFormatError unless every file the manifest lists has its recorded checksum."""
+    """Raise GridFormatError unless every file the manifest lists has its recorded
+    checksum and, for a grid whose rows are mapped from its lookup files, every
+    partition's footer is of this grid (`read_grid_table` checks them otherwise):
+    the partitions serve SQL from the same directory."""
     if not manifest.checksums:
         warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
                       "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
                       "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
-        return
     problems = checksum_problems(path, manifest)
     if problems:
         more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
         raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "
                               "re-running the build that wrote the grid rebuilds damaged files")
+    if readable_lookup(manifest):
+        expected = expected_schema(manifest)
+        for part in manifest.partitions:
+            problem = partition_problem(path, part, expected, checksum=False, manifest=manifest)
+            if problem is not None:
+                raise GridFormatError(f"{path}: {problem}")
+
+
+class GridUpgradeWarning(UserWarning):
+    """A grid of an older format: it opens, more slowly than a rebuilt one (the message says how)."""
+
+
+def upgrade_command(path: Path, manifest: Manifest) -> str:
+    """The `satcle-grid build` command line that adds the lookup files to the grid at `path`
+    (it keeps the partitions whose checksums the manifest records, then writes what is missing)."""
+    options = (f"--res {manifest.resolution} --coverage {manifest.coverage} --dtype {manifest.dtype} "
+               f"--model {manifest.model_name}{'' if manifest.has_interp_error else ' --no-error-bound'}")
+    return f"satcle-grid build {options} --out {path}"
+
+
+def _mapped_table_and_index(path: Path, manifest: Manifest) -> tuple[GridTable, CellIndex]:
+    """The table and index of the grid's lookup files, mapped; their per-cell
+    values checked as `read_grid_table` checks the partitions'."""
+    arrays = map_lookup_arrays(path, manifest)
+    try:
+        table = GridTable(h3=arrays["h3"], lat=arrays["lat"], lon=arrays["lon"], values=arrays["values"],
+                          scale=arrays.get("scale"), interp_error=arrays.get("interp_error"))
+        index = CellIndex.from_parts(arrays, manifest.lookup.index)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GridFormatError(f"{path}: incomplete lookup files ({exc}): rebuild it with "
+                              f"`{upgrade_command(path, manifest)}`") from None
+    if (manifest.dtype == "int8") != (table.scale is not None) or manifest.has_interp_error != (
+            table.interp_error is not None) or index.num_cells != table.h3.shape[0]:
+        raise GridFormatError(f"{path}: the lookup files do not match the manifest: rebuild it with "
+                              f"`{upgrade_command(path, manifest)}`")
+    problem = per_cell_problem(table)
+    if problem is not None:
+        raise GridFormatError(f"{path}: {problem} (damaged lookup file? `satcle-grid verify` names it)")
+    return table, index
 
 
 def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:

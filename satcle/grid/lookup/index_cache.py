@@ -1,6 +1,7 @@
-"""Built `CellIndex`es kept on disk, so that a grid is indexed once per machine
-rather than at every `open_grid` (building one costs a few microseconds per cell;
-loading it, the time to read it).
+"""Built `CellIndex`es kept on disk, for grids of the format before lookup files
+(grids written now carry their index, mapped by `open_grid`): such a grid is
+indexed once per machine rather than at every `open_grid` (building one costs a
+few microseconds per cell; loading it, the time to read it).
 
 An entry is one file: the index's fields as consecutive ``.npy`` records (no zip,
 no per-block CRC), read straight into memory, the cell records into a 64-byte

@@ -104,10 +104,11 @@ def test_every_listed_file_is_checked_generically(grid, encoder):
         open_grid(grid, encoder=encoder)
 
 
-def test_non_finite_values_written_with_matching_checksums_are_caught(grid, encoder):
-    """A file whose checksums were recomputed over bad values (a buggy or hostile writer):
-    the open refuses a NaN centre, verify also a NaN embedding and a negative bound."""
-    manifest = read_manifest(grid)
+def test_non_finite_values_written_with_matching_checksums_are_caught(grid, encoder, previous_format):
+    """A partition whose checksums were recomputed over bad values (a buggy or hostile writer):
+    the open of a grid read from its partitions (no lookup files) refuses a NaN centre,
+    verify also a NaN embedding and a negative bound."""
+    manifest = read_manifest(previous_format(grid))
     part = manifest.partitions[0]
     table = pq.read_table(grid / part.file)
 
@@ -138,6 +139,40 @@ def test_non_finite_values_written_with_matching_checksums_are_caught(grid, enco
     flat[5] = np.nan
     replace_and_record("embedding", pa.FixedSizeListArray.from_arrays(pa.array(flat), values.type.list_size))
     assert any(f"{part.file}: 1 rows with non-finite embedding values" in p for p in verify_grid(grid))
+
+
+def test_non_finite_lookup_values_written_with_matching_checksums_are_caught(grid, built, encoder):
+    """The same for the lookup files, which the open maps: a NaN centre and a negative
+    bound are refused by the open, and verify names them and a NaN embedding."""
+    manifest = read_manifest(grid)
+
+    def replace_and_record(name, change):
+        file = next(f.file for f in manifest.lookup.files if f.name == name)
+        array = np.load(built / file)
+        change(array)
+        (grid / file).unlink()
+        np.save(grid / file, array)
+        rewrite_manifest(grid, checksums={**manifest.checksums, file: file_checksum(grid / file)})
+        return file
+
+    def restore(file):
+        shutil.copyfile(built / file, grid / file)
+        rewrite_manifest(grid, checksums=manifest.checksums)
+
+    file = replace_and_record("lat", lambda lat: lat.__setitem__(2, np.nan))
+    with pytest.raises(GridFormatError, match="1 cells have a bad lat"):
+        open_grid(grid, encoder=encoder)
+    assert any(p.startswith(f"{file}: 1 cells have a bad lat") for p in verify_grid(grid))
+    restore(file)
+
+    file = replace_and_record("interp_error", lambda bound: bound.__setitem__(1, -1.0))
+    with pytest.raises(GridFormatError, match="1 cells have a bad interp_error"):
+        open_grid(grid, encoder=encoder)
+    assert any(p.startswith(f"{file}: 1 cells have a bad interp_error") for p in verify_grid(grid))
+    restore(file)
+
+    file = replace_and_record("values", lambda values: values.__setitem__((5, 3), np.nan))
+    assert any(p.startswith(f"{file}: 1 rows with non-finite embedding values (row 5)") for p in verify_grid(grid))
 
 
 def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
@@ -205,8 +240,9 @@ def test_the_builders_database_passes_and_matches_the_manifest(built):
     result = runner.invoke(app, ["verify", str(built)])
     manifest = read_manifest(built)
     assert result.exit_code == 0, result.output
-    assert f"all {len(manifest.partitions) + 1} files match the manifest" in result.output
-    assert set(manifest.checksums) == {p.file for p in manifest.partitions} | {DUCKDB_FILE}
+    lookup_files = {f.file for f in manifest.lookup.files}
+    assert f"all {len(manifest.partitions) + len(lookup_files) + 1} files match the manifest" in result.output
+    assert set(manifest.checksums) == {p.file for p in manifest.partitions} | lookup_files | {DUCKDB_FILE}
     # The view (which checks the manifest's sha256 less its own checksum) still answers.
     with duckdb.connect(str(built / DUCKDB_FILE), read_only=True) as con:
         con.execute(f"SET file_search_path = '{built}'")

@@ -240,8 +240,9 @@ def test_open_grid_errors(tmp_path, global_grid):
         open_grid(tmp_path)
 
 
-def test_missing_or_corrupt_partition(tmp_path, encoder):
-    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
+def test_missing_or_corrupt_partition(tmp_path, encoder, previous_format):
+    # Grids of the previous format are read from their partitions.
+    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False))
     part = sorted((path / "partitions").iterdir())[0]
     part.write_bytes(b"not parquet")
     with pytest.raises(GridFormatError, match=f"{part.name} is corrupt: checksum"):
@@ -251,6 +252,45 @@ def test_missing_or_corrupt_partition(tmp_path, encoder):
     part.unlink()
     with pytest.raises(GridFormatError, match="missing"):
         open_grid(path)
+
+
+def test_lookup_files_of_another_layout_are_not_mapped(tmp_path, encoder, rng, sphere_points):
+    import dataclasses
+
+    from satcle.grid.format.store import read_manifest, write_manifest
+    from satcle.grid.lookup import GridUpgradeWarning
+
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    lats, lons = sphere_points(rng, 2000)
+    mapped = open_grid(path, encoder=encoder).lookup(lats, lons)
+    manifest = read_manifest(path)
+    write_manifest(path, dataclasses.replace(manifest, lookup=dataclasses.replace(manifest.lookup, version=99)))
+    with pytest.warns(GridUpgradeWarning, match="no lookup files of this satcle's layout.*satcle-grid build"):
+        grid = open_grid(path, encoder=encoder)
+    assert grid.table.values.flags.writeable          # read from the partitions (mapped rows are read-only)
+    np.testing.assert_array_equal(grid.lookup(lats, lons), mapped)
+
+
+def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
+    rows = path / "lookup" / "values.npy"
+    data = bytearray(rows.read_bytes())
+    data[-1] ^= 0x01
+    rows.write_bytes(bytes(data))           # same size: found by the checksum (the default open's)
+    with pytest.raises(GridFormatError, match="values.npy is corrupt: checksum"):
+        open_grid(path, encoder=encoder)
+    assert open_grid(path, encoder=encoder, verify_checksums=False).num_cells == 3
+    rows.write_bytes(bytes(data[:-2]))
+    with pytest.raises(GridFormatError, match="values.npy is corrupt: checksum"):
+        open_grid(path)
+    with pytest.raises(GridFormatError, match="values.npy has .* bytes, the manifest says"):
+        open_grid(path, verify_checksums=False)
+    (path / "lookup" / "records.npy").unlink()
+    rows.unlink()
+    with pytest.raises(GridFormatError, match=r"records.npy: listed in the manifest but missing \(and 1 more files\)"):
+        open_grid(path)
+    with pytest.raises(GridFormatError, match="values.npy: lookup file listed in the manifest is missing"):
+        open_grid(path, verify_checksums=False)
 
 
 def test_default_grid_location(tmp_path, monkeypatch, encoder):
@@ -347,11 +387,13 @@ def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
         interp_error(encoder, partition, partition[:3], table.values[global_grid.rows_of(partition[:3])])
 
 
-def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng, sphere_points):
+def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng, sphere_points,
+                                                         previous_format):
     import satcle.grid.lookup.index_cache as index_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    # Only grids of the previous format (no lookup files) build an index, and cache it.
+    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False))
     lats, lons = sphere_points(rng, 2000)
     stale = tmp_path / "cache" / "satcle" / "index" / ("0" * 64 + ".npz")   # an entry of an older format
     stale.parent.mkdir(parents=True)
@@ -371,7 +413,7 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
         np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
     assert loaded.index.records.ctypes.data % 64 == 0
     np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
-    write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False)
+    previous_format(write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False))
     with pytest.raises(AssertionError, match="rebuilt"):
         open_grid(path, encoder=encoder)
     monkeypatch.undo()
@@ -459,3 +501,51 @@ def test_gather_blend_kernels_agree_with_numpy(rng, dim):
     with pytest.raises(ValueError, match="not available"):
         kernels.gather_blend(int8, scale, np.empty(0, np.float32), rows, weights, out, np.empty(0, np.int64),
                              f16_kernel=kernels.BEST_F16_KERNEL + 1)
+
+
+def test_float16_output_rounds_like_numpy_in_every_kernel(rng):
+    """float16 output is the float32 blend rounded to nearest even: the F16C path
+    and the portable one (F16_TABLE) give numpy's values, specials included."""
+    from satcle._ext import grid_blend as kernels
+    from satcle.grid.lookup.cell_index import empty_aligned
+
+    tiny = 2.0 ** -24                                 # the smallest float16 subnormal
+    specials = np.array([0.0, -0.0, 1.0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504.0, 65519.99, 65520.0, 1e10, -1e10,
+                         np.inf, -np.inf, np.nan, tiny, tiny / 2, tiny / 2 * 1.0001, 3 * tiny / 2, tiny / 3,
+                         2.0 ** -14, 2.0 ** -14 * (1 - 2 ** -12), 1e-30, -3.3e-6], dtype=np.float32)
+    magnitudes = (rng.normal(size=400) * 2.0 ** rng.integers(-30, 18, 400)).astype(np.float32)
+    values = np.concatenate([specials, magnitudes])[None, :]          # one row, 422 columns (a tail)
+    rows, weights = np.zeros((3, 1), np.int32), np.ones((3, 1), np.float32)
+    rows[2, 0] = -1                                                    # a missing row: float16 NaN
+    expected = np.repeat(values, 3, axis=0).astype(np.float16)
+    expected[2] = np.nan
+    for kernel in range(kernels.BEST_F16_KERNEL + 1):
+        for stored, table in ((values, np.empty(0, np.float32)),
+                              (values.astype(np.float16).view(np.uint16),
+                               np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32))):
+            out = empty_aligned((3, values.shape[1]), np.float16)
+            kernels.gather_blend(stored, np.empty(0, np.float32), table, rows, weights, out.view(np.uint16),
+                                 np.empty(0, np.int64), f16_kernel=kernel)
+            reference = expected if stored.dtype == np.float32 else np.repeat(stored, 3, axis=0).view(np.float16)
+            reference = reference.copy()
+            reference[2] = np.nan
+            # Equal as numbers (the SIMD blend's accumulator starts at +0, so -0 may come out +0).
+            np.testing.assert_array_equal(out[:2], reference[:2])
+            assert np.isnan(out[2]).all()
+
+
+@pytest.mark.parametrize("grid_name", ["global_grid", "patch_grid"])   # float16 and int8 rows
+def test_float16_output_is_the_float32_lookup_rounded(request, rng, grid_name, sphere_points):
+    grid = request.getfixturevalue(grid_name)
+    lats, lons = sphere_points(rng, 60_000)          # above SPATIAL_ORDER_MIN_POINTS: permuted writes too
+    for method in ("cell", "interp"):
+        full = grid.lookup(lats, lons, method=method, on_miss="nan")
+        half = grid.lookup(lats, lons, method=method, on_miss="nan", dtype=np.float16)
+        assert half.dtype == np.float16 and half.ctypes.data % 64 == 0
+        np.testing.assert_array_equal(half, full.astype(np.float16))
+        out = np.empty_like(half)
+        assert grid.lookup(lats, lons, method=method, on_miss="nan", out=out) is out   # dtype from out
+        np.testing.assert_array_equal(out, half)
+    # Live rows (exact=True, on_miss="live") are rounded too.
+    live = grid.lookup(lats[:50], lons[:50], exact=True, dtype="float16")
+    np.testing.assert_array_equal(live, grid.lookup(lats[:50], lons[:50], exact=True).astype(np.float16))

@@ -80,6 +80,12 @@ def test_bad_num_threads_is_refused_before_any_kernel(grid, no_kernels, num_thre
     ({"out": np.empty((4, DIM), np.float32)}, r"got float32 array of shape \(4, 8\)"),
     ({"out": np.empty((DIM, 3), np.float32).T}, "not C-contiguous"),
     ({"out": np.zeros((3, DIM), np.float32).tolist()}, "got list"),
+    ({"dtype": np.float64}, "dtype must be np.float32 or np.float16, got"),
+    ({"dtype": "int8"}, "dtype must be np.float32 or np.float16, got 'int8'"),
+    ({"dtype": "half-ish"}, "dtype must be np.float32 or np.float16"),
+    ({"dtype": True}, "dtype must be np.float32 or np.float16"),
+    ({"dtype": np.float32, "out": np.empty((3, DIM), np.float16)}, r"out must be .* float32 .*got float16"),
+    ({"dtype": np.float16, "out": np.empty((3, DIM), np.float32)}, r"out must be .* float16 .*got float32"),
 ])
 def test_bad_options_are_refused_before_any_kernel(grid, no_kernels, options, message):
     with pytest.raises(InvalidArgumentError, match=message):

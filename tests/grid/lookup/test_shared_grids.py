@@ -17,17 +17,20 @@ pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 @pytest.fixture
 def counted_loads(monkeypatch):
-    """A cold process (nothing held) whose grid loads are counted."""
+    """A cold process (nothing held) whose grid loads are counted: lookup files
+    mapped, or (grids without them) partitions read."""
     clear_shared_grids()
     lookup_package._open_cached.cache_clear()
     loads = []
-    original = grid_module.read_grid_table
 
-    def counting(*args, **kwargs):
-        loads.append(args[0])
-        return original(*args, **kwargs)
+    def counted(original):
+        def counting(*args, **kwargs):
+            loads.append(args[0])
+            return original(*args, **kwargs)
+        return counting
 
-    monkeypatch.setattr(grid_module, "read_grid_table", counting)
+    monkeypatch.setattr(grid_module, "read_grid_table", counted(grid_module.read_grid_table))
+    monkeypatch.setattr(grid_module, "_mapped_table_and_index", counted(grid_module._mapped_table_and_index))
     yield loads
     lookup_package._open_cached.cache_clear()
 

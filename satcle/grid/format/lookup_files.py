@@ -1,0 +1,122 @@
+"""The lookup files of a grid: its rows and its cell index as raw arrays to memory-map.
+
+Beside the Parquet partitions (the interchange format, for SQL and other tools),
+the builder writes under ``lookup/`` one ``.npy`` file per array (numpy's format:
+a short header giving dtype and shape, then the array's raw little-endian
+C-order bytes, starting 64-byte aligned), listed with their size in the
+manifest's ``lookup`` (`LookupInfo`) and with their checksum in its
+``checksums``, like every file of the grid (verified by `open_grid` by default:
+`satcle.grid.format.verify.checksum_problems`). Opening a grid maps them: no row
+is copied and nothing is rebuilt; beyond the checksum pass (which reads every
+file once), opening costs the pages a lookup touches.
+
+The arrays, one row per stored cell in H3 order (the partitions' rows, sorted):
+``h3`` (M,) uint64, ``lat``/``lon`` (M,) float64 degrees, ``values`` (M, D) in
+the stored dtype, ``scale`` (M,) float32 (int8 grids), ``interp_error`` (M,)
+float32 (grids with error bounds); then the cell index's arrays (their names
+and meaning: `satcle.grid.lookup.cell_index.CellIndex`).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ...core.errors import GridFormatError
+from .store import LookupFile, Manifest
+
+LOOKUP_DIR = "lookup"
+# Layout of the lookup files this satcle reads and writes (`LookupInfo.version`).
+LOOKUP_VERSION = 1
+# The table's arrays: one row per stored cell.
+TABLE_ARRAYS = ("h3", "lat", "lon", "values", "scale", "interp_error")
+
+
+def lookup_file(name: str) -> str:
+    """Relative path of the lookup file holding array `name`."""
+    return f"{LOOKUP_DIR}/{name}.npy"
+
+
+def readable_lookup(manifest: Manifest) -> bool:
+    """Whether the grid has lookup files of the layout this satcle maps."""
+    return manifest.lookup is not None and manifest.lookup.version == LOOKUP_VERSION
+
+
+def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -> str | None:
+    """What is wrong with one lookup file of the grid at `grid_dir`, or None.
+
+    In order: missing; another size than the manifest's; an unreadable ``.npy``
+    header; a table array with another row count than the grid's cells, or rows
+    of another width or dtype. (Its checksum is checked with every other file's:
+    `satcle.grid.format.verify.checksum_problems`.)
+    """
+    path = grid_dir / entry.file
+    if not path.is_file():
+        return f"{entry.file}: lookup file listed in the manifest is missing"
+    size = path.stat().st_size
+    if size != entry.bytes:
+        return f"{entry.file} has {size} bytes, the manifest says {entry.bytes}"
+    try:
+        shape, dtype, _ = _npy_header(path)
+    except (OSError, ValueError) as exc:
+        return f"{entry.file} is unreadable: {exc}"
+    if entry.name in TABLE_ARRAYS and shape[:1] != (manifest.total_cells,):
+        return f"{entry.file} has shape {shape}, expected {manifest.total_cells} rows (one per cell)"
+    if entry.name == "values" and (shape[1:] != (manifest.dim,) or dtype != np.dtype(manifest.dtype)):
+        return f"{entry.file} holds {dtype} rows of shape {shape[1:]}, expected {manifest.dtype}[{manifest.dim}]"
+    return None
+
+
+def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest) -> dict[str, np.ndarray]:
+    """Every lookup file of the grid, memory-mapped read-only: {array name: array}.
+
+    Raises GridFormatError naming the first file that is missing, of another
+    size than the manifest says, or of another shape or dtype than the grid's.
+    (Checksums are checked before, with every file's: `open_grid`.)
+    """
+    grid_dir = Path(grid_dir)
+    arrays = {}
+    for entry in manifest.lookup.files:
+        problem = lookup_file_problem(grid_dir, entry, manifest)
+        if problem is not None:
+            raise GridFormatError(f"{grid_dir}: {problem} (rebuild the grid with `satcle-grid build`)")
+        arrays[entry.name] = _mapped(grid_dir / entry.file)
+    return arrays
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """The array of a ``.npy`` file as a read-only view of the file's pages."""
+    try:
+        shape, dtype, offset = _npy_header(path)
+    except (OSError, ValueError) as exc:
+        raise GridFormatError(f"{path} is unreadable: {exc}") from None
+    if dtype.byteorder == ">":
+        raise GridFormatError(f"{path}: big-endian array; lookup files are little-endian")
+    with open(path, "rb") as handle:
+        pages = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    # Ask the kernel to read the file ahead, in the background: the first lookup
+    # then finds its pages in memory instead of waiting for each from disk.
+    pages.madvise(mmap.MADV_WILLNEED)
+    count = int(np.prod(shape, dtype=np.int64))
+    return np.frombuffer(pages, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset (bytes) of a ``.npy`` file."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        offset = handle.tell()
+    if fortran_order or dtype.hasobject:
+        raise ValueError("not a C-order array of numbers")
+    if offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != path.stat().st_size:
+        raise ValueError("its size does not match its header")
+    return shape, dtype, offset

@@ -5,7 +5,9 @@ few microseconds per cell; loading it, the time to read it).
 
 An entry is one file: the index's fields as consecutive ``.npy`` records (no zip,
 no per-block CRC), read straight into memory, the cell records into a 64-byte
-aligned buffer."""
+aligned buffer, plus a ``.xxh3`` file beside it holding the entry's checksum: the
+compiled kernels trust the index's offsets, so a damaged or truncated entry is
+rebuilt rather than read."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core.atomic import atomic_path
+from ...core.atomic import atomic_path, write_text_atomic
+from ...core.checksum import file_checksum
 from ..format.reader import GridTable
 from ..format.store import Manifest
 from .cell_index import CellIndex, build_cell_index, empty_aligned
@@ -43,6 +46,11 @@ def cached_cell_index(table: GridTable, manifest: Manifest, cache_dir: Path) -> 
 
 def _read(path: Path, cells: int) -> CellIndex | None:
     if not path.is_file():
+        return None
+    try:
+        if _checksum_path(path).read_text().strip() != file_checksum(path):
+            return None
+    except OSError:
         return None
     fields = {}
     try:
@@ -87,5 +95,11 @@ def _write(path: Path, index: CellIndex) -> None:
             for field in dataclasses.fields(CellIndex):
                 np.lib.format.write_array(handle, np.asarray(getattr(index, field.name)),
                                           allow_pickle=False)
+        write_text_atomic(_checksum_path(path), file_checksum(path) + "\n")
     except OSError:
         pass
+
+
+def _checksum_path(path: Path) -> Path:
+    """Where the checksum of the cache entry at `path` is kept."""
+    return path.with_name(path.name + ".xxh3")

@@ -429,6 +429,15 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), second)
+    # A flipped byte that leaves the entry readable (the kernels trust its offsets) fails its checksum.
+    entry = next(e for e in (tmp_path / "cache" / "satcle" / "index").glob("*.index")
+                 if e.stat().st_mtime == max(x.stat().st_mtime for x in e.parent.glob("*.index")))
+    damaged = bytearray(entry.read_bytes())
+    damaged[-8] ^= 0xFF
+    entry.write_bytes(bytes(damaged))
+    monkeypatch.setattr(index_cache, "build_cell_index", no_build)
+    with pytest.raises(AssertionError, match="rebuilt"):
+        open_grid(path, encoder=encoder)
 
 
 def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch, sphere_points):

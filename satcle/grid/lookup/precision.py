@@ -235,7 +235,7 @@ def interp_error(encoder: LocationEncoder, cells: np.ndarray, h3_ids: np.ndarray
         relative[begin:end] = np.sqrt(np.einsum("ij,ij->i", got, got)
                                       / np.maximum(np.einsum("ij,ij->i", exact, exact), 1e-60))
     if np.isnan(relative).any():
-        raise RuntimeError("a probe fell outside the stored cells: h3_ids lacks a stored neighbour")
+        raise InvalidArgumentError("a probe fell outside the stored cells: h3_ids lacks a stored neighbour")
 
     # Each cell's slots point at the evaluated probe that stands for them.
     n_shared = shared.shape[0]

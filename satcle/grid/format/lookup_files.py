@@ -104,19 +104,27 @@ def _mapped(path: Path) -> np.ndarray:
     return np.frombuffer(pages, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
+def read_npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the ``.npy`` record starting at `handle`'s position, which is
+    left at its first data byte. Raises ValueError for a version numpy does not write,
+    Fortran order or object dtypes (never memory-mapped or read raw)."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if fortran_order or dtype.hasobject:
+        raise ValueError("not a C-order array of numbers")
+    return shape, dtype
+
+
 def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """Shape, dtype and data offset (bytes) of a ``.npy`` file."""
     with open(path, "rb") as handle:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        shape, dtype = read_npy_header(handle)
         offset = handle.tell()
-    if fortran_order or dtype.hasobject:
-        raise ValueError("not a C-order array of numbers")
     if offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != path.stat().st_size:
         raise ValueError("its size does not match its header")
     return shape, dtype, offset

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...core.atomic import atomic_path, write_text_atomic
 from ...core.checksum import file_checksum
+from ..format.lookup_files import read_npy_header
 from ..format.reader import GridTable
 from ..format.store import Manifest
 from .cell_index import CellIndex, build_cell_index, empty_aligned
@@ -70,15 +71,7 @@ def _read(path: Path, cells: int) -> CellIndex | None:
 
 def _read_array(handle) -> np.ndarray:
     """The next ``.npy`` record of `handle`, read into a fresh 64-byte aligned array."""
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
-        raise ValueError(f"unsupported .npy version {version}")
-    if fortran_order or dtype.hasobject:
-        raise ValueError("not an index entry")
+    shape, dtype = read_npy_header(handle)
     array = empty_aligned(shape, dtype)
     view = memoryview(array.reshape(-1).view(np.uint8))
     if handle.readinto(view) != array.nbytes:

@@ -416,7 +416,7 @@ class DevTools:
                 return value
             time.sleep(0.1)  # polling interval of a bounded wait, not a synchronisation sleep
         raise AssertionError(f"timed out after {timeout} s waiting for {expression}: "
-                             f"{self.evaluate('JSON.stringify({errors: satcle.core.errors, draws: satcle.draws})')}")
+                             f"{self.evaluate('JSON.stringify({errors: satcle.errors, draws: satcle.draws})')}")
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
@@ -484,7 +484,7 @@ def test_page_in_headless_chromium_draws_the_map_and_recolours_on_click(server, 
     browser.call("Page.navigate", url=server.url)
     browser.wait_for("window.satcle && satcle.ready && satcle.draws > 0 && satcle.count > 0")
     assert browser.evaluate("satcle.mode") == "pca"
-    assert browser.evaluate("satcle.core.errors.length") == 0
+    assert browser.evaluate("satcle.errors.length") == 0
 
     before = browser.screenshot()
     (tmp_path / "pca.png").write_bytes(before)

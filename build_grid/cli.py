@@ -94,6 +94,9 @@ def build(
                                      help="Store each cell's interpolation error bound (interp_error), which "
                                           "lookup(tolerance=...) needs; costs about 5 more encoder evaluations "
                                           "per cell (see docs/GRID.md for measured build times)."),
+    pyramid: bool = typer.Option(True, "--pyramid/--no-pyramid",
+                                 help="Also store every coarser resolution 0..res-1, each parent the mean of its "
+                                      "stored children (about 1/6 more cells)."),
 ) -> None:
     """Evaluate the encoder at every H3 cell centre and write a grid (Parquet + DuckDB).
 
@@ -104,9 +107,9 @@ def build(
 
     with user_errors():
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
-                             workers=workers, scheduler=scheduler, error_bound=error_bound)
+                             workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
         target = output_dir(config)
-    need, free = estimated_bytes(res, coverage, dtype, error_bound=error_bound), free_disk_bytes(target)
+    need, free = estimated_bytes(res, coverage, dtype, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {format_size(need)}, {format_size(free)} are free at {target}",
                     fg=typer.colors.YELLOW, err=True)
@@ -117,6 +120,10 @@ def build(
         f"({summary.nbytes / max(summary.cells, 1):,.0f} bytes/cell), {summary.seconds:,.1f} s "
         f"({summary.partitions_built} partitions built, {summary.partitions_skipped} verified and kept)"
     )
+    if summary.pyramid_cells:
+        typer.echo(f"pyramid (res 0..{res - 1}): {summary.pyramid_cells:,} cells, {summary.pyramid_bytes / 1e6:,.1f} MB "
+                   f"(+{summary.pyramid_bytes / max(summary.nbytes, 1):.1%} of the partitions' bytes), "
+                   f"{summary.pyramid_seconds:,.1f} s (+{summary.pyramid_seconds / max(summary.seconds - summary.pyramid_seconds, 1e-9):.1%} of the rest of the build)")
 
 
 @app.command()
@@ -139,6 +146,10 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
         "lookup": (f"{sum(f.bytes for f in manifest.lookup.files) / 1e6:,.1f} MB of lookup files (rows and index, "
                    "memory-mapped by open_grid)" if manifest.lookup is not None
                    else "no lookup files (previous format): re-run the build command to add them"),
+        "pyramid": (", ".join(f"r{level.resolution}: {level.rows:,}" for level in manifest.pyramid)
+                    + f" cells ({sum(level.bytes for level in manifest.pyramid) / 1e6:,.1f} MB; parents = mean of "
+                    f"their stored children, {sum(level.partial_parents for level in manifest.pyramid):,} over "
+                    "fewer than all)" if manifest.pyramid else "none (single resolution)"),
         "built": f"{manifest.build_started} .. {manifest.build_finished} with satcle {manifest.library_version}",
     }
     for key, value in lines.items():

@@ -52,6 +52,7 @@ from satcle.grid.format.store import (
     EMBEDDING_DTYPES,
     MANIFEST_FILE,
     PARTITIONS_DIR,
+    PYRAMID_AGGREGATION,
     Manifest,
     PartitionInfo,
 )
@@ -62,6 +63,7 @@ from .coverage import covered_cells_and_centres, stored_neighbors
 from .lock import build_lock
 from .lookup_writer import write_lookup_files
 from .output import GridOutput
+from .pyramid import write_pyramid
 from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
@@ -85,7 +87,8 @@ DATABASE_BYTES = 300_000
 class BuildConfig:
     """One grid build. `out` None means `satcle.core.paths.built_grid_dir(...)`; `workers` (threads of the
     in-process LocalCluster) None means one per core; `scheduler` (tcp://host:port) uses an existing cluster;
-    `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs."""
+    `error_bound` stores the ``interp_error`` column that `lookup(tolerance=...)` needs; `pyramid` also stores
+    every coarser resolution 0..resolution-1 (`build_grid.pyramid`)."""
 
     resolution: int = DEFAULT_GRID.resolution
     model: str = DEFAULT_GRID.model
@@ -97,6 +100,7 @@ class BuildConfig:
     partition_resolution: int | None = None
     batch_size: int = BATCH_SIZE
     error_bound: bool = True
+    pyramid: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.resolution, int) or not 0 <= self.resolution <= MAX_RESOLUTION:
@@ -139,19 +143,27 @@ class BuildSummary:
     seconds: float
     partitions_built: int
     partitions_skipped: int
+    # The coarser levels (`build_grid.pyramid`): their cells, file bytes and the seconds spent on them.
+    pyramid_cells: int = 0
+    pyramid_bytes: int = 0
+    pyramid_seconds: float = 0.0
 
 
-def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True) -> int:
+def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True,
+                    pyramid: bool = True) -> int:
     """Approximate size of a grid on disk, bytes: cells x (h3 + lat + lon + embedding [+ scale]
     [+ interp_error]) twice (partitions and lookup files), + the GeoParquet point
     (~14 bytes compressed) + the cell index of the lookup files; plus each partition
     file's footer and last file-system block (~4 kB: most of a small grid) and
-    ``satcle.duckdb`` with the manifest (~300 kB)."""
+    ``satcle.duckdb`` with the manifest (~300 kB). With `pyramid`, the coarser
+    levels: cells/6 more rows (1/7 + 1/49 + ...), once, without bound or index."""
     share = LAND_FRACTION if coverage == "land" else 1.0
     cells = h3.get_num_cells(resolution) * share
     partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
     row = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0)
     per_cell = 2 * row + 14 + INDEX_BYTES_PER_CELL
+    if pyramid and resolution > 0:
+        per_cell += (row - (4 if error_bound else 0) + 1) / 6
     return int(cells * per_cell + partitions * PARTITION_OVERHEAD + DATABASE_BYTES)
 
 
@@ -291,7 +303,7 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
                             built_cells += result.rows
                         bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
                         bar.update(1)
-            manifest = _finish(output, identity, results)
+            manifest, pyramid_seconds = _finish(output, identity, results, pyramid=config.pyramid)
         except DiskFullError as exc:
             raise DiskFullError(f"{exc}; {_space_needed(config, identity, output, results)}") from None
     return BuildSummary(
@@ -301,6 +313,9 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
         seconds=time.perf_counter() - started,
         partitions_built=sum(r.built for r in results),
         partitions_skipped=sum(1 for r in results if r.file is not None and not r.built),
+        pyramid_cells=sum(level.rows for level in manifest.pyramid),
+        pyramid_bytes=sum(level.bytes for level in manifest.pyramid),
+        pyramid_seconds=pyramid_seconds,
     )
 
 
@@ -340,25 +355,36 @@ def grid_identity(encoder: LocationEncoder, resolution: int, coverage: str, dtyp
 def _space_needed(config: BuildConfig, identity: Manifest, output: GridOutput,
                   results: list[PartitionResult]) -> str:
     """'about N MB needed, M MB free': what the rest of a build that ran out of space needs."""
-    total = estimated_bytes(config.resolution, config.coverage, config.dtype, identity.dim, config.error_bound)
+    total = estimated_bytes(config.resolution, config.coverage, config.dtype, identity.dim, config.error_bound,
+                            config.pyramid)
     needed = max(total - sum(r.nbytes for r in results), max((r.nbytes for r in results), default=0),
                  DATABASE_BYTES)
     free = free_disk_bytes(output.root)
     return f"about {format_size(needed)} more needed" + (f", {format_size(free)} free" if free is not None else "")
 
 
-def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResult]) -> Manifest:
-    """Write the lookup files of the built partitions, ``satcle.duckdb`` (local
+def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResult], *,
+            pyramid: bool = False) -> tuple[Manifest, float]:
+    """Write the lookup files of the built partitions, with `pyramid` the coarser
+    levels (`build_grid.pyramid`: derived from the partitions, so rewritten every
+    time, like the lookup files), ``satcle.duckdb`` (local
     grids) and then the manifest, with every file's checksum, last; then drop the
-    build journal."""
+    build journal. Returns the manifest and the seconds spent on the pyramid."""
     results = sorted(results, key=lambda r: r.parent)
     partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
+    pyramid_seconds = 0.0
     checksums = {r.file: r.checksum for r in results if r.file is not None}
     manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)
     if partitions:
         lookup, lookup_checksums = write_lookup_files(output, manifest)
         manifest = dataclasses.replace(manifest, lookup=lookup)
         checksums.update(lookup_checksums)
+        if pyramid and manifest.resolution > 0:
+            pyramid_started = time.perf_counter()
+            levels, level_checksums = write_pyramid(output, manifest)
+            manifest = dataclasses.replace(manifest, pyramid=levels, pyramid_aggregation=PYRAMID_AGGREGATION)
+            checksums.update(level_checksums)
+            pyramid_seconds = time.perf_counter() - pyramid_started
     # The database's view records the manifest it belongs to: every field but its own checksum is final here.
     manifest = dataclasses.replace(manifest, build_finished=_utc_now(), checksums=checksums)
     if output.is_local:
@@ -368,16 +394,18 @@ def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResul
             manifest = dataclasses.replace(manifest, checksums={**checksums, DUCKDB_FILE: file_checksum(database)})
     output.write_bytes(MANIFEST_FILE, manifest.to_json().encode())
     output.remove_tree(JOURNAL_DIR)
-    return manifest
+    return manifest, pyramid_seconds
 
 
 def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndarray, *, dtype: str = "float16",
-                partition_resolution: int = 0, error_bound: bool = True, coverage: str = "global") -> Path:
+                partition_resolution: int = 0, error_bound: bool = True, coverage: str = "global",
+                pyramid: bool = False) -> Path:
     """Build, in this process, a grid of exactly `cells` embedded by `encoder`.
 
     The small entry point of the builder, for tests and benchmarks: no Dask, no
     coverage rule (`coverage` is only recorded), no resume; partitions, error
-    bounds, manifest and ``satcle.duckdb`` as `build_grid` writes them. cells:
+    bounds, manifest and ``satcle.duckdb`` as `build_grid` writes them (the
+    coarser levels only with `pyramid`, which `build_grid` writes by default). cells:
     (N,) uint64 of one resolution (any order, duplicates dropped); with
     `error_bound` each cell's bound reads only neighbours among `cells`.
     Returns the grid directory.
@@ -403,7 +431,7 @@ def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndar
             table = evaluate_partition(encoder, part, dtype, neighbors=neighbors,
                                        metadata=identity.partition_metadata(parent))
             results.append(_write_partition(output, parent, table))
-        _finish(output, identity, results)
+        _finish(output, identity, results, pyramid=pyramid)
     return Path(out)
 
 

@@ -165,7 +165,7 @@ def test_sizes_are_printed_in_readable_units():
     assert [format_size(n) for n in (512, 4_600, 1_400_000, 2_270_000_000)] == [
         "512 B", "4.6 kB", "1.4 MB", "2.27 GB"]
     # Rows twice (partitions and lookup files), the GeoParquet point, the lookup files' cell index.
-    assert engine.estimated_bytes(1, "global", "float16", error_bound=False) == (
+    assert engine.estimated_bytes(1, "global", "float16", error_bound=False, pyramid=False) == (
         842 * (2 * (24 + 512) + 14 + engine.INDEX_BYTES_PER_CELL) + 122 * engine.PARTITION_OVERHEAD
         + engine.DATABASE_BYTES)
 

@@ -58,7 +58,9 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
     assert manifest.model_sha256 == encoder.metadata["sha256"]
     assert manifest.model_config == encoder.config.to_dict()
     assert manifest.total_cells == summary.cells > 0 and manifest.has_interp_error
-    assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions", "lookup"}  # no temp files
+    # No temp files; the pyramid (res 1 and 0) by default, land parents at coasts over fewer children.
+    assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions", "lookup", "pyramid"}
+    assert [level.resolution for level in manifest.pyramid] == [1, 0] and manifest.pyramid[0].partial_parents > 0
     for part in manifest.partitions:
         path = out / part.file
         table = pq.read_table(path)
@@ -97,13 +99,14 @@ def test_duckdb_file_query_equals_live_encoder(land_grid, encoder):
     out, _ = land_grid
     with duckdb.connect(str(out / DUCKDB_FILE), read_only=True) as con:
         con.execute(search_path_sql(out))  # the view's paths are relative to the grid
-        rows = con.sql("SELECT h3, lat, lon FROM satcle USING SAMPLE 20 ROWS (reservoir, 7)").fetchall()
+        # The grid's own resolution (the view also holds the pyramid's coarser levels).
+        rows = con.sql("SELECT h3, lat, lon FROM satcle WHERE res = 2 USING SAMPLE 20 ROWS (reservoir, 7)").fetchall()
         for cell, lat, lon in rows:
             (embedding,) = con.execute("SELECT embedding FROM satcle WHERE h3 = ?", [cell]).fetchall()[0]
             stored = np.asarray(embedding, dtype=np.float32)
             assert cosine(stored, encoder.encode([lat], [lon])[0]) >= 0.9999
             assert np.allclose((lat, lon), h3.cell_to_latlng(h3.int_to_str(cell)), atol=1e-9)
-        assert con.execute("SELECT count(*) FROM satcle").fetchall()[0][0] == read_manifest(out).total_cells
+        assert con.execute("SELECT count(*) FROM satcle WHERE res = 2").fetchall()[0][0] == read_manifest(out).total_cells
 
 
 def test_connect_sql_functions(land_grid, rng):
@@ -148,7 +151,7 @@ def test_similar_and_info_cli(land_grid):
     info = runner.invoke(app, ["info", str(out)])
     assert info.exit_code == 0 and "float16[256]" in info.output and f"{read_manifest(out).total_cells:,}" in info.output
     assert "MB of lookup files" in info.output
-    query = runner.invoke(app, ["query", str(out), "SELECT count(*) AS n FROM satcle"])
+    query = runner.invoke(app, ["query", str(out), "SELECT count(*) AS n FROM satcle WHERE res = 2"])
     assert query.exit_code == 0 and f"{read_manifest(out).total_cells}" in query.output
 
 

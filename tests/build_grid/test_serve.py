@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import satcle
+from satcle.grid.format.store import read_manifest
 from build_grid.engine import BuildConfig, build_grid
 from build_grid.serve import LAND_FILE, STATIC_DIR, MapServer, land_layer
 
@@ -133,7 +134,7 @@ def test_similar_returns_k_cells_as_the_sql_similarity_does(server, grid_dir):
     con = satcle.connect(grid_dir)
     rows = con.execute("""WITH q AS (SELECT satcle_embedding(48.85, 2.35) AS q)
                           SELECT h3, array_cosine_similarity(embedding, q.q) AS s FROM satcle, q
-                          ORDER BY s DESC LIMIT 7""").fetchall()
+                          WHERE res = ? ORDER BY s DESC LIMIT 7""", [read_manifest(grid_dir).resolution]).fetchall()
     assert [c["h3"] for c in cells] == [h3.int_to_str(int(r[0])) for r in rows]
     np.testing.assert_allclose(similarity, [r[1] for r in rows], atol=1e-4)
     # k defaults to 10.
@@ -143,9 +144,9 @@ def test_similar_returns_k_cells_as_the_sql_similarity_does(server, grid_dir):
     assert far["exclude_km"] == 800 and len(far["cells"]) == 5
     rows = con.execute("""WITH q AS (SELECT satcle_embedding(48.85, 2.35) AS q)
         SELECT h3, array_cosine_similarity(embedding, q.q) AS s FROM satcle, q
-        WHERE 2 * 6371.0088 * asin(sqrt(pow(sin(radians(lat - 48.85) / 2), 2)
+        WHERE res = ? AND 2 * 6371.0088 * asin(sqrt(pow(sin(radians(lat - 48.85) / 2), 2)
               + cos(radians(lat)) * cos(radians(48.85)) * pow(sin(radians(lon - 2.35) / 2), 2))) > 800
-        ORDER BY s DESC LIMIT 5""").fetchall()
+        ORDER BY s DESC LIMIT 5""", [read_manifest(grid_dir).resolution]).fetchall()
     assert [c["h3"] for c in far["cells"]] == [h3.int_to_str(int(r[0])) for r in rows]
     assert all(h3.great_circle_distance((48.85, 2.35), (c["lat"], c["lon"])) > 800 for c in far["cells"])
     assert far["cells"][0]["similarity"] < similarity[0]

@@ -1,4 +1,5 @@
-"""The SQL view ``satcle(h3, lat, lon, embedding FLOAT[D])`` over a grid's Parquet files.
+"""The SQL view ``satcle(h3, lat, lon, embedding FLOAT[D], res UTINYINT)`` over a grid's Parquet files:
+its partitions and the levels of its pyramid, every stored resolution (``res``).
 
 One definition, used by the builder (for ``satcle.duckdb``) and by `satcle.connect`.
 Embeddings are dequantised in the view, so SQL always sees float32 vectors.
@@ -36,12 +37,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import DiskFullError, GridBuildError
-from .store import DUCKDB_FILE, MANIFEST_FILE, Manifest
+from .store import DUCKDB_FILE, MANIFEST_FILE, PARTITIONS_DIR, PYRAMID_DIR, Manifest
 
 if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+# An H3 id's resolution is its 4 bits from bit 52.
+_RESOLUTION_SHIFT = 52
 SIMILAR_MACRO = "satcle_similar"
 # DuckDB's storage_compatibility_version for satcle.duckdb: the format of DuckDB 1.1
 # (storage version 64), which every DuckDB from 1.1 to 2.x opens.
@@ -68,43 +71,55 @@ def view_manifest_sha256(manifest: Manifest) -> str:
 
 
 def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
-             arrow_lambda: bool = False, blank_own_checksum: bool = True) -> str:
-    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs).
+             arrow_lambda: bool = False, blank_own_checksum: bool = True, levels: list[str] = (),
+             with_res: bool = True) -> str:
+    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs), and
+    the pyramid's `levels` (files of the coarser resolutions, same columns).
 
     manifest_sha256: make every row require that the ``manifest.json`` DuckDB
     finds has this sha256 (`view_manifest_sha256`: its own checksum blanked)
-    and that the row's file lies in ``partitions/`` of the
+    and that the row's file lies in ``partitions/`` (``pyramid/`` for levels) of the
     directory that manifest was found in, else raise `OTHER_GRID_MESSAGE`; None:
     no check (absolute paths, for a connection of this process).
     arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
     1.3 parses (the view is stored parsed, so readers do not care).
     blank_own_checksum: False for the view of grids written before checksums,
     which hashed the whole manifest.
+    with_res: end with the column ``res`` UTINYINT, each row's H3 resolution (read
+    from the id's bits); False only for the view of grids written before it.
     """
     lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
         embedding = f"list_transform(embedding, {lam})::FLOAT[{dim}]"
     else:
         embedding = f"embedding::FLOAT[{dim}]"
-    select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS SELECT h3, lat, lon, {embedding} AS embedding"
+    res = f", ((h3 >> {_RESOLUTION_SHIFT}) & 15)::UTINYINT AS res" if with_res else ""
+    columns = f"SELECT h3, lat, lon, {embedding} AS embedding{res}"
+    select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS "
     if not files:  # a grid may legitimately hold no cells (e.g. land coverage of an ocean-only region)
-        return (f"{select} FROM (SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, "
+        return (f"{select}{columns} FROM (SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, "
                 f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
+    sources = [(list(files), PARTITIONS_DIR)] + ([(list(levels), PYRAMID_DIR)] if levels else [])
     if manifest_sha256 is None:
-        return f"{select} FROM read_parquet({_file_list(files)})"
+        return select + " UNION ALL ".join(f"{columns} FROM read_parquet({_file_list(group)})"
+                                           for group, _ in sources)
     manifest_hash = (f"sha256(regexp_replace(content, {_literal(_OWN_CHECKSUM_PATTERN)}, "
                      f"{_literal(_OWN_CHECKSUM_BLANK)}))" if blank_own_checksum else "sha256(content)")
     # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
     part_dir = "replace(parse_dirpath(filename), '\\', '/')"
-    return (
-        f"{select} FROM read_parquet({_file_list(files)}, filename = true), "
-        f"(SELECT {manifest_hash} AS manifest_sha256, "
-        f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
-        f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
-        f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
-        f"CASE WHEN manifest.grid_dir = '' THEN 'partitions' ELSE manifest.grid_dir || '/partitions' END "
-        f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
-    )
+
+    def checked(group: list[str], directory: str) -> str:
+        return (
+            f"{columns} FROM read_parquet({_file_list(group)}, filename = true), "
+            f"(SELECT {manifest_hash} AS manifest_sha256, "
+            f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
+            f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
+            f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
+            f"CASE WHEN manifest.grid_dir = '' THEN '{directory}' ELSE manifest.grid_dir || '/{directory}' END "
+            f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
+        )
+
+    return select + " UNION ALL ".join(checked(group, directory) for group, directory in sources)
 
 
 def similar_macro_sql(*, point_resolution: int | None = None) -> str:
@@ -160,7 +175,8 @@ def create_view(con: duckdb.DuckDBPyConnection, grid_dir: str | os.PathLike, man
     (absolute paths: for a connection of this process, not for a file to share)."""
     root = Path(grid_dir).expanduser().resolve()
     files = [str(root / p.file) for p in manifest.partitions]
-    con.execute(view_sql(files, manifest.dim, manifest.dtype, arrow_lambda=_old_duckdb()))
+    levels = [str(root / level.file) for level in manifest.pyramid]
+    con.execute(view_sql(files, manifest.dim, manifest.dtype, arrow_lambda=_old_duckdb(), levels=levels))
 
 
 def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | None:
@@ -213,7 +229,8 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
 def expected_view_sql(manifest: Manifest) -> str:
     """The ``CREATE VIEW`` statement that ``satcle.duckdb`` of `manifest`'s grid holds."""
     return view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
-                    manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb())
+                    manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
+                    levels=[level.file for level in manifest.pyramid])
 
 
 def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | None:
@@ -238,7 +255,11 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
     if not manifest.checksums:   # a grid written before checksums: its view hashed the whole manifest
         statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                                    manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
-                                   arrow_lambda=_old_duckdb(), blank_own_checksum=False))
+                                   arrow_lambda=_old_duckdb(), blank_own_checksum=False, with_res=False))
+    if not manifest.pyramid:   # a single-resolution grid written before the view's res column
+        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
+                                   manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
+                                   with_res=False))
     expected, expected_macro = [], None
     for statement in statements:
         with duckdb.connect() as con:

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from ...core.errors import GridFormatError
-from .store import Manifest, embeddings_from_arrow
+from .store import Manifest, PyramidLevel, embeddings_from_arrow, pyramid_schema
 from .verify import PER_CELL_RULES, expected_schema, partition_problem, per_cell_column_problem
 
 
@@ -133,3 +134,34 @@ def per_cell_problem(table: GridTable) -> str | None:
             if problem is not None:
                 return problem
     return None
+
+
+def read_pyramid_level(grid_dir: str | os.PathLike, level: PyramidLevel, manifest: Manifest) -> GridTable:
+    """The `GridTable` of one pyramid level of the grid at `grid_dir` (no
+    ``interp_error``: levels store none). Raises GridFormatError when the file is
+    unreadable, not of the grid's schema or row count, or has bad per-cell values.
+    (Its checksum is verified by `open_grid` with every file's.)"""
+    path = Path(grid_dir) / level.file
+    expected = pyramid_schema(manifest.dim, manifest.dtype)
+    try:
+        table = pq.read_table(path, columns=expected.names)
+    except (OSError, pa.ArrowException) as exc:
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is unreadable: {exc}") from None
+    if not table.schema.remove_metadata().equals(expected.remove_metadata()) or table.num_rows != level.rows:
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is not of this grid's schema and "
+                              f"{level.rows} rows")
+    try:
+        grid_table = GridTable(
+            h3=table.column("h3").to_numpy().astype(np.uint64, copy=False),
+            lat=table.column("lat").to_numpy(),
+            lon=table.column("lon").to_numpy(),
+            values=embeddings_from_arrow(table.column("embedding")),
+            scale=table.column("scale").to_numpy() if manifest.dtype == "int8" else None,
+            interp_error=None,
+        )
+    except (ValueError, pa.ArrowException) as exc:
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file}: {exc}") from None
+    problem = per_cell_problem(grid_table)
+    if problem is not None:
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file}: {problem}")
+    return grid_table

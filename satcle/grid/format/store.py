@@ -7,6 +7,11 @@ A grid is a directory:
 * ``manifest.json`` - `Manifest`, written last and atomically: a directory
   without one is not a grid (a build in progress or one that crashed);
 * ``satcle.duckdb`` - a DuckDB database with a view over the partitions;
+* ``pyramid/r<res>.parquet`` - one file per coarser resolution 0..res-1 (the
+  H3 pyramid, `PyramidLevel`): each parent cell's embedding is the mean of its
+  stored children one resolution finer, with their count in ``children``
+  (fewer than 7 at coasts; pentagons have 6). Grids without it (``pyramid``
+  absent from the manifest) are single-resolution grids;
 * ``lookup/*.npy`` - the same rows, and the cell index the lookup searches, as
   raw arrays a reader memory-maps (`LookupInfo`; `satcle.grid.format.lookup_files`).
   Grids written before these files existed have none (``lookup`` absent from
@@ -60,6 +65,11 @@ __all__ = [
     "Manifest",
     "PARTITIONS_DIR",
     "PartitionInfo",
+    "PYRAMID_AGGREGATION",
+    "PYRAMID_DIR",
+    "PyramidLevel",
+    "pyramid_file",
+    "pyramid_schema",
     "dequantize",
     "embeddings_from_arrow",
     "embeddings_to_arrow",
@@ -75,6 +85,11 @@ FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 PARTITIONS_DIR = "partitions"
 DUCKDB_FILE = "satcle.duckdb"
+PYRAMID_DIR = "pyramid"
+# How a pyramid level is computed, recorded in the manifest beside the levels.
+PYRAMID_AGGREGATION = ("mean of the stored children one resolution finer (dequantised, averaged in float32, "
+                       "re-quantised in the grid's dtype); column children = their count (< 7 at coasts, "
+                       "pentagons 6)")
 EMBEDDING_DTYPES = ("float16", "int8", "float32")
 COVERAGES = ("land", "global")
 
@@ -113,6 +128,14 @@ def partition_schema(dim: int, dtype: str, *, with_error: bool = False, with_geo
         fields.append(pa.field(GEOMETRY_COLUMN, pa.binary(), nullable=False))
         metadata["geo"] = GEO_METADATA
     return pa.schema(fields, metadata=metadata)
+
+
+def pyramid_schema(dim: int, dtype: str, *, metadata: dict | None = None) -> pa.Schema:
+    """Arrow schema of one pyramid level file: the partition columns without
+    ``interp_error`` and ``geometry``, then ``children`` UINT8 (how many stored
+    cells one resolution finer the row is the mean of)."""
+    schema = partition_schema(dim, dtype, metadata=metadata)
+    return schema.append(pa.field("children", pa.uint8(), nullable=False))
 
 
 def without_geometry(schema: pa.Schema) -> pa.Schema:
@@ -194,6 +217,20 @@ class PartitionInfo:
 
 
 @dataclass(frozen=True)
+class PyramidLevel:
+    """One coarser resolution of the grid (``manifest.json``'s ``pyramid``): its
+    resolution, file (relative path), rows, the file's size, and how many of those parents have
+    fewer stored children than H3 gives them (coastal parents, and parents of
+    partial coverage)."""
+
+    resolution: int
+    file: str
+    rows: int
+    bytes: int
+    partial_parents: int
+
+
+@dataclass(frozen=True)
 class LookupFile:
     """One lookup file: the array it holds, its path relative to the grid directory, its size
     (its checksum is in the manifest's ``checksums``, like every other file's)."""
@@ -253,6 +290,9 @@ class Manifest:
     # (empty for grids written before checksums).
     checksums: dict = dataclasses.field(default_factory=dict)
     lookup: LookupInfo | None = None
+    # The coarser resolutions, finest first (empty: a single-resolution grid), and how they are computed.
+    pyramid: tuple[PyramidLevel, ...] = ()
+    pyramid_aggregation: str = ""
 
     def identity(self) -> tuple:
         """The values of `IDENTITY_FIELDS`, less the model's name (a renamed model is the same model)."""
@@ -280,6 +320,10 @@ class Manifest:
         document["partitions"] = [dataclasses.asdict(p) for p in self.partitions]
         if self.lookup is None:
             del document["lookup"]   # grids without lookup files keep the manifest they always had
+        if not self.pyramid:
+            del document["pyramid"], document["pyramid_aggregation"]   # likewise single-resolution grids
+        else:
+            document["pyramid"] = [dataclasses.asdict(level) for level in self.pyramid]
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -293,7 +337,8 @@ class Manifest:
         document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
         if document.get("lookup") is not None:
             document["lookup"] = LookupInfo.from_dict(document["lookup"])
-        for part in document["partitions"]:
+        document["pyramid"] = tuple(PyramidLevel(**level) for level in document.get("pyramid", ()))
+        for part in document["partitions"] + document["pyramid"]:
             _check_partition_path(part.file)
         checksums = document.get("checksums", {})
         if not isinstance(checksums, dict):
@@ -309,6 +354,11 @@ class Manifest:
         if manifest.total_cells != sum(p.rows for p in manifest.partitions):
             raise GridFormatError("total_cells does not equal the sum of partition rows")
         return manifest
+
+
+def pyramid_file(resolution: int) -> str:
+    """Relative path of the pyramid level of `resolution`."""
+    return f"{PYRAMID_DIR}/r{resolution}.parquet"
 
 
 def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
@@ -337,6 +387,7 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
     root = grid_dir.resolve()
     listed = [part.file for part in manifest.partitions] + sorted(manifest.checksums)
     listed += [entry.file for entry in manifest.lookup.files] if manifest.lookup is not None else []
+    listed += [level.file for level in manifest.pyramid]
     for file in listed:
         # After symbolic links: a link inside the directory may not lead out of it.
         if not (grid_dir / file).resolve().is_relative_to(root):

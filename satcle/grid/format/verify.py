@@ -61,6 +61,8 @@ def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[s
     if manifest.lookup is not None:
         unlisted += [f"{f.file}: the manifest records checksums but none for this lookup file"
                      for f in manifest.lookup.files if f.file not in manifest.checksums]
+    unlisted += [f"{level.file}: the manifest records checksums but none for this pyramid level"
+                 for level in manifest.pyramid if level.file not in manifest.checksums]
     items = sorted(manifest.checksums.items())
     with ThreadPoolExecutor(min(_CHECKSUM_THREADS, max(1, len(items)))) as pool:
         return unlisted + [p for p in pool.map(problem, items) if p is not None]

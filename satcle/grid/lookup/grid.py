@@ -28,7 +28,7 @@ from ...core.coordinates import as_latlon
 from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError, UncheckedGridWarning
 from ...geo.h3_cells import latlng_to_cells
 from ..format.lookup_files import map_lookup_arrays, readable_lookup
-from ..format.reader import GridTable, per_cell_problem, read_grid_table
+from ..format.reader import GridTable, per_cell_problem, read_grid_table, read_pyramid_level
 from ..format.store import Manifest, read_manifest
 from ..format.verify import checksum_problems, expected_schema, partition_problem
 from ...model import LocationEncoder, load_encoder
@@ -77,6 +77,9 @@ class Grid:
                                            AMBIGUITY_FRACTION * np.radians(self.index.radius_deg))
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
+        # The pyramid's coarser levels this grid has served (`level`), each a Grid of its own.
+        self._levels: dict[int, Grid] = {}
+        self._levels_lock = threading.Lock()
         # Whether `open_grid` checked the files' checksums before loading them.
         self.checksums_verified = False
         values = table.values
@@ -97,7 +100,7 @@ class Grid:
     def lookup(self, lats: ArrayLike, lons: ArrayLike, *, method: str = "interp",
                tolerance: float | None = None, exact: bool = False, on_miss: str = "live",
                return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None,
-               dtype=None):
+               dtype=None, res: int | None = None):
         """Embeddings of points from the grid.
 
         Parameters
@@ -132,6 +135,13 @@ class Grid:
         dtype : np.float32 or np.float16, optional
             Of the result: float16 halves the bytes written (values rounded to
             nearest from the float32 blend). Default: out's dtype, else float32.
+        res : int, optional
+            H3 resolution to serve: the grid's own (default), or a coarser one
+            its pyramid stores (`stored_resolutions`; built by ``satcle-grid
+            build``), where each cell's row is the mean of its stored children.
+            Both methods work at every level; `tolerance` only at the grid's own
+            resolution (levels store no error bound). Points outside a level's
+            coverage follow `on_miss` (live: the point's own embedding).
 
         Returns
         -------
@@ -143,6 +153,13 @@ class Grid:
         num_threads = check_lookup_options(method=method, tolerance=tolerance, on_miss=on_miss,
                                            num_threads=num_threads)
         dtype = check_output_dtype(dtype, out)
+        if res is not None and res != self.resolution:
+            if tolerance is not None:
+                raise InvalidArgumentError(f"tolerance needs the error bounds stored at resolution "
+                                           f"{self.resolution} only, not res={res}")
+            return self.level(res).lookup(lats, lons, method=method, exact=exact, on_miss=on_miss,
+                                          return_source=return_source, num_threads=num_threads, out=out,
+                                          dtype=dtype)
         if tolerance is not None and self.table.interp_error is None:
             raise GridFormatError("this grid stores no interp_error column, which tolerance needs: rebuild it "
                                   "with `satcle-grid build --error-bound` (the default)")
@@ -174,6 +191,36 @@ class Grid:
             if live.any():
                 out[live] = self._live(lat[live], lon[live])
         return (out, source) if return_source else out
+
+    @property
+    def stored_resolutions(self) -> tuple[int, ...]:
+        """The H3 resolutions `lookup(res=...)` serves: the grid's own and its pyramid's, ascending."""
+        levels = self.manifest.pyramid if self.manifest is not None else ()
+        return tuple(sorted({self.resolution, *(level.resolution for level in levels)}))
+
+    def level(self, resolution: int) -> Grid:
+        """The grid of one stored resolution: this grid, or a level of its pyramid,
+        read from its Parquet file and indexed on first use, then kept (threads
+        asking at once wait for one load). Raises InvalidArgumentError for a
+        resolution the grid does not store."""
+        if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or (
+                int(resolution) not in self.stored_resolutions):
+            raise InvalidArgumentError(f"res must be one of this grid's stored resolutions "
+                                       f"{list(self.stored_resolutions)}, got {resolution!r}"
+                                       + ("" if self.manifest is None or self.manifest.pyramid else
+                                          " (a grid without a pyramid: rebuild it with `satcle-grid build`)"))
+        resolution = int(resolution)
+        if resolution == self.resolution:
+            return self
+        with self._levels_lock:
+            if resolution not in self._levels:
+                entry = next(level for level in self.manifest.pyramid if level.resolution == resolution)
+                table = read_pyramid_level(self.path, entry, self.manifest)
+                level = Grid(table, resolution=resolution, manifest=self.manifest, path=self.path)
+                # Live fallbacks of a level are the model's: share this grid's encoder (loaded once).
+                level._live = self._live
+                self._levels[resolution] = level
+            return self._levels[resolution]
 
     def locate(self, lat: np.ndarray, lon: np.ndarray, *, interp: bool = True, exact_cell: bool = True,
                num_threads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -260,7 +260,7 @@ def test_grid_written_before_checksums_opens_with_a_note(grid, encoder):
         con.execute(f"SET file_search_path = '{grid}'")
         con.execute(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                              manifest_sha256=hashlib.sha256((grid / MANIFEST_FILE).read_bytes()).hexdigest(),
-                             blank_own_checksum=False))
+                             blank_own_checksum=False, with_res=False))
     assert Manifest.from_json(json.dumps(document)).checksums == {}
     with pytest.warns(UncheckedGridWarning, match="re-run the `satcle-grid build`"):
         loaded = open_grid(grid, encoder=encoder)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -261,19 +262,22 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
                                    manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
                                    with_res=False))
     expected, expected_macro = [], None
-    for statement in statements:
-        with duckdb.connect() as con:
+    with tempfile.TemporaryDirectory() as scratch:
+        for number, statement in enumerate(statements):
+            probe = Path(scratch) / f"expected-{number}.duckdb"
             try:
-                con.execute(search_path_sql(root))
-                con.execute(statement)
-                expected.append(con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{VIEW_NAME}'")
-                                .fetchone()[0])
-                con.execute(similar_macro_sql())
-                expected_macro = con.execute(f"SELECT macro_definition FROM duckdb_functions() "
-                                             f"WHERE function_name = '{SIMILAR_MACRO}'").fetchone()[0]
+                # Rendered as the builder's own file renders it: written in the same storage
+                # format and read back (DuckDB writes lambdas for 1.1 storage as `v -> ...`).
+                with duckdb.connect(str(probe), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
+                    con.execute(search_path_sql(root))
+                    con.execute(statement)
+                    con.execute(similar_macro_sql())
+                catalog = _catalog(probe)
             except duckdb.Error as exc:
                 return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
                         f"{' '.join(str(exc).split())}")
+            expected += [sql for kind, name, sql in catalog if (kind, name) == ("view", VIEW_NAME)]
+            expected_macro = next(sql for kind, name, sql in catalog if (kind, name) == ("table_macro", SIMILAR_MACRO))
     builder_objects = {("view", VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
     others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) not in builder_objects]
     if others:

@@ -41,6 +41,18 @@ def reference(tmp_path_factory):
     return out
 
 
+def interrupted_build(out, step, monkeypatch):
+    """Build into `out`, killed (KeyboardInterrupt) when the engine reaches its function `step`."""
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, step, die)
+    with pytest.raises(KeyboardInterrupt):
+        build_grid(config(out), progress=False)
+    monkeypatch.undo()
+
+
 def set_float16(path, values):
     """Overwrite the last stored embedding values of a partition (its float16 page is uncompressed)."""
     import pyarrow.parquet as pq
@@ -71,14 +83,7 @@ def test_resume_keeps_only_files_matching_the_journal(reference, tmp_path, monke
     """A build that died before its manifest: partitions damaged since are rebuilt,
     a partition whose journal entry was never written is rebuilt, the rest kept."""
     out = tmp_path / "grid"
-
-    def die(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine, "_finish", die)
-    with pytest.raises(KeyboardInterrupt):
-        build_grid(config(out), progress=False)
-    monkeypatch.undo()
+    interrupted_build(out, "_finish", monkeypatch)
     assert not (out / MANIFEST_FILE).exists() and (out / JOURNAL_DIR).is_dir()
     files = sorted((out / "partitions").iterdir())
     set_float16(files[0], [np.nan])
@@ -95,14 +100,7 @@ def test_resume_rewrites_the_lookup_files(reference, tmp_path, monkeypatch):
     keeps every partition and rewrites the lookup files (one damaged, one missing),
     recording their checksums."""
     out = tmp_path / "grid"
-
-    def die(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine, "write_database", die)
-    with pytest.raises(KeyboardInterrupt):
-        build_grid(config(out), progress=False)
-    monkeypatch.undo()
+    interrupted_build(out, "write_database", monkeypatch)
     assert not (out / MANIFEST_FILE).exists() and (out / "lookup" / "values.npy").is_file()
     values = out / "lookup" / "values.npy"
     data = bytearray(values.read_bytes())

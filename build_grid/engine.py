@@ -46,6 +46,7 @@ from satcle.core.errors import DiskFullError, GridBuildError, InvalidArgumentErr
 from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution, neighbor_disks
 from satcle.geo.land import LandMask
 from satcle.grid.format.duckdb_view import write_database
+from satcle.grid.format.reader import table_from_partitions
 from satcle.grid.format.store import (
     COVERAGES,
     DUCKDB_FILE,
@@ -376,15 +377,19 @@ def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResul
     checksums = {r.file: r.checksum for r in results if r.file is not None}
     manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)
     if partitions:
-        lookup, lookup_checksums = write_lookup_files(output, manifest)
+        # The rows, read back once for both products derived from them.
+        table = table_from_partitions([output.path(p.file) for p in partitions], manifest,
+                                      filesystem=None if output.is_local else output.fs, where=output.root)
+        lookup, lookup_checksums = write_lookup_files(output, table)
         manifest = dataclasses.replace(manifest, lookup=lookup)
         checksums.update(lookup_checksums)
         if pyramid and manifest.resolution > 0:
             pyramid_started = time.perf_counter()
-            levels, level_checksums = write_pyramid(output, manifest)
+            levels, level_checksums = write_pyramid(output, manifest, table)
             manifest = dataclasses.replace(manifest, pyramid=levels, pyramid_aggregation=PYRAMID_AGGREGATION)
             checksums.update(level_checksums)
             pyramid_seconds = time.perf_counter() - pyramid_started
+        del table
     # The database's view records the manifest it belongs to: every field but its own checksum is final here.
     manifest = dataclasses.replace(manifest, build_finished=_utc_now(), checksums=checksums)
     if output.is_local:

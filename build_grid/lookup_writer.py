@@ -5,25 +5,22 @@ written once by the builder so that no reader rebuilds or caches anything
 from __future__ import annotations
 
 from satcle.grid.format.lookup_files import LOOKUP_VERSION, lookup_file
-from satcle.grid.format.reader import table_from_partitions
-from satcle.grid.format.store import LookupFile, LookupInfo, Manifest
+from satcle.grid.format.reader import GridTable
+from satcle.grid.format.store import LookupFile, LookupInfo
 from satcle.grid.lookup.cell_index import build_cell_index
 
 from .output import GridOutput
 
 
-def write_lookup_files(output: GridOutput, manifest: Manifest) -> tuple[LookupInfo, dict[str, str]]:
-    """Read the partitions `manifest` lists back from `output`, index them and
-    write every lookup array, each atomically and checksummed as it is written;
-    returns the manifest's `lookup` and the files' checksums ({relative path:
-    ``"xxh3_128:<hex>"``}, for the manifest's ``checksums``).
+def write_lookup_files(output: GridOutput, table: GridTable) -> tuple[LookupInfo, dict[str, str]]:
+    """Index the grid's rows `table` (its partitions read back, `table_from_partitions`)
+    and write every lookup array into `output`, each atomically and checksummed as it
+    is written; returns the manifest's `lookup` and the files' checksums ({relative
+    path: ``"xxh3_128:<hex>"``}, for the manifest's ``checksums``).
 
     Memory: the grid's rows and its index at once (what the lookup used to
     hold in every process that opened the grid).
     """
-    paths = [output.path(part.file) for part in manifest.partitions]
-    table = table_from_partitions(paths, manifest, filesystem=None if output.is_local else output.fs,
-                                  where=output.root)
     index = build_cell_index(table.h3, table.lat, table.lon)
     arrays = {"h3": table.h3, "lat": table.lat, "lon": table.lon, "values": table.values}
     if table.scale is not None:

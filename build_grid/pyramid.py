@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from satcle.core.checksum import bytes_checksum
 from satcle.geo.h3_cells import cell_centers
-from satcle.grid.format.reader import table_from_partitions
+from satcle.grid.format.reader import GridTable
 from satcle.grid.format.store import (
     Manifest,
     PyramidLevel,
@@ -82,15 +82,13 @@ def parent_level(cells: np.ndarray, values: np.ndarray, scale: np.ndarray | None
     return parents[starts], parent_values, parent_scale, counts.astype(np.uint8)
 
 
-def write_pyramid(output: GridOutput, manifest: Manifest) -> tuple[tuple[PyramidLevel, ...], dict[str, str]]:
-    """Compute and write every coarser level of the grid `manifest` describes (its
-    partitions read back from `output`), finest first; returns the manifest's
-    `pyramid` and the files' checksums ({relative path: ``"xxh3_128:<hex>"``})."""
-    paths = [output.path(part.file) for part in manifest.partitions]
-    table = table_from_partitions(paths, manifest, filesystem=None if output.is_local else output.fs,
-                                  where=output.root)
+def write_pyramid(output: GridOutput, manifest: Manifest, table: GridTable
+                  ) -> tuple[tuple[PyramidLevel, ...], dict[str, str]]:
+    """Compute and write every coarser level of the grid `manifest` describes, from its
+    rows `table` (its partitions read back, `table_from_partitions`), finest first;
+    returns the manifest's `pyramid` and the files' checksums ({relative path:
+    ``"xxh3_128:<hex>"``})."""
     cells, values, scale = table.h3, table.values, table.scale
-    del table
     levels, checksums = [], {}
     for resolution in range(manifest.resolution - 1, -1, -1):
         cells, values, scale, children = parent_level(cells, values, scale, manifest.dtype)

@@ -23,17 +23,13 @@ import numpy as np
 import pyarrow as pa
 
 from .core.atomic import atomic_path
-from .core.errors import InvalidArgumentError
+from .core.errors import BadRowError, InvalidArgumentError
 from .core.paths import default_grid_dir
 from .core.points import PointChunk, PointReader
 
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".npy")
 ON_BAD_ROW = ("error", "null")
 EMBEDDING_COLUMN = "embedding"
-
-
-class BadRowError(InvalidArgumentError):
-    """A row of the input whose coordinates cannot be embedded (with ``on_bad_row="error"``)."""
 
 
 @dataclass(frozen=True)

@@ -74,5 +74,13 @@ class TrainingConfigError(SatcleError, ValueError):
     """A training configuration that cannot work (bad sizes, a resume against another config)."""
 
 
+class PointFileError(InvalidArgumentError):
+    """A point file that cannot be read as asked: suffix, missing column, unreadable content."""
+
+
+class BadRowError(InvalidArgumentError):
+    """A row of a point file whose coordinates cannot be embedded (``satcle embed`` with ``--on-bad-row error``)."""
+
+
 class UncheckedGridWarning(UserWarning):
     """A grid written before checksums: its files cannot be verified on open (re-running its build upgrades it)."""

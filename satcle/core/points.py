@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .coordinates import wrap_longitude
-from .errors import InvalidArgumentError
+from .errors import PointFileError
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 DEFAULT_CHUNK_ROWS = 32_768
@@ -27,10 +27,6 @@ DEFAULT_CHUNK_ROWS = 32_768
 CSV_BLOCK_BYTES = 1 << 20
 # What pyarrow's cast from text to float64 accepts, less NaN and infinities (bad rows either way).
 _NUMBER = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
-
-
-class PointFileError(InvalidArgumentError):
-    """A point file that cannot be read as asked: suffix, missing column, unreadable content."""
 
 
 @dataclass(frozen=True)

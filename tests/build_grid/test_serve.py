@@ -347,6 +347,10 @@ def test_requests_past_the_concurrency_bound_get_503(stub_server):
     stub.release.set()
     worker.join(30)
     assert first["reply"][0] == 200 and first["reply"][2] == {"ok": True}
+    # The handler thread gives its slot back after closing the connection, which the client
+    # may see first: wait for the slot itself (no sleep), then it serves again.
+    assert running._slots.acquire(timeout=30)
+    running._slots.release()
     assert get(running, "/api/info")[0] == 200  # the slot came back
 
 

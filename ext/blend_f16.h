@@ -124,22 +124,6 @@ static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, 
 static void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) {
     satcle_f32_to_f16_scalar(src, dst, 0, n);
 }
-__attribute__((target("avx2,f16c")))
-static void satcle_f32_to_f16_f16c(const float* src, uint16_t* dst, int n) {
-    int stream = ((uintptr_t)dst & 15) == 0;
-    int d = 0;
-    for (; d + 8 <= n; d += 8) {
-        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        if (stream) _mm_stream_si128((__m128i*)(dst + d), h);
-        else _mm_storeu_si128((__m128i*)(dst + d), h);
-    }
-    satcle_f32_to_f16_scalar(src, dst, d, n);
-    if (stream) _mm_sfence();
-}
-static void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) {
-    if (simd) satcle_f32_to_f16_f16c(src, dst, n);
-    else satcle_f32_to_f16_scalar(src, dst, 0, n);
-}
 static int satcle_has_f16_avx512(void) { return 0; }
 #endif
 

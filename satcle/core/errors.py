@@ -84,3 +84,7 @@ class BadRowError(InvalidArgumentError):
 
 class UncheckedGridWarning(UserWarning):
     """A grid written before checksums: its files cannot be verified on open (re-running its build upgrades it)."""
+
+
+class GridUpgradeWarning(UserWarning):
+    """A grid of an older format (no lookup files): it opens, more slowly than a rebuilt one (the message says how)."""

@@ -25,7 +25,8 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError, UncheckedGridWarning
+from ...core.errors import (GridFormatError, GridUpgradeWarning, InvalidArgumentError, OutsideCoverageError,
+                           UncheckedGridWarning)
 from ...geo.h3_cells import latlng_to_cells
 from ..format.lookup_files import map_lookup_arrays, readable_lookup
 from ..format.reader import GridTable, per_cell_problem, read_grid_table, read_pyramid_level
@@ -422,10 +423,6 @@ def _verify_files(path: Path, manifest: Manifest) -> None:
             problem = partition_problem(path, part, expected, checksum=False, manifest=manifest)
             if problem is not None:
                 raise GridFormatError(f"{path}: {problem}")
-
-
-class GridUpgradeWarning(UserWarning):
-    """A grid of an older format: it opens, more slowly than a rebuilt one (the message says how)."""
 
 
 def upgrade_command(path: Path, manifest: Manifest) -> str:

@@ -3,15 +3,16 @@ verifying the files' checksums (on by default), and the same grid in the previou
 format (no lookup files: index built, then read from the index cache).
 
 Run:  python benchmarks/bench_open.py [--res 4] [--repeats 3]
+      python benchmarks/bench_open.py --grid DIR    (a grid `satcle-grid build` wrote)
 
 Writes a grid of every cell of --res (a small random 256-d encoder: the values do
-not matter here). Side by side (alternating, --repeats times each, files in the
+not matter here), or measures the grid at --grid. Side by side (alternating, --repeats times each, files in the
 page cache), opens with and without checksum verification, and the checksum pass
 alone (`checksum_problems`: xxh3_128 of every file the manifest lists, the lookup
 files included); prints the medians and the cost of the checks as a ratio to the
-open without them. Then removes the lookup files (the format before them) and
-opens it twice with an empty index cache in a temporary directory: the first
-open builds the cell index, the second loads it.
+open without them. Then, for the grid it wrote, removes the lookup files (the
+format before them) and opens it twice with an empty index cache in a temporary
+directory: the first open builds the cell index, the second loads it.
 """
 
 from __future__ import annotations
@@ -66,37 +67,46 @@ def to_previous_format(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--res", type=int, default=4, help="H3 resolution; every cell is stored (default 4)")
+    parser.add_argument("--grid", type=Path, help="measure this grid instead of writing one (left unchanged)")
     parser.add_argument("--repeats", type=int, default=3, help="timed opens of each kind (default 3)")
     args = parser.parse_args()
+    if args.grid is not None:
+        compare_opens(args.grid, None, args.repeats)
+        return
     torch.manual_seed(0)
     encoder = LocationEncoder(EncoderConfig(legendre_degree=4, hidden_dim=32, output_dim=256))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
         path = write_cells(Path(tmp) / "grid", encoder, cells_at_resolution(args.res), error_bound=False)
-        manifest = read_manifest(path)
-        nbytes = sum((path / file).stat().st_size for file in manifest.checksums)
-        lookup_bytes = sum(f.bytes for f in manifest.lookup.files)
-        timed_open(path, encoder, verify=True)   # files into the page cache
-        verified, unverified, checksums = [], [], []
-        for _ in range(args.repeats):
-            verified.append(timed_open(path, encoder, verify=True))
-            unverified.append(timed_open(path, encoder, verify=False))
-            start = time.perf_counter()
-            assert checksum_problems(path, manifest) == []
-            checksums.append(time.perf_counter() - start)
-        with_checks, without, alone = (statistics.median(t) for t in (verified, unverified, checksums))
-        print(f"lookup files mapped, {manifest.total_cells:,} cells: open with checksums verified (default): "
-              f"{with_checks:.3f} s; without: {without:.3f} s; checksums alone: {alone:.3f} s for "
-              f"{len(manifest.checksums)} files, {nbytes / 1e9:.2f} GB ({lookup_bytes / 1e9:.2f} GB of them lookup "
-              f"files; {nbytes / 1e9 / alone:.1f} GB/s)")
-        print(f"cost of the checks: {with_checks / without:.1f}x the open without them "
-              f"(checksum pass alone: {alone / without:.1f}x); medians of {args.repeats}")
+        compare_opens(path, encoder, args.repeats)
         to_previous_format(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for attempt in ("first open (index built)", "second open (index cached)"):
                 seconds = timed_open(path, encoder, verify=True)
                 print(f"previous format, {attempt}, checksums verified: {seconds:.2f} s")
+
+
+def compare_opens(path: Path, encoder: LocationEncoder | None, repeats: int) -> None:
+    """Print the open of the grid at `path` with and without the checksum pass, and the pass alone."""
+    manifest = read_manifest(path)
+    nbytes = sum((path / file).stat().st_size for file in manifest.checksums)
+    lookup_bytes = sum(f.bytes for f in manifest.lookup.files)
+    timed_open(path, encoder, verify=True)   # files into the page cache
+    verified, unverified, checksums = [], [], []
+    for _ in range(repeats):
+        verified.append(timed_open(path, encoder, verify=True))
+        unverified.append(timed_open(path, encoder, verify=False))
+        start = time.perf_counter()
+        assert checksum_problems(path, manifest) == []
+        checksums.append(time.perf_counter() - start)
+    with_checks, without, alone = (statistics.median(t) for t in (verified, unverified, checksums))
+    print(f"res {manifest.resolution}, {manifest.coverage}, {manifest.dtype}, lookup files mapped, "
+          f"{manifest.total_cells:,} cells: open with checksums verified (default): {with_checks:.3f} s; "
+          f"without: {without:.3f} s; checksums alone: {alone:.3f} s for {len(manifest.checksums)} files, "
+          f"{nbytes / 1e9:.2f} GB ({lookup_bytes / 1e9:.2f} GB of them lookup files; {nbytes / 1e9 / alone:.1f} GB/s)")
+    print(f"cost of the checks: {with_checks / without:.1f}x the open without them "
+          f"(checksum pass alone: {alone / without:.1f}x); medians of {repeats}")
 
 
 if __name__ == "__main__":

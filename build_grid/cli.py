@@ -6,7 +6,7 @@ import re
 import shlex
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import h3
 import typer
@@ -206,6 +206,77 @@ def query(
         relation = con.sql(sql)
         if relation is not None:
             relation.show(max_rows=max_rows)   # runs the query: its errors (e.g. in satcle_embedding) come here
+
+
+@app.command()
+def sql(
+    grid_dir: Path = typer.Argument(..., help="Grid directory."),
+    command: Optional[str] = typer.Option(None, "-c", "--command",
+                                          help="Run this SQL and exit (default: an interactive shell)."),
+    duckdb_cli: Optional[str] = typer.Option(None, "--duckdb", help="The DuckDB command line to run (default: "
+                                             "`duckdb` on PATH, else the one of the duckdb-cli package)."),
+) -> None:
+    """Open the DuckDB command line over a grid, safely.
+
+    The grid's files are checked first (checksums, partitions of this grid, as
+    `open_grid` does), then the shell gets the view satcle(h3, lat, lon,
+    embedding, res) over the files the manifest lists and the macro
+    satcle_similar(cell, k), in an in-memory database: the grid's own
+    satcle.duckdb is never opened, so a directory from elsewhere cannot run SQL
+    of its own. The Python functions of `satcle-grid query` (satcle_embedding,
+    h3_latlng_to_cell) are not available in the shell.
+    """
+    import subprocess
+    import tempfile
+
+    from satcle.grid.sql import shell_sql
+
+    program = _duckdb_command_line(duckdb_cli)
+    statements = _or_exit(shell_sql, grid_dir, arrow_lambda=_duckdb_version(program) < (1, 3))
+    with tempfile.TemporaryDirectory(prefix="satcle-sql-") as tmp:
+        init = Path(tmp) / "grid.sql"
+        init.write_text(statements)
+        # -init replaces ~/.duckdbrc: the session starts with the grid's statements and nothing else.
+        arguments = [*program, "-init", str(init), *(["-c", command] if command is not None else [])]
+        code = subprocess.run(arguments).returncode
+    raise typer.Exit(code)
+
+
+def _duckdb_command_line(given: Optional[str]) -> list[str]:
+    """The argv prefix that runs the DuckDB command line: `given`, else `duckdb` on
+    PATH, else the duckdb-cli package through this Python; exits with a one-line
+    error when there is none."""
+    import importlib.util
+    import shutil
+    import sys
+
+    if given is not None:
+        found = shutil.which(given)
+        if found is None:
+            fail(f"{given}: no such DuckDB command line")
+        return [found]
+    found = shutil.which("duckdb")
+    if found is not None:
+        return [found]
+    if importlib.util.find_spec("duckdb_cli") is not None:
+        return [sys.executable, "-m", "duckdb_cli"]
+    fail("no DuckDB command line found: install one (`pip install duckdb-cli`, or from duckdb.org) or pass "
+         "--duckdb PATH; `satcle-grid query DIR SQL` runs SQL without it")
+
+
+def _duckdb_version(program: list[str]) -> tuple[int, ...]:
+    """The (major, minor) of the DuckDB command line `program` (``-version``: ``v1.5.6 ...``)."""
+    import subprocess
+
+    try:
+        done = subprocess.run([*program, "-version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        fail(f"{program[0]}: cannot run it ({exc.strerror})")
+    match = re.match(r"v?(\d+)\.(\d+)", done.stdout.strip())
+    if done.returncode != 0 or match is None:
+        fail(f"{program[0]} does not look like the DuckDB command line (its -version printed "
+             f"{one_line(done.stdout + done.stderr)[:80]!r})")
+    return int(match.group(1)), int(match.group(2))
 
 
 @app.command()

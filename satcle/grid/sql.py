@@ -10,6 +10,10 @@
   -> ``(h3, lat, lon, similarity)``, most similar (cosine) first
   (`format.duckdb_view.similar_macro_sql`, the same text as in ``satcle.duckdb``).
 
+`shell_sql` gives the DuckDB command line (``satcle-grid sql``) the view and the
+cell form of the macro, over the files of the checked manifest, so that nobody
+has to open a ``satcle.duckdb`` whose origin they do not know.
+
 `most_similar_cells` (``satcle-grid similar``) is the macro on a point's cell. DuckDB
 is imported when a connection is made, not with this module: `import satcle` does
 not pay for it.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,8 +33,9 @@ import pyarrow.compute as pc
 from ..core.coordinates import as_latlon
 from ..core.errors import InvalidArgumentError
 from ..geo.h3_cells import latlng_to_cells
-from .format.duckdb_view import SIMILAR_MACRO, create_view, similar_macro_sql
+from .format.duckdb_view import SIMILAR_MACRO, absolute_view_sql, create_view, similar_macro_sql
 from .format.store import embeddings_to_arrow, read_manifest
+from .format.verify import check_grid_files
 from .lookup.grid import Grid, Source, check_lookup_options, open_grid
 
 if TYPE_CHECKING:
@@ -68,6 +74,24 @@ def connect(grid_dir: str | os.PathLike, **lookup_options) -> duckdb.DuckDBPyCon
                         type="arrow", null_handling="special", side_effects=False)
     create_similar_macro(con, grid.resolution)
     return con
+
+
+def shell_sql(grid_dir: str | os.PathLike, *, arrow_lambda: bool = False) -> str:
+    """The statements that give a DuckDB session (the command line, another
+    DuckDB version) the grid's ``satcle`` view and ``satcle_similar(cell, k)`` macro.
+
+    The grid's files are checked first as `open_grid` checks them (checksums,
+    partitions of this grid; raises GridFormatError), and the view reads the files
+    the manifest lists, by absolute path: nothing is taken from the grid's
+    ``satcle.duckdb``, which could hold any SQL if the directory came from
+    elsewhere. arrow_lambda: for DuckDB before 1.3 (`view_sql`). The Python
+    functions of `connect` (``satcle_embedding``, ``h3_latlng_to_cell``) do not
+    exist outside Python.
+    """
+    path = Path(grid_dir)
+    manifest = read_manifest(path)
+    check_grid_files(path, manifest)
+    return f"{absolute_view_sql(path, manifest, arrow_lambda=arrow_lambda)};\n{similar_macro_sql()};\n"
 
 
 def create_similar_macro(con: duckdb.DuckDBPyConnection, resolution: int) -> None:

@@ -174,10 +174,17 @@ def search_path_sql(grid_dir: str | os.PathLike) -> str:
 def create_view(con: duckdb.DuckDBPyConnection, grid_dir: str | os.PathLike, manifest: Manifest) -> None:
     """Create the ``satcle`` view in `con` over the partitions of the grid at `grid_dir`
     (absolute paths: for a connection of this process, not for a file to share)."""
+    con.execute(absolute_view_sql(grid_dir, manifest, arrow_lambda=_old_duckdb()))
+
+
+def absolute_view_sql(grid_dir: str | os.PathLike, manifest: Manifest, *, arrow_lambda: bool) -> str:
+    """``CREATE OR REPLACE VIEW satcle`` over the absolute paths of the files `manifest`
+    lists in the grid at `grid_dir` (no manifest check in SQL: the caller has
+    checked the files); arrow_lambda as in `view_sql`, for the DuckDB that runs it."""
     root = Path(grid_dir).expanduser().resolve()
     files = [str(root / p.file) for p in manifest.partitions]
     levels = [str(root / level.file) for level in manifest.pyramid]
-    con.execute(view_sql(files, manifest.dim, manifest.dtype, arrow_lambda=_old_duckdb(), levels=levels))
+    return view_sql(files, manifest.dim, manifest.dtype, arrow_lambda=arrow_lambda, levels=levels)
 
 
 def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | None:
@@ -306,8 +313,8 @@ def _catalog(path: Path) -> list[tuple[str, str, str | None]]:
             + con.execute(f"SELECT 'table', table_name, sql FROM duckdb_tables() WHERE {where}").fetchall()
             + con.execute(f"SELECT function_type, function_name, macro_definition FROM duckdb_functions() "
                           f"WHERE {where}").fetchall()
-            + con.execute(f"SELECT 'sequence', sequence_name, sql FROM duckdb_sequences() "
-                          f"WHERE database_name = 'grid_file'").fetchall()
+            + con.execute("SELECT 'sequence', sequence_name, sql FROM duckdb_sequences() "
+                          "WHERE database_name = 'grid_file'").fetchall()
             + con.execute(f"SELECT 'type', type_name, NULL FROM duckdb_types() WHERE {where}").fetchall()
             + con.execute(f"SELECT 'schema', schema_name, NULL FROM duckdb_schemas() WHERE {where} "
                           f"AND schema_name <> 'main'").fetchall()

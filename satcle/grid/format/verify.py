@@ -3,7 +3,9 @@
 ``satcle-grid verify`` (which lists all).
 
 * `checksum_problems`: every file the manifest lists under ``checksums`` is there
-  with that ``xxh3_128`` checksum (what every open checks; generic over files);
+  with that ``xxh3_128`` checksum (generic over files);
+* `check_grid_files`: the checksums and the partitions' identity, raising on the
+  first problem (what every default open checks);
 * `partition_problem`: one partition's footer (schema, rows, the grid identity its
   metadata records) and optionally its sha256;
 * `content_problem`: one partition decoded completely, Parquet page checksums
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ...core.checksum import file_checksum, file_sha256
 from .duckdb_view import database_problem
-from ...core.errors import GridFormatError
+from ...core.errors import GridFormatError, UncheckedGridWarning
 from .lookup_files import LOOKUP_DIR, lookup_file, lookup_file_problem, map_lookup_arrays
 from .store import DUCKDB_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, read_manifest, \
     without_geometry
@@ -66,6 +69,29 @@ def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[s
     items = sorted(manifest.checksums.items())
     with ThreadPoolExecutor(min(_CHECKSUM_THREADS, max(1, len(items)))) as pool:
         return unlisted + [p for p in pool.map(problem, items) if p is not None]
+
+
+def check_grid_files(path: Path, manifest: Manifest) -> None:
+    """Raise GridFormatError unless every file the manifest lists has its recorded
+    checksum and every partition's footer is of this grid (a grid whose rows are
+    mapped from its lookup files still serves SQL from its partitions). What `open_grid` checks by
+    default and ``satcle-grid sql`` before it starts a shell; a grid written before
+    checksums passes with an `UncheckedGridWarning`."""
+    if not manifest.checksums:
+        warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
+                      "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
+                      "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
+    problems = checksum_problems(path, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
+        raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "
+                              "re-running the build that wrote the grid rebuilds damaged files")
+    # Footers only: cheap (metadata), and they catch partitions of another build.
+    expected = expected_schema(manifest)
+    for part in manifest.partitions:
+        problem = partition_problem(path, part, expected, checksum=False, manifest=manifest)
+        if problem is not None:
+            raise GridFormatError(f"{path}: {problem}")
 
 
 def partition_problem(grid_dir: Path, part: PartitionInfo, expected: pa.Schema, *, checksum: bool,

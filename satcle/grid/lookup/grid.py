@@ -25,13 +25,12 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import (GridFormatError, GridUpgradeWarning, InvalidArgumentError, OutsideCoverageError,
-                           UncheckedGridWarning)
+from ...core.errors import GridFormatError, GridUpgradeWarning, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
 from ..format.lookup_files import map_lookup_arrays, readable_lookup
 from ..format.reader import GridTable, per_cell_problem, read_grid_table, read_pyramid_level
 from ..format.store import Manifest, read_manifest
-from ..format.verify import checksum_problems, expected_schema, partition_problem
+from ..format.verify import check_grid_files
 from ...model import LocationEncoder, load_encoder
 from ...core.paths import index_cache_dir
 from ...core.threads import check_num_threads
@@ -378,7 +377,7 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
     key = (str(path.resolve()), hashlib.sha256(manifest.to_json().encode()).hexdigest())
     grid = shared_grid(key, lambda: _load_grid(path, manifest, verify_checksums, index_cache))
     if verify_checksums and not grid.checksums_verified:
-        _verify_files(path, manifest)   # loaded unverified by an earlier caller
+        check_grid_files(path, manifest)   # loaded unverified by an earlier caller
         grid.checksums_verified = True
     if encoder is None:
         return grid
@@ -392,7 +391,7 @@ def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cac
     """The grid at `path`: its lookup files mapped when it has them (of this layout),
     else its partitions read and indexed (or the index read from the cache)."""
     if verify_checksums:
-        _verify_files(path, manifest)
+        check_grid_files(path, manifest)
     if readable_lookup(manifest):
         table, index = _mapped_table_and_index(path, manifest)
     else:
@@ -401,28 +400,6 @@ def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cac
     grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
     grid.checksums_verified = verify_checksums
     return grid
-
-
-def _verify_files(path: Path, manifest: Manifest) -> None:
-    """Raise GridFormatError unless every file the manifest lists has its recorded
-    checksum and, for a grid whose rows are mapped from its lookup files, every
-    partition's footer is of this grid (`read_grid_table` checks them otherwise):
-    the partitions serve SQL from the same directory."""
-    if not manifest.checksums:
-        warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
-                      "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
-                      "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
-    problems = checksum_problems(path, manifest)
-    if problems:
-        more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
-        raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "
-                              "re-running the build that wrote the grid rebuilds damaged files")
-    if readable_lookup(manifest):
-        expected = expected_schema(manifest)
-        for part in manifest.partitions:
-            problem = partition_problem(path, part, expected, checksum=False, manifest=manifest)
-            if problem is not None:
-                raise GridFormatError(f"{path}: {problem}")
 
 
 def upgrade_command(path: Path, manifest: Manifest) -> str:

@@ -1,6 +1,7 @@
 """The pretraining study table of docs/TRAINING.md, from training runs and `satcle eval` reports.
 
     python benchmarks/training_study.py --runs RUN_DIR [RUN_DIR ...] --evals EVAL.json [EVAL.json ...]
+                                        [--reference ENCODER]
 
 Each RUN_DIR is a `satcle train --out` directory (its model/config.json holds the
 recipe and the monitor's numbers at the exported epoch). The eval reports must
@@ -10,6 +11,8 @@ from one of them). Prints one markdown row per run: recipe, validation loss,
 diagnostics, the tasks won against the best of `untrained` and `sh` per
 split and probe, and the mean relative gap to that best over all of them
 (negative = better; small differences are seed noise, see docs/EVALUATION.md).
+With --reference (an encoder of the reports, e.g. `default`), also the tasks on
+which each run is no worse than it, per split and probe.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from satcle.evaluation.benchmark import BenchmarkResult, Score
 from satcle.evaluation.report import wins_over
-from satcle.training.presets import ContrastiveConfig
+from satcle.training.presets import ContrastiveConfig, get_preset
 
 RECIPE_KEYS = ("lr", "schedule", "warmup_epochs", "max_epochs", "anchor_weight", "first_layer_lr_scale",
                "image_hidden", "damping_degree", "retention_weight", "retention_degree", "min_location_r2")
@@ -31,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", type=Path, required=True)
     parser.add_argument("--evals", nargs="+", type=Path, required=True)
+    parser.add_argument("--reference", help="also count the tasks on which each run is no worse than this encoder")
     args = parser.parse_args()
     scores, diagnostics = [], {}
     for path in args.evals:
@@ -41,7 +45,9 @@ def main() -> None:
     settings = [(split, probe) for split in ("random", "spatial") for probe in ("mlp", "linear")]
     header = ("| run | L | refinement | DINO epochs | recipe | exported epoch / run | val loss | val top-1 | "
               "location R² | participation ratio | "
-              + " | ".join(f"won {split} {probe}" for split, probe in settings) + " | mean gap |")
+              + " | ".join(f"won {split} {probe}" for split, probe in settings) + " | mean gap |"
+              + "".join(f" no worse than {args.reference}, {split} {probe} |" for split, probe in settings
+                        if args.reference))
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for run in args.runs:
@@ -51,6 +57,9 @@ def main() -> None:
         defaults = dataclasses.asdict(ContrastiveConfig())
         recipe = ", ".join(f"{k} {contrastive[k]:g}" if isinstance(contrastive[k], float) else f"{k} {contrastive[k]}"
                            for k in RECIPE_KEYS if k in contrastive and (k == "lr" or contrastive[k] != defaults[k]))
+        sigma = preset["refinement"]["sigma_deg"]
+        if sigma != get_preset(preset["name"]).refinement.sigma_deg:
+            recipe += f", sigma_deg {sigma:g}"
         refinement = "+".join(k for k, on in meta["refinement"].items() if on) or "none"
         encoder = str(run / "model")
         cells, all_gaps = [], []
@@ -59,6 +68,10 @@ def main() -> None:
             cells.append(f"{sum(g < 0 for g in gaps.values())}/{len(gaps)}" if gaps else "–")
             all_gaps += list(gaps.values())
         mean_gap = f"{100 * sum(all_gaps) / len(all_gaps):+.1f} %" if all_gaps else "–"
+        if args.reference:
+            for split, probe in settings:
+                gaps = wins_over(result, encoder, (args.reference,), split, probe)
+                mean_gap += f" | {sum(g <= 0 for g in gaps.values())}/{len(gaps)}" if gaps else " | –"
         # Diagnostics as the eval measured them (same points for every run), else the training monitor's.
         measured = diagnostics.get(encoder) or meta
         r2, ratio = measured.get("location_r2"), measured.get("participation_ratio")

@@ -285,9 +285,9 @@ def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
         open_grid(path)
     with pytest.raises(GridFormatError, match="values.npy has .* bytes, the manifest says"):
         open_grid(path, verify_checksums=False)
-    (path / "lookup" / "records.npy").unlink()
+    (path / "lookup" / "centres.npy").unlink()
     rows.unlink()
-    with pytest.raises(GridFormatError, match=r"records.npy: listed in the manifest but missing \(and 1 more files\)"):
+    with pytest.raises(GridFormatError, match=r"centres.npy: listed in the manifest but missing \(and 1 more files\)"):
         open_grid(path)
     with pytest.raises(GridFormatError, match="values.npy: lookup file listed in the manifest is missing"):
         open_grid(path, verify_checksums=False)
@@ -409,9 +409,9 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(index_cache, "build_cell_index", no_build)
     loaded = open_grid(path, encoder=encoder)
-    for field in dataclasses.fields(loaded.index):   # the same index, records aligned as built ones are
+    for field in dataclasses.fields(loaded.index):   # the same index, aligned as built ones are
         np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
-    assert loaded.index.records.ctypes.data % 64 == 0
+    assert loaded.index.centres.ctypes.data % 64 == 0
     np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
     previous_format(write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False))
     with pytest.raises(AssertionError, match="rebuilt"):

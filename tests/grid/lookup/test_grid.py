@@ -271,6 +271,26 @@ def test_lookup_files_of_another_layout_are_not_mapped(tmp_path, encoder, rng, s
     np.testing.assert_array_equal(grid.lookup(lats, lons), mapped)
 
 
+def test_lookup_files_of_the_previous_layout_map_their_rows_and_build_the_index(tmp_path, encoder, rng,
+                                                                               sphere_points):
+    import dataclasses
+
+    from satcle.grid.format.store import read_manifest, write_manifest
+    from satcle.grid.lookup import GridUpgradeWarning
+
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    lats, lons = sphere_points(rng, 2000)
+    mapped = open_grid(path, encoder=encoder)
+    expected = mapped.lookup(lats, lons)
+    manifest = read_manifest(path)
+    write_manifest(path, dataclasses.replace(manifest, lookup=dataclasses.replace(manifest.lookup, version=1)))
+    with pytest.warns(GridUpgradeWarning, match="no lookup files of this satcle's layout.*satcle-grid build"):
+        grid = open_grid(path, encoder=encoder)
+    assert not grid.table.values.flags.writeable      # the rows mapped from the old lookup files
+    assert grid.index.centres.flags.writeable          # the index built (or read from the cache), not mapped
+    np.testing.assert_array_equal(grid.lookup(lats, lons), expected)
+
+
 def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
     path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
     rows = path / "lookup" / "values.npy"

@@ -13,8 +13,8 @@ file once), opening costs the pages a lookup touches.
 The arrays, one row per stored cell in H3 order (the partitions' rows, sorted):
 ``h3`` (M,) uint64, ``lat``/``lon`` (M,) float64 degrees, ``values`` (M, D) in
 the stored dtype, ``scale`` (M,) float32 (int8 grids), ``interp_error`` (M,)
-float32 (grids with error bounds); then the cell index's arrays (their names
-and meaning: `satcle.grid.lookup.cell_index.CellIndex`).
+float32 (grids with error bounds); then the cell index's arrays (their layout
+and bounds: `index_layout`; their meaning: `satcle.grid.lookup.cell_index.CellIndex`).
 """
 
 from __future__ import annotations

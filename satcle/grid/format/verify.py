@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from ...core.checksum import file_checksum, file_sha256
 from .duckdb_view import database_problem
 from ...core.errors import GridFormatError
+from .index_layout import index_problem
 from .lookup_files import LOOKUP_DIR, LOOKUP_VERSION, lookup_file, lookup_file_problem, map_lookup_arrays
 from .store import DUCKDB_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, read_manifest, \
     without_geometry
@@ -197,7 +198,7 @@ def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
     """What is wrong with the values of a grid's lookup files (their sizes and
     shapes already checked: `lookup_file_problem`), or None: cells in strictly
     ascending H3 order, the partitions' rules (`PER_CELL_RULES`, finite
-    embedding values), and a cell index of this layout in bounds (`index_problem`)."""
+    embedding values), and a cell index of this layout in bounds (`_index_problem`)."""
     try:
         arrays = map_lookup_arrays(grid_dir, manifest)
     except GridFormatError as exc:
@@ -219,25 +220,15 @@ def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
         if bad.size:
             return f"{lookup_file('values')}: {bad.size} rows with non-finite embedding values (row {bad[0]})"
     if manifest.lookup.version == LOOKUP_VERSION:
-        return index_problem(arrays, manifest, h3.size)
+        return _index_problem(arrays, manifest, h3.size)
     return None
 
 
-def index_problem(arrays: dict[str, np.ndarray], manifest: Manifest, cells: int) -> str | None:
+def _index_problem(arrays: dict[str, np.ndarray], manifest: Manifest, cells: int) -> str | None:
     """What is wrong with the cell index of a grid's lookup files (`arrays`, mapped),
-    or None: every array present with its layout, one entry per cell, and every
-    row, vertex and offset in bounds (`validate_index`: what the kernels trust)."""
-    # Imported here: satcle.grid.lookup imports this module.
-    from ..lookup.cell_index import CellIndex, validate_index
-
-    try:
-        index = CellIndex.from_parts(arrays, manifest.lookup.index)
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"{LOOKUP_DIR}: the cell index is incomplete ({exc})"
-    try:
-        validate_index(index)
-    except GridFormatError as exc:
-        return f"{LOOKUP_DIR}: {exc}"
-    if index.num_cells != cells:
-        return f"{LOOKUP_DIR}: the cell index has {index.num_cells} cells, the grid {cells}"
-    return None
+    or None: `index_problem` (layout, every row, vertex and offset in bounds: what
+    the kernels trust), and one entry per cell."""
+    problem = index_problem(arrays, manifest.lookup.index)
+    if problem is None and arrays["centres"].shape[0] != cells:
+        problem = f"{arrays['centres'].shape[0]} cells, the grid has {cells}"
+    return None if problem is None else f"{LOOKUP_DIR}: corrupt cell index: {problem}"

@@ -25,6 +25,9 @@ import numpy as np
 from ...core.errors import GridFormatError, InvalidArgumentError
 from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ...geo.sphere import unit_vectors
+# The layout the arrays are stored in and the bounds their values keep belong to
+# the lookup files' format; this module builds them.
+from ..format.index_layout import ABSENT, INDEX_ARRAYS, INDEX_CONSTANTS, NOT_STORED, index_problem
 
 # Buckets of the raster at most (4 bytes each), overall and per stored cell:
 # sparse grids get larger buckets rather than mostly empty ones.
@@ -47,9 +50,6 @@ EDGE_EPSILON = 2e-7
 # A point outside every candidate by less than this fraction of the search radius
 # is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
-# Sentinels of `neighbours` and `cell_vertices` (the kernels' NOT_STORED, ABSENT: ext/grid_kernels.pxd).
-NOT_STORED = -1   # a neighbour the grid does not store; the unused sixth vertex of a pentagon
-ABSENT = -2       # the sixth neighbour slot of a pentagon (it has five)
 CACHE_LINE = 64
 
 
@@ -120,63 +120,16 @@ class CellIndex:
         return self.centres.shape[0]
 
 
-INDEX_ARRAYS = ("centres", "neighbours", "cell_vertices", "vertices", "fan_offsets", "fan_vertex_ids",
-                "bucket_offsets", "bucket_rows")
-INDEX_CONSTANTS = {"n_lat": int, "n_lon": int, "wraps": int, "lat0": float, "lon0": float, "delta": float,
-                   "radius_deg": float}
-# dtype and trailing shape of each array (what the kernels read).
-INDEX_LAYOUT = {"centres": (np.float32, (3,)), "neighbours": (np.int32, (6,)), "cell_vertices": (np.int32, (6,)),
-                "vertices": (np.float32, (3,)), "fan_offsets": (np.int32, ()), "fan_vertex_ids": (np.int32, ()),
-                "bucket_offsets": (np.int32, ()), "bucket_rows": (np.int32, ())}
-
-
 def validate_index(index: CellIndex) -> None:
-    """Raise GridFormatError unless every array of `index` has the layout the
-    kernels read (`INDEX_LAYOUT`) and every row, vertex and offset it holds
-    points inside the array it indexes, offsets ascending: the compiled search
-    trusts them, so an index out of bounds would read outside memory. Vectorised:
-    a few passes over the arrays (about as long as reading them once)."""
-    def fail(problem: str) -> None:
+    """Raise GridFormatError ("corrupt cell index: ...") unless every array of
+    `index` has the layout the kernels read and every row, vertex and offset it
+    holds points inside the array it indexes, offsets ascending
+    (`satcle.grid.format.index_layout.index_problem`): the compiled search trusts
+    them, so an index out of bounds would read outside memory. Vectorised: a few
+    passes over the arrays."""
+    problem = index_problem(index.arrays(), index.constants())
+    if problem is not None:
         raise GridFormatError(f"corrupt cell index: {problem}")
-
-    for name, (dtype, tail) in INDEX_LAYOUT.items():
-        array = getattr(index, name)
-        if (not isinstance(array, np.ndarray) or array.dtype != np.dtype(dtype) or array.shape[1:] != tail
-                or array.ndim != 1 + len(tail) or not array.flags.c_contiguous or array.shape[0] == 0):
-            fail(f"{name} is not a non-empty C-contiguous {np.dtype(dtype)} array of shape (N, *{tail})")
-    m, v = index.centres.shape[0], index.vertices.shape[0]
-    if index.neighbours.shape[0] != m or index.cell_vertices.shape[0] != m:
-        fail(f"neighbours and cell_vertices must have one row per cell ({m})")
-    neighbours = index.neighbours
-    if neighbours.min() < ABSENT or neighbours.max() >= m:
-        fail(f"a neighbour row outside [{ABSENT}, {m})")
-    if (neighbours[:, :5] == ABSENT).any():
-        fail("an absent neighbour before the sixth slot")
-    fans = index.fan_offsets.size - 1
-    fan_offsets = index.fan_offsets
-    if fan_offsets[0] != 0 or (np.diff(fan_offsets) < 3).any() or fan_offsets[-1] > index.fan_vertex_ids.size:
-        fail("fan_offsets do not ascend from 0 by at least 3 within fan_vertex_ids")
-    fan_ids = index.fan_vertex_ids[:fan_offsets[-1]]
-    if fan_ids.size and (fan_ids.min() < 0 or fan_ids.max() >= v):
-        fail(f"a fan vertex outside [0, {v})")
-    cell_vertices = index.cell_vertices
-    if cell_vertices[:, 0].min() < -fans or cell_vertices.max() >= v:
-        fail(f"a cell vertex outside [{-fans}, {v})")
-    ordinary = cell_vertices[:, 0] >= 0
-    if cell_vertices[:, 5].min() < NOT_STORED or (cell_vertices[ordinary, 1:5] < 0).any():
-        fail("a cell with a negative vertex other than a pentagon's sixth")
-    if (index.n_lat < 1 or index.n_lon < 1 or index.wraps not in (0, 1)
-            or not (math.isfinite(index.delta) and index.delta > 0)
-            or not (math.isfinite(index.lat0) and math.isfinite(index.lon0))
-            or not 0 < index.radius_deg < 180):
-        fail("raster constants out of range")
-    offsets = index.bucket_offsets
-    if offsets.size != index.n_lat * index.n_lon + 1:
-        fail(f"{offsets.size} bucket offsets for {index.n_lat} x {index.n_lon} buckets")
-    if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != index.bucket_rows.size:
-        fail("bucket_offsets do not ascend from 0 to the number of bucket rows")
-    if index.bucket_rows.min() < 0 or index.bucket_rows.max() >= m:
-        fail(f"a bucket row outside [0, {m})")
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

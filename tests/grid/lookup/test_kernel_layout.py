@@ -7,7 +7,8 @@ import pytest
 
 from satcle._ext import grid_locate
 from satcle.geo.h3_cells import cell_centers
-from satcle.grid.lookup.cell_index import ABSENT, INDEX_LAYOUT, NOT_STORED, build_cell_index
+from satcle.grid.format.index_layout import ABSENT, INDEX_LAYOUT, NOT_STORED
+from satcle.grid.lookup.cell_index import build_cell_index
 
 
 def test_sentinels_match_the_kernels():

@@ -2,7 +2,8 @@
 
 Built once by the builder (stored in the grid's lookup files), from the stored
 cells alone, as flat arrays of 32-bit numbers so that it stays a small fraction
-of the rows (about 110 bytes per cell at res 6 against 512 bytes of float16 row):
+of the rows (121 bytes per cell at res 6 against 512 bytes of float16 row:
+`benchmarks/bench_index.py`):
 
 * per cell, its centre as a float32 unit vector and the rows of its 6 H3
   neighbours counter-clockwise: everything the interpolation triangle needs

@@ -11,7 +11,7 @@ OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 
 # One extension per topic, as h3-py splits its _cy/: the basis, and the grid
 # lookup's point location, row blending and spatial sort, and the fused bias + sine of the encoder (shared declarations
-# in ext/grid_kernels.pxd and ext/sphere.pxd, the SIMD blend in ext/blend_f16.h).
+# in ext/grid_kernels.pxd, ext/cell_edges.pxd and ext/sphere.pxd, the SIMD blend in ext/blend_f16.h).
 KERNELS = ["spherical_harmonics", "grid_locate", "grid_blend", "grid_sort", "sine_layer"]
 
 extensions = [
@@ -19,7 +19,7 @@ extensions = [
         f"satcle._ext.{name}",
         [f"ext/{name}.pyx"],
         include_dirs=["ext"],
-        depends=["ext/grid_kernels.pxd", "ext/sphere.pxd", "ext/blend_f16.h", "ext/prefetch.h"],
+        depends=["ext/grid_kernels.pxd", "ext/cell_edges.pxd", "ext/sphere.pxd", "ext/blend_f16.h", "ext/prefetch.h"],
         extra_compile_args=["-O3", *OPENMP],
         extra_link_args=OPENMP,
     )

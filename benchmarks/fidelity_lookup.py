@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from satcle import open_grid
+from satcle.geo.h3_cells import latlng_to_cells
 from satcle.grid.lookup import interp_error
 
 from build_grid.engine import write_cells
@@ -66,7 +67,9 @@ def main() -> None:
             rel = np.linalg.norm(emb - live, axis=1) / pair_distance
             extra = ""
             if method == "interp":
-                point_rows, _, _ = grid.locate(lats, lons, interp=False)
+                # Each point's own cell (h3 decides, as `method="cell"` does; `locate` alone
+                # leaves points within rounding of an edge AMBIGUOUS).
+                point_rows = grid.rows_of(latlng_to_cells(lats, lons, res))
                 own = np.linalg.norm(emb - live, axis=1) / np.linalg.norm(live, axis=1)
                 point_bound = bound[point_rows]
                 extra = f" {np.mean(own <= point_bound):>12.2%} {np.mean(point_bound > 0.01):>14.2%}"

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "build": ("Grid build throughput and error-bound cost",
               ["benchmarks/bench_grid_build.py", "--res", "5", "--dtypes", "float16", "--bound-cost"]),
     "lookup": ("Lookup speed", ["benchmarks/bench_lookup.py"]),
+    "index": ("Cell index size and bucket size", ["benchmarks/bench_index.py"]),
     "fidelity": ("Lookup fidelity and the error bound", ["benchmarks/fidelity_lookup.py", "--res", "4", "6"]),
     "open": ("Opening a grid", ["benchmarks/bench_open.py", "--res", "4"]),
     "embed-stream": ("Streaming bulk embedding (2M CSV points through a grid)", ["benchmarks/bench_embed_stream.py"]),

@@ -5,88 +5,75 @@ containing cell and its interpolation triangle (rows and weights).
 The Python-facing layer is `satcle.grid.lookup`; `locate` only fills
 pre-allocated, validated arrays. Geometry is on the unit sphere in float64:
 cell centres are unit vectors, cell edges are great-circle arcs (H3 edges are
-straight lines of a gnomonic face projection, hence great circles), stored as
-unit normals pointing into the cell.
+straight lines of a gnomonic face projection, hence great circles) between
+stored vertices (the containing-cell test: ext/cell_edges.pxd).
 """
 
 from cython.parallel cimport prange
-from libc.math cimport M_PI, cos, floor
+from libc.math cimport M_PI, cos, floor, fmod
 from libc.stdint cimport int32_t, int64_t
 
-from grid_kernels cimport AMBIGUOUS_ROW, MISS_ROW, bucket_entry, cell_record, centre_of, index_view, satcle_prefetch
-from sphere cimport dot3, triple, unit_vector
+from grid_kernels cimport (ABSENT_ROW, AMBIGUOUS_ROW, MISS_ROW, NOT_STORED_ROW, centre_of, index_view,
+                           neighbour_count, satcle_prefetch)
+from cell_edges cimport inside_margin
+from sphere cimport triple, unit_vector
 
 cdef double DEG2RAD = M_PI / 180.0
 
 MISS = MISS_ROW
 AMBIGUOUS = AMBIGUOUS_ROW
+NOT_STORED = NOT_STORED_ROW
+ABSENT = ABSENT_ROW
 
 cdef enum:
-    # Points this many places ahead have their bucket, then their candidates, then
-    # their cell record requested while the current one is computed, so that the
-    # cache misses of consecutive points overlap instead of queueing.
+    # Points this many places ahead have their bucket, then their candidate rows,
+    # then those candidates' centres (then, in pass 2, their neighbour rows, then
+    # the neighbours' centres) requested while the current one is computed, so
+    # that the cache misses of consecutive points overlap instead of queueing.
     BUCKET_AHEAD = 16
-    ENTRIES_AHEAD = 8
-    RECORD_AHEAD = 6
+    ROWS_AHEAD = 8
+    CENTRES_AHEAD = 4
+    CELL_AHEAD = 6
+    NEIGHBOURS_AHEAD = 3
     # Points are processed in chunks of this many, each by one thread: the nearest
     # centres of the chunk, then its cells (and rows), while its data is in cache.
     CHUNK = 2048
 
 
-cdef inline double inside_margin(const double* p, int32_t row, const cell_record* records,
-                                 const int64_t* edge_offsets, const double* edge_normals,
-                                 const int64_t* fan_start, const double* fan_vertices) noexcept nogil:
-    """> 0 inside the cell, < 0 outside; the magnitude is the sine of the angle
-    to the deciding edge's great circle.
-
-    Convex cells: the minimum over edges of p . normal. Cells that cross an
-    icosahedron edge (fan_start >= 0) are not convex at their distortion
-    vertices, but they are star-shaped around the centre: find the wedge
-    (centre, v_i, v_i+1) holding p and test p against that edge alone.
-    """
-    cdef int64_t e, e0 = edge_offsets[row], e1 = edge_offsets[row + 1], f = fan_start[row]
-    cdef int64_t count = e1 - e0, i
-    cdef double c[3]
-    cdef double s, best = 2.0
-    if f >= 0:
-        centre_of(&records[row], c)
-        for i in range(count):
-            if (triple(p, c, &fan_vertices[3 * (f + i)]) >= 0.0
-                    and triple(p, &fan_vertices[3 * (f + (i + 1) % count)], c) >= 0.0):
-                return dot3(p, &edge_normals[3 * (e0 + i)])
-    for e in range(e0, e1):
-        s = dot3(p, &edge_normals[3 * e])
-        if s < best:
-            best = s
-    return best
+cdef inline int64_t bucket_of(double lat, double lon, const index_view* ix) noexcept nogil:
+    """Raster bucket of a point in degrees, or -1 outside the raster's box
+    (where no stored centre is within the search radius)."""
+    cdef double r = floor((lat - ix.lat0) / ix.delta)
+    cdef double c, east = fmod(lon - ix.lon0, 360.0)
+    if east < 0.0:
+        east = east + 360.0
+    c = floor(east / ix.delta)
+    if r < 0.0 or r >= ix.n_lat:
+        return -1
+    if c >= ix.n_lon:
+        if not ix.wraps:
+            return -1
+        c = c - ix.n_lon   # 360 degrees east of the west edge, by rounding
+    return <int64_t>r * ix.n_lon + <int64_t>c
 
 
-cdef inline int64_t bucket_of(double lat, double lon, int n_lat, int n_lon, double delta) noexcept nogil:
-    """Raster bucket of a point in degrees (columns wrap; the poles clamp)."""
-    cdef int r = <int>floor((lat + 90.0) / delta)
-    cdef int c = <int>floor((lon + 180.0) / delta) % n_lon
-    if r < 0:
-        r = 0
-    if r > n_lat - 1:
-        r = n_lat - 1
-    if c < 0:
-        c = c + n_lon
-    return <int64_t>r * n_lon + c
-
-
-cdef inline int32_t nearest_centre(const double* p, const bucket_entry* entries, int64_t k0, int64_t k1,
-                                   double min_dot) noexcept nogil:
-    """Row of the nearest of the bucket's candidates within the search radius
+cdef inline int32_t nearest_centre(const double* p, const index_view* ix, int64_t b, double min_dot) noexcept nogil:
+    """Row of the nearest of bucket b's candidates within the search radius
     (dot product above min_dot), or -1. The bucket lists every centre within
     the radius of any of its points, so this is the nearest stored centre."""
     cdef int64_t k
+    cdef int32_t row, found = -1
+    cdef const float* c
     cdef double d, best = min_dot
-    cdef int32_t found = -1
-    for k in range(k0, k1):
-        d = p[0] * entries[k].xyz[0] + p[1] * entries[k].xyz[1] + p[2] * entries[k].xyz[2]
+    if b < 0:
+        return -1
+    for k in range(ix.bucket_offsets[b], ix.bucket_offsets[b + 1]):
+        row = ix.bucket_rows[k]
+        c = &ix.centres[3 * <Py_ssize_t>row]
+        d = p[0] * c[0] + p[1] * c[1] + p[2] * c[2]
         if d > best:
             best = d
-            found = entries[k].row
+            found = row
     return found
 
 
@@ -95,13 +82,13 @@ cdef inline int32_t containing_row(const double* p, int32_t apex, const index_vi
     """The row of the stored cell containing p (a unit vector) whose nearest
     stored centre is row `apex` (>= 0): apex or one of its neighbours,
     MISS_ROW, or AMBIGUOUS_ROW within rounding of an edge."""
-    cdef const cell_record* rec = &ix.records[apex]
-    cdef int k = rec.neighbour_count, j
+    cdef const int32_t* nb = &ix.neighbours[6 * <Py_ssize_t>apex]
+    cdef int k = neighbour_count(nb), j
     cdef int32_t cand
     cdef double s, best_s = -2.0
     cdef bint interior = not exact_cell
     for j in range(k):
-        if rec.neighbours[j] < 0:
+        if nb[j] < 0:
             interior = False
     # Every stored centre within the search radius belongs to the containing cell
     # or one of its neighbours, so a point whose nearest centre has all its
@@ -112,10 +99,10 @@ cdef inline int32_t containing_row(const double* p, int32_t apex, const index_vi
         if j < 0:
             cand = apex
         else:
-            cand = rec.neighbours[j]
+            cand = nb[j]
             if cand < 0:
                 continue
-        s = inside_margin(p, cand, ix.records, ix.edge_offsets, ix.edge_normals, ix.fan_start, ix.fan_vertices)
+        s = inside_margin(p, cand, ix)
         if s > ix.edge_epsilon:
             return cand
         if s > best_s:
@@ -125,21 +112,25 @@ cdef inline int32_t containing_row(const double* p, int32_t apex, const index_vi
     return MISS_ROW
 
 
-cdef inline void interpolation_triangle(const double* p, int32_t apex, const cell_record* rec,
+cdef inline void interpolation_triangle(const double* p, int32_t apex, const index_view* ix,
                                         int32_t* out_rows, float* out_w) noexcept nogil:
     """The triangle (apex, two consecutive neighbours) holding p and its
-    spherical barycentric weights, from the apex's record; locals live on
-    this thread's stack."""
+    spherical barycentric weights; locals live on this thread's stack."""
+    cdef const int32_t* nb = &ix.neighbours[6 * <Py_ssize_t>apex]
     cdef double a[3]
-    cdef double q[6][3]   # the apex's neighbour centres, from its record
+    cdef double q[6][3]   # the apex's neighbour centres (0 where not stored: never a triangle's)
     cdef double side[6]
-    cdef int t, j, k = rec.neighbour_count
+    cdef int t, j, k = neighbour_count(nb)
     cdef double det, wa, wb, wc, m, best_m, total, bw0, bw1, bw2
     cdef int32_t b, c, bb, bc
-    centre_of(rec, a)
+    centre_of(ix, apex, a)
     for j in range(k):
-        for t in range(3):
-            q[j][t] = rec.neighbour_xyz[j][t]
+        if nb[j] >= 0:
+            centre_of(ix, nb[j], &q[j][0])
+        else:
+            q[j][0] = 0.0
+            q[j][1] = 0.0
+            q[j][2] = 0.0
     best_m = -1e300
     bb = -1
     bc = -1
@@ -154,8 +145,8 @@ cdef inline void interpolation_triangle(const double* p, int32_t apex, const cel
     for j in range(k):
         t = (j + 1) % k
         if side[j] >= 0.0 and side[t] <= 0.0:
-            b = rec.neighbours[j]
-            c = rec.neighbours[t]
+            b = nb[j]
+            c = nb[t]
             if b >= 0 and c >= 0 and triple(a, &q[j][0], &q[t][0]) > 0.0:
                 wa = triple(p, &q[j][0], &q[t][0])
                 if wa >= 0.0:
@@ -168,8 +159,8 @@ cdef inline void interpolation_triangle(const double* p, int32_t apex, const cel
     # Otherwise (coverage edges, rounding): the triangle whose smallest
     # barycentric coordinate is largest.
     for j in range(k if bb < 0 else 0):
-        b = rec.neighbours[j]
-        c = rec.neighbours[(j + 1) % k]
+        b = nb[j]
+        c = nb[(j + 1) % k]
         if b < 0 or c < 0:
             continue
         det = triple(a, &q[j][0], &q[(j + 1) % k][0])
@@ -232,7 +223,7 @@ cdef void locate_one(const double* p, int32_t apex, const index_view* ix, bint w
         return
     out_cell[0] = containing_row(p, apex, ix, exact_cell)
     if want_triangle:
-        interpolation_triangle(p, apex, &ix.records[apex], out_rows, out_w)
+        interpolation_triangle(p, apex, ix, out_rows, out_w)
 
 
 cdef void nearest_range(Py_ssize_t i0, Py_ssize_t i1, const double* la, const double* lo,
@@ -241,34 +232,54 @@ cdef void nearest_range(Py_ssize_t i0, Py_ssize_t i1, const double* la, const do
     out_cell[i]; unit[3 * (i - i0)] (unit vectors) and bucket[i - i0] are the
     chunk's scratch, the unit vectors kept for pass 2."""
     cdef Py_ssize_t i, n = i1 - i0
-    cdef int64_t b
-    cdef const int64_t* bo = ix.bucket_offsets
+    cdef int64_t b, e, e1
+    cdef const int32_t* bo = ix.bucket_offsets
     # Buckets first, each requested as soon as known; then the bucket runs,
-    # ENTRIES_AHEAD points ahead of the search, whose offsets have arrived by then.
+    # ROWS_AHEAD points ahead of the search, whose offsets have arrived by then,
+    # then CENTRES_AHEAD points ahead the centres those rows name.
     for i in range(n):
-        b = bucket_of(la[i0 + i], lo[i0 + i], ix.n_lat, ix.n_lon, ix.delta)
-        bucket[i] = b
-        if i >= BUCKET_AHEAD:
+        bucket[i] = bucket_of(la[i0 + i], lo[i0 + i], ix)
+        if i >= BUCKET_AHEAD and bucket[i - BUCKET_AHEAD] >= 0:
             satcle_prefetch(&bo[bucket[i - BUCKET_AHEAD]])
         unit_vector(la[i0 + i], lo[i0 + i], unit + 3 * i)
-    cdef int64_t e, e1
     for i in range(n):
-        if i + ENTRIES_AHEAD < n:
-            # Every cache line of the bucket's run (4 entries a line, and the last one).
-            e = bo[bucket[i + ENTRIES_AHEAD]]
-            e1 = bo[bucket[i + ENTRIES_AHEAD] + 1]
+        if i + ROWS_AHEAD < n and bucket[i + ROWS_AHEAD] >= 0:
+            # Every cache line of the bucket's run (16 rows a line, and the last one).
+            b = bucket[i + ROWS_AHEAD]
+            e = bo[b]
+            e1 = bo[b + 1]
             if e < e1:
-                satcle_prefetch(&ix.entries[e1 - 1])
+                satcle_prefetch(&ix.bucket_rows[e1 - 1])
             while e < e1:
-                satcle_prefetch(&ix.entries[e])
-                e = e + 4
-        out_cell[i0 + i] = nearest_centre(unit + 3 * i, ix.entries, bo[bucket[i]], bo[bucket[i] + 1], ix.min_dot)
+                satcle_prefetch(&ix.bucket_rows[e])
+                e = e + 16
+        if i + CENTRES_AHEAD < n and bucket[i + CENTRES_AHEAD] >= 0:
+            b = bucket[i + CENTRES_AHEAD]
+            for e in range(bo[b], bo[b + 1]):
+                satcle_prefetch(&ix.centres[3 * <Py_ssize_t>ix.bucket_rows[e]])
+        out_cell[i0 + i] = nearest_centre(unit + 3 * i, ix, bucket[i], ix.min_dot)
 
 
-cdef inline void prefetch_record(const index_view* ix, int32_t apex) noexcept nogil:
+cdef inline void prefetch_cell(const index_view* ix, int32_t apex, bint exact_cell) noexcept nogil:
+    """Request what pass 2 reads first of a point's nearest cell: its neighbour
+    rows and centre (and, for the exact cell, its vertex rows)."""
     if apex >= 0:
-        satcle_prefetch(&ix.records[apex])
-        satcle_prefetch(<const char*>&ix.records[apex] + 64)
+        satcle_prefetch(&ix.neighbours[6 * <Py_ssize_t>apex])
+        satcle_prefetch(&ix.neighbours[6 * <Py_ssize_t>apex + 5])
+        satcle_prefetch(&ix.centres[3 * <Py_ssize_t>apex])
+        if exact_cell:
+            satcle_prefetch(&ix.cell_vertices[6 * <Py_ssize_t>apex])
+
+
+cdef inline void prefetch_neighbours(const index_view* ix, int32_t apex) noexcept nogil:
+    """Request the centres of a point's nearest cell's stored neighbours (its rows arrived)."""
+    cdef int j
+    cdef int32_t row
+    if apex >= 0:
+        for j in range(6):
+            row = ix.neighbours[6 * <Py_ssize_t>apex + j]
+            if row >= 0:
+                satcle_prefetch(&ix.centres[3 * <Py_ssize_t>row])
 
 
 cdef void cells_range(Py_ssize_t i0, Py_ssize_t i1, const double* unit, const index_view* ix,
@@ -278,8 +289,10 @@ cdef void cells_range(Py_ssize_t i0, Py_ssize_t i1, const double* unit, const in
     nearest centres in out_cell."""
     cdef Py_ssize_t i
     for i in range(i0, i1):
-        if i + RECORD_AHEAD < i1:
-            prefetch_record(ix, out_cell[i + RECORD_AHEAD])
+        if i + CELL_AHEAD < i1:
+            prefetch_cell(ix, out_cell[i + CELL_AHEAD], exact_cell)
+        if want_triangle and i + NEIGHBOURS_AHEAD < i1:
+            prefetch_neighbours(ix, out_cell[i + NEIGHBOURS_AHEAD])
         locate_one(unit + 3 * (i - i0), out_cell[i], ix, want_triangle, exact_cell,
                    out_cell + i, out_rows + 3 * i, out_w + 3 * i)
 
@@ -298,36 +311,47 @@ cdef class CellIndexView:
     """A `CellIndex` as the kernels read it: its arrays checked once and held
     (so they live as long as this view), and its search constants.
 
-    index: a `satcle.grid.lookup.cell_index.CellIndex` (records (M, 32) and
-    bucket_entries (C, 4) float32, holding int32 bits where the layout says
-    so); edge_epsilon: sine of the angle within which a point is re-checked
-    against an edge; ambiguity_margin: radians outside every candidate within
-    which a point is AMBIGUOUS rather than MISS.
+    index: a `satcle.grid.lookup.cell_index.CellIndex` whose arrays have the
+    layout `INDEX_LAYOUT` says (the values are trusted: an index read from a
+    file is checked first, `validate_index` or the file's checksum);
+    edge_epsilon: sine of the angle within which a point is re-checked against
+    an edge; ambiguity_margin: radians outside every candidate within which a
+    point is AMBIGUOUS rather than MISS.
     """
 
     cdef index_view ix
     cdef readonly object index
 
     def __init__(self, index, double edge_epsilon, double ambiguity_margin):
-        cdef const float[:, ::1] records = index.records
-        cdef const int64_t[::1] edge_offsets = index.edge_offsets
-        cdef const double[:, ::1] edge_normals = index.edge_normals
-        cdef const int64_t[::1] fan_start = index.fan_start
-        cdef const double[:, ::1] fan_vertices = index.fan_vertices
-        cdef const int64_t[::1] bucket_offsets = index.bucket_offsets
-        cdef const float[:, ::1] bucket_entries = index.bucket_entries
-        if records.shape[1] * sizeof(float) != sizeof(cell_record) or bucket_entries.shape[1] * sizeof(float) != sizeof(bucket_entry):
-            raise ValueError("records must be (M, 32) and bucket_entries (C, 4) float32 (CellIndex layout)")
+        cdef const float[:, ::1] centres = index.centres
+        cdef const int32_t[:, ::1] neighbours = index.neighbours
+        cdef const int32_t[:, ::1] cell_vertices = index.cell_vertices
+        cdef const float[:, ::1] vertices = index.vertices
+        cdef const int32_t[::1] fan_offsets = index.fan_offsets
+        cdef const int32_t[::1] fan_vertex_ids = index.fan_vertex_ids
+        cdef const int32_t[::1] bucket_offsets = index.bucket_offsets
+        cdef const int32_t[::1] bucket_rows = index.bucket_rows
+        cdef Py_ssize_t m = centres.shape[0]
+        if (centres.shape[1] != 3 or vertices.shape[1] != 3 or neighbours.shape[1] != 6
+                or cell_vertices.shape[1] != 6 or neighbours.shape[0] != m or cell_vertices.shape[0] != m
+                or m == 0 or vertices.shape[0] == 0 or fan_offsets.shape[0] == 0 or fan_vertex_ids.shape[0] == 0
+                or bucket_rows.shape[0] == 0
+                or bucket_offsets.shape[0] != <Py_ssize_t>index.n_lat * index.n_lon + 1):
+            raise ValueError("the index's arrays do not have the CellIndex layout")
         self.index = index
-        self.ix.records = <const cell_record*>&records[0, 0]
-        self.ix.edge_offsets = &edge_offsets[0]
-        self.ix.edge_normals = &edge_normals[0, 0]
-        self.ix.fan_start = &fan_start[0]
-        self.ix.fan_vertices = &fan_vertices[0, 0]
+        self.ix.centres = &centres[0, 0]
+        self.ix.neighbours = &neighbours[0, 0]
+        self.ix.cell_vertices = &cell_vertices[0, 0]
+        self.ix.vertices = &vertices[0, 0]
+        self.ix.fan_offsets = &fan_offsets[0]
+        self.ix.fan_vertex_ids = &fan_vertex_ids[0]
         self.ix.bucket_offsets = &bucket_offsets[0]
-        self.ix.entries = <const bucket_entry*>&bucket_entries[0, 0]
+        self.ix.bucket_rows = &bucket_rows[0]
         self.ix.n_lat = index.n_lat
         self.ix.n_lon = index.n_lon
+        self.ix.wraps = index.wraps
+        self.ix.lat0 = index.lat0
+        self.ix.lon0 = index.lon0
         self.ix.delta = index.delta
         self.ix.min_dot = cos(index.radius_deg * DEG2RAD)
         self.ix.edge_epsilon = edge_epsilon
@@ -347,7 +371,7 @@ def locate(CellIndexView index, const double[::1] lats, const double[::1] lons, 
 
     Per chunk of points, two passes, each prefetching ahead: the nearest
     centre of every point (bucket, then its candidates), then the containing
-    cell and triangle from that centre's record.
+    cell and triangle from that centre's neighbours.
 
     The interpolation is linear (spherical barycentric) on the triangles of
     the dual of the H3 grid: the nearest centre and two consecutive
@@ -374,18 +398,3 @@ def locate(CellIndexView index, const double[::1] lats, const double[::1] lons, 
             i0 = c * CHUNK
             i1 = min(i0 + CHUNK, n)
             locate_chunk(i0, i1, la, lo, &ix, want_triangle, exact_cell, out_cell, out_rows, out_w)
-
-
-def cell_record_layout():
-    """The C `cell_record` as {field: (byte offset, bytes)}, and its size in bytes
-    (what `CELL_RECORD`, the Python view of a record, must agree with)."""
-    cdef cell_record r
-    cdef char* base = <char*>&r
-    fields = {
-        "centre": (<char*>&r.centre[0] - base, sizeof(r.centre)),
-        "neighbours": (<char*>&r.neighbours[0] - base, sizeof(r.neighbours)),
-        "neighbour_xyz": (<char*>&r.neighbour_xyz[0][0] - base, sizeof(r.neighbour_xyz)),
-        "neighbour_count": (<char*>&r.neighbour_count - base, sizeof(r.neighbour_count)),
-        "padding": (<char*>&r.padding[0] - base, sizeof(r.padding)),
-    }
-    return fields, sizeof(cell_record)

@@ -183,7 +183,7 @@ def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch)
     for name, array in built.arrays().items():
         np.testing.assert_array_equal(getattr(grid.index, name), array)
     assert built.constants() == grid.index.constants()
-    assert grid.index.records.ctypes.data % 64 == 0
+    assert grid.index.centres.ctypes.data % 64 == 0
 
 
 def test_previous_format_grid_opens_with_a_note_and_is_upgraded_by_build(land_grid, tmp_path, previous_format, rng):
@@ -222,14 +222,14 @@ def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
     result = runner.invoke(app, ["verify", str(out)])
     assert result.exit_code == 1 and first.file in result.output
     # The lookup files too: a flipped byte, a missing file.
-    rows, records = (out / "lookup" / "values.npy"), (out / "lookup" / "records.npy")
+    rows, centres = (out / "lookup" / "values.npy"), (out / "lookup" / "centres.npy")
     data = bytearray(rows.read_bytes())
     data[len(data) // 2] ^= 0x01
     rows.write_bytes(bytes(data))
-    records.unlink()
+    centres.unlink()
     problems = verify_grid(out)   # their checksums, with every file's
     assert len(problems) == 4 and sum("lookup/values.npy is corrupt: checksum" in p for p in problems) == 1
-    assert sum("lookup/records.npy: listed in the manifest but missing" in p for p in problems) == 1
+    assert sum("lookup/centres.npy: listed in the manifest but missing" in p for p in problems) == 1
 
 
 def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encoder, rng):

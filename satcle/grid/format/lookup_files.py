@@ -13,8 +13,8 @@ file once), opening costs the pages a lookup touches.
 The arrays, one row per stored cell in H3 order (the partitions' rows, sorted):
 ``h3`` (M,) uint64, ``lat``/``lon`` (M,) float64 degrees, ``values`` (M, D) in
 the stored dtype, ``scale`` (M,) float32 (int8 grids), ``interp_error`` (M,)
-float32 (grids with error bounds); then the cell index's arrays (their names
-and meaning: `satcle.grid.lookup.cell_index.CellIndex`).
+float32 (grids with error bounds); then the cell index's arrays (their layout
+and bounds: `index_layout`; their meaning: `satcle.grid.lookup.cell_index.CellIndex`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ from ...core.errors import GridFormatError
 from .store import LookupFile, Manifest
 
 LOOKUP_DIR = "lookup"
-# Layout of the lookup files this satcle reads and writes (`LookupInfo.version`).
-LOOKUP_VERSION = 1
+# Layout of the lookup files this satcle reads and writes (`LookupInfo.version`):
+# 2 since the compact cell index (int32 tables, shared float32 vertices).
+LOOKUP_VERSION = 2
+# Earlier layouts whose table arrays (below) are still mapped; their cell index
+# is not: it is built (or read from the index cache) as for grids without lookup files.
+TABLE_ONLY_VERSIONS = (1,)
 # The table's arrays: one row per stored cell.
 TABLE_ARRAYS = ("h3", "lat", "lon", "values", "scale", "interp_error")
 
@@ -41,8 +45,14 @@ def lookup_file(name: str) -> str:
 
 
 def readable_lookup(manifest: Manifest) -> bool:
-    """Whether the grid has lookup files of the layout this satcle maps."""
+    """Whether the grid has lookup files of the layout this satcle maps (rows and index)."""
     return manifest.lookup is not None and manifest.lookup.version == LOOKUP_VERSION
+
+
+def mappable_table(manifest: Manifest) -> bool:
+    """Whether the grid's lookup files hold rows this satcle maps (its own layout or
+    an earlier one whose index it builds instead: `TABLE_ONLY_VERSIONS`)."""
+    return manifest.lookup is not None and manifest.lookup.version in (LOOKUP_VERSION, *TABLE_ONLY_VERSIONS)
 
 
 def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -> str | None:
@@ -70,8 +80,10 @@ def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -
     return None
 
 
-def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest) -> dict[str, np.ndarray]:
-    """Every lookup file of the grid, memory-mapped read-only: {array name: array}.
+def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest,
+                      names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Every lookup file of the grid (or those of the arrays `names`), memory-mapped
+    read-only: {array name: array}.
 
     Raises GridFormatError naming the first file that is missing, of another
     size than the manifest says, or of another shape or dtype than the grid's.
@@ -80,6 +92,8 @@ def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest) -> dict[s
     grid_dir = Path(grid_dir)
     arrays = {}
     for entry in manifest.lookup.files:
+        if names is not None and entry.name not in names:
+            continue
         problem = lookup_file_problem(grid_dir, entry, manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem} (rebuild the grid with `satcle-grid build`)")

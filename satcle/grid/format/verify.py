@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from ...core.checksum import file_checksum, file_sha256
 from .duckdb_view import database_problem
 from ...core.errors import GridFormatError, UncheckedGridWarning
-from .lookup_files import LOOKUP_DIR, lookup_file, lookup_file_problem, map_lookup_arrays
+from .index_layout import index_problem
+from .lookup_files import LOOKUP_DIR, LOOKUP_VERSION, lookup_file, lookup_file_problem, map_lookup_arrays
 from .store import DUCKDB_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, read_manifest, \
     without_geometry
 
@@ -222,8 +223,8 @@ def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
 def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
     """What is wrong with the values of a grid's lookup files (their sizes and
     shapes already checked: `lookup_file_problem`), or None: cells in strictly
-    ascending H3 order, and the partitions' rules (`PER_CELL_RULES`, finite
-    embedding values)."""
+    ascending H3 order, the partitions' rules (`PER_CELL_RULES`, finite
+    embedding values), and a cell index of this layout in bounds (`_index_problem`)."""
     try:
         arrays = map_lookup_arrays(grid_dir, manifest)
     except GridFormatError as exc:
@@ -244,4 +245,16 @@ def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
         bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
         if bad.size:
             return f"{lookup_file('values')}: {bad.size} rows with non-finite embedding values (row {bad[0]})"
+    if manifest.lookup.version == LOOKUP_VERSION:
+        return _index_problem(arrays, manifest, h3.size)
     return None
+
+
+def _index_problem(arrays: dict[str, np.ndarray], manifest: Manifest, cells: int) -> str | None:
+    """What is wrong with the cell index of a grid's lookup files (`arrays`, mapped),
+    or None: `index_problem` (layout, every row, vertex and offset in bounds: what
+    the kernels trust), and one entry per cell."""
+    problem = index_problem(arrays, manifest.lookup.index)
+    if problem is None and arrays["centres"].shape[0] != cells:
+        problem = f"{arrays['centres'].shape[0]} cells, the grid has {cells}"
+    return None if problem is None else f"{LOOKUP_DIR}: corrupt cell index: {problem}"

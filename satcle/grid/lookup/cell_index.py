@@ -1,16 +1,19 @@
-"""The acceleration structure a lookup searches: cell records and a candidate raster.
+"""The acceleration structure a lookup searches: per-cell tables and a candidate raster.
 
-Built once when a grid is opened, from the stored cells alone. What a point
-needs is laid out so that locating it costs a few cache misses, not a dozen:
+Built once by the builder (stored in the grid's lookup files), from the stored
+cells alone, as flat arrays of 32-bit numbers so that it stays a small fraction
+of the rows (121 bytes per cell at res 6 against 512 bytes of float16 row:
+`benchmarks/bench_index.py`):
 
-* a regular lat/lon raster whose every bucket lists, contiguously, each stored
-  centre that can be nearest to a point of that bucket (its coordinates and row
-  in 16 bytes), so the nearest-centre search reads one short run of memory;
-* one 128-byte record per cell (two cache lines): its centre, its H3 neighbours
-  counter-clockwise and their centres, i.e. everything the interpolation
-  triangle needs;
-* each cell's edges as inward great-circle normals, read only by the exact
-  containing-cell test.
+* per cell, its centre as a float32 unit vector and the rows of its 6 H3
+  neighbours counter-clockwise: everything the interpolation triangle needs
+  (the neighbours' centres are read from the same centre array);
+* per cell, the indices of its boundary vertices in one table of deduplicated
+  float32 vertices (each vertex is shared by up to 3 cells), from which the
+  exact containing-cell test computes the edges' great circles;
+* a lat/lon raster over the grid's bounding box whose every bucket lists,
+  contiguously, the row of each stored centre that can be nearest to a point
+  of that bucket.
 """
 
 from __future__ import annotations
@@ -20,41 +23,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...core.errors import InvalidArgumentError
+from ...core.errors import GridFormatError, InvalidArgumentError
 from ...geo.h3_cells import cell_boundaries, cell_centers, neighbor_disks
 from ...geo.sphere import unit_vectors
+# The layout the arrays are stored in and the bounds their values keep belong to
+# the lookup files' format; this module builds them.
+from ..format.index_layout import ABSENT, INDEX_ARRAYS, INDEX_CONSTANTS, NOT_STORED, index_problem
 
-# Buckets of the raster at most (memory: 8 bytes each), overall and per stored cell.
+# Buckets of the raster at most (4 bytes each), overall and per stored cell:
+# sparse grids get larger buckets rather than mostly empty ones.
 MAX_BUCKETS = 1 << 24
-MAX_BUCKETS_PER_CELL = 16
+MAX_BUCKETS_PER_CELL = 4
 # Bucket side over the search radius: larger buckets list more candidates per
 # bucket, smaller ones list each centre in more buckets.
 BUCKET_RADII = 2.0
 # Slack (degrees) on the buckets a centre is listed in, far above float rounding.
 BUCKET_SLACK_DEG = 1e-9
+# A box of buckets this wide in longitude (degrees) or wider spans the whole
+# circle instead, its columns wrapping at the antimeridian.
+WRAP_WIDTH_DEG = 270.0
 # A point this close (sine of the angle) to an edge is re-checked by h3 itself.
-EDGE_EPSILON = 1e-12
+# The edges are great circles through float32-rounded vertices (each coordinate
+# within 2**-25 of the exact one, so a vertex moves by at most 5.2e-8 and an
+# edge, within the extent of its cell, by at most twice that): a point farther
+# from every edge than this is on the same side as of h3's exact edge.
+EDGE_EPSILON = 2e-7
 # A point outside every candidate by less than this fraction of the search radius
 # is re-checked by h3 (guards the geometry against rounding of the vertices).
 AMBIGUITY_FRACTION = 1e-3
-# One cell record: the C struct `cell_record` of ext/grid_kernels.pxd, field for
-# field (tests/grid/lookup/test_kernel_layout.py compares the two); int32 fields are
-# stored bit for bit in the float32 array of records.
-CELL_RECORD = np.dtype([("centre", "<f4", 3), ("neighbours", "<i4", 6), ("neighbour_xyz", "<f4", (6, 3)),
-                        ("neighbour_count", "<i4"), ("padding", "<i4", 4)])
-
-
-def _slots(field: str) -> slice:
-    """The float32 slots of a record that hold `field`."""
-    dtype, offset = CELL_RECORD.fields[field][:2]
-    return slice(offset // 4, (offset + dtype.itemsize) // 4)
-
-
-RECORD_SLOTS = CELL_RECORD.itemsize // 4
-RECORD_CENTRE = _slots("centre")
-RECORD_NEIGHBOURS = _slots("neighbours")
-RECORD_NEIGHBOUR_XYZ = _slots("neighbour_xyz")
-RECORD_NEIGHBOUR_COUNT = _slots("neighbour_count").start
 CACHE_LINE = 64
 
 
@@ -62,33 +58,41 @@ CACHE_LINE = 64
 class CellIndex:
     """Geometry of M stored cells (rows of the grid table) and the search raster.
 
-    records: (M, 32) float32, 64-byte aligned, one per cell: centre (x, y, z)
-    as a float32 unit vector (centres are rounded to float32 everywhere, so that
-    every triangle is computed from the same vertex coordinates whichever cell
-    reaches it), then as int32 bits the rows of its 6 H3 neighbours
-    counter-clockwise (-1 where not stored or, for pentagons, absent), their 6
-    centres (18 float32), and the neighbour count (5 or 6) as int32 bits.
-    edge_offsets: (M + 1,) int64 into edge_normals (E, 3) float64, unit normals
-    pointing into the cell, edge i joining vertex i and i + 1 counter-clockwise;
-    fan_start: (M,) int64 into fan_vertices (F, 3) float64, the vertices of the
-    cells that are not convex (those crossing an icosahedron edge: more than 6
-    vertices), -1 for the others. Raster: n_lat x n_lon buckets of delta
-    degrees (360 / delta = n_lon exactly, so columns wrap), bucket_offsets
-    (n_lat * n_lon + 1,) int64 into bucket_entries (C, 4) float32, each
-    (x, y, z, row as int32 bits): every centre within radius_deg of some point
-    of the bucket. radius_deg: no point of a stored cell is farther than this
-    from its centre.
+    centres: (M, 3) float32, each cell's centre as a unit vector (rounded to
+    float32 everywhere, so that every triangle is computed from the same vertex
+    coordinates whichever cell reaches it).
+    neighbours: (M, 6) int32, the rows of each cell's H3 neighbours ordered
+    counter-clockwise, NOT_STORED (-1) where the grid does not store one,
+    ABSENT (-2) in the last slot of a pentagon.
+    cell_vertices: (M, 6) int32, each cell's boundary vertices counter-clockwise
+    as rows of `vertices` (V, 3) float32 unit vectors, deduplicated (vertex i and
+    i + 1 bound edge i); a pentagon's sixth entry is -1. A cell with more than 6
+    vertices (odd resolutions: distortion vertices where it crosses an
+    icosahedron edge, making it non-convex) has -1 - k in its first entry and its
+    vertices in `fan_vertex_ids[fan_offsets[k]:fan_offsets[k + 1]]` (int32
+    rows of `vertices`; fan_offsets (F + 1,) int32, F such cells).
+    Raster: n_lat x n_lon buckets of delta degrees from (lat0, lon0), the
+    south-west corner of the grid's box (every centre's search cap inside); with
+    `wraps` (1) the box is the whole circle of longitudes, lon0 = -180 and
+    360 / delta = n_lon exactly, so columns wrap. bucket_offsets
+    (n_lat * n_lon + 1,) int32 into bucket_rows (C,) int32: every row whose
+    centre is within radius_deg of some point of the bucket. radius_deg: no
+    point of a stored cell is farther than this from its centre.
     """
 
-    records: np.ndarray
-    edge_offsets: np.ndarray
-    edge_normals: np.ndarray
-    fan_start: np.ndarray
-    fan_vertices: np.ndarray
+    centres: np.ndarray
+    neighbours: np.ndarray
+    cell_vertices: np.ndarray
+    vertices: np.ndarray
+    fan_offsets: np.ndarray
+    fan_vertex_ids: np.ndarray
     bucket_offsets: np.ndarray
-    bucket_entries: np.ndarray
+    bucket_rows: np.ndarray
     n_lat: int
     n_lon: int
+    wraps: int
+    lat0: float
+    lon0: float
     delta: float
     radius_deg: float
 
@@ -114,12 +118,19 @@ class CellIndex:
     @property
     def num_cells(self) -> int:
         """M, the number of stored cells indexed."""
-        return self.records.shape[0]
+        return self.centres.shape[0]
 
 
-INDEX_ARRAYS = ("records", "edge_offsets", "edge_normals", "fan_start", "fan_vertices", "bucket_offsets",
-                "bucket_entries")
-INDEX_CONSTANTS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
+def validate_index(index: CellIndex) -> None:
+    """Raise GridFormatError ("corrupt cell index: ...") unless every array of
+    `index` has the layout the kernels read and every row, vertex and offset it
+    holds points inside the array it indexes, offsets ascending
+    (`satcle.grid.format.index_layout.index_problem`): the compiled search trusts
+    them, so an index out of bounds would read outside memory. Vectorised: a few
+    passes over the arrays."""
+    problem = index_problem(index.arrays(), index.constants())
+    if problem is not None:
+        raise GridFormatError(f"corrupt cell index: {problem}")
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -138,8 +149,8 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def empty_aligned(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised C-contiguous array starting on a 64-byte boundary (numpy
-    guarantees 16): a 128-byte record then spans two cache lines, and the lookup
-    streams output rows past the cache only where they are 32-byte aligned."""
+    guarantees 16): the lookup streams output rows past the cache only where
+    they are 32-byte aligned, and an index read from the cache starts on a line."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(nbytes + CACHE_LINE, dtype=np.uint8)
@@ -152,7 +163,8 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
 
     h3_ids: (M,) uint64, strictly increasing; lats, lons: (M,) float64 centres in
     degrees. Cost: vectorised H3 (h3ronpy) and numpy, a few microseconds per
-    cell, once per grid opening (or per machine with the index cache).
+    cell, once per grid (by the builder, or per machine with the index cache for
+    grids without lookup files).
     """
     h3_ids = np.asarray(h3_ids, dtype=np.uint64)
     lats = np.asarray(lats, dtype=np.float64)
@@ -160,73 +172,88 @@ def build_cell_index(h3_ids: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> 
     m = h3_ids.size
     if m == 0:
         raise InvalidArgumentError("a cell index needs at least one cell")
-    centres = np.ascontiguousarray(unit_vectors(lats, lons).astype(np.float32).astype(np.float64))
+    if m >= 2**31:
+        raise InvalidArgumentError(f"a cell index holds fewer than 2**31 cells (int32 rows), got {m}")
+    centres32 = unit_vectors(lats, lons).astype(np.float32)
+    centres = centres32.astype(np.float64)
 
     vertex_offsets, vertex_latlon = cell_boundaries(h3_ids)
+    vertices, radius = _ccw_vertices(centres, vertex_offsets, vertex_latlon)
+    vertex_table, vertex_ids = _deduplicated(vertices.astype(np.float32))
+    cell_vertices, fan_offsets, fan_vertex_ids = _vertex_lists(vertex_offsets, vertex_ids)
     ring_ids, ring_count = _rings(h3_ids)
-    edge_offsets, edge_normals, vertices, radius = _cell_edges(centres, vertex_offsets, vertex_latlon)
-    counts = np.diff(edge_offsets)
-    fan = counts > 6
-    fan_start = np.full(m, -1, dtype=np.int64)
-    fan_start[fan] = np.concatenate([[0], np.cumsum(counts[fan])[:-1]]) if fan.any() else []
-    fan_rows = np.concatenate([np.arange(edge_offsets[i], edge_offsets[i + 1]) for i in np.flatnonzero(fan)]
-                              ) if fan.any() else np.zeros(0, dtype=np.int64)
-    fan_vertices = np.ascontiguousarray(vertices[fan_rows].reshape(-1, 3))
     neighbours = _ordered_neighbours(h3_ids, centres, ring_ids, ring_count)
-
-    records = empty_aligned((m, RECORD_SLOTS), np.float32)
-    records[...] = 0
-    record_ints = records.view(np.int32)
-    records[:, RECORD_CENTRE] = centres
-    record_ints[:, RECORD_NEIGHBOURS] = neighbours
-    records[:, RECORD_NEIGHBOUR_XYZ] = np.where(neighbours[:, :, None] >= 0, centres[neighbours], 0.0).reshape(m, 18)
-    record_ints[:, RECORD_NEIGHBOUR_COUNT] = ring_count
+    neighbours[np.arange(6)[None, :] >= ring_count[:, None]] = ABSENT
 
     radius_deg = math.degrees(radius) * 1.05 + 1e-9
-    buckets = min(MAX_BUCKETS, max(MAX_BUCKETS_PER_CELL * m, 4096))
-    n_lon = math.ceil(360.0 / max(BUCKET_RADII * radius_deg, math.sqrt(180.0 * 360.0 / buckets)))
-    delta = 360.0 / n_lon
-    n_lat = math.ceil(180.0 / delta)
-    bucket_offsets, members = _candidate_raster(lats, lons, radius_deg, n_lat, n_lon, delta)
-    bucket_entries = np.empty((members.size, 4), dtype=np.float32)
-    bucket_entries[:, :3] = centres[members]
-    bucket_entries.view(np.int32)[:, 3] = members
-    return CellIndex(
-        records=records,
-        edge_offsets=edge_offsets,
-        edge_normals=edge_normals,
-        fan_start=fan_start,
-        fan_vertices=fan_vertices if fan_vertices.size else np.zeros((1, 3)),
-        bucket_offsets=bucket_offsets,
-        bucket_entries=bucket_entries,
-        n_lat=n_lat,
-        n_lon=n_lon,
-        delta=delta,
-        radius_deg=radius_deg,
-    )
+    raster = _raster_box(lats, lons, radius_deg, m)
+    bucket_offsets, bucket_rows = _candidate_raster(lats, lons, radius_deg, raster)
+    return CellIndex(centres=centres32, neighbours=neighbours, cell_vertices=cell_vertices, vertices=vertex_table,
+                     fan_offsets=fan_offsets, fan_vertex_ids=fan_vertex_ids, bucket_offsets=bucket_offsets,
+                     bucket_rows=bucket_rows, radius_deg=radius_deg, **raster)
 
 
-def _candidate_raster(lats: np.ndarray, lons: np.ndarray, radius_deg: float, n_lat: int, n_lon: int,
-                      delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Which centres each bucket lists: (n_lat * n_lon + 1,) int64 offsets into
-    (C,) int64 rows, every centre within radius_deg of some point of the bucket.
-
-    A centre is listed in every bucket its search cap (radius_deg, degrees)
-    touches: rows lat +- r, and columns lon +- asin(sin r / cos(|lat| + r)),
-    the cap's longitude half-width bounded by its highest latitude, or the whole
-    ring where the cap nears a pole.
-    """
-    slack = BUCKET_SLACK_DEG
-    row0 = np.clip(np.floor((lats - radius_deg - slack + 90.0) / delta), 0, n_lat - 1).astype(np.int64)
-    row1 = np.clip(np.floor((lats + radius_deg + slack + 90.0) / delta), 0, n_lat - 1).astype(np.int64)
+def _cap_half_widths(lats: np.ndarray, radius_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude half-width (degrees) of each centre's search cap, bounded by its
+    highest latitude (asin(sin r / cos(|lat| + r))), with slack; and whether the
+    cap spans every longitude (it nears a pole)."""
     top = np.abs(lats) + radius_deg
     ratio = math.sin(math.radians(radius_deg)) / np.maximum(np.cos(np.radians(np.minimum(top, 90.0))), 1e-300)
-    half = np.degrees(np.arcsin(np.minimum(ratio, 1.0))) + slack
-    col0 = np.floor((lons - half + 180.0) / delta).astype(np.int64)
-    col1 = np.floor((lons + half + 180.0) / delta).astype(np.int64)
-    whole_ring = (ratio >= 1.0) | (top >= 90.0) | (col1 - col0 + 1 >= n_lon)
-    col0[whole_ring] = 0
-    col1[whole_ring] = n_lon - 1
+    half = np.degrees(np.arcsin(np.minimum(ratio, 1.0))) + BUCKET_SLACK_DEG
+    return half, (ratio >= 1.0) | (top >= 90.0)
+
+
+def _raster_box(lats: np.ndarray, lons: np.ndarray, radius_deg: float, m: int) -> dict:
+    """The raster's constants (`CellIndex` n_lat, n_lon, wraps, lat0, lon0, delta):
+    a box holding every centre's search cap, its longitudes the shortest arc
+    holding the centres (or the whole circle), buckets of about BUCKET_RADII
+    search radii, fewer where that would make more than MAX_BUCKETS_PER_CELL per cell."""
+    slack = BUCKET_SLACK_DEG
+    half, whole_ring = _cap_half_widths(lats, radius_deg)
+    lat_lo = max(-90.0, float(lats.min()) - radius_deg - 2 * slack)
+    lat_hi = min(90.0, float(lats.max()) + radius_deg + 2 * slack)
+    ordered = np.sort(np.mod(lons + 180.0, 360.0) - 180.0)
+    gaps = np.append(np.diff(ordered), ordered[0] + 360.0 - ordered[-1])
+    widest = int(np.argmax(gaps))
+    start = ordered[(widest + 1) % ordered.size]
+    margin = float(half.max()) + slack
+    width = 360.0 - float(gaps[widest]) + 2 * margin
+    wraps = bool(whole_ring.any()) or width >= WRAP_WIDTH_DEG
+    area = (lat_hi - lat_lo) * (360.0 if wraps else width)
+    side = max(BUCKET_RADII * radius_deg, math.sqrt(area / min(MAX_BUCKETS, MAX_BUCKETS_PER_CELL * m)))
+    if wraps:
+        n_lon = math.ceil(360.0 / side)
+        delta, lon0 = 360.0 / n_lon, -180.0
+    else:
+        delta, lon0 = side, float(start) - margin
+        n_lon = math.floor(width / delta) + 1
+    n_lat = math.floor((lat_hi - lat_lo) / delta) + 1
+    return {"n_lat": n_lat, "n_lon": n_lon, "wraps": int(wraps), "lat0": lat_lo, "lon0": lon0, "delta": delta}
+
+
+def _candidate_raster(lats: np.ndarray, lons: np.ndarray, radius_deg: float, raster: dict
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows each bucket lists: (n_lat * n_lon + 1,) int32 offsets into
+    (C,) int32 rows, every centre within radius_deg of some point of the bucket.
+
+    A centre is listed in every bucket its search cap (radius_deg, degrees)
+    touches: rows lat +- r, and columns lon +- the cap's half-width
+    (`_cap_half_widths`), or the whole ring where the cap nears a pole.
+    """
+    slack = BUCKET_SLACK_DEG
+    n_lat, n_lon, delta, lat0 = raster["n_lat"], raster["n_lon"], raster["delta"], raster["lat0"]
+    row0 = np.clip(np.floor((lats - radius_deg - slack - lat0) / delta), 0, n_lat - 1).astype(np.int64)
+    row1 = np.clip(np.floor((lats + radius_deg + slack - lat0) / delta), 0, n_lat - 1).astype(np.int64)
+    half, whole_ring = _cap_half_widths(lats, radius_deg)
+    along = np.mod(lons - raster["lon0"], 360.0)   # degrees east of the box's west edge
+    col0 = np.floor((along - half) / delta).astype(np.int64)
+    col1 = np.floor((along + half) / delta).astype(np.int64)
+    if raster["wraps"]:
+        whole_ring |= col1 - col0 + 1 >= n_lon
+        col0[whole_ring] = 0
+        col1[whole_ring] = n_lon - 1
+    else:
+        col0, col1 = np.clip(col0, 0, n_lon - 1), np.clip(col1, 0, n_lon - 1)
     # Expand cell -> (cell, row) -> (cell, row, column), then group by bucket.
     n_rows = row1 - row0 + 1
     cell_of_row = np.repeat(np.arange(lats.size), n_rows)
@@ -235,34 +262,74 @@ def _candidate_raster(lats: np.ndarray, lons: np.ndarray, radius_deg: float, n_l
     cell = np.repeat(cell_of_row, n_cols)
     col = (np.repeat(col0[cell_of_row], n_cols) + np.arange(cell.size)
            - np.repeat(np.cumsum(n_cols) - n_cols, n_cols)) % n_lon
+    if cell.size >= 2**31:
+        raise InvalidArgumentError(f"the candidate raster would list {cell.size} rows, more than int32 offsets hold")
     bucket = np.repeat(row, n_cols) * n_lon + col
     order = np.argsort(bucket, kind="stable")
-    offsets = np.zeros(n_lat * n_lon + 1, dtype=np.int64)
+    offsets = np.zeros(n_lat * n_lon + 1, dtype=np.int32)
     np.cumsum(np.bincount(bucket, minlength=n_lat * n_lon), out=offsets[1:])
-    return offsets, cell[order]
+    return offsets, cell[order].astype(np.int32)
 
 
-def _cell_edges(centres: np.ndarray, offsets: np.ndarray, latlon: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Edge offsets, inward edge normals and vertices (counter-clockwise), and
-    the largest centre-to-vertex angle (radians), from `cell_boundaries` output."""
+def _ccw_vertices(centres: np.ndarray, offsets: np.ndarray, latlon: np.ndarray) -> tuple[np.ndarray, float]:
+    """The cells' vertices (V, 3) float64 unit vectors, each cell's counter-clockwise
+    seen from outside, and the largest centre-to-vertex angle (radians), from
+    `cell_boundaries` output."""
     counts = np.diff(offsets)
     vertices = unit_vectors(latlon[:, 0], latlon[:, 1])
     owner = np.repeat(np.arange(counts.size), counts)
     position = np.arange(vertices.shape[0]) - offsets[owner]
     following = offsets[owner] + (position + 1) % counts[owner]
-    normals = _cross(vertices, vertices[following])
     # h3 lists vertices counter-clockwise; reverse any cell listed the other way.
-    clockwise = np.add.reduceat(_dot(normals, centres[owner]), offsets[:-1]) < 0
+    clockwise = np.add.reduceat(_dot(_cross(vertices, vertices[following]), centres[owner]), offsets[:-1]) < 0
     if clockwise.any():
         reverse = clockwise[owner]
-        order = np.where(reverse, offsets[owner] + counts[owner] - 1 - position, np.arange(owner.size))
-        vertices = vertices[order]
-        normals = _cross(vertices, vertices[following])
-    norm = np.sqrt(_dot(normals, normals))
-    normals /= np.where(norm > 0, norm, 1.0)[:, None]
+        vertices = vertices[np.where(reverse, offsets[owner] + counts[owner] - 1 - position, np.arange(owner.size))]
     radius = float(np.arccos(np.clip(_dot(vertices, centres[owner]).min(), -1.0, 1.0)))
-    return offsets, np.ascontiguousarray(normals), vertices, radius
+    return vertices, radius
+
+
+def _deduplicated(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V, 3) float32 vertices -> (the distinct ones (U, 3), in order of first
+    appearance, so that neighbouring cells' vertices are near in memory; (V,)
+    int32 index of each vertex among them). Vertices shared by several cells
+    are equal once rounded to float32 (h3 computes them per cell, a few ulps
+    apart in float64); the rare pair rounding apart stays two entries."""
+    bits = np.ascontiguousarray(vertices).view(np.uint32).astype(np.uint64)
+    # 96 bits: x and y exactly, z's bits folded in by a second sort key.
+    order = np.lexsort((bits[:, 2], (bits[:, 0] << np.uint64(32)) | bits[:, 1]))
+    ordered = bits[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    group = np.cumsum(new) - 1                       # distinct id in sorted order
+    first = order[new]                               # lexsort is stable: each group's first appearance
+    rank = np.empty_like(first)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    ids = np.empty(order.size, dtype=np.int32)
+    ids[order] = rank[group]
+    return np.ascontiguousarray(vertices[np.sort(first)]), ids
+
+
+def _vertex_lists(offsets: np.ndarray, vertex_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell vertex rows as `CellIndex` stores them: cell_vertices (M, 6) int32,
+    fan_offsets (F + 1,) int32 and fan_vertex_ids (int32, at least one entry)
+    for the F cells with more than 6 vertices."""
+    counts = np.diff(offsets)
+    m = counts.size
+    if counts.min() < 5:
+        raise InvalidArgumentError("h3 gave a cell boundary of fewer than 5 vertices")
+    cell_vertices = np.full((m, 6), NOT_STORED, dtype=np.int32)
+    owner = np.repeat(np.arange(m), counts)
+    position = np.arange(vertex_ids.size) - offsets[owner]
+    fan = counts > 6
+    plain = ~fan[owner]
+    cell_vertices[owner[plain], position[plain]] = vertex_ids[plain]
+    fan_cells = np.flatnonzero(fan)
+    fan_offsets = np.zeros(fan_cells.size + 1, dtype=np.int32)
+    np.cumsum(counts[fan_cells], out=fan_offsets[1:])
+    cell_vertices[fan_cells, 0] = -1 - np.arange(fan_cells.size, dtype=np.int32)
+    fan_vertex_ids = vertex_ids[~plain] if fan_cells.size else np.zeros(1, dtype=np.int32)
+    return cell_vertices, fan_offsets, np.ascontiguousarray(fan_vertex_ids, dtype=np.int32)
 
 
 def _rings(h3_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
 from ...core.errors import GridFormatError, GridUpgradeWarning, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
-from ..format.lookup_files import map_lookup_arrays, readable_lookup
+from ..format.lookup_files import TABLE_ARRAYS, map_lookup_arrays, mappable_table, readable_lookup
 from ..format.reader import GridTable, per_cell_problem, read_grid_table, read_pyramid_level
 from ..format.store import Manifest, read_manifest
 from ..format.verify import check_grid_files
@@ -395,7 +395,9 @@ def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cac
     if readable_lookup(manifest):
         table, index = _mapped_table_and_index(path, manifest)
     else:
-        table = read_grid_table(path, manifest)
+        # Lookup files of an earlier layout still hold the rows; else the partitions do.
+        table = _mapped_table_and_index(path, manifest, with_index=False)[0] if mappable_table(manifest) else (
+            read_grid_table(path, manifest))
         index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
     grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
     grid.checksums_verified = verify_checksums
@@ -410,19 +412,20 @@ def upgrade_command(path: Path, manifest: Manifest) -> str:
     return f"satcle-grid build {options} --out {path}"
 
 
-def _mapped_table_and_index(path: Path, manifest: Manifest) -> tuple[GridTable, CellIndex]:
-    """The table and index of the grid's lookup files, mapped; their per-cell
-    values checked as `read_grid_table` checks the partitions'."""
-    arrays = map_lookup_arrays(path, manifest)
+def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True
+                            ) -> tuple[GridTable, CellIndex | None]:
+    """The table and (`with_index`) index of the grid's lookup files, mapped; their
+    per-cell values checked as `read_grid_table` checks the partitions'."""
+    arrays = map_lookup_arrays(path, manifest, names=None if with_index else TABLE_ARRAYS)
     try:
         table = GridTable(h3=arrays["h3"], lat=arrays["lat"], lon=arrays["lon"], values=arrays["values"],
                           scale=arrays.get("scale"), interp_error=arrays.get("interp_error"))
-        index = CellIndex.from_parts(arrays, manifest.lookup.index)
+        index = CellIndex.from_parts(arrays, manifest.lookup.index) if with_index else None
     except (KeyError, TypeError, ValueError) as exc:
         raise GridFormatError(f"{path}: incomplete lookup files ({exc}): rebuild it with "
                               f"`{upgrade_command(path, manifest)}`") from None
     if (manifest.dtype == "int8") != (table.scale is not None) or manifest.has_interp_error != (
-            table.interp_error is not None) or index.num_cells != table.h3.shape[0]:
+            table.interp_error is not None) or (index is not None and index.num_cells != table.h3.shape[0]):
         raise GridFormatError(f"{path}: the lookup files do not match the manifest: rebuild it with "
                               f"`{upgrade_command(path, manifest)}`")
     problem = per_cell_problem(table)

@@ -4,10 +4,11 @@ indexed once per machine rather than at every `open_grid` (building one costs a
 few microseconds per cell; loading it, the time to read it).
 
 An entry is one file: the index's fields as consecutive ``.npy`` records (no zip,
-no per-block CRC), read straight into memory, the cell records into a 64-byte
-aligned buffer, plus a ``.xxh3`` file beside it holding the entry's checksum: the
-compiled kernels trust the index's offsets, so a damaged or truncated entry is
-rebuilt rather than read."""
+no per-block CRC), read straight into 64-byte aligned memory, plus a ``.xxh3``
+file beside it holding the entry's checksum. The compiled kernels trust the
+index's offsets, and anyone who can write the cache can also write a matching
+checksum, so a read entry is also bounds-checked (`validate_index`); a damaged,
+truncated or inconsistent entry is rebuilt rather than used."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from ...core.checksum import file_checksum
 from ..format.lookup_files import read_npy_header
 from ..format.reader import GridTable
 from ..format.store import Manifest
-from .cell_index import CellIndex, build_cell_index, empty_aligned
+from .cell_index import INDEX_CONSTANTS, CellIndex, build_cell_index, empty_aligned, validate_index
 
 # Part of the cache key: a changed index layout must not read old entries.
-INDEX_FORMAT = 4
-_SCALARS = {"n_lat": int, "n_lon": int, "delta": float, "radius_deg": float}
+INDEX_FORMAT = 5
+_SCALARS = INDEX_CONSTANTS
 
 
 def cached_cell_index(table: GridTable, manifest: Manifest, cache_dir: Path) -> CellIndex:
@@ -64,7 +65,8 @@ def _read(path: Path, cells: int) -> CellIndex | None:
         fields[name] = kind(fields[name])
     try:
         index = CellIndex(**fields)
-    except (TypeError, ValueError):
+        validate_index(index)
+    except (TypeError, ValueError):   # GridFormatError is a ValueError
         return None
     return index if index.num_cells == cells else None
 

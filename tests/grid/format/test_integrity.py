@@ -175,6 +175,19 @@ def test_non_finite_lookup_values_written_with_matching_checksums_are_caught(gri
     assert any(p.startswith(f"{file}: 1 rows with non-finite embedding values (row 5)") for p in verify_grid(grid))
 
 
+def test_cell_index_out_of_bounds_with_matching_checksum_is_caught_by_verify(grid, built):
+    """A neighbour row past the last cell, its file's checksum recorded: the
+    compiled search would read outside memory; verify names the index."""
+    manifest = read_manifest(grid)
+    file = next(f.file for f in manifest.lookup.files if f.name == "neighbours")
+    neighbours = np.load(built / file)
+    neighbours[3, 2] = manifest.total_cells
+    (grid / file).unlink()
+    np.save(grid / file, neighbours)
+    rewrite_manifest(grid, checksums={**manifest.checksums, file: file_checksum(grid / file)})
+    assert any("corrupt cell index: a neighbour row outside" in p for p in verify_grid(grid))
+
+
 def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
     """A manifest over a partition written for another model (as two builds mixed in one
     directory would leave, checksums and all): the partitions' own metadata disagree."""

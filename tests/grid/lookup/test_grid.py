@@ -8,9 +8,11 @@ import torch
 
 import satcle
 from satcle import EncoderConfig, LocationEncoder, open_grid
+from satcle.core.checksum import file_checksum
 from satcle.core.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
 from satcle.grid.format.store import MANIFEST_FILE, dequantize
 from satcle.grid.lookup import GRID_ENV, Source, default_grid_dir
+from satcle.grid.lookup.shared_grids import clear_shared_grids
 from build_grid.engine import write_cells
 from satcle.geo import unit_vectors
 from satcle.geo.h3_cells import cell_children, cells_at_resolution
@@ -271,6 +273,26 @@ def test_lookup_files_of_another_layout_are_not_mapped(tmp_path, encoder, rng, s
     np.testing.assert_array_equal(grid.lookup(lats, lons), mapped)
 
 
+def test_lookup_files_of_the_previous_layout_map_their_rows_and_build_the_index(tmp_path, encoder, rng,
+                                                                               sphere_points):
+    import dataclasses
+
+    from satcle.grid.format.store import read_manifest, write_manifest
+    from satcle.grid.lookup import GridUpgradeWarning
+
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    lats, lons = sphere_points(rng, 2000)
+    mapped = open_grid(path, encoder=encoder)
+    expected = mapped.lookup(lats, lons)
+    manifest = read_manifest(path)
+    write_manifest(path, dataclasses.replace(manifest, lookup=dataclasses.replace(manifest.lookup, version=1)))
+    with pytest.warns(GridUpgradeWarning, match="no lookup files of this satcle's layout.*satcle-grid build"):
+        grid = open_grid(path, encoder=encoder)
+    assert not grid.table.values.flags.writeable      # the rows mapped from the old lookup files
+    assert grid.index.centres.flags.writeable          # the index built (or read from the cache), not mapped
+    np.testing.assert_array_equal(grid.lookup(lats, lons), expected)
+
+
 def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
     path = write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False)
     rows = path / "lookup" / "values.npy"
@@ -285,9 +307,9 @@ def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
         open_grid(path)
     with pytest.raises(GridFormatError, match="values.npy has .* bytes, the manifest says"):
         open_grid(path, verify_checksums=False)
-    (path / "lookup" / "records.npy").unlink()
+    (path / "lookup" / "centres.npy").unlink()
     rows.unlink()
-    with pytest.raises(GridFormatError, match=r"records.npy: listed in the manifest but missing \(and 1 more files\)"):
+    with pytest.raises(GridFormatError, match=r"centres.npy: listed in the manifest but missing \(and 1 more files\)"):
         open_grid(path)
     with pytest.raises(GridFormatError, match="values.npy: lookup file listed in the manifest is missing"):
         open_grid(path, verify_checksums=False)
@@ -409,9 +431,9 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(index_cache, "build_cell_index", no_build)
     loaded = open_grid(path, encoder=encoder)
-    for field in dataclasses.fields(loaded.index):   # the same index, records aligned as built ones are
+    for field in dataclasses.fields(loaded.index):   # the same index, aligned as built ones are
         np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
-    assert loaded.index.records.ctypes.data % 64 == 0
+    assert loaded.index.centres.ctypes.data % 64 == 0
     np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
     previous_format(write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False))
     with pytest.raises(AssertionError, match="rebuilt"):
@@ -438,6 +460,32 @@ def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, 
     monkeypatch.setattr(index_cache, "build_cell_index", no_build)
     with pytest.raises(AssertionError, match="rebuilt"):
         open_grid(path, encoder=encoder)
+
+
+def test_planted_index_cache_entry_with_a_matching_checksum_is_rebuilt(tmp_path, monkeypatch, encoder, rng,
+                                                                        sphere_points, previous_format):
+    """Whoever can write the cache can write the checksum beside an entry: the entry's
+    rows and offsets are bounds-checked before the kernels see them."""
+    import satcle.grid.lookup.index_cache as index_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False))
+    lats, lons = sphere_points(rng, 2000)
+    grid = open_grid(path, encoder=encoder)
+    expected, cells = grid.lookup(lats, lons), grid.num_cells
+    del grid
+    (entry,) = (tmp_path / "cache" / "satcle" / "index").glob("*.index")
+    index = index_cache._read(entry, cells=cells)
+    neighbours = index.neighbours.copy()
+    neighbours[0, 0] = 1 << 30                                   # a row far outside the grid
+    index_cache._write(entry, dataclasses.replace(index, neighbours=neighbours))   # checksum written too
+    assert index_cache._checksum_path(entry).read_text().strip() == file_checksum(entry)
+    clear_shared_grids()
+    rebuilt = []
+    real_build = index_cache.build_cell_index
+    monkeypatch.setattr(index_cache, "build_cell_index", lambda *a: rebuilt.append(1) or real_build(*a))
+    np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), expected)
+    assert rebuilt == [1]
 
 
 def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch, sphere_points):

@@ -1,29 +1,38 @@
-"""The Python view of the kernels' records agrees with the C structs they read."""
+"""The Python view of the cell index agrees with what the kernels read: the
+sentinels of its tables, and the dtypes and shapes of its arrays."""
 
+import h3
 import numpy as np
+import pytest
 
-from satcle._ext.grid_locate import cell_record_layout
-from satcle.grid.lookup.cell_index import (CELL_RECORD, RECORD_CENTRE, RECORD_NEIGHBOUR_COUNT, RECORD_NEIGHBOUR_XYZ,
-                                           RECORD_NEIGHBOURS, RECORD_SLOTS)
-
-
-def test_cell_record_dtype_matches_the_c_struct():
-    fields, itemsize = cell_record_layout()
-    assert CELL_RECORD.itemsize == itemsize == 128 == RECORD_SLOTS * 4
-    assert set(fields) == set(CELL_RECORD.names)
-    for name, (offset, size) in fields.items():
-        dtype, python_offset = CELL_RECORD.fields[name][:2]
-        assert (python_offset, dtype.itemsize) == (offset, size), name
+from satcle._ext import grid_locate
+from satcle.geo.h3_cells import cell_centers
+from satcle.grid.format.index_layout import ABSENT, INDEX_LAYOUT, NOT_STORED
+from satcle.grid.lookup.cell_index import build_cell_index
 
 
-def test_record_slots_address_the_fields():
-    record = np.zeros(1, dtype=CELL_RECORD)
-    record["centre"] = [1.0, 2.0, 3.0]
-    record["neighbours"] = np.arange(6)
-    record["neighbour_xyz"] = np.arange(18, dtype=np.float32).reshape(6, 3)
-    record["neighbour_count"] = 5
-    slots = record.view(np.float32)
-    np.testing.assert_array_equal(slots[RECORD_CENTRE], [1.0, 2.0, 3.0])
-    np.testing.assert_array_equal(slots.view(np.int32)[RECORD_NEIGHBOURS], np.arange(6))
-    np.testing.assert_array_equal(slots[RECORD_NEIGHBOUR_XYZ], np.arange(18))
-    assert slots.view(np.int32)[RECORD_NEIGHBOUR_COUNT] == 5
+def test_sentinels_match_the_kernels():
+    assert (NOT_STORED, ABSENT) == (grid_locate.NOT_STORED, grid_locate.ABSENT)
+
+
+def test_built_arrays_have_the_layout_the_kernels_read():
+    cells = np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(10.0, 20.0, 4), 2)),
+                     dtype=np.uint64)
+    index = build_cell_index(cells, *cell_centers(cells))
+    for name, (dtype, tail) in INDEX_LAYOUT.items():
+        array = getattr(index, name)
+        assert array.dtype == np.dtype(dtype) and array.shape[1:] == tail and array.flags.c_contiguous, name
+    grid_locate.CellIndexView(index, 1e-7, 1e-6)   # accepted as it is
+
+
+def test_the_view_refuses_arrays_of_another_layout():
+    cells = np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(10.0, 20.0, 4), 1)),
+                     dtype=np.uint64)
+    index = build_cell_index(cells, *cell_centers(cells))
+    import dataclasses
+
+    with pytest.raises(ValueError):
+        grid_locate.CellIndexView(dataclasses.replace(index, centres=index.centres.astype(np.float64)), 1e-7, 1e-6)
+    with pytest.raises(ValueError, match="CellIndex layout"):
+        grid_locate.CellIndexView(dataclasses.replace(index, bucket_offsets=index.bucket_offsets[:-1].copy()),
+                                  1e-7, 1e-6)

@@ -1,0 +1,74 @@
+"""The layout of a grid's cell index in its lookup files (format 2), and the
+bounds every value must keep: the compiled search trusts them.
+
+What the arrays mean and how they are built: `satcle.grid.lookup.cell_index`
+(`CellIndex`, `build_cell_index`); their C view: ext/grid_kernels.pxd.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Sentinels of `neighbours` and `cell_vertices` (the kernels' NOT_STORED_ROW, ABSENT_ROW).
+NOT_STORED = -1   # a neighbour the grid does not store; the unused sixth vertex of a pentagon
+ABSENT = -2       # the sixth neighbour slot of a pentagon (it has five)
+
+INDEX_ARRAYS = ("centres", "neighbours", "cell_vertices", "vertices", "fan_offsets", "fan_vertex_ids",
+                "bucket_offsets", "bucket_rows")
+INDEX_CONSTANTS = {"n_lat": int, "n_lon": int, "wraps": int, "lat0": float, "lon0": float, "delta": float,
+                   "radius_deg": float}
+# dtype and trailing shape of each array (what the kernels read).
+INDEX_LAYOUT = {"centres": (np.float32, (3,)), "neighbours": (np.int32, (6,)), "cell_vertices": (np.int32, (6,)),
+                "vertices": (np.float32, (3,)), "fan_offsets": (np.int32, ()), "fan_vertex_ids": (np.int32, ()),
+                "bucket_offsets": (np.int32, ()), "bucket_rows": (np.int32, ())}
+
+
+def index_problem(arrays: dict[str, np.ndarray], constants: dict) -> str | None:
+    """What is wrong with a cell index's arrays (`INDEX_ARRAYS`) and constants
+    (`INDEX_CONSTANTS`), or None: every array of its layout (`INDEX_LAYOUT`),
+    every neighbour, vertex and candidate row and every offset inside the array
+    it indexes, offsets ascending, the raster's constants in range. Vectorised:
+    a few passes over the arrays (about as long as reading them once)."""
+    for name, (dtype, tail) in INDEX_LAYOUT.items():
+        array = arrays.get(name)
+        if (not isinstance(array, np.ndarray) or array.dtype != np.dtype(dtype) or array.shape[1:] != tail
+                or array.ndim != 1 + len(tail) or not array.flags.c_contiguous or array.shape[0] == 0):
+            return f"{name} is not a non-empty C-contiguous {np.dtype(dtype)} array of shape (N, *{tail})"
+    try:
+        n_lat, n_lon, wraps, lat0, lon0, delta, radius_deg = (kind(constants[name])
+                                                             for name, kind in INDEX_CONSTANTS.items())
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"missing or unreadable raster constants ({exc})"
+    centres, neighbours, cell_vertices = arrays["centres"], arrays["neighbours"], arrays["cell_vertices"]
+    m, v = centres.shape[0], arrays["vertices"].shape[0]
+    if neighbours.shape[0] != m or cell_vertices.shape[0] != m:
+        return f"neighbours and cell_vertices must have one row per cell ({m})"
+    if neighbours.min() < ABSENT or neighbours.max() >= m:
+        return f"a neighbour row outside [{ABSENT}, {m})"
+    if (neighbours[:, :5] == ABSENT).any():
+        return "an absent neighbour before the sixth slot"
+    fan_offsets, fan_vertex_ids = arrays["fan_offsets"], arrays["fan_vertex_ids"]
+    fans = fan_offsets.size - 1
+    if fan_offsets[0] != 0 or (np.diff(fan_offsets) < 3).any() or fan_offsets[-1] > fan_vertex_ids.size:
+        return "fan_offsets do not ascend from 0 by at least 3 within fan_vertex_ids"
+    fan_ids = fan_vertex_ids[:fan_offsets[-1]]
+    if fan_ids.size and (fan_ids.min() < 0 or fan_ids.max() >= v):
+        return f"a fan vertex outside [0, {v})"
+    if cell_vertices[:, 0].min() < -fans or cell_vertices.max() >= v:
+        return f"a cell vertex outside [{-fans}, {v})"
+    ordinary = cell_vertices[:, 0] >= 0
+    if cell_vertices[:, 5].min() < NOT_STORED or (cell_vertices[ordinary, 1:5] < 0).any():
+        return "a cell with a negative vertex other than a pentagon's sixth"
+    if (n_lat < 1 or n_lon < 1 or wraps not in (0, 1) or not (math.isfinite(delta) and delta > 0)
+            or not (math.isfinite(lat0) and math.isfinite(lon0)) or not 0 < radius_deg < 180):
+        return "raster constants out of range"
+    offsets, bucket_rows = arrays["bucket_offsets"], arrays["bucket_rows"]
+    if offsets.size != n_lat * n_lon + 1:
+        return f"{offsets.size} bucket offsets for {n_lat} x {n_lon} buckets"
+    if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != bucket_rows.size:
+        return "bucket_offsets do not ascend from 0 to the number of bucket rows"
+    if bucket_rows.min() < 0 or bucket_rows.max() >= m:
+        return f"a bucket row outside [0, {m})"
+    return None

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from land_grid import cells_around
+from land_grid import best_of, cells_around
 
 ROW_BYTES = 256 * 2   # one float16 row at D = 256
 
@@ -78,15 +78,6 @@ def main() -> None:
         raster = (index.bucket_rows.nbytes + index.bucket_offsets.nbytes) / m
         print(f"{radii:>11g} {index.nbytes / m:>12.1f} {raster:>13.1f} "
               f"{np.median(rates[radii, 'interp']):>14,.0f} {np.median(rates[radii, 'cell']):>12,.0f}")
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 if __name__ == "__main__":

@@ -36,17 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from land_grid import best_of
+
 FIRST_CALLS = 5
 FRESH_PROCESSES = 3
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def copy_bandwidth(megabytes: int = 512) -> float:

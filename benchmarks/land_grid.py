@@ -1,4 +1,4 @@
-"""Shared by the lookup benchmarks: random land points and a grid covering them.
+"""Shared by the lookup benchmarks: random land points, a grid covering them, best-of timing.
 
 Benchmark grids are written by the builder's in-process entry point
 (`build_grid.engine.write_cells`), restricted to the cells the sample points
@@ -9,6 +9,7 @@ minutes; lookups on it touch exactly the rows a full land grid would.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import h3.api.basic_int as h3i
@@ -46,3 +47,13 @@ def model_and_points(args: argparse.Namespace):
     rng = np.random.default_rng(0)
     lats, lons = sample_land(args.points, rng)
     return encoder, rng, lats, lons
+
+
+def best_of(repeats: int, fn) -> float:
+    """The shortest of `repeats` wall-clock timings of fn(), seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from land_grid import best_of
+from land_grid import best_of, grid_path
 
 FIRST_CALLS = 5
 FRESH_PROCESSES = 3
@@ -101,7 +101,8 @@ def main() -> None:
     parser.add_argument("--res", type=int, default=6, help="H3 resolution of the grid written (default 6)")
     parser.add_argument("--points", type=int, default=1_000_000, help="random land points looked up (default 1M)")
     parser.add_argument("--live-points", type=int, default=100_000, help="points for the live encoder (default 100k)")
-    parser.add_argument("--grid", type=Path, default=None, help="an existing grid to measure instead of writing one")
+    parser.add_argument("--grid", type=grid_path, default=None,
+                        help="an existing grid to measure instead of writing one ('default': the default grid)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     from land_grid import add_model_options, model_and_points, write_grid_around
 

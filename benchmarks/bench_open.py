@@ -3,7 +3,7 @@ verifying the files' checksums (on by default), and the same grid in the previou
 format (no lookup files: index built, then read from the index cache).
 
 Run:  python benchmarks/bench_open.py [--res 4] [--repeats 3]
-      python benchmarks/bench_open.py --grid DIR    (a grid `satcle-grid build` wrote)
+      python benchmarks/bench_open.py --grid DIR|default    (a grid `satcle-grid build` wrote)
 
 Writes a grid of every cell of --res (a small random 256-d encoder: the values do
 not matter here), or measures the grid at --grid. Side by side (alternating, --repeats times each, files in the
@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from build_grid.engine import write_cells
+from land_grid import grid_path
 from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.core.checksum import file_checksum
 from satcle.geo.h3_cells import cells_at_resolution
@@ -67,7 +68,8 @@ def to_previous_format(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--res", type=int, default=4, help="H3 resolution; every cell is stored (default 4)")
-    parser.add_argument("--grid", type=Path, help="measure this grid instead of writing one (left unchanged)")
+    parser.add_argument("--grid", type=grid_path,
+                        help="measure this grid instead of writing one (left unchanged; 'default': the default grid)")
     parser.add_argument("--repeats", type=int, default=3, help="timed opens of each kind (default 3)")
     args = parser.parse_args()
     if args.grid is not None:

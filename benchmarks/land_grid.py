@@ -57,3 +57,11 @@ def best_of(repeats: int, fn) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def grid_path(text: str) -> Path:
+    """A benchmark's --grid argument: a grid directory, or "default" for the grid
+    `satcle.lookup` reads (the one `satcle-grid build` writes with its default options)."""
+    from satcle.core.paths import default_grid_dir
+
+    return default_grid_dir() if text == "default" else Path(text)

@@ -30,6 +30,8 @@ BENCHMARKS = {
     "index": ("Cell index size and bucket size", ["benchmarks/bench_index.py"]),
     "fidelity": ("Lookup fidelity and the error bound", ["benchmarks/fidelity_lookup.py", "--res", "4", "6"]),
     "open": ("Opening a grid", ["benchmarks/bench_open.py", "--res", "4"]),
+    "open-default": ("Opening the default grid (`satcle-grid build` with its defaults: res 6, land, float16)",
+                     ["benchmarks/bench_open.py", "--grid", "default"]),
     "embed-stream": ("Streaming bulk embedding (2M CSV points through a grid)", ["benchmarks/bench_embed_stream.py"]),
 }
 HEADER = """# Benchmark results

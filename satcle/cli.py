@@ -238,6 +238,7 @@ def train(
     damping_degree: Optional[int] = typer.Option(None, min=0, help="Harmonic damping: train the first layer's weights on degrees l >= this scaled by (this / (l + 1))^2, at initialisation and in every step, so the network stays about as smooth as an L = this one; 0: off."),
     retention_weight: Optional[float] = typer.Option(None, min=0.0, help="Weight of the retention loss: a training-only linear head must reproduce, from the embedding, the features the network gave each location at initialisation (keeps the smooth location structure while the images reshape it); 0: off."),
     retention_degree: Optional[int] = typer.Option(None, min=1, help="Degree L of the untrained network whose features the retention loss keeps (at most the model's own L; preset 10)."),
+    retention_model: Optional[str] = typer.Option(None, help="A trained encoder (shipped name or model directory) whose embedding the retention loss keeps instead of an untrained network's, e.g. `default` for an L = 40 model that keeps what the L = 10 model learned."),
     min_location_r2: Optional[float] = typer.Option(None, help="Select (and early-stop on) only epochs whose location retention R^2 is at least this."),
     monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness and a temperature ridge probe every epoch."),
     eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: no probe)."),
@@ -264,7 +265,8 @@ def train(
                                 first_layer_lr_scale=first_layer_lr_scale,
                                 anchor_weight=anchor_weight, min_location_r2=min_location_r2,
                                 image_hidden=image_hidden, damping_degree=damping_degree,
-                                retention_weight=retention_weight, retention_degree=retention_degree)
+                                retention_weight=retention_weight, retention_degree=retention_degree,
+                                retention_model=retention_model)
         refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
         refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
                                          spatial=refinement.spatial and not no_spatial)

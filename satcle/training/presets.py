@@ -107,6 +107,10 @@ class ContrastiveConfig:
         keeps those smooth random features in some linear image while the images reshape
         it (function-space anchoring; the weights are free).
     retention_degree: degree L of the retention targets' network (see retention_weight).
+    retention_model: a trained encoder (shipped name or model directory) whose
+        embedding is the retention target instead of an untrained network
+        (retention_degree is then unused): an L = 40 model trained with "default"
+        keeps, in some linear image, what the L = 10 model learned and adds detail.
     min_location_r2: an epoch can only be selected (and reset early stopping) when
         the location retention R^2 logged for it is at least this (0 = val loss alone).
     """
@@ -129,6 +133,7 @@ class ContrastiveConfig:
     damping_degree: int = 0
     retention_weight: float = 0.0
     retention_degree: int = 10
+    retention_model: str = ""
     min_location_r2: float = 0.0
 
     def __post_init__(self) -> None:

@@ -100,16 +100,18 @@ def train_contrastive(
     lons = lons.to(device, torch.float32)
     features = features.to(device, torch.float32)
 
+    retention_targets, retention_variance = None, None
+    if config.retention_weight > 0:   # before the model: both leave the random stream as they found it
+        retention_targets, retention_variance = (
+            model_features(config.retention_model, lats, lons) if config.retention_model
+            else retention_features(encoder, config.retention_degree, config.seed, lats, lons))
     torch.manual_seed(config.seed)
     model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
                         sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
                         image_hidden=config.image_hidden,
-                        retention_dim=encoder.output_dim if config.retention_weight > 0 else 0).to(device)
+                        retention_dim=0 if retention_targets is None else retention_targets.shape[1]).to(device)
     if config.damping_degree > 0:
         harmonic_damping.damp(model.location_encoder, config.damping_degree)
-    retention_targets, retention_variance = (
-        retention_features(encoder, config.retention_degree, config.seed, lats, lons)
-        if config.retention_weight > 0 else (None, None))
     optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
@@ -227,6 +229,25 @@ def retention_features(encoder: EncoderConfig, degree: int, seed: int, lats: tor
     with torch.random.fork_rng(devices=[]):   # the caller's random stream is left as it was
         torch.manual_seed(seed)
         network = LocationEncoder(dataclasses.replace(encoder, legendre_degree=min(encoder.legendre_degree, degree)))
+    network = network.to(lats.device).eval()
+    targets = torch.cat([network(lats[i:i + chunk], lons[i:i + chunk]).float() for i in range(0, len(lats), chunk)])
+    return targets, targets.var(dim=0).sum()
+
+
+@torch.no_grad()
+def model_features(name_or_path: str, lats: torch.Tensor, lons: torch.Tensor,
+                   chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """The retention targets of `ContrastiveConfig.retention_model`: the embeddings of
+    every training location by that trained encoder (a shipped name or a model
+    directory), and their total variance.
+
+    lats, lons : (N,) degrees. Returns ((N, D') float32 on the inputs' device, scalar
+    tensor), D' the target encoder's output dimension.
+    """
+    from ..model.checkpoint import load_encoder
+
+    with torch.random.fork_rng(devices=[]):   # loading builds a network first: keep the caller's stream
+        network = load_encoder(name_or_path)
     network = network.to(lats.device).eval()
     targets = torch.cat([network(lats[i:i + chunk], lons[i:i + chunk]).float() for i in range(0, len(lats), chunk)])
     return targets, targets.var(dim=0).sum()

@@ -153,3 +153,29 @@ def test_retention_targets_are_the_models_own_start_up_to_their_degree_and_smoot
     finer = dataclasses.replace(TINY, legendre_degree=6)
     coarse, _ = retention_features(finer, 3, 5, lats.float(), lons.float())
     torch.testing.assert_close(coarse, targets)
+
+
+def test_retention_model_keeps_a_trained_encoders_embedding(tmp_path, train_pairs):
+    """`retention_model`: the targets are that encoder's embeddings (here of another
+    width), and training keeps them linearly recoverable."""
+    import dataclasses
+
+    from satcle.model import LocationEncoder
+    from satcle.model.checkpoint import load_encoder, save_encoder
+    from satcle.training.trainer import model_features
+
+    from .conftest import synthetic_pairs
+
+    torch.manual_seed(11)
+    teacher = LocationEncoder(dataclasses.replace(TINY, output_dim=TINY.output_dim + 3))
+    save_encoder(teacher, tmp_path / "teacher")
+    lats, lons, _ = synthetic_pairs()
+    targets, variance = model_features(str(tmp_path / "teacher"), lats.float(), lons.float())
+    with torch.no_grad():
+        torch.testing.assert_close(targets, load_encoder(tmp_path / "teacher")(lats.float(), lons.float()))
+    assert targets.shape == (len(lats), TINY.output_dim + 3)
+    assert float(variance) == pytest.approx(float(targets.var(dim=0).sum()))
+    base = dict(batch_size=16, max_epochs=8, patience=20, lr=5e-3, seed=3)
+    kept = train_pairs(tmp_path / "kept", ContrastiveConfig(**base, retention_weight=10.0,
+                                                            retention_model=str(tmp_path / "teacher")))
+    assert kept.history[-1]["retention_loss"] < kept.history[0]["retention_loss"]

@@ -27,7 +27,8 @@ from satcle.evaluation.report import wins_over
 from satcle.training.presets import ContrastiveConfig, get_preset
 
 RECIPE_KEYS = ("lr", "schedule", "warmup_epochs", "max_epochs", "anchor_weight", "first_layer_lr_scale",
-               "image_hidden", "damping_degree", "retention_weight", "retention_degree", "min_location_r2")
+               "image_hidden", "damping_degree", "retention_weight", "retention_degree", "retention_model",
+               "min_location_r2")
 
 
 def main() -> None:

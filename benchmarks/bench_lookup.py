@@ -14,7 +14,8 @@ wrote). Printed side by side, each figure measured in this run:
   verified first);
 * the lookup files: index bytes vs row bytes;
 * in a fresh process, the first `lookup` of the points (a new output array) vs
-  the best of the following four;
+  the best of the following four, and beside it the same for an array of the
+  output's size written by numpy alone (what fresh memory costs the process);
 * points/s of `method="cell"` and `"interp"` (best of 5, all cores; into a new
   array, with `out=` into a reused one, and float16 output), against the live
   encoder and a bandwidth bound: bytes a lookup must touch (K stored rows read,
@@ -67,6 +68,17 @@ def child(task: str, grid_dir: str, points: str) -> dict:
     from satcle.grid.format.store import read_manifest
 
     before = resident_bytes()
+    if task == "fill":
+        # No grid: a new array of the lookup's output size, written by numpy, FIRST_CALLS
+        # times: what fresh memory costs this process, whatever writes it.
+        lats, _ = np.load(points)
+        dim = read_manifest(grid_dir).dim
+        result = {"calls": [], "system": []}
+        for _ in range(FIRST_CALLS):
+            _, system = faults_and_system_seconds()
+            result["calls"].append(best_of(1, lambda: np.empty((lats.size, dim), np.float32).fill(1.0)))
+            result["system"].append(faults_and_system_seconds()[1] - system)
+        return result
     if task == "rows":
         # The rows alone: the embedding bytes of the grid's rows file, read into memory.
         manifest = read_manifest(grid_dir)
@@ -135,6 +147,7 @@ def main() -> None:
         opened = in_fresh_process("open", path, points)
         verified = in_fresh_process("open-verified", path, points)
         firsts = [in_fresh_process("first", path, points) for _ in range(FRESH_PROCESSES)]
+        fills = [in_fresh_process("fill", path, points) for _ in range(FRESH_PROCESSES)]
         grid = open_grid(path, encoder=encoder)
         steady = measure_steady(grid, lats, lons, gather_blend, spatial_order)
         cell_rows, _, _ = grid.locate(lats, lons)
@@ -168,6 +181,11 @@ def main() -> None:
           f"points/s ({min(faults[1:]):,} page faults, {min(system[1:]):.2f} s in the kernel); first = "
           f"{min(calls[1:]) / calls[0]:.0%} of steady (interp into a new array each call; median of "
           f"{len(firsts)} processes)")
+    fill = sorted(fills, key=lambda r: min(r["calls"][1:]) / r["calls"][0])[len(fills) // 2]
+    print(f"the same output written by numpy alone (np.empty + fill) in a fresh process: first {fill['calls'][0]:.2f} s "
+          f"({fill['system'][0]:.2f} s in the kernel), best of the next {len(fill['calls']) - 1}: "
+          f"{min(fill['calls'][1:]):.2f} s ({min(fill['system'][1:]):.2f} s); first = "
+          f"{min(fill['calls'][1:]) / fill['calls'][0]:.0%} of steady (median of {len(fills)} processes)")
     print(f"points resolved by h3 (within rounding of an edge): {ambiguous}")
     print(f"copy bandwidth (np.copyto, read + write): {bandwidth / 1e9:.1f} GB/s")
     print(f"live encoder: {live_rate:,.0f} points/s")

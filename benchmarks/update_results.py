@@ -27,6 +27,8 @@ BENCHMARKS = {
     "build": ("Grid build throughput and error-bound cost",
               ["benchmarks/bench_grid_build.py", "--res", "5", "--dtypes", "float16", "--bound-cost"]),
     "lookup": ("Lookup speed", ["benchmarks/bench_lookup.py"]),
+    "lookup-default": ("Lookup speed on the default grid (`satcle-grid build` with its defaults)",
+                       ["benchmarks/bench_lookup.py", "--grid", "default"]),
     "index": ("Cell index size and bucket size", ["benchmarks/bench_index.py"]),
     "fidelity": ("Lookup fidelity and the error bound", ["benchmarks/fidelity_lookup.py", "--res", "4", "6"]),
     "open": ("Opening a grid", ["benchmarks/bench_open.py", "--res", "4"]),

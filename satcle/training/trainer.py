@@ -229,9 +229,7 @@ def retention_features(encoder: EncoderConfig, degree: int, seed: int, lats: tor
     with torch.random.fork_rng(devices=[]):   # the caller's random stream is left as it was
         torch.manual_seed(seed)
         network = LocationEncoder(dataclasses.replace(encoder, legendre_degree=min(encoder.legendre_degree, degree)))
-    network = network.to(lats.device).eval()
-    targets = torch.cat([network(lats[i:i + chunk], lons[i:i + chunk]).float() for i in range(0, len(lats), chunk)])
-    return targets, targets.var(dim=0).sum()
+    return _targets(network, lats, lons, chunk)
 
 
 @torch.no_grad()
@@ -248,6 +246,12 @@ def model_features(name_or_path: str, lats: torch.Tensor, lons: torch.Tensor,
 
     with torch.random.fork_rng(devices=[]):   # loading builds a network first: keep the caller's stream
         network = load_encoder(name_or_path)
+    return _targets(network, lats, lons, chunk)
+
+
+def _targets(network: torch.nn.Module, lats: torch.Tensor, lons: torch.Tensor,
+             chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`network`'s float32 embeddings of (N,) lats, lons (degrees), in chunks, and their total variance."""
     network = network.to(lats.device).eval()
     targets = torch.cat([network(lats[i:i + chunk], lons[i:i + chunk]).float() for i in range(0, len(lats), chunk)])
     return targets, targets.var(dim=0).sum()

@@ -92,6 +92,8 @@ def main() -> None:
 def compare_opens(path: Path, encoder: LocationEncoder | None, repeats: int) -> None:
     """Print the open of the grid at `path` with and without the checksum pass, and the pass alone."""
     manifest = read_manifest(path)
+    if manifest.lookup is None:
+        raise SystemExit(f"{path} has no lookup files (the previous format): re-run its `satcle-grid build` first")
     nbytes = sum((path / file).stat().st_size for file in manifest.checksums)
     lookup_bytes = sum(f.bytes for f in manifest.lookup.files)
     timed_open(path, encoder, verify=True)   # files into the page cache

@@ -46,7 +46,8 @@ by a benchmark are measured side by side within one run.
 """
 CURRENT = "## Current"
 HISTORY = "## History"
-SECTION = re.compile(r"^<!-- benchmark: (\w+) -->\n(.*?)^<!-- end -->\n", re.S | re.M)
+# Names carry hyphens ("lookup-default"): a section whose name the pattern missed would be dropped on rewrite.
+SECTION = re.compile(r"^<!-- benchmark: ([\w-]+) -->\n(.*?)^<!-- end -->\n", re.S | re.M)
 
 
 def run(name: str) -> str:
@@ -86,7 +87,9 @@ def main() -> None:
         return
     fresh = {name: run(name) for name in (args.only or BENCHMARKS)}
     previous = RESULTS.read_text() if RESULTS.exists() else ""
-    RESULTS.write_text(rewrite(previous, fresh))
+    partial = RESULTS.with_suffix(".md.partial")   # a crash mid-write leaves RESULTS.md as it was
+    partial.write_text(rewrite(previous, fresh))
+    partial.replace(RESULTS)
     print(f"wrote {RESULTS}", file=sys.stderr)
 
 

@@ -3,12 +3,27 @@
 large lookup visits neighbouring points together (shared cache lines of the
 index and the rows)."""
 
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 
 
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int satcle_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int satcle_max_threads(void) { return 1; }
+    #endif
+    """
+    int satcle_max_threads() noexcept nogil
+
+
 cdef enum:
     BLOCKS = 180 * 360   # 1 x 1 degree blocks
+    # Points per part at least: each part costs a histogram of BLOCKS counts.
+    MIN_PART = 65536
 
 
 cdef inline int block_of(double lat, double lon) noexcept nogil:
@@ -22,31 +37,48 @@ cdef inline int block_of(double lat, double lon) noexcept nogil:
 
 
 def spatial_sort(const double[::1] lats, const double[::1] lons, int64_t[::1] order,
-                 double[::1] sorted_lats, double[::1] sorted_lons):
+                 double[::1] sorted_lats, double[::1] sorted_lons, int num_threads=0):
     """Group points (degrees, validated) by 1 x 1 degree block, stably: a
     counting sort writing the permutation to `order` (N,) and the permuted
     coordinates to `sorted_lats`, `sorted_lons` (N,) in one pass, so that
-    sorted_lats[i] == lats[order[i]]."""
-    cdef Py_ssize_t n = lats.shape[0], i
+    sorted_lats[i] == lats[order[i]].
+
+    num_threads (0: all cores, as OpenMP counts them): the points are cut into
+    that many consecutive parts (at most one per MIN_PART points), each
+    counted and then placed by one thread; within a block the parts' slots
+    follow each other, so the result is the same for every thread count."""
+    cdef Py_ssize_t n = lats.shape[0], i, lo, hi
     if lons.shape[0] != n or order.shape[0] != n or sorted_lats.shape[0] != n or sorted_lons.shape[0] != n:
         raise ValueError("lats, lons, order, sorted_lats and sorted_lons must have the same length")
-    cdef int64_t* next_slot = <int64_t*>calloc(BLOCKS, sizeof(int64_t))
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0, got {num_threads}")
+    if num_threads == 0:
+        num_threads = satcle_max_threads()
+    cdef int parts = <int>min(<Py_ssize_t>num_threads, n // MIN_PART + 1), p
+    # next_slot[p * BLOCKS + b]: points of part p in block b, then the slot of the next of them.
+    cdef int64_t* next_slot = <int64_t*>calloc(<size_t>parts * BLOCKS, sizeof(int64_t))
     if next_slot == NULL:
         raise MemoryError()
     cdef int64_t total = 0, count, at
+    cdef int64_t* slots
     cdef int b
     with nogil:
-        for i in range(n):
-            next_slot[block_of(lats[i], lons[i])] += 1
-        for b in range(BLOCKS):   # counts -> first slot of each block
-            count = next_slot[b]
-            next_slot[b] = total
-            total += count
-        for i in range(n):
-            b = block_of(lats[i], lons[i])
-            at = next_slot[b]
-            next_slot[b] = at + 1
-            order[at] = i
-            sorted_lats[at] = lats[i]
-            sorted_lons[at] = lons[i]
+        for p in prange(parts, schedule="static", chunksize=1, num_threads=parts):
+            slots = next_slot + <Py_ssize_t>p * BLOCKS
+            for i in range(n * p // parts, n * (p + 1) // parts):
+                slots[block_of(lats[i], lons[i])] += 1
+        for b in range(BLOCKS):   # counts -> first slot of each (block, part), parts in order
+            for p in range(parts):
+                count = next_slot[<Py_ssize_t>p * BLOCKS + b]
+                next_slot[<Py_ssize_t>p * BLOCKS + b] = total
+                total += count
+        for p in prange(parts, schedule="static", chunksize=1, num_threads=parts):
+            slots = next_slot + <Py_ssize_t>p * BLOCKS
+            for i in range(n * p // parts, n * (p + 1) // parts):
+                b = block_of(lats[i], lons[i])
+                at = slots[b]
+                slots[b] = at + 1
+                order[at] = i
+                sorted_lats[at] = lats[i]
+                sorted_lons[at] = lons[i]
     free(next_slot)

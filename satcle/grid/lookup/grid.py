@@ -249,7 +249,7 @@ class Grid:
         interp = method == "interp"
         order = None
         if lat.size >= SPATIAL_ORDER_MIN_POINTS:
-            order, lat, lon = spatial_order(lat, lon)
+            order, lat, lon = spatial_order(lat, lon, num_threads)
         cell_rows, tri_rows, tri_weights = self.locate(lat, lon, interp=interp, exact_cell=exact_cell or not interp,
                                                        num_threads=num_threads)
         ambiguous = np.flatnonzero(cell_rows == AMBIGUOUS)
@@ -330,12 +330,14 @@ def _check_out(out, n: int, dim: int, dtype: np.dtype) -> None:
                                    f"got {got}")
 
 
-def spatial_order(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spatial_order(lat: np.ndarray, lon: np.ndarray, num_threads: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points (float64 degrees, (N,)) grouped by 1 x 1 degree block, stably:
-    (order (N,) int64, lat[order], lon[order]), by one compiled counting sort."""
+    (order (N,) int64, lat[order], lon[order]), by one compiled counting sort
+    (`num_threads` as `check_num_threads` returns it; the same result for any)."""
     order = np.empty(lat.size, dtype=np.int64)
     sorted_lat, sorted_lon = np.empty_like(lat), np.empty_like(lon)
-    spatial_sort(lat, lon, order, sorted_lat, sorted_lon)
+    spatial_sort(lat, lon, order, sorted_lat, sorted_lon, num_threads)
     return order, sorted_lat, sorted_lon
 
 

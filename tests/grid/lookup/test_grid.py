@@ -387,11 +387,24 @@ def test_spatial_order_is_a_stable_sort_by_degree_block(rng, sphere_points):
 
     lats, lons = sphere_points(rng, 5_000)
     lats[:4], lons[:4] = [90.0, -90.0, 0.5, 0.5], [180.0, -180.0, 179.999999, 0.5]
-    order, sorted_lats, sorted_lons = spatial_order(lats, lons)
     blocks = np.minimum(np.floor(lats + 90), 179) * 360 + np.minimum(np.floor(lons + 180), 359)
-    np.testing.assert_array_equal(order, np.argsort(blocks, kind="stable"))
-    np.testing.assert_array_equal(sorted_lats, lats[order])
-    np.testing.assert_array_equal(sorted_lons, lons[order])
+    for num_threads in (1, 2, 3):
+        order, sorted_lats, sorted_lons = spatial_order(lats, lons, num_threads)
+        np.testing.assert_array_equal(order, np.argsort(blocks, kind="stable"))
+        np.testing.assert_array_equal(sorted_lats, lats[order])
+        np.testing.assert_array_equal(sorted_lons, lons[order])
+
+
+def test_spatial_order_cut_into_parts_is_the_same_stable_sort(rng):
+    """Enough points for several parts (one per 65,536 points at most), all in a few blocks."""
+    from satcle.grid.lookup.grid import spatial_order
+
+    lats, lons = rng.uniform(0.0, 2.0, 300_000), rng.uniform(10.0, 12.0, 300_000)
+    blocks = np.floor(lats + 90) * 360 + np.floor(lons + 180)
+    for num_threads in (1, 2, 4):
+        order, sorted_lats, _ = spatial_order(lats, lons, num_threads)
+        np.testing.assert_array_equal(order, np.argsort(blocks, kind="stable"))
+        np.testing.assert_array_equal(sorted_lats, lats[order])
 
 
 def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):

@@ -130,8 +130,8 @@ class Grid:
             1..`satcle.core.threads.MAX_THREADS`.
         out : np.ndarray (N, D) float32 or float16, C-contiguous writeable, optional
             Written in place and returned (saves allocating per call). Rows are
-            written fastest when it starts 32-byte aligned, as the arrays this
-            method returns do: reuse one of those.
+            streamed past the cache when it starts 16-byte aligned, as every
+            array numpy allocates does (a view starting mid-row may not be).
         dtype : np.float32 or np.float16, optional
             Of the result: float16 halves the bytes written (values rounded to
             nearest from the float32 blend). Default: out's dtype, else float32.

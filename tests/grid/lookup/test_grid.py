@@ -362,15 +362,17 @@ def test_out_buffer_is_filled_in_place(global_grid, rng, sphere_points):
 
 def test_aligned_and_unaligned_outputs_agree(global_grid, rng, sphere_points):
     # Returned arrays are 64-byte aligned (float16 rows are then streamed past
-    # the cache); a caller's buffer 16 bytes off takes the ordinary stores.
+    # the cache a line at a time); a caller's buffer 16 bytes off (numpy's own
+    # alignment) is streamed 16 bytes at a time, one 4 bytes off takes the ordinary stores.
     lats, lons = sphere_points(rng, 1000)
     returned = global_grid.lookup(lats, lons)
     assert returned.ctypes.data % 64 == 0
     raw = np.empty(lats.size * DIM * 4 + 64, dtype=np.uint8)
-    start = -raw.ctypes.data % 64 + 16
-    shifted = raw[start: start + lats.size * DIM * 4].view(np.float32).reshape(lats.size, DIM)
-    assert global_grid.lookup(lats, lons, out=shifted) is shifted
-    np.testing.assert_array_equal(shifted, returned)
+    for offset in (16, 32, 4):
+        start = -raw.ctypes.data % 64 + offset
+        shifted = raw[start: start + lats.size * DIM * 4].view(np.float32).reshape(lats.size, DIM)
+        assert global_grid.lookup(lats, lons, out=shifted) is shifted
+        np.testing.assert_array_equal(shifted, returned)
 
 
 def test_large_calls_processed_in_spatial_order_match_small_calls(patch_grid, rng, sphere_points):

@@ -37,8 +37,6 @@ LOOKUP_VERSION = 2
 TABLE_ONLY_VERSIONS = (1,)
 # The table's arrays: one row per stored cell.
 TABLE_ARRAYS = ("h3", "lat", "lon", "values", "scale", "interp_error")
-# madvise advice that maps a range's pages now (Linux 5.14); Python's mmap module names it from 3.13 on.
-MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
 
 
 def lookup_file(name: str) -> str:
@@ -83,15 +81,9 @@ def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -
 
 
 def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest,
-                      names: tuple[str, ...] | None = None, *, populate: bool = False) -> dict[str, np.ndarray]:
+                      names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Every lookup file of the grid (or those of the arrays `names`), memory-mapped
     read-only: {array name: array}.
-
-    populate: map every page now (MADV_POPULATE_READ, Linux >= 5.14; elsewhere
-    the kernel is only asked to read ahead) instead of on first touch. Cheap
-    when the files are in the page cache, as right after the checksum pass
-    (about 0.1 s for the 2.6 GB of the default grid), and it spares the first
-    lookup one page fault per 64 kB it touches; from disk it reads every file.
 
     Raises GridFormatError naming the first file that is missing, of another
     size than the manifest says, or of another shape or dtype than the grid's.
@@ -105,11 +97,11 @@ def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest,
         problem = lookup_file_problem(grid_dir, entry, manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem} (rebuild the grid with `satcle-grid build`)")
-        arrays[entry.name] = _mapped(grid_dir / entry.file, populate)
+        arrays[entry.name] = _mapped(grid_dir / entry.file)
     return arrays
 
 
-def _mapped(path: Path, populate: bool = False) -> np.ndarray:
+def _mapped(path: Path) -> np.ndarray:
     """The array of a ``.npy`` file as a read-only view of the file's pages."""
     try:
         shape, dtype, offset = _npy_header(path)
@@ -119,21 +111,11 @@ def _mapped(path: Path, populate: bool = False) -> np.ndarray:
         raise GridFormatError(f"{path}: big-endian array; lookup files are little-endian")
     with open(path, "rb") as handle:
         pages = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    if not (populate and _populated(pages)):
-        # Ask the kernel to read the file ahead, in the background: the first lookup
-        # then finds its pages in memory instead of waiting for each from disk.
-        pages.madvise(mmap.MADV_WILLNEED)
+    # Ask the kernel to read the file ahead, in the background: the first lookup
+    # then finds its pages in memory instead of waiting for each from disk.
+    pages.madvise(mmap.MADV_WILLNEED)
     count = int(np.prod(shape, dtype=np.int64))
     return np.frombuffer(pages, dtype=dtype, count=count, offset=offset).reshape(shape)
-
-
-def _populated(pages: mmap.mmap) -> bool:
-    """Map every page of `pages` now; False where the kernel cannot (before Linux 5.14, other systems)."""
-    try:
-        pages.madvise(MADV_POPULATE_READ)
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def read_npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:

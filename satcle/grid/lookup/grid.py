@@ -395,9 +395,7 @@ def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cac
     if verify_checksums:
         check_grid_files(path, manifest)
     if readable_lookup(manifest):
-        # The checksum pass has just read every byte into the page cache: mapping all
-        # pages now costs little and spares the first lookup its page faults.
-        table, index = _mapped_table_and_index(path, manifest, populate=verify_checksums)
+        table, index = _mapped_table_and_index(path, manifest)
     else:
         # Lookup files of an earlier layout still hold the rows; else the partitions do.
         table = _mapped_table_and_index(path, manifest, with_index=False)[0] if mappable_table(manifest) else (
@@ -416,12 +414,11 @@ def upgrade_command(path: Path, manifest: Manifest) -> str:
     return f"satcle-grid build {options} --out {path}"
 
 
-def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True, populate: bool = False
+def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True
                             ) -> tuple[GridTable, CellIndex | None]:
-    """The table and (`with_index`) index of the grid's lookup files, mapped (every
-    page at once with `populate`: `map_lookup_arrays`); their per-cell values
-    checked as `read_grid_table` checks the partitions'."""
-    arrays = map_lookup_arrays(path, manifest, names=None if with_index else TABLE_ARRAYS, populate=populate)
+    """The table and (`with_index`) index of the grid's lookup files, mapped; their
+    per-cell values checked as `read_grid_table` checks the partitions'."""
+    arrays = map_lookup_arrays(path, manifest, names=None if with_index else TABLE_ARRAYS)
     try:
         table = GridTable(h3=arrays["h3"], lat=arrays["lat"], lon=arrays["lon"], values=arrays["values"],
                           scale=arrays.get("scale"), interp_error=arrays.get("interp_error"))

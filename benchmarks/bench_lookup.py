@@ -7,7 +7,7 @@ the cells around --points random land points and their neighbours: what a full
 land grid holds there), or is an existing grid (--grid, e.g. one `satcle-grid build`
 wrote). Printed side by side, each figure measured in this run:
 
-* opening, in fresh processes (page cache as the build left it): `open_grid`
+* opening, in fresh processes (page cache as the build left it; medians of 3): `open_grid`
   without the checksum pass (`verify_checksums=False`) vs reading the rows alone
   (the stored embedding bytes, read into memory), the resident memory that
   opening added vs the row bytes, and the default open (every file's checksum
@@ -107,6 +107,11 @@ def child(task: str, grid_dir: str, points: str) -> dict:
     return result
 
 
+def median_seconds(runs: list[dict]) -> dict:
+    """The run of median "seconds" among `runs`."""
+    return sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+
+
 def in_fresh_process(task: str, grid_dir: Path, points: Path) -> dict:
     output = subprocess.run([sys.executable, __file__, "--child", task, str(grid_dir), str(points)], check=True,
                             capture_output=True, text=True).stdout
@@ -148,9 +153,10 @@ def main() -> None:
             path = args.grid
         points = Path(tmp) / "points.npy"
         np.save(points, np.stack([lats, lons]))
-        rows_alone = in_fresh_process("rows", path, points)
-        opened = in_fresh_process("open", path, points)
-        verified = in_fresh_process("open-verified", path, points)
+        # Medians of fresh processes: a process's first touch of fresh memory varies on this VM.
+        rows_alone, opened, verified = (median_seconds([in_fresh_process(task, path, points)
+                                                        for _ in range(FRESH_PROCESSES)])
+                                        for task in ("rows", "open", "open-verified"))
         firsts = [in_fresh_process("first", path, points) for _ in range(FRESH_PROCESSES)]
         firsts_out = [in_fresh_process("first-out", path, points) for _ in range(FRESH_PROCESSES)]
         fills = [in_fresh_process("fill", path, points) for _ in range(FRESH_PROCESSES)]
@@ -176,7 +182,8 @@ def main() -> None:
           f"({grid.index.nbytes / grid.num_cells:.0f} bytes per cell)")
     print(f"open (fresh process, verify_checksums=False): {opened['seconds'] * 1e3:,.1f} ms; reading the rows "
           f"alone: {rows_alone['seconds'] * 1e3:,.1f} ms; ratio {opened['seconds'] / rows_alone['seconds']:.2f}x")
-    print(f"open with every file's checksum verified (the default): {verified['seconds'] * 1e3:,.1f} ms")
+    print(f"open with every file's checksum verified (the default): {verified['seconds'] * 1e3:,.1f} ms; ratio to "
+          f"the rows alone {verified['seconds'] / rows_alone['seconds']:.2f}x")
     print(f"resident memory added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the "
           f"row bytes")
     for runs, what in ((firsts, "interp into a new array each call"),

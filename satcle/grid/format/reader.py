@@ -48,11 +48,13 @@ class GridTable:
             raise GridFormatError("h3 must be strictly increasing (sorted, no duplicates)")
 
 
-def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False) -> GridTable:
+def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False,
+                    footers_checked: bool = False) -> GridTable:
     """Load every partition of a grid into one `GridTable`.
 
     Each partition's footer is checked first (schema, row count and the grid
-    identity in its metadata against the manifest); then all are read in one
+    identity in its metadata against the manifest; skipped with
+    `footers_checked`: `check_grid_files` has just done it); then all are read in one
     multithreaded Arrow dataset scan of the columns the table needs (a
     GeoParquet geometry column is not read); then the per-cell columns are
     checked (finite centres in range, finite scales and error bounds: cheap, one
@@ -67,7 +69,7 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
     expected = expected_schema(manifest)
     if not manifest.partitions:
         raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
-    for part in manifest.partitions:
+    for part in manifest.partitions if verify_checksums or not footers_checked else ():
         problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem}")

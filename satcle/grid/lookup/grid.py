@@ -399,7 +399,7 @@ def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cac
     else:
         # Lookup files of an earlier layout still hold the rows; else the partitions do.
         table = _mapped_table_and_index(path, manifest, with_index=False)[0] if mappable_table(manifest) else (
-            read_grid_table(path, manifest))
+            read_grid_table(path, manifest, footers_checked=verify_checksums))
         index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
     grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
     grid.checksums_verified = verify_checksums

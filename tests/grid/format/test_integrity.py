@@ -19,7 +19,7 @@ from build_grid.cli import app
 from build_grid.engine import write_cells
 from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.core.checksum import file_checksum
-from satcle.core.errors import GridFormatError, UncheckedGridWarning
+from satcle.core.errors import GridFormatError, GridUpgradeWarning, UncheckedGridWarning
 from satcle.geo.h3_cells import cells_at_resolution
 from satcle.grid.format.duckdb_view import view_sql
 from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, Manifest, read_manifest
@@ -202,6 +202,24 @@ def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
     with pytest.raises(GridFormatError, match=f"{part.file} belongs to another grid: its satcle_model_sha256"):
         open_grid(grid, encoder=encoder)
     assert any("belongs to another grid" in p for p in verify_grid(grid))
+
+
+@pytest.mark.parametrize("verify_checksums", [True, False])
+def test_partition_of_another_model_is_refused_in_a_grid_of_the_previous_format(grid, encoder, tmp_path,
+                                                                                previous_format, verify_checksums):
+    """Grids without lookup files are read from their partitions: their footers are checked
+    once, by the checksum pass's check or (without it) by the reader."""
+    grid = previous_format(grid)
+    other = write_cells(tmp_path / "other", small_encoder("1" * 64), cells_at_resolution(1), error_bound=True)
+    manifest = read_manifest(grid)
+    part = manifest.partitions[1]
+    shutil.copyfile(other / part.file, grid / part.file)
+    partitions = list(manifest.partitions)
+    partitions[1] = dataclasses.replace(part, sha256=hashlib.sha256((grid / part.file).read_bytes()).hexdigest())
+    rewrite_manifest(grid, partitions=tuple(partitions),
+                     checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
+    with pytest.warns(GridUpgradeWarning), pytest.raises(GridFormatError, match=f"{part.file} belongs to another grid"):
+        open_grid(grid, encoder=encoder, verify_checksums=verify_checksums, index_cache=False)
 
 
 def planted_database(path, secret):

@@ -188,9 +188,9 @@ def test_cell_index_out_of_bounds_with_matching_checksum_is_caught_by_verify(gri
     assert any("corrupt cell index: a neighbour row outside" in p for p in verify_grid(grid))
 
 
-def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
-    """A manifest over a partition written for another model (as two builds mixed in one
-    directory would leave, checksums and all): the partitions' own metadata disagree."""
+def plant_partition_of_another_model(grid, tmp_path):
+    """Replace the grid's second partition by one written for another model, its checksums
+    recorded in the manifest (as two builds mixed in one directory would leave); its file name."""
     other = write_cells(tmp_path / "other", small_encoder("1" * 64), cells_at_resolution(1), error_bound=True)
     manifest = read_manifest(grid)
     part = manifest.partitions[1]
@@ -199,7 +199,14 @@ def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
     partitions[1] = dataclasses.replace(part, sha256=hashlib.sha256((grid / part.file).read_bytes()).hexdigest())
     rewrite_manifest(grid, partitions=tuple(partitions),
                      checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
-    with pytest.raises(GridFormatError, match=f"{part.file} belongs to another grid: its satcle_model_sha256"):
+    return part.file
+
+
+def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
+    """A manifest over a partition written for another model, checksums and all: the
+    partitions' own metadata disagree."""
+    file = plant_partition_of_another_model(grid, tmp_path)
+    with pytest.raises(GridFormatError, match=f"{file} belongs to another grid: its satcle_model_sha256"):
         open_grid(grid, encoder=encoder)
     assert any("belongs to another grid" in p for p in verify_grid(grid))
 
@@ -209,16 +216,8 @@ def test_partition_of_another_model_is_refused_in_a_grid_of_the_previous_format(
                                                                                 previous_format, verify_checksums):
     """Grids without lookup files are read from their partitions: their footers are checked
     once, by the checksum pass's check or (without it) by the reader."""
-    grid = previous_format(grid)
-    other = write_cells(tmp_path / "other", small_encoder("1" * 64), cells_at_resolution(1), error_bound=True)
-    manifest = read_manifest(grid)
-    part = manifest.partitions[1]
-    shutil.copyfile(other / part.file, grid / part.file)
-    partitions = list(manifest.partitions)
-    partitions[1] = dataclasses.replace(part, sha256=hashlib.sha256((grid / part.file).read_bytes()).hexdigest())
-    rewrite_manifest(grid, partitions=tuple(partitions),
-                     checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
-    with pytest.warns(GridUpgradeWarning), pytest.raises(GridFormatError, match=f"{part.file} belongs to another grid"):
+    file = plant_partition_of_another_model(previous_format(grid), tmp_path)
+    with pytest.warns(GridUpgradeWarning), pytest.raises(GridFormatError, match=f"{file} belongs to another grid"):
         open_grid(grid, encoder=encoder, verify_checksums=verify_checksums, index_cache=False)
 
 

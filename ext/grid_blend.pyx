@@ -5,7 +5,7 @@ decoding table), into float32 or float16 output. The Python-facing layer is
 `satcle.grid.lookup`; this only fills pre-allocated, validated arrays.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport NAN
 from libc.stdint cimport int8_t, int32_t, int64_t, uint16_t
 
@@ -29,6 +29,7 @@ cdef extern from "blend_f16.h":
                                  const float* table, float* dst, int dim, int stream) noexcept nogil
     int satcle_has_f16_avx512() noexcept nogil
     void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) noexcept nogil
+    void satcle_store_fence() noexcept nogil
 
 # How float16 rows are blended: AVX-512 (one streaming store per cache line),
 # AVX2 + F16C + FMA, or a decoding table; the best the CPU has unless asked.
@@ -157,8 +158,8 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
         sc = &scale[0]
     if half_table.shape[0] > 0:
         ht = &half_table[0]
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=num_threads):
+    with nogil, parallel(num_threads=num_threads):
+        for i in prange(n, schedule="static"):
             if i + PREFETCH_AHEAD < n:
                 for k in range(kk):
                     ahead = r[(i + PREFETCH_AHEAD) * kk + k]
@@ -182,4 +183,5 @@ def gather_blend(const stored_t[:, ::1] values, const float[::1] scale,
                 blend_row(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel, True)
             else:
                 blend_row_half(v, sc, ht, r + i * kk, w + i * kk, kk, dim, o + at * dim, f16_kernel)
-
+        # This thread's streamed rows are complete before the caller reads them.
+        satcle_store_fence()

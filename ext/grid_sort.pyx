@@ -47,7 +47,7 @@ def spatial_sort(const double[::1] lats, const double[::1] lons, int64_t[::1] or
     that many consecutive parts (at most one per MIN_PART points), each
     counted and then placed by one thread; within a block the parts' slots
     follow each other, so the result is the same for every thread count."""
-    cdef Py_ssize_t n = lats.shape[0], i, lo, hi
+    cdef Py_ssize_t n = lats.shape[0], i
     if lons.shape[0] != n or order.shape[0] != n or sorted_lats.shape[0] != n or sorted_lons.shape[0] != n:
         raise ValueError("lats, lons, order, sorted_lats and sorted_lons must have the same length")
     if num_threads < 0:

@@ -69,10 +69,11 @@ def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_c
     expected = expected_schema(manifest)
     if not manifest.partitions:
         raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
-    for part in manifest.partitions if verify_checksums or not footers_checked else ():
-        problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
-        if problem is not None:
-            raise GridFormatError(f"{grid_dir}: {problem}")
+    if verify_checksums or not footers_checked:
+        for part in manifest.partitions:
+            problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
+            if problem is not None:
+                raise GridFormatError(f"{grid_dir}: {problem}")
     grid_table = table_from_partitions([str(grid_dir / part.file) for part in manifest.partitions], manifest,
                                        where=str(grid_dir))
     problem = per_cell_problem(grid_table)

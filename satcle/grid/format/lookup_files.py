@@ -80,10 +80,31 @@ def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -
     return None
 
 
+def map_lookup_files(grid_dir: str | os.PathLike, manifest: Manifest) -> dict[str, mmap.mmap]:
+    """Read-only mappings of the grid's lookup files whose size is the manifest's:
+    {file as the manifest names it: mapping of the whole file}. Nothing is read or
+    trusted here: the checksum pass hashes through them (`check_grid_files`), then
+    `map_lookup_arrays` builds the arrays on the very pages it hashed."""
+    grid_dir = Path(grid_dir)
+    mapped = {}
+    for entry in manifest.lookup.files if manifest.lookup is not None else ():
+        path = grid_dir / entry.file
+        try:
+            if entry.bytes == 0 or path.stat().st_size != entry.bytes:
+                continue   # missing, truncated or grown: the checks name it
+            with open(path, "rb") as handle:
+                mapped[entry.file] = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError:
+            continue
+    return mapped
+
+
 def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest,
-                      names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+                      names: tuple[str, ...] | None = None,
+                      mapped: dict[str, mmap.mmap] | None = None) -> dict[str, np.ndarray]:
     """Every lookup file of the grid (or those of the arrays `names`), memory-mapped
-    read-only: {array name: array}.
+    read-only: {array name: array}; on the mappings `mapped` holds
+    (`map_lookup_files`) where it holds the file.
 
     Raises GridFormatError naming the first file that is missing, of another
     size than the manifest says, or of another shape or dtype than the grid's.
@@ -97,20 +118,24 @@ def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest,
         problem = lookup_file_problem(grid_dir, entry, manifest)
         if problem is not None:
             raise GridFormatError(f"{grid_dir}: {problem} (rebuild the grid with `satcle-grid build`)")
-        arrays[entry.name] = _mapped(grid_dir / entry.file)
+        arrays[entry.name] = _mapped(grid_dir / entry.file, (mapped or {}).get(entry.file))
     return arrays
 
 
-def _mapped(path: Path) -> np.ndarray:
-    """The array of a ``.npy`` file as a read-only view of the file's pages."""
+def _mapped(path: Path, pages: mmap.mmap | None = None) -> np.ndarray:
+    """The array of a ``.npy`` file as a read-only view of the file's pages (those of
+    `pages`, a mapping of the whole file, when given)."""
     try:
-        shape, dtype, offset = _npy_header(path)
+        if pages is None:
+            with open(path, "rb") as handle:
+                pages = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        pages.seek(0)   # the header of the very bytes mapped (and hashed), not a second read of the path
+        shape, dtype = read_npy_header(pages)
+        offset = pages.tell()
     except (OSError, ValueError) as exc:
         raise GridFormatError(f"{path} is unreadable: {exc}") from None
     if dtype.byteorder == ">":
         raise GridFormatError(f"{path}: big-endian array; lookup files are little-endian")
-    with open(path, "rb") as handle:
-        pages = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     # Ask the kernel to read the file ahead, in the background: the first lookup
     # then finds its pages in memory instead of waiting for each from disk.
     pages.madvise(mmap.MADV_WILLNEED)

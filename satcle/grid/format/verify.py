@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...core.checksum import file_checksum, file_sha256
+from ...core.checksum import bytes_checksum, file_checksum, file_sha256
 from .duckdb_view import database_problem
 from ...core.errors import GridFormatError, UncheckedGridWarning
 from .index_layout import index_problem
@@ -42,18 +44,28 @@ _IDENTITY_KEYS = ("satcle_model_sha256", "satcle_resolution", "satcle_partition_
 _CHECKSUM_THREADS = 4
 
 
-def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[str]:
+def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest,
+                      mapped: Mapping[str, mmap.mmap] | None = None) -> list[str]:
     """Files listed in `manifest.checksums` that are missing or whose ``xxh3_128``
     differs, and partitions or lookup files it does not list, one line each naming
-    the file; [] when all match (or the manifest, written before checksums, lists none)."""
+    the file; [] when all match (or the manifest, written before checksums, lists none).
+
+    mapped: {file as the manifest names it: a read-only mapping of the whole file}
+    (`map_lookup_files`): those files are hashed through the mapping, which maps
+    their pages into the process as a side effect (cheaper than reading them into a
+    buffer, and the lookup that follows then takes no page faults on them)."""
     root = Path(grid_dir)
+    mapped = mapped or {}
 
     def problem(item: tuple[str, str]) -> str | None:
         file, recorded = item
         path = root / file
-        if not path.is_file():
+        if file in mapped:
+            found = bytes_checksum(mapped[file])
+        elif not path.is_file():
             return f"{file}: listed in the manifest but missing"
-        found = file_checksum(path)
+        else:
+            found = file_checksum(path)
         if found != recorded:
             return f"{file} is corrupt: checksum {found} does not match the manifest's {recorded}"
         return None
@@ -72,17 +84,17 @@ def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest) -> list[s
         return unlisted + [p for p in pool.map(problem, items) if p is not None]
 
 
-def check_grid_files(path: Path, manifest: Manifest) -> None:
+def check_grid_files(path: Path, manifest: Manifest, mapped: Mapping[str, mmap.mmap] | None = None) -> None:
     """Raise GridFormatError unless every file the manifest lists has its recorded
     checksum and every partition's footer is of this grid (a grid whose rows are
     mapped from its lookup files still serves SQL from its partitions). What `open_grid` checks by
     default and ``satcle-grid sql`` before it starts a shell; a grid written before
-    checksums passes with an `UncheckedGridWarning`."""
+    checksums passes with an `UncheckedGridWarning`. `mapped`: as `checksum_problems`."""
     if not manifest.checksums:
         warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
                       "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
                       "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
-    problems = checksum_problems(path, manifest)
+    problems = checksum_problems(path, manifest, mapped)
     if problems:
         more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
         raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "

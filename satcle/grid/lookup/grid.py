@@ -27,7 +27,7 @@ from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
 from ...core.errors import GridFormatError, GridUpgradeWarning, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
-from ..format.lookup_files import TABLE_ARRAYS, map_lookup_arrays, mappable_table, readable_lookup
+from ..format.lookup_files import TABLE_ARRAYS, map_lookup_arrays, map_lookup_files, mappable_table, readable_lookup
 from ..format.reader import GridTable, per_cell_problem, read_grid_table, read_pyramid_level
 from ..format.store import Manifest, read_manifest
 from ..format.verify import check_grid_files
@@ -392,10 +392,13 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
 def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cache: bool) -> Grid:
     """The grid at `path`: its lookup files mapped when it has them (of this layout),
     else its partitions read and indexed (or the index read from the cache)."""
+    # The lookup files are mapped first and hashed through those mappings: that maps
+    # their pages into the process, so the first lookup takes no page faults on them.
+    mapped = map_lookup_files(path, manifest) if verify_checksums and readable_lookup(manifest) else {}
     if verify_checksums:
-        check_grid_files(path, manifest)
+        check_grid_files(path, manifest, mapped)
     if readable_lookup(manifest):
-        table, index = _mapped_table_and_index(path, manifest)
+        table, index = _mapped_table_and_index(path, manifest, mapped=mapped)
     else:
         # Lookup files of an earlier layout still hold the rows; else the partitions do.
         table = _mapped_table_and_index(path, manifest, with_index=False)[0] if mappable_table(manifest) else (
@@ -414,11 +417,12 @@ def upgrade_command(path: Path, manifest: Manifest) -> str:
     return f"satcle-grid build {options} --out {path}"
 
 
-def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True
+def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True, mapped=None
                             ) -> tuple[GridTable, CellIndex | None]:
-    """The table and (`with_index`) index of the grid's lookup files, mapped; their
-    per-cell values checked as `read_grid_table` checks the partitions'."""
-    arrays = map_lookup_arrays(path, manifest, names=None if with_index else TABLE_ARRAYS)
+    """The table and (`with_index`) index of the grid's lookup files, mapped (on the
+    mappings `mapped` holds: `map_lookup_files`); their per-cell values checked as
+    `read_grid_table` checks the partitions'."""
+    arrays = map_lookup_arrays(path, manifest, names=None if with_index else TABLE_ARRAYS, mapped=mapped)
     try:
         table = GridTable(h3=arrays["h3"], lat=arrays["lat"], lon=arrays["lon"], values=arrays["values"],
                           scale=arrays.get("scale"), interp_error=arrays.get("interp_error"))

@@ -621,3 +621,29 @@ def test_float16_output_is_the_float32_lookup_rounded(request, rng, grid_name, s
     # Live rows (exact=True, on_miss="live") are rounded too.
     live = grid.lookup(lats[:50], lons[:50], exact=True, dtype="float16")
     np.testing.assert_array_equal(live, grid.lookup(lats[:50], lons[:50], exact=True).astype(np.float16))
+
+
+def test_verified_open_serves_the_very_pages_it_hashed(tmp_path, encoder, monkeypatch):
+    """The lookup files are hashed through the mappings the arrays are then built on
+    (their pages are mapped by the checksum pass, and a file replaced after the check
+    cannot slip in); without the checksum pass nothing is mapped ahead."""
+    from satcle.grid.lookup import grid as grid_module
+
+    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
+    hashed = []
+    check = grid_module.check_grid_files
+    monkeypatch.setattr(grid_module, "check_grid_files",
+                        lambda *args: (hashed.append(dict(args[2])), check(*args))[1])
+    clear_shared_grids()
+    grid = open_grid(path, encoder=encoder)
+    mappings = hashed[0]
+    values_file = next(f.file for f in grid.manifest.lookup.files if f.name == "values")
+    base = grid.table.values
+    while not isinstance(base, type(mappings[values_file])):
+        base = base.base if isinstance(base, np.ndarray) else base.obj   # array views, then the buffer's owner
+    assert base is mappings[values_file]
+    assert set(mappings) == {f.file for f in grid.manifest.lookup.files}
+    clear_shared_grids()
+    hashed.clear()
+    open_grid(path, encoder=encoder, verify_checksums=False)
+    assert hashed == []

@@ -367,7 +367,7 @@ def test_aligned_and_unaligned_outputs_agree(global_grid, rng, sphere_points):
     lats, lons = sphere_points(rng, 1000)
     returned = global_grid.lookup(lats, lons)
     assert returned.ctypes.data % 64 == 0
-    raw = np.empty(lats.size * DIM * 4 + 64, dtype=np.uint8)
+    raw = np.empty(lats.size * DIM * 4 + 128, dtype=np.uint8)   # room for a 64-byte boundary plus the offset
     for offset in (16, 32, 4):
         start = -raw.ctypes.data % 64 + offset
         shifted = raw[start: start + lats.size * DIM * 4].view(np.float32).reshape(lats.size, DIM)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import mmap
 import numbers
 import os
 import threading
@@ -417,8 +418,8 @@ def upgrade_command(path: Path, manifest: Manifest) -> str:
     return f"satcle-grid build {options} --out {path}"
 
 
-def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True, mapped=None
-                            ) -> tuple[GridTable, CellIndex | None]:
+def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True,
+                            mapped: dict[str, mmap.mmap] | None = None) -> tuple[GridTable, CellIndex | None]:
     """The table and (`with_index`) index of the grid's lookup files, mapped (on the
     mappings `mapped` holds: `map_lookup_files`); their per-cell values checked as
     `read_grid_table` checks the partitions'."""

@@ -49,11 +49,40 @@ static inline void satcle_f32_to_f16_scalar(const float* src, uint16_t* dst, int
 static inline void satcle_blend_f16_tail(const uint16_t* const* src, const float* w, int k,
                                          const float* table, float* dst, int d, int dim) {
     for (; d < dim; d++) {
-        float acc = 0.0f;
-        for (int j = 0; j < k; j++) acc += w[j] * table[src[j][d]];
+        float acc = w[0] * table[src[0][d]];
+        for (int j = 1; j < k; j++) acc += w[j] * table[src[j][d]];
         dst[d] = acc;
     }
 }
+/* dst[0:n8] for k rows known at compile time (the j loop unrolled, the weights
+   broadcast once per row), written by `store` (0: ordinary, 16 or 32: streaming
+   stores of that many bytes): the blend is compute-bound where its rows are in
+   cache, and the runtime-k loop spent 1.5x the instructions. The sum runs in
+   the same order for any k, so every variant gives the same bits. */
+__attribute__((target("avx2,f16c,fma"), always_inline))
+static inline void satcle_blend_f16_fixed(const uint16_t* const* src, const float* w, const int k,
+                                          float* dst, int n8, const int store) {
+    __m256 wv[8];
+    const uint16_t* s[8];
+    for (int j = 0; j < k; j++) { wv[j] = _mm256_set1_ps(w[j]); s[j] = src[j]; }
+    for (int d = 0; d < n8; d += 8) {
+        __m256 acc = _mm256_mul_ps(wv[0], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(s[0] + d))));
+        for (int j = 1; j < k; j++)
+            acc = _mm256_fmadd_ps(wv[j], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(s[j] + d))), acc);
+        if (store == 32) {
+            _mm256_stream_ps(dst + d, acc);
+        } else if (store == 16) {
+            _mm_stream_ps(dst + d, _mm256_castps256_ps128(acc));
+            _mm_stream_ps(dst + d + 4, _mm256_extractf128_ps(acc, 1));
+        } else {
+            _mm256_storeu_ps(dst + d, acc);
+        }
+    }
+}
+#define SATCLE_BLEND_F16_STORES(K) \
+    (store == 32 ? satcle_blend_f16_fixed(src, w, K, dst, n8, 32) \
+     : store == 16 ? satcle_blend_f16_fixed(src, w, K, dst, n8, 16) \
+     : satcle_blend_f16_fixed(src, w, K, dst, n8, 0))
 __attribute__((target("avx2,f16c,fma")))
 static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
                                   const float* table, float* dst, int dim, int stream) {
@@ -61,25 +90,21 @@ static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, in
        cache (no read-for-ownership), 32 bytes at a time where they are 32-byte
        aligned, else 16 where 16-byte aligned (numpy's own arrays: an `out=`
        the caller allocated; without this the gather is 1.4x slower). */
-    int stream32 = stream && ((uintptr_t)dst & 31) == 0 && dim % 8 == 0;
-    int stream16 = stream && !stream32 && ((uintptr_t)dst & 15) == 0 && dim % 8 == 0;
-    int d = 0;
-    for (; d + 8 <= dim; d += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int j = 0; j < k; j++) {
-            __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src[j] + d)));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), v, acc);
-        }
-        if (stream32) {
-            _mm256_stream_ps(dst + d, acc);
-        } else if (stream16) {
-            _mm_stream_ps(dst + d, _mm256_castps256_ps128(acc));
-            _mm_stream_ps(dst + d + 4, _mm256_extractf128_ps(acc, 1));
-        } else {
-            _mm256_storeu_ps(dst + d, acc);
-        }
+    int store = 0;
+    if (stream && dim % 8 == 0)
+        store = ((uintptr_t)dst & 31) == 0 ? 32 : ((uintptr_t)dst & 15) == 0 ? 16 : 0;
+    int n8 = dim - dim % 8;
+    switch (k) {
+        case 1: SATCLE_BLEND_F16_STORES(1); break;
+        case 2: SATCLE_BLEND_F16_STORES(2); break;
+        case 3: SATCLE_BLEND_F16_STORES(3); break;
+        case 4: SATCLE_BLEND_F16_STORES(4); break;
+        case 5: SATCLE_BLEND_F16_STORES(5); break;
+        case 6: SATCLE_BLEND_F16_STORES(6); break;
+        case 7: SATCLE_BLEND_F16_STORES(7); break;
+        default: SATCLE_BLEND_F16_STORES(8); break;
     }
-    satcle_blend_f16_tail(src, w, k, table, dst, d, dim);
+    satcle_blend_f16_tail(src, w, k, table, dst, n8, dim);
 }
 /* The same with 16 values per instruction: one 64-byte (full cache line)
    streaming store per 16 outputs. */
@@ -93,8 +118,8 @@ static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, 
     }
     int d = 0;
     for (; d + 16 <= dim; d += 16) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int j = 0; j < k; j++) {
+        __m512 acc = _mm512_mul_ps(_mm512_set1_ps(w[0]), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src[0] + d))));
+        for (int j = 1; j < k; j++) {
             __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src[j] + d)));
             acc = _mm512_fmadd_ps(_mm512_set1_ps(w[j]), v, acc);
         }

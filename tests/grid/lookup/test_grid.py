@@ -537,16 +537,17 @@ def test_nearest_centre_search_matches_brute_force(request, rng, grid_name, sphe
     assert within.mean() > (0.99 if grid_name == "global_grid" else 0.05)
 
 
-@pytest.mark.parametrize("dim", [256, 37])
-def test_gather_blend_kernels_agree_with_numpy(rng, dim):
+@pytest.mark.parametrize("dim, k", [(256, 3), (37, 3), (256, 1), (256, 2), (64, 5), (256, 8)])
+def test_gather_blend_kernels_agree_with_numpy(rng, dim, k):
+    """Every float16 kernel, for each number of rows per point (each has its own unrolled loop)."""
     from satcle._ext import grid_blend as kernels
     from satcle.grid.lookup.cell_index import empty_aligned
 
     m, n = 500, 2_000
     values = rng.normal(size=(m, dim)).astype(np.float16)
-    rows = rng.integers(0, m, size=(n, 3)).astype(np.int32)
-    rows[5, 1] = -1                                   # "no value": a NaN row
-    weights = rng.random((n, 3)).astype(np.float32)
+    rows = rng.integers(0, m, size=(n, k)).astype(np.int32)
+    rows[5, -1] = -1                                  # "no value": a NaN row
+    weights = rng.random((n, k)).astype(np.float32)
     destination = rng.permutation(n).astype(np.int64)
     expected = np.einsum("nk,nkd->nd", weights.astype(np.float64), values[rows].astype(np.float64))
     expected[5] = np.nan

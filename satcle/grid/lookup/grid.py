@@ -35,8 +35,9 @@ from ..format.verify import check_grid_files
 from ...model import LocationEncoder, load_encoder
 from ...core.paths import index_cache_dir
 from ...core.threads import check_num_threads
-from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index, empty_aligned
+from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
 from .index_cache import cached_cell_index
+from .result_memory import ResultMemory
 from .shared_grids import shared_grid
 
 METHODS = ("interp", "cell")
@@ -81,6 +82,8 @@ class Grid:
         # The pyramid's coarser levels this grid has served (`level`), each a Grid of its own.
         self._levels: dict[int, Grid] = {}
         self._levels_lock = threading.Lock()
+        # Memory of dropped results, reused by the next ones (`lookup` without out=).
+        self._result_memory = ResultMemory()
         # Whether `open_grid` checked the files' checksums before loading them.
         self.checksums_verified = False
         values = table.values
@@ -130,9 +133,12 @@ class Grid:
             OpenMP threads for the kernels: 0 or -1 use all cores, else
             1..`satcle.core.threads.MAX_THREADS`.
         out : np.ndarray (N, D) float32 or float16, C-contiguous writeable, optional
-            Written in place and returned (saves allocating per call). Rows are
-            streamed past the cache when it starts 16-byte aligned, as every
-            array numpy allocates does (a view starting mid-row may not be).
+            Written in place and returned. Rows are streamed past the cache
+            when it starts 16-byte aligned, as every array numpy allocates does
+            (a view starting mid-row may not be). Without it, a result of 16 MB
+            or more reuses the memory of one the caller has dropped (the grid
+            keeps up to two; `release_memory` lets go of them), so that a loop
+            over batches does not fault fresh memory in for every batch.
         dtype : np.float32 or np.float16, optional
             Of the result: float16 halves the bytes written (values rounded to
             nearest from the float32 blend). Default: out's dtype, else float32.
@@ -167,7 +173,7 @@ class Grid:
         lat, lon = as_latlon(lats, lons)
         n = lat.size
         if out is None:
-            out = empty_aligned((n, self.dim), dtype)
+            out = self._result_memory.empty((n, self.dim), dtype)
         else:
             _check_out(out, n, self.dim, dtype)
         source = np.zeros(n, dtype=np.uint8)
@@ -192,6 +198,17 @@ class Grid:
             if live.any():
                 out[live] = self._live(lat[live], lon[live])
         return (out, source) if return_source else out
+
+    def release_memory(self) -> None:
+        """Let go of the memory this grid keeps from dropped results (and its levels').
+
+        `lookup` without `out=` reuses the buffers of up to two large results
+        (16 MB and more) that the caller has dropped, sparing the next results
+        fresh memory's page faults; this returns them to the system."""
+        self._result_memory.release()
+        with self._levels_lock:
+            for level in self._levels.values():
+                level.release_memory()
 
     @property
     def stored_resolutions(self) -> tuple[int, ...]:

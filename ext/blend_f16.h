@@ -55,34 +55,48 @@ static inline void satcle_blend_f16_tail(const uint16_t* const* src, const float
     }
 }
 /* dst[0:n8] for k rows known at compile time (the j loop unrolled, the weights
-   broadcast once per row), written by `store` (0: ordinary, 16 or 32: streaming
-   stores of that many bytes): the blend is compute-bound where its rows are in
-   cache, and the runtime-k loop spent 1.5x the instructions. The sum runs in
-   the same order for any k, so every variant gives the same bits. */
+   broadcast once per row), written by `store`: float32 by ordinary stores (0)
+   or streaming stores of 16 or 32 bytes (16, 32); float16 bits, rounded to
+   nearest even, by ordinary (-1) or 16-byte streaming stores (-16). The blend
+   is compute-bound where its rows are in cache, and the runtime-k loop spent
+   1.5x the instructions. The sum runs in the same order for any k, so every
+   variant gives the same bits. */
 __attribute__((target("avx2,f16c,fma"), always_inline))
 static inline void satcle_blend_f16_fixed(const uint16_t* const* src, const float* w, const int k,
-                                          float* dst, int n8, const int store) {
+                                          void* dst, int n8, const int store) {
     __m256 wv[8];
     const uint16_t* s[8];
+    float* f = (float*)dst;
+    uint16_t* h = (uint16_t*)dst;
     for (int j = 0; j < k; j++) { wv[j] = _mm256_set1_ps(w[j]); s[j] = src[j]; }
     for (int d = 0; d < n8; d += 8) {
         __m256 acc = _mm256_mul_ps(wv[0], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(s[0] + d))));
         for (int j = 1; j < k; j++)
             acc = _mm256_fmadd_ps(wv[j], _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(s[j] + d))), acc);
         if (store == 32) {
-            _mm256_stream_ps(dst + d, acc);
+            _mm256_stream_ps(f + d, acc);
         } else if (store == 16) {
-            _mm_stream_ps(dst + d, _mm256_castps256_ps128(acc));
-            _mm_stream_ps(dst + d + 4, _mm256_extractf128_ps(acc, 1));
+            _mm_stream_ps(f + d, _mm256_castps256_ps128(acc));
+            _mm_stream_ps(f + d + 4, _mm256_extractf128_ps(acc, 1));
+        } else if (store == 0) {
+            _mm256_storeu_ps(f + d, acc);
         } else {
-            _mm256_storeu_ps(dst + d, acc);
+            __m128i half = _mm256_cvtps_ph(acc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (store == -16) _mm_stream_si128((__m128i*)(h + d), half);
+            else _mm_storeu_si128((__m128i*)(h + d), half);
         }
     }
 }
-#define SATCLE_BLEND_F16_STORES(K) \
-    (store == 32 ? satcle_blend_f16_fixed(src, w, K, dst, n8, 32) \
-     : store == 16 ? satcle_blend_f16_fixed(src, w, K, dst, n8, 16) \
-     : satcle_blend_f16_fixed(src, w, K, dst, n8, 0))
+/* satcle_blend_f16_fixed with the k of the call, for one store kind. */
+#define SATCLE_BLEND_F16_BY_K(STORE) do { switch (k) { \
+        case 1: satcle_blend_f16_fixed(src, w, 1, dst, n8, STORE); break; \
+        case 2: satcle_blend_f16_fixed(src, w, 2, dst, n8, STORE); break; \
+        case 3: satcle_blend_f16_fixed(src, w, 3, dst, n8, STORE); break; \
+        case 4: satcle_blend_f16_fixed(src, w, 4, dst, n8, STORE); break; \
+        case 5: satcle_blend_f16_fixed(src, w, 5, dst, n8, STORE); break; \
+        case 6: satcle_blend_f16_fixed(src, w, 6, dst, n8, STORE); break; \
+        case 7: satcle_blend_f16_fixed(src, w, 7, dst, n8, STORE); break; \
+        default: satcle_blend_f16_fixed(src, w, 8, dst, n8, STORE); break; } } while (0)
 __attribute__((target("avx2,f16c,fma")))
 static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
                                   const float* table, float* dst, int dim, int stream) {
@@ -90,21 +104,26 @@ static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, in
        cache (no read-for-ownership), 32 bytes at a time where they are 32-byte
        aligned, else 16 where 16-byte aligned (numpy's own arrays: an `out=`
        the caller allocated; without this the gather is 1.4x slower). */
-    int store = 0;
-    if (stream && dim % 8 == 0)
-        store = ((uintptr_t)dst & 31) == 0 ? 32 : ((uintptr_t)dst & 15) == 0 ? 16 : 0;
     int n8 = dim - dim % 8;
-    switch (k) {
-        case 1: SATCLE_BLEND_F16_STORES(1); break;
-        case 2: SATCLE_BLEND_F16_STORES(2); break;
-        case 3: SATCLE_BLEND_F16_STORES(3); break;
-        case 4: SATCLE_BLEND_F16_STORES(4); break;
-        case 5: SATCLE_BLEND_F16_STORES(5); break;
-        case 6: SATCLE_BLEND_F16_STORES(6); break;
-        case 7: SATCLE_BLEND_F16_STORES(7); break;
-        default: SATCLE_BLEND_F16_STORES(8); break;
-    }
+    if (stream && dim % 8 == 0 && ((uintptr_t)dst & 31) == 0) SATCLE_BLEND_F16_BY_K(32);
+    else if (stream && dim % 8 == 0 && ((uintptr_t)dst & 15) == 0) SATCLE_BLEND_F16_BY_K(16);
+    else SATCLE_BLEND_F16_BY_K(0);
     satcle_blend_f16_tail(src, w, k, table, dst, n8, dim);
+}
+/* The same into float16 bits (dst: an output row, streamed where 16-byte
+   aligned): each vector rounded as it is blended, where blending into a
+   float32 row and converting it after made a second pass. */
+__attribute__((target("avx2,f16c,fma")))
+static void satcle_blend_f16_simd_half(const uint16_t* const* src, const float* w, int k,
+                                       const float* table, uint16_t* dst, int dim) {
+    int n8 = dim - dim % 8;
+    if (((uintptr_t)dst & 15) == 0) SATCLE_BLEND_F16_BY_K(-16);
+    else SATCLE_BLEND_F16_BY_K(-1);
+    for (int d = n8; d < dim; d++) {
+        float acc = w[0] * table[src[0][d]];
+        for (int j = 1; j < k; j++) acc += w[j] * table[src[j][d]];
+        dst[d] = satcle_f32_to_f16(acc);
+    }
 }
 /* The same with 16 values per instruction: one 64-byte (full cache line)
    streaming store per 16 outputs. */
@@ -158,6 +177,8 @@ static int satcle_has_f16_simd(void) {
 static void satcle_blend_f16_simd(const uint16_t* const* src, const float* w, int k,
                                   const float* table, float* dst, int dim, int stream) {}
 static int satcle_has_f16_simd(void) { return 0; }
+static void satcle_blend_f16_simd_half(const uint16_t* const* src, const float* w, int k,
+                                       const float* table, uint16_t* dst, int dim) {}
 static void satcle_blend_f16_avx512(const uint16_t* const* src, const float* w, int k,
                                     const float* table, float* dst, int dim, int stream) {}
 static void satcle_f32_to_f16_row(const float* src, uint16_t* dst, int n, int simd) {

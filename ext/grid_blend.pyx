@@ -24,6 +24,8 @@ ctypedef fused out_t:
 cdef extern from "blend_f16.h":
     void satcle_blend_f16_simd(const uint16_t** src, const float* w, int k,
                                const float* table, float* dst, int dim, int stream) noexcept nogil
+    void satcle_blend_f16_simd_half(const uint16_t** src, const float* w, int k,
+                                    const float* table, uint16_t* dst, int dim) noexcept nogil
     int satcle_has_f16_simd() noexcept nogil
     void satcle_blend_f16_avx512(const uint16_t** src, const float* w, int k,
                                  const float* table, float* dst, int dim, int stream) noexcept nogil
@@ -95,8 +97,17 @@ cdef void blend_row(const stored_t* values, const float* scale, const float* tab
 cdef void blend_row_half(const stored_t* values, const float* scale, const float* table,
                          const int32_t* rows, const float* weights, int k, int dim,
                          uint16_t* dst, int f16_kernel) noexcept nogil:
-    """`blend_row` into float16 bits: blended in float32 on this thread's stack, then rounded."""
+    """`blend_row` into float16 bits: float16 rows on F16C CPUs in one pass, others
+    blended in float32 on this thread's stack, then rounded."""
     cdef float row[MAX_HALF_DIM]
+    cdef const stored_t* src[MAX_K]
+    cdef int j
+    if stored_t is uint16_t:
+        if f16_kernel != F16_TABLE_KERNEL:   # AVX-512 or AVX2: the same bits
+            for j in range(k):
+                src[j] = values + <int64_t>rows[j] * dim
+            satcle_blend_f16_simd_half(<const uint16_t**>src, weights, k, table, dst, dim)
+            return
     blend_row(values, scale, table, rows, weights, k, dim, row, f16_kernel, False)
     satcle_f32_to_f16_row(row, dst, dim, f16_kernel != F16_TABLE_KERNEL)
 

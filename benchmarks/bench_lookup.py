@@ -14,12 +14,13 @@ wrote). Printed side by side, each figure measured in this run:
   verified first);
 * the lookup files: index bytes vs row bytes;
 * in a fresh process after the default open, the first `lookup` of the points vs
-  the best of the following four, into a new output array each call and with
-  `out=` (an array the process wrote before), and beside them the same for an
-  array of the output's size written by numpy alone (what fresh memory costs
-  the process);
+  the best of the following four, into a new output array each call (the
+  previous result dropped: the grid reuses its memory) and with `out=` (an
+  array the process wrote before), and beside them the same for an array of the
+  output's size written by numpy alone (what fresh memory costs the process);
 * points/s of `method="cell"` and `"interp"` (best of 5, all cores; into a new
-  array, with `out=` into a reused one, and float16 output), against the live
+  array each call, the previous one dropped, with `out=` into a reused one, and
+  float16 output), against the live
   encoder and a bandwidth bound: bytes a lookup must touch (K stored rows read,
   one output row written) / copy throughput (read + write; the faster of
   `np.copyto`, one thread, and a copy parallel over all cores, as the lookup is,
@@ -214,7 +215,7 @@ def main() -> None:
           f"the rows alone {verified['seconds'] / rows_alone['seconds']:.2f}x")
     print(f"resident memory added by open: {opened['rss'] / 1e6:,.1f} MB = {opened['rss'] / row_bytes:.1%} of the "
           f"row bytes")
-    for runs, what in ((firsts, "interp into a new array each call"),
+    for runs, what in ((firsts, "interp into a new array each call, the previous one dropped"),
                        (firsts_out, "interp with out=, the caller's array written before the first call")):
         # The median over fresh processes of (first call, best later call), by the ratio of the two.
         first = sorted(runs, key=lambda r: min(r["calls"][1:]) / r["calls"][0])[len(runs) // 2]

@@ -24,8 +24,11 @@ wrote). Printed side by side, each figure measured in this run:
   encoder and a bandwidth bound: bytes a lookup must touch (K stored rows read,
   one output row written) / copy throughput (read + write; the faster of
   `np.copyto`, one thread, and a copy parallel over all cores, as the lookup is,
-  each the best of 5 copies before and 5 after the lookups);
-* the two compiled passes of `interp` alone (`locate`, `gather_blend` with the rows known).
+  each the best of the copies timed before, between and after the lookups:
+  this VM's copy rate moves between runs, 35 to 55 GB/s, and the bound is the best);
+* the two compiled passes of `interp` alone (`locate`, `gather_blend` with the rows known),
+  and the gather writing its rows in the sorted order instead of the caller's, and
+  with every point's rows in cache (its writes alone).
 """
 
 from __future__ import annotations
@@ -188,9 +191,14 @@ def main() -> None:
         grid = open_grid(path, encoder=encoder)
         # The bound is what the machine can do: the best copy before and after the lookups.
         copy_rates = copy_bandwidth()
-        before = copy_rates()
-        steady = measure_steady(grid, lats, lons, gather_blend, spatial_order)
-        copies = {name: max(rate, before[name]) for name, rate in copy_rates().items()}
+        copies = copy_rates()
+
+        def best_copies() -> None:
+            for name, rate in copy_rates().items():
+                copies[name] = max(copies[name], rate)
+
+        steady = measure_steady(grid, lats, lons, gather_blend, spatial_order, best_copies)
+        best_copies()
         cell_rows, _, _ = grid.locate(lats, lons)
         ambiguous = int((cell_rows == AMBIGUOUS).sum())
 
@@ -242,12 +250,14 @@ def main() -> None:
         rate = lats.size / seconds
         bound = bandwidth / touched
         if name == "locate":
-            print("interp, each compiled pass alone (sorted points; the gather writes to the callers' order):")
+            print("interp, each compiled pass alone (sorted points; the gather writes to the callers' order; "
+                  "'in order': to the sorted order; 'writes alone': its rows all in cache):")
         print(f"{name:>18} {rate:>12,.0f} {rate / live_rate:>7.1f}x {touched:>9} {bound:>12,.0f} {rate / bound:>8.0%}")
 
 
-def measure_steady(grid, lats, lons, gather_blend, spatial_order) -> dict[str, float]:
-    """Seconds (best of 5) of each lookup variant and of the two compiled passes of interp."""
+def measure_steady(grid, lats, lons, gather_blend, spatial_order, between) -> dict[str, float]:
+    """Seconds (best of 5) of each lookup variant and of the two compiled passes of interp;
+    `between()` runs after each variant (it times the copies of the bound)."""
     buffer = grid.lookup(lats, lons, method="cell", on_miss="nan")   # reused as a caller would: 64-byte aligned
     half = grid.lookup(lats, lons, method="cell", on_miss="nan", dtype=np.float16)
     timings = {}
@@ -255,13 +265,24 @@ def measure_steady(grid, lats, lons, gather_blend, spatial_order) -> dict[str, f
         timings[method] = best_of(5, lambda: grid.lookup(lats, lons, method=method, on_miss="nan"))
         timings[f"{method} out="] = best_of(5, lambda: grid.lookup(lats, lons, method=method, on_miss="nan",
                                                                     out=buffer))
+        between()
     timings["interp float16"] = best_of(5, lambda: grid.lookup(lats, lons, on_miss="nan", dtype=np.float16))
     timings["interp float16 out="] = best_of(5, lambda: grid.lookup(lats, lons, on_miss="nan", out=half))
+    between()
     order, sorted_lats, sorted_lons = spatial_order(lats, lons)
     _, tri_rows, tri_weights = grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False)
     timings["locate"] = best_of(3, lambda: grid.locate(sorted_lats, sorted_lons, interp=True, exact_cell=False))
     timings["gather"] = best_of(3, lambda: gather_blend(grid._values, grid._scale, grid._half_table, tri_rows,
                                                         tri_weights, buffer, order))
+    between()
+    # What the gather's time is made of: its output rows written in the sorted order
+    # (no scatter), and its writes alone (every point blends row 0's copies, in cache).
+    in_order = np.empty(0, dtype=np.int64)
+    timings["gather in order"] = best_of(3, lambda: gather_blend(grid._values, grid._scale, grid._half_table,
+                                                                 tri_rows, tri_weights, buffer, in_order))
+    cached = np.zeros_like(tri_rows)
+    timings["writes alone"] = best_of(3, lambda: gather_blend(grid._values, grid._scale, grid._half_table, cached,
+                                                              tri_weights, buffer, order))
     return timings
 
 

@@ -45,14 +45,16 @@ static inline void satcle_f32_to_f16_scalar(const float* src, uint16_t* dst, int
 }
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
-/* Columns d..dim-1 that fill no whole vector, through the table. */
+/* Column d of the blend, through the table; the tail: columns d..dim-1 that fill no whole vector. */
+static inline float satcle_blend_f16_column(const uint16_t* const* src, const float* w, int k,
+                                            const float* table, int d) {
+    float acc = w[0] * table[src[0][d]];
+    for (int j = 1; j < k; j++) acc += w[j] * table[src[j][d]];
+    return acc;
+}
 static inline void satcle_blend_f16_tail(const uint16_t* const* src, const float* w, int k,
                                          const float* table, float* dst, int d, int dim) {
-    for (; d < dim; d++) {
-        float acc = w[0] * table[src[0][d]];
-        for (int j = 1; j < k; j++) acc += w[j] * table[src[j][d]];
-        dst[d] = acc;
-    }
+    for (; d < dim; d++) dst[d] = satcle_blend_f16_column(src, w, k, table, d);
 }
 /* dst[0:n8] for k rows known at compile time (the j loop unrolled, the weights
    broadcast once per row), written by `store`: float32 by ordinary stores (0)
@@ -119,11 +121,7 @@ static void satcle_blend_f16_simd_half(const uint16_t* const* src, const float* 
     int n8 = dim - dim % 8;
     if (((uintptr_t)dst & 15) == 0) SATCLE_BLEND_F16_BY_K(-16);
     else SATCLE_BLEND_F16_BY_K(-1);
-    for (int d = n8; d < dim; d++) {
-        float acc = w[0] * table[src[0][d]];
-        for (int j = 1; j < k; j++) acc += w[j] * table[src[j][d]];
-        dst[d] = satcle_f32_to_f16(acc);
-    }
+    for (int d = n8; d < dim; d++) dst[d] = satcle_f32_to_f16(satcle_blend_f16_column(src, w, k, table, d));
 }
 /* The same with 16 values per instruction: one 64-byte (full cache line)
    streaming store per 16 outputs. */

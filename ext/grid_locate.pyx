@@ -6,17 +6,20 @@ The Python-facing layer is `satcle.grid.lookup`; `locate` only fills
 pre-allocated, validated arrays. Geometry is on the unit sphere in float64:
 cell centres are unit vectors, cell edges are great-circle arcs (H3 edges are
 straight lines of a gnomonic face projection, hence great circles) between
-stored vertices (the containing-cell test: ext/cell_edges.pxd).
+stored vertices (the containing-cell test: ext/cell_edges.pxd; the raster
+search for the nearest centre: ext/raster_search.pxd).
 """
 
 from cython.parallel cimport prange
-from libc.math cimport M_PI, cos, floor, fmod
+from libc.math cimport M_PI, cos
 from libc.stdint cimport int32_t, int64_t
 
 from grid_kernels cimport (ABSENT_ROW, AMBIGUOUS_ROW, MISS_ROW, NOT_STORED_ROW, centre_of, index_view,
                            neighbour_count, satcle_prefetch)
 from cell_edges cimport inside_margin
-from sphere cimport triple, unit_vector
+from sphere cimport satcle_has_vector_trig, satcle_unit_vectors, triple
+from raster_search cimport bucket_of, nearest_centre
+
 
 cdef double DEG2RAD = M_PI / 180.0
 
@@ -24,6 +27,9 @@ MISS = MISS_ROW
 AMBIGUOUS = AMBIGUOUS_ROW
 NOT_STORED = NOT_STORED_ROW
 ABSENT = ABSENT_ROW
+# Whether unit vectors come from glibc's vector sin/cos (libmvec, AVX2), four at a time.
+cdef int VECTOR_TRIG_AVAILABLE = satcle_has_vector_trig()
+VECTOR_TRIG = bool(VECTOR_TRIG_AVAILABLE)
 
 cdef enum:
     # Points this many places ahead have their bucket, then their candidate rows,
@@ -38,43 +44,6 @@ cdef enum:
     # Points are processed in chunks of this many, each by one thread: the nearest
     # centres of the chunk, then its cells (and rows), while its data is in cache.
     CHUNK = 2048
-
-
-cdef inline int64_t bucket_of(double lat, double lon, const index_view* ix) noexcept nogil:
-    """Raster bucket of a point in degrees, or -1 outside the raster's box
-    (where no stored centre is within the search radius)."""
-    cdef double r = floor((lat - ix.lat0) / ix.delta)
-    cdef double c, east = fmod(lon - ix.lon0, 360.0)
-    if east < 0.0:
-        east = east + 360.0
-    c = floor(east / ix.delta)
-    if r < 0.0 or r >= ix.n_lat:
-        return -1
-    if c >= ix.n_lon:
-        if not ix.wraps:
-            return -1
-        c = c - ix.n_lon   # 360 degrees east of the west edge, by rounding
-    return <int64_t>r * ix.n_lon + <int64_t>c
-
-
-cdef inline int32_t nearest_centre(const double* p, const index_view* ix, int64_t b, double min_dot) noexcept nogil:
-    """Row of the nearest of bucket b's candidates within the search radius
-    (dot product above min_dot), or -1. The bucket lists every centre within
-    the radius of any of its points, so this is the nearest stored centre."""
-    cdef int64_t k
-    cdef int32_t row, found = -1
-    cdef const float* c
-    cdef double d, best = min_dot
-    if b < 0:
-        return -1
-    for k in range(ix.bucket_offsets[b], ix.bucket_offsets[b + 1]):
-        row = ix.bucket_rows[k]
-        c = &ix.centres[3 * <Py_ssize_t>row]
-        d = p[0] * c[0] + p[1] * c[1] + p[2] * c[2]
-        if d > best:
-            best = d
-            found = row
-    return found
 
 
 cdef inline int32_t containing_row(const double* p, int32_t apex, const index_view* ix,
@@ -241,7 +210,7 @@ cdef void nearest_range(Py_ssize_t i0, Py_ssize_t i1, const double* la, const do
         bucket[i] = bucket_of(la[i0 + i], lo[i0 + i], ix)
         if i >= BUCKET_AHEAD and bucket[i - BUCKET_AHEAD] >= 0:
             satcle_prefetch(&bo[bucket[i - BUCKET_AHEAD]])
-        unit_vector(la[i0 + i], lo[i0 + i], unit + 3 * i)
+    satcle_unit_vectors(la + i0, lo + i0, unit, n, VECTOR_TRIG_AVAILABLE)
     for i in range(n):
         if i + ROWS_AHEAD < n and bucket[i + ROWS_AHEAD] >= 0:
             # Every cache line of the bucket's run (16 rows a line, and the last one).
@@ -398,3 +367,15 @@ def locate(CellIndexView index, const double[::1] lats, const double[::1] lons, 
             i0 = c * CHUNK
             i1 = min(i0 + CHUNK, n)
             locate_chunk(i0, i1, la, lo, &ix, want_triangle, exact_cell, out_cell, out_rows, out_w)
+
+
+def unit_vectors(const double[::1] lats, const double[::1] lons, double[:, ::1] out, bint vector=True):
+    """out (N, 3) = the unit vectors of points in degrees, as `locate` computes
+    them: with libmvec where `VECTOR_TRIG` (and `vector`), else with libm."""
+    cdef Py_ssize_t n = lats.shape[0]
+    if lons.shape[0] != n or out.shape[0] != n or out.shape[1] != 3:
+        raise ValueError("lats, lons and out must have one row per point, out three columns")
+    if n == 0:
+        return
+    with nogil:
+        satcle_unit_vectors(&lats[0], &lons[0], &out[0, 0], n, VECTOR_TRIG_AVAILABLE and vector)

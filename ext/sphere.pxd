@@ -1,6 +1,11 @@
-# Vector geometry on the unit sphere, inline for the kernels (float64, degrees in).
+# Vector geometry on the unit sphere, inline for the kernels (float64), and the
+# unit vectors of points in degrees (unit_vectors.h).
 
-from libc.math cimport M_PI, cos, sin
+
+cdef extern from "unit_vectors.h":
+    void satcle_unit_vectors(const double* lat, const double* lon, double* out, Py_ssize_t n,
+                             int vector) noexcept nogil
+    int satcle_has_vector_trig() noexcept nogil
 
 
 cdef inline double dot3(const double* a, const double* b) noexcept nogil:
@@ -13,10 +18,3 @@ cdef inline double triple(const double* p, const double* b, const double* c) noe
             + p[1] * (b[2] * c[0] - b[0] * c[2])
             + p[2] * (b[0] * c[1] - b[1] * c[0]))
 
-
-cdef inline void unit_vector(double lat, double lon, double* p) noexcept nogil:
-    """Degrees -> p[0:3], the point on the unit sphere (x towards (0, 0), z north)."""
-    cdef double phi = lat * (M_PI / 180.0), lam = lon * (M_PI / 180.0)
-    p[0] = cos(phi) * cos(lam)
-    p[1] = cos(phi) * sin(lam)
-    p[2] = sin(phi)

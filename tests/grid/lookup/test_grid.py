@@ -648,3 +648,23 @@ def test_verified_open_serves_the_very_pages_it_hashed(tmp_path, encoder, monkey
     hashed.clear()
     open_grid(path, encoder=encoder, verify_checksums=False)
     assert hashed == []
+
+
+def test_unit_vectors_agree_with_numpy_on_both_paths(rng):
+    """`locate`'s unit vectors: libmvec four at a time (where VECTOR_TRIG) and libm per point."""
+    from satcle._ext import grid_locate
+
+    n = 10_003                                         # not a multiple of 4: a tail
+    lats = np.concatenate([[90.0, -90.0, 0.0, 45.0, -0.0], rng.uniform(-90.0, 90.0, n - 5)])
+    lons = np.concatenate([[180.0, -180.0, 0.0, -179.999999, 1e-12], rng.uniform(-180.0, 180.0, n - 5)])
+    phi, lam = np.radians(lats), np.radians(lons)
+    expected = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
+    outputs = []
+    for vector in (True, False):
+        out = np.full((n, 3), np.nan)
+        grid_locate.unit_vectors(lats, lons, out, vector=vector)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=2e-15)
+        outputs.append(out)
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=0, atol=2e-15)
+    with pytest.raises(ValueError, match="three columns"):
+        grid_locate.unit_vectors(lats, lons, np.empty((n, 2)))

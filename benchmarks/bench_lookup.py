@@ -25,7 +25,7 @@ wrote). Printed side by side, each figure measured in this run:
   one output row written) / copy throughput (read + write; the faster of
   `np.copyto`, one thread, and a copy parallel over all cores, as the lookup is,
   each the best of the copies timed before, between and after the lookups and
-  in 3 fresh processes: this VM's copy rate moves from 35 to 57 GB/s from one
+  in 3 fresh processes: this VM's copy rate moves from 29 to 57 GB/s from one
   moment or process to the next, and the bound is the best);
 * the two compiled passes of `interp` alone (`locate`, `gather_blend` with the rows known),
   and the gather writing its rows in the sorted order instead of the caller's, and

@@ -78,3 +78,35 @@ def test_keep_zero_keeps_nothing():
     result = memory.empty((100, 4), np.float32)
     del result
     assert memory.nbytes == 0
+
+
+def test_threads_never_share_a_live_buffer():
+    """Many threads taking and dropping results at once: each result keeps its own values."""
+    import threading
+
+    memory = ResultMemory(keep=2, min_bytes=0)
+    failures = []
+    barrier = threading.Barrier(8)
+
+    def work(tag: int) -> None:
+        barrier.wait()
+        held = []
+        for step in range(300):
+            result = memory.empty((64, 16), np.float32)
+            result.fill(tag * 1000 + step)
+            held.append((result, tag * 1000 + step))
+            if len(held) > 3:                      # drop the oldest: its buffer goes back to the pool
+                old, value = held.pop(0)
+                if not (old == value).all():
+                    failures.append((tag, step))
+        for result, value in held:
+            if not (result == value).all():
+                failures.append((tag, -1))
+
+    threads = [threading.Thread(target=work, args=(tag,)) for tag in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert memory.nbytes <= 2 * (64 * 16 * 4 + 64)

@@ -17,8 +17,8 @@ LIBMVEC = (sys.platform.startswith("linux") and platform.machine() in ("x86_64",
 # One extension per topic, as h3-py splits its _cy/: the basis, and the grid
 # lookup's point location, row blending and spatial sort, and the fused bias +
 # sine of the encoder (shared declarations in ext/grid_kernels.pxd,
-# ext/cell_edges.pxd, ext/raster_search.pxd and ext/sphere.pxd; C in
-# ext/blend_f16.h, ext/prefetch.h and ext/unit_vectors.h).
+# ext/cell_edges.pxd, ext/raster_search.pxd, ext/sphere.pxd and ext/omp_threads.pxd;
+# C in ext/blend_f16.h, ext/prefetch.h, ext/unit_vectors.h and ext/omp_threads.h).
 KERNELS = ["spherical_harmonics", "grid_locate", "grid_blend", "grid_sort", "sine_layer"]
 
 extensions = [
@@ -27,7 +27,7 @@ extensions = [
         [f"ext/{name}.pyx"],
         include_dirs=["ext"],
         depends=["ext/grid_kernels.pxd", "ext/cell_edges.pxd", "ext/raster_search.pxd", "ext/sphere.pxd",
-                 "ext/blend_f16.h", "ext/prefetch.h", "ext/unit_vectors.h"],
+                 "ext/blend_f16.h", "ext/prefetch.h", "ext/unit_vectors.h", "ext/omp_threads.pxd", "ext/omp_threads.h"],
         extra_compile_args=["-O3", *OPENMP],
         extra_link_args=OPENMP,
         **({"define_macros": [("SATCLE_LIBMVEC", "1")], "libraries": ["mvec", "m"]}

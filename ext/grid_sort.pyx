@@ -7,17 +7,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int satcle_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int satcle_max_threads(void) { return 1; }
-    #endif
-    """
-    int satcle_max_threads() noexcept nogil
+from omp_threads cimport satcle_max_threads
 
 
 cdef enum:

@@ -8,8 +8,9 @@ output's dtype.
 """
 
 from cython.parallel cimport prange
-from openmp cimport omp_get_max_threads
 from libc.math cimport M_PI, cos, sin, sqrt
+
+from omp_threads cimport satcle_max_threads
 
 ctypedef fused real_out:
     float
@@ -188,7 +189,7 @@ def fill_real_sh(const double[::1] lats, const double[::1] lons, int degree,
     if n == 0:
         return
     if num_threads <= 0:
-        num_threads = omp_get_max_threads()
+        num_threads = satcle_max_threads()
     # Raw pointers inside the loop: passing memoryview slices to a cdef function
     # touches their shared reference count, which serialises the threads.
     cdef const double* a_p = &a[0, 0]

@@ -1,5 +1,43 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# With SATCLE_REQUIRE_DATA=1 a test whose data folder is missing fails instead of skipping:
+# set it wherever the evaluation data exists (docs/EVALUATION.md, "Data").
+REQUIRE_DATA = "SATCLE_REQUIRE_DATA"
+_missing_data: list[str] = []
+
+
+def needs_data(folder: Path | None, what: str):
+    """Mark a test that reads `folder` (`what` names it): skipped where the folder is missing,
+    a failure there when $SATCLE_REQUIRE_DATA is 1."""
+    return pytest.mark.needs_data(folder=folder, what=what)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_data(folder, what): reads a data folder that may be absent")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_data"):
+        folder = mark.kwargs["folder"]
+        if folder is not None and Path(folder).is_dir():
+            continue
+        message = (f"{mark.kwargs['what']} not found ({folder or 'no data folder'}): set SATCLE_EVAL_DATA "
+                   "to the evaluation data folder (docs/EVALUATION.md)")
+        if os.environ.get(REQUIRE_DATA) == "1":
+            pytest.fail(f"{message}; {REQUIRE_DATA}=1 makes a missing data folder a failure")
+        _missing_data.append(item.nodeid)
+        pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _missing_data:
+        terminalreporter.write_line(
+            f"satcle: {len(_missing_data)} test(s) did not run because their data folder is missing; "
+            f"set SATCLE_EVAL_DATA and {REQUIRE_DATA}=1 to run them (docs/EVALUATION.md)", yellow=True)
 
 
 @pytest.fixture

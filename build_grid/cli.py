@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import h3
 import typer
 
-from satcle.cli_failure import EXIT_NEGATIVE, fail, one_line, user_errors
+from satcle.cli_failure import EXIT_NEGATIVE, CommandApp, fail, one_line
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
 from satcle.core.paths import DEFAULT_GRID
 
-app = typer.Typer(
+app = CommandApp(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
     no_args_is_help=True,
     add_completion=False,
@@ -46,12 +45,10 @@ def serve(
                     fg=typer.colors.YELLOW, err=True)
     try:
         run_server(grid_dir, host=host, port=port, verbose=verbose, echo=lambda line: typer.echo(line, err=False))
-    except (SatcleError, ValueError) as exc:  # first: a missing grid is also an OSError
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    except SatcleError:   # a missing grid is also an OSError: the failure path says what it is
+        raise
     except OSError as exc:
-        typer.secho(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
 
 
 @app.command()
@@ -105,16 +102,14 @@ def build(
     """
     from .engine import BuildConfig, build_grid, estimated_bytes, format_size, free_disk_bytes, output_dir
 
-    with user_errors():
-        config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
-                             workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
-        target = output_dir(config)
+    config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
+                         workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
+    target = output_dir(config)
     need, free = estimated_bytes(res, coverage, dtype, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {format_size(need)}, {format_size(free)} are free at {target}",
                     fg=typer.colors.YELLOW, err=True)
-    with user_errors():
-        summary = build_grid(config)
+    summary = build_grid(config)
     typer.echo(
         f"{summary.out}: {summary.cells:,} cells, {summary.nbytes / 1e6:,.1f} MB "
         f"({summary.nbytes / max(summary.cells, 1):,.0f} bytes/cell), {summary.seconds:,.1f} s "
@@ -132,7 +127,7 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     from satcle.grid.format.duckdb_view import search_path_sql
     from satcle.grid.format.store import DUCKDB_FILE, read_manifest
 
-    manifest = _or_exit(read_manifest, grid_dir)
+    manifest = read_manifest(grid_dir)
     nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
     lines = {
         "model": f"{manifest.model_name} (sha256 {manifest.model_sha256[:16]}...)",
@@ -144,8 +139,7 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
         "partitions": f"{len(manifest.partitions):,} (ancestors at resolution {manifest.partition_resolution})",
         "size": f"{nbytes / 1e6:,.1f} MB ({nbytes / max(manifest.total_cells, 1):,.0f} bytes/cell)",
         "lookup": (f"{sum(f.bytes for f in manifest.lookup.files) / 1e6:,.1f} MB of lookup files (rows and index, "
-                   "memory-mapped by open_grid)" if manifest.lookup is not None
-                   else "no lookup files (previous format): re-run the build command to add them"),
+                   "memory-mapped by open_grid)" if manifest.lookup is not None else "none"),
         "pyramid": (", ".join(f"r{level.resolution}: {level.rows:,}" for level in manifest.pyramid)
                     + f" cells ({sum(level.bytes for level in manifest.pyramid) / 1e6:,.1f} MB; parents = mean of "
                     f"their stored children, {sum(level.partial_parents for level in manifest.pyramid):,} over "
@@ -167,27 +161,21 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
 def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """Check every file of a grid against its manifest; exit 1 naming bad files.
 
-    Every file's checksum; every partition's sha256, schema, rows, recorded grid
-    identity and values (decoded with Parquet page checksums, all finite); every
+    The manifest's own checksum; every file's checksum; every partition's schema,
+    rows, recorded grid identity and values (decoded with Parquet page checksums, all finite); every
     lookup file's size, shape and values (all finite); and that satcle.duckdb holds
     exactly the view the builder writes for this manifest.
     """
     from satcle.grid.format.store import read_manifest
     from satcle.grid.format.verify import verify_grid
 
-    problems = _or_exit(verify_grid, grid_dir)
+    problems = verify_grid(grid_dir)
     for problem in problems:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if problems:
         raise typer.Exit(EXIT_NEGATIVE)
     manifest = read_manifest(grid_dir)
-    if not manifest.checksums:
-        typer.secho(f"note: {grid_dir} was written before checksums, so it is not verified when opened; re-run the "
-                    "`satcle-grid build` that wrote it (same options, --out this directory) to add them",
-                    fg=typer.colors.YELLOW, err=True)
-    files = {p.file for p in manifest.partitions} | manifest.checksums.keys()
-    files |= {f.file for f in manifest.lookup.files} if manifest.lookup is not None else set()
-    typer.echo(f"{grid_dir}: all {len(files)} files match the manifest")
+    typer.echo(f"{grid_dir}: the manifest and all {len(manifest.checksums)} files it lists match")
 
 
 @app.command()
@@ -201,11 +189,10 @@ def query(
     """Run SQL against a grid and print the result."""
     from satcle.grid.sql import connect
 
-    con = _or_exit(connect, grid_dir)
-    with _sql_errors():
-        relation = con.sql(sql)
-        if relation is not None:
-            relation.show(max_rows=max_rows)   # runs the query: its errors (e.g. in satcle_embedding) come here
+    con = connect(grid_dir)
+    relation = con.sql(sql)
+    if relation is not None:
+        relation.show(max_rows=max_rows)   # runs the query: its errors (e.g. in satcle_embedding) come here
 
 
 @app.command()
@@ -232,7 +219,7 @@ def sql(
     from satcle.grid.sql import shell_sql
 
     program = _duckdb_command_line(duckdb_cli)
-    statements = _or_exit(shell_sql, grid_dir, arrow_lambda=_duckdb_version(program) < (1, 3))
+    statements = shell_sql(grid_dir, arrow_lambda=_duckdb_version(program) < (1, 3))
     with tempfile.TemporaryDirectory(prefix="satcle-sql-") as tmp:
         init = Path(tmp) / "grid.sql"
         init.write_text(statements)
@@ -289,8 +276,7 @@ def similar(
     """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
     from satcle.grid.sql import most_similar_cells
 
-    with _sql_errors():
-        rows = _or_exit(most_similar_cells, grid_dir, lat, lon, k)
+    rows = most_similar_cells(grid_dir, lat, lon, k)
     if not rows:
         fail(f"({lat}, {lon}) lies outside the grid's coverage", EXIT_NEGATIVE)
     typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
@@ -298,25 +284,9 @@ def similar(
         typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
 
 
-@contextmanager
-def _sql_errors() -> Iterator[None]:
-    """A DuckDB error raised inside (bad SQL, an error in a function it calls) as one ``error:`` line, exit 2."""
-    import duckdb
-
-    try:
-        yield
-    except duckdb.Error as exc:
-        fail(one_line(str(exc)))
-
-
 def _shell_quoted(text: str) -> str:
     """`text` as one POSIX shell word in double quotes (SQL's single quotes stay readable)."""
     return '"' + re.sub(r'([\\"$`])', r'\\\1', text) + '"'
-
-
-def _or_exit(function, *args, **kwargs):
-    with user_errors():
-        return function(*args, **kwargs)
 
 
 if __name__ == "__main__":  # pragma: no cover

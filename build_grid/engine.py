@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -47,6 +46,7 @@ from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution
 from satcle.geo.land import LandMask
 from satcle.grid.format.duckdb_view import write_database
 from satcle.grid.format.reader import table_from_partitions
+from satcle.grid.format.verify import OTHER_GRID, footer_problem
 from satcle.grid.format.store import (
     COVERAGES,
     DUCKDB_FILE,
@@ -57,7 +57,7 @@ from satcle.grid.format.store import (
     Manifest,
     PartitionInfo,
 )
-from satcle.model import LocationEncoder, load_encoder
+from satcle.model import LocationEncoder, available_models, load_encoder, resolve_model
 from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
@@ -130,7 +130,6 @@ class PartitionResult:
     parent: int
     file: str | None
     rows: int
-    sha256: str | None
     built: bool
     nbytes: int
     checksum: str | None = None
@@ -212,27 +211,27 @@ def build_partition(parent: int, recorded: str | None, identity: Manifest, root:
     grid `identity` (its manifest in progress).
 
     An existing file is kept only if its checksum is the one recorded when it was
-    written: its journal entry, else `recorded` (the finished manifest's). Any
-    other file (damaged, or written before checksums) is rebuilt."""
+    written (its journal entry, else `recorded`: the finished manifest's) and its
+    footer is of this grid (`kept_rows`). Any other file (damaged, or of an earlier
+    format) is rebuilt."""
     output = GridOutput(root)
     relative = partition_file(parent)
-    expected = identity.partition_metadata(parent)
     if output.exists(relative):
         data = output.read_bytes(relative)
-        rows = verified_rows(data, expected)
         journal = journal_file(relative)
         if output.exists(journal):
             recorded = output.read_bytes(journal).decode(errors="replace").strip()
         checksum = bytes_checksum(data)
-        if rows is not None and checksum == recorded:
-            return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data),
-                                   checksum)
+        rows = kept_rows(relative, data, identity) if checksum == recorded else None
+        if rows is not None:
+            return PartitionResult(parent, relative, rows, False, len(data), checksum)
     plugin = get_worker().plugins[ENCODER_PLUGIN]
     cells, lats, lons = covered_cells_and_centres(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
-        return PartitionResult(parent, None, 0, None, False, 0)
+        return PartitionResult(parent, None, 0, False, 0)
     neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
-    table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
+    table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors,
+                               metadata=identity.partition_metadata(parent),
                                batch_size=batch_size, centres=(lats, lons))
     return _write_partition(output, parent, table)
 
@@ -244,29 +243,26 @@ def _write_partition(output: GridOutput, parent: int, table: pa.Table) -> Partit
     output.write_bytes(relative, data)
     # After the file: a file without its entry (a crash in between) is rebuilt on resume.
     output.write_bytes(journal_file(relative), checksum.encode())
-    return PartitionResult(parent, relative, table.num_rows, hashlib.sha256(data).hexdigest(), True, len(data),
-                           checksum)
+    return PartitionResult(parent, relative, table.num_rows, True, len(data), checksum)
 
 
-def verified_rows(data: bytes, expected_metadata: dict[str, str]) -> int | None:
-    """Rows of a partition file if it is whole and of this grid, else None (rebuild it).
-
-    Whole: it decodes completely (files appear only by atomic rename). A file of
-    another grid (other model, resolution, dtype...) raises GridBuildError
-    rather than being silently overwritten.
-    """
+def kept_rows(relative: str, data: bytes, identity: Manifest) -> int | None:
+    """Rows of the partition file `relative` (its bytes `data`, whose checksum is the
+    one recorded when it was written) if its footer is of the grid `identity`
+    (`satcle.grid.format.verify.footer_problem`, the check every open runs), else None
+    (rebuild it: unreadable, or of an earlier format). A file of another grid (other
+    model, resolution, dtype...) raises GridBuildError rather than being silently
+    overwritten."""
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        metadata = pq.read_metadata(pa.BufferReader(data))
     except (pa.ArrowException, OSError):
         return None
-    found = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    differing = {k for k, v in expected_metadata.items() if found.get(k) != v}
-    if differing:
-        raise GridBuildError(
-            f"partition {expected_metadata['satcle_parent']} belongs to another build "
-            f"(differs in {sorted(differing)}); use another --out or delete it"
-        )
-    return table.num_rows
+    problem = footer_problem(relative, metadata, identity)
+    if problem is not None and OTHER_GRID in problem:
+        raise GridBuildError(f"{problem}: use another --out or delete it")
+    if problem is not None or footer_problem(relative, metadata, identity, keys=("satcle_format_version",)):
+        return None
+    return metadata.num_rows
 
 
 def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
@@ -279,8 +275,9 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     out = output_dir(config, identity.model_name)
     output = GridOutput(out)
     output.refuse_non_directory()
-    # Workers resolve the model themselves: a path must be absolute to mean the same there.
-    model_ref = str(Path(config.model).resolve()) if Path(config.model).exists() else str(config.model)
+    # Workers load the model themselves: a shipped name is the shipped model there too
+    # (`resolve_model`); a directory is passed absolute, to mean the same there.
+    model_ref = config.model if config.model in available_models() else str(resolve_model(config.model).resolve())
 
     parents = _largest_first(cells_at_resolution(identity.partition_resolution), config)
     results: list[PartitionResult] = []
@@ -372,7 +369,7 @@ def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResul
     grids) and then the manifest, with every file's checksum, last; then drop the
     build journal. Returns the manifest and the seconds spent on the pyramid."""
     results = sorted(results, key=lambda r: r.parent)
-    partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
+    partitions = tuple(PartitionInfo(r.file, r.rows) for r in results if r.file is not None)
     pyramid_seconds = 0.0
     checksums = {r.file: r.checksum for r in results if r.file is not None}
     manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)

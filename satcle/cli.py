@@ -15,14 +15,14 @@ import numpy as np
 import typer
 
 from .cli_plot import plot_app
-from .cli_failure import USER_ERRORS, fail
+from .cli_failure import CommandApp
 from .core.errors import InvalidArgumentError
 from .core.threads import MAX_THREADS
 from .embed_file import OUTPUT_SUFFIXES
 from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
 from .evaluation.tasks import DATA_ENV, TASKS
 
-app = typer.Typer(
+app = CommandApp(
     help="SatCLE location embeddings: (lat, lon) in degrees -> 256-d vectors.",
     no_args_is_help=True,
     add_completion=False,
@@ -63,43 +63,37 @@ def embed(
     """Embed coordinates with a location encoder or a precomputed grid."""
     from .embed_file import choose_embedder, embed_file
 
-    try:
-        if output is not None:
-            _check_output(output)   # before reading or encoding anything
-        if input is not None:
-            if points:
-                raise InvalidArgumentError("give POINTS or --input, not both")
-            if output is None:
-                raise InvalidArgumentError("--input needs --output FILE (.parquet, .csv or .npy)")
-            if on_bad_row not in ("error", "null"):
-                raise InvalidArgumentError(f"--on-bad-row must be 'error' or 'null', got {on_bad_row!r}")
-            from .core.points import PointReader
+    if output is not None:
+        _check_output(output)   # before reading or encoding anything
+    if input is not None:
+        if points:
+            raise InvalidArgumentError("give POINTS or --input, not both")
+        if output is None:
+            raise InvalidArgumentError("--input needs --output FILE (.parquet, .csv or .npy)")
+        if on_bad_row not in ("error", "null"):
+            raise InvalidArgumentError(f"--on-bad-row must be 'error' or 'null', got {on_bad_row!r}")
+        from .core.points import PointReader
 
-            reader = PointReader(input, lat=lat_column, lon=lon_column)
-            embedder = choose_embedder(grid, live, model, batch_size)
-            typer.echo(f"embedding with {embedder.description}", err=True)
-            done = embed_file(reader, output, embedder, on_bad_row=on_bad_row, progress=progress)
-            nulls = f", {done.null_rows} null (bad rows)" if done.null_rows else ""
-            typer.echo(f"wrote {done.rows} x {embedder.dim} embeddings{nulls} to {output} in {done.seconds:.1f} s "
-                       f"({done.rows / max(done.seconds, 1e-9):,.0f} rows/s)")
-            return
-        lats, lons = _parse_points(points or [])
-        # A few points: the live encoder answers exactly in milliseconds, sooner than a grid opens.
-        embedder = choose_embedder(grid, live or grid is None, model, batch_size)
+        reader = PointReader(input, lat=lat_column, lon=lon_column)
+        embedder = choose_embedder(grid, live, model, batch_size)
         typer.echo(f"embedding with {embedder.description}", err=True)
-        embeddings = embedder.embed(lats, lons)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+        done = embed_file(reader, output, embedder, on_bad_row=on_bad_row, progress=progress)
+        nulls = f", {done.null_rows} null (bad rows)" if done.null_rows else ""
+        typer.echo(f"wrote {done.rows} x {embedder.dim} embeddings{nulls} to {output} in {done.seconds:.1f} s "
+                   f"({done.rows / max(done.seconds, 1e-9):,.0f} rows/s)")
+        return
+    lats, lons = _parse_points(points or [])
+    # A few points: the live encoder answers exactly in milliseconds, sooner than a grid opens.
+    embedder = choose_embedder(grid, live or grid is None, model, batch_size)
+    typer.echo(f"embedding with {embedder.description}", err=True)
+    embeddings = embedder.embed(lats, lons)
     if output is None:
         np.set_printoptions(precision=4, suppress=True)
         for lat, lon, row in zip(lats, lons, embeddings):
             typer.echo(f"{lat:9.4f} {lon:10.4f}  {row[:6]} ... ({row.size} values)")
         typer.echo("use --output FILE.npy|.parquet|.csv for all values", err=True)
         return
-    try:
-        _write_embeddings(output, lats, lons, embeddings)
-    except USER_ERRORS as exc:   # e.g. no permission to write there
-        fail(str(exc))
+    _write_embeddings(output, lats, lons, embeddings)
     typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
 
 
@@ -173,31 +167,28 @@ def evaluate(
     from .evaluation.splits import SPLITS
     from .evaluation.tasks import default_data_dir
 
-    try:
-        splits = SPLITS if split == "both" else (split,)
-        if split != "both" and split not in SPLITS:
-            raise InvalidArgumentError(f"--split must be random, spatial or both, got {split!r}")
-        user_task = None
-        if labels is not None:
-            if not target:
-                raise InvalidArgumentError("--labels needs --target COLUMN")
-            user_task = load_labels(labels, target, task)
-        elif target or task:
-            raise InvalidArgumentError("--target and --task go with --labels FILE")
-        chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
-        config = BenchmarkConfig(
-            tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
-            continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
-            threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
-            data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
-        )
-        if out is None:
-            out = Path(f"eval-{target}.md") if labels is not None else Path("docs/EVALUATION.md")
-        command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
-        result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
-        md, js = write_report(out, result, command)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    splits = SPLITS if split == "both" else (split,)
+    if split != "both" and split not in SPLITS:
+        raise InvalidArgumentError(f"--split must be random, spatial or both, got {split!r}")
+    user_task = None
+    if labels is not None:
+        if not target:
+            raise InvalidArgumentError("--labels needs --target COLUMN")
+        user_task = load_labels(labels, target, task)
+    elif target or task:
+        raise InvalidArgumentError("--target and --task go with --labels FILE")
+    chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
+    config = BenchmarkConfig(
+        tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
+        continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
+        threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
+        data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
+    )
+    if out is None:
+        out = Path(f"eval-{target}.md") if labels is not None else Path("docs/EVALUATION.md")
+    command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
+    result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
+    md, js = write_report(out, result, command)
     if labels is not None:
         typer.echo(summary_table(result))
     typer.echo(f"wrote {md} and {js} ({time.strftime('%H:%M:%S')}, {result.runtime_s / 60:.1f} min)")
@@ -253,39 +244,36 @@ def train(
 
     import torch
 
-    try:
-        from .training import TrainingRun, get_preset, run_training
+    from .training import TrainingRun, get_preset, run_training
 
-        chosen = get_preset(preset)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
-                                batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
-                                warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
-                                first_layer_lr_scale=first_layer_lr_scale,
-                                anchor_weight=anchor_weight, min_location_r2=min_location_r2,
-                                image_hidden=image_hidden, damping_degree=damping_degree,
-                                retention_weight=retention_weight, retention_degree=retention_degree,
-                                retention_model=retention_model)
-        refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
-        refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
-                                         spatial=refinement.spatial and not no_spatial)
-        chosen = chosen.replace(
-            contrastive=contrastive, refinement=refinement,
-            dino=_override(chosen.dino, epochs=dino_epochs),
-            encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
-            tile_count=tiles if tiles is not None else chosen.tile_count,
-            tile_size=tile_size if tile_size is not None else chosen.tile_size,
-        )
-        from .evaluation.tasks import default_data_dir
+    chosen = get_preset(preset)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
+                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
+                            warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
+                            first_layer_lr_scale=first_layer_lr_scale,
+                            anchor_weight=anchor_weight, min_location_r2=min_location_r2,
+                            image_hidden=image_hidden, damping_degree=damping_degree,
+                            retention_weight=retention_weight, retention_degree=retention_degree,
+                            retention_model=retention_model)
+    refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
+    refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
+                                     spatial=refinement.spatial and not no_spatial)
+    chosen = chosen.replace(
+        contrastive=contrastive, refinement=refinement,
+        dino=_override(chosen.dino, epochs=dino_epochs),
+        encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
+        tile_count=tiles if tiles is not None else chosen.tile_count,
+        tile_size=tile_size if tile_size is not None else chosen.tile_size,
+    )
+    from .evaluation.tasks import default_data_dir
 
-        run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
-                          command=shlex.join(["satcle", "train", *sys.argv[2:]]),
-                          model_name=name, description=description, notes=notes, monitor=monitor,
-                          monitor_data=eval_data if eval_data is not None else default_data_dir())
-        model_dir = run_training(run, progress=not quiet, log=typer.echo)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
+                      command=shlex.join(["satcle", "train", *sys.argv[2:]]),
+                      model_name=name, description=description, notes=notes, monitor=monitor,
+                      monitor_data=eval_data if eval_data is not None else default_data_dir())
+    model_dir = run_training(run, progress=not quiet, log=typer.echo)
     from .training.device import is_main_process
 
     if is_main_process():
@@ -307,22 +295,19 @@ def plot_smoothing_command(
     """Tiles, their last-layer CLS attention and their causally smoothed version, side by side."""
     import torch
 
-    try:
-        from .model.vision import load_vision_encoder
-        from .training import get_preset
-        from .training.pipeline import make_dataset
-        from .training.plot import plot_smoothing
+    from .model.vision import load_vision_encoder
+    from .training import get_preset
+    from .training.pipeline import make_dataset
+    from .training.plot import plot_smoothing
 
-        chosen = get_preset(preset)
-        chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
-                                tile_count=tiles if tiles is not None else chosen.tile_count,
-                                tile_size=tile_size if tile_size is not None else chosen.tile_size)
-        dataset, _ = make_dataset(chosen, data, progress=False)
-        backbone = load_vision_encoder(vision_dir / "backbone")
-        images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
-        path = plot_smoothing(backbone, images, causal_quantile, out)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    chosen = get_preset(preset)
+    chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
+                            tile_count=tiles if tiles is not None else chosen.tile_count,
+                            tile_size=tile_size if tile_size is not None else chosen.tile_size)
+    dataset, _ = make_dataset(chosen, data, progress=False)
+    backbone = load_vision_encoder(vision_dir / "backbone")
+    images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
+    path = plot_smoothing(backbone, images, causal_quantile, out)
     typer.echo(f"wrote {path}")
 
 

@@ -107,6 +107,11 @@ def embed_file(reader: PointReader, output: str | Path, embedder: Embedder, *, o
         raise InvalidArgumentError(f"{output} is the input file; choose another output")
     if EMBEDDING_COLUMN in reader.schema.names and suffix == ".parquet":
         raise InvalidArgumentError(f"{reader.path} already has a column {EMBEDDING_COLUMN!r}")
+    taken = [name for name in reader.schema.names if name in csv_embedding_names(embedder.dim)]
+    if taken and suffix == ".csv":
+        raise InvalidArgumentError(f"{reader.path} has column(s) {taken}, which the embedding's CSV columns "
+                                   f"e0..e{embedder.dim - 1} would repeat: rename them, or write .parquet (one "
+                                   f"{EMBEDDING_COLUMN!r} column) or .npy")
     started = time.perf_counter()
     rows = nulls = 0
     bar = tqdm(total=reader.num_rows, unit=" rows", unit_scale=True, file=sys.stderr, disable=not progress,
@@ -160,11 +165,16 @@ class _ParquetSink:
         self.writer.close()
 
 
+def csv_embedding_names(dim: int) -> list[str]:
+    """The CSV output's embedding columns: e0..e{dim-1}."""
+    return [f"e{i}" for i in range(dim)]
+
+
 class _CsvSink(_ParquetSink):
     def __init__(self, path: Path, schema: pa.Schema, dim: int):
         import pyarrow.csv as pacsv
 
-        self.schema = pa.schema([*schema, *(pa.field(f"e{i}", pa.float32()) for i in range(dim))])
+        self.schema = pa.schema([*schema, *(pa.field(name, pa.float32()) for name in csv_embedding_names(dim))])
         self.writer = pacsv.CSVWriter(path, self.schema)
 
     def write(self, columns: pa.RecordBatch, embeddings: np.ndarray, null: np.ndarray) -> None:

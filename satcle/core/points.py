@@ -73,8 +73,9 @@ class PointReader:
     lat, lon: the coordinate columns (degrees). chunk_rows: rows per Parquet chunk
     (default `DEFAULT_CHUNK_ROWS`; CSV chunks are blocks of `CSV_BLOCK_BYTES`). `schema` is that of the chunks'
     `columns`; `num_rows` is known up front for Parquet, None for CSV. Raises
-    PointFileError for an unsupported suffix, a missing file or column, or a
-    coordinate column that is neither numbers nor text; OSError passes through.
+    PointFileError for an unsupported suffix, a missing file or column, a column
+    name used twice, or a coordinate column that is neither numbers nor text;
+    OSError passes through.
     """
 
     def __init__(self, path: str | os.PathLike, *, lat: str = "lat", lon: str = "lon",
@@ -102,6 +103,10 @@ class PointReader:
             parquet = pq.ParquetFile(self.path)
             schema = parquet.schema_arrow
             self.num_rows = parquet.metadata.num_rows
+        repeated = duplicated_names(schema.names)
+        if repeated:
+            raise PointFileError(f"{self.path}: column name(s) {repeated} appear more than once; rename them so "
+                                 "that each column has its own name")
         missing = [name for name in (lat, lon) if name not in schema.names]
         if missing:
             raise PointFileError(f"{self.path} has no column(s) {missing}; it has {schema.names} "
@@ -156,6 +161,16 @@ class PointReader:
             lons[bad] = 0.0
             yield PointChunk(batch, lats, wrap_longitude(lons), bad, start, self.lat, self.lon)
             start += batch.num_rows
+
+
+def duplicated_names(names: list[str]) -> list[str]:
+    """The names that occur more than once in `names`, in order of first occurrence."""
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
 
 
 def _as_float64(column: pa.Array) -> np.ndarray:

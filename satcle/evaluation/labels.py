@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.coordinates import wrap_longitude
 from ..core.errors import EvaluationConfigError
+from ..core.points import duplicated_names
 from .tasks import CLASSIFICATION, REGRESSION, TaskData
 
 #: Fewer usable rows than this cannot fill a 7:1:2 split with a meaningful test set.
@@ -38,6 +39,10 @@ def load_labels(path: Path, target: str, kind: str | None = None) -> TaskData:
     if kind not in (None, REGRESSION, CLASSIFICATION):
         raise EvaluationConfigError(f"task kind must be {REGRESSION!r} or {CLASSIFICATION!r}, got {kind!r}")
     table = _read_table(path)
+    repeated = duplicated_names(table.column_names)
+    if repeated:
+        raise EvaluationConfigError(f"{path.name}: column name(s) {repeated} appear more than once; rename them so "
+                                    "that each column has its own name")
     missing = [c for c in ("lat", "lon", target) if c not in table.column_names]
     if missing:
         raise EvaluationConfigError(f"{path.name} has no column(s) {missing}; it has {table.column_names}")

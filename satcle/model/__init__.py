@@ -1,6 +1,6 @@
 """Model layer: spherical harmonics, Siren, the location encoder and its files."""
 
-from .checkpoint import available_models, load_encoder, save_encoder
+from .checkpoint import available_models, load_encoder, resolve_model, save_encoder
 from .location_encoder import EncoderConfig, LocationEncoder
 from .siren import Siren, SirenLayer
 from .spherical_harmonics import spherical_harmonics, spherical_harmonics_torch
@@ -12,6 +12,7 @@ __all__ = [
     "SirenLayer",
     "available_models",
     "load_encoder",
+    "resolve_model",
     "save_encoder",
     "spherical_harmonics",
     "spherical_harmonics_torch",

@@ -25,7 +25,6 @@ from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, read_manifest
 from satcle.grid.format.verify import verify_grid
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 def config(out, **options):

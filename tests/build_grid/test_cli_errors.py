@@ -9,9 +9,6 @@ from build_grid.cli import app
 runner = CliRunner()
 
 
-pytestmark = pytest.mark.usefixtures("private_index_cache")
-
-
 @pytest.fixture(scope="module")
 def grid_dir(tiny_grid):
     return tiny_grid[0]

@@ -12,8 +12,6 @@ import pytest
 
 from satcle.grid.format.store import DUCKDB_FILE, read_manifest
 
-pytestmark = pytest.mark.usefixtures("private_index_cache")
-
 
 def grid_sql(grid_dir, *args):
     """Run ``satcle-grid sql grid_dir *args`` in a fresh process: (returncode, stdout, stderr)."""

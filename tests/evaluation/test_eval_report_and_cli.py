@@ -80,7 +80,7 @@ def test_eval_command_rejects_unknown_names(tmp_path):
 def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_pair(tmp_path, monkeypatch, grid_manifest):
     import satcle.grid.lookup
     from satcle.core.errors import GridFormatError
-    from satcle.grid.store_format import write_manifest
+    from satcle.grid.format.store import write_manifest
 
     grid = tmp_path / "grid"
     write_manifest(grid, grid_manifest)

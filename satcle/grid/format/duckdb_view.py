@@ -3,6 +3,9 @@ its partitions and the levels of its pyramid, every stored resolution (``res``).
 
 One definition, used by the builder (for ``satcle.duckdb``) and by `satcle.connect`.
 Embeddings are dequantised in the view, so SQL always sees float32 vectors.
+Paths reach DuckDB as data, never as patterns: DuckDB expands ``* ? [`` in the
+paths its readers are given, so each is written with those characters escaped
+(`_path_literal`), and a folder ``g[3]`` reads its own files, not ``g3``'s.
 
 ``satcle.duckdb`` is portable: written in DuckDB storage format `STORAGE_VERSION`
 (readable by DuckDB 1.1 and later), its view names the partitions relative to the
@@ -12,8 +15,8 @@ against the working directory first, then the directories of its
 and from anywhere else after ``SET file_search_path = '<grid dir>'``
 (`search_path_sql`). Whatever directory they resolve in, each row of the view
 requires that the ``manifest.json`` DuckDB found is byte for byte the build's
-(its sha256, less the manifest's checksum of ``satcle.duckdb`` itself, which
-cannot be known before the file is written) and that the row's file lies in
+(its sha256, less the manifest's checksum of ``satcle.duckdb`` itself and its own
+``manifest_checksum``, which cannot be known before the file is written) and that the row's file lies in
 ``partitions/`` next to that manifest, else the query raises: it returns no row
 of another grid's files.
 
@@ -32,13 +35,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import DiskFullError, GridBuildError
-from .store import DUCKDB_FILE, MANIFEST_FILE, PARTITIONS_DIR, PYRAMID_DIR, Manifest
+from .store import DUCKDB_FILE, MANIFEST_CHECKSUM_FIELD, MANIFEST_FILE, PARTITIONS_DIR, PYRAMID_DIR, Manifest
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,23 +61,25 @@ OTHER_GRID_MESSAGE = (
 )
 
 
-# The manifest's line that names satcle.duckdb's own checksum, blanked before hashing
-# the manifest (in Python by `view_manifest_sha256`, in SQL by the view): the
-# database is written before the manifest that records its checksum.
-_OWN_CHECKSUM_PATTERN = f'"{DUCKDB_FILE}": "[^"]*"'
-_OWN_CHECKSUM_BLANK = f'"{DUCKDB_FILE}": ""'
+# The manifest's values that depend on satcle.duckdb's bytes (its checksum, and the
+# manifest's checksum of its own fields), blanked before hashing the manifest (in
+# Python by `view_manifest_sha256`, in SQL by the view, with the same RE2/re pattern):
+# the database is written before the manifest that records them.
+_OWN_CHECKSUM_PATTERN = f'"({re.escape(DUCKDB_FILE)}|{MANIFEST_CHECKSUM_FIELD})": "[^"]*"'
+_OWN_CHECKSUM_BLANK = '"\\1": ""'
 
 
 def view_manifest_sha256(manifest: Manifest) -> str:
     """The sha256 that the view of ``satcle.duckdb`` requires of ``manifest.json``:
-    that of `manifest`'s JSON with the checksum of ``satcle.duckdb`` blanked."""
-    blanked = dataclasses.replace(manifest, checksums={**manifest.checksums, DUCKDB_FILE: ""})
-    return hashlib.sha256(blanked.to_json().encode()).hexdigest()
+    that of `manifest`'s JSON with the checksum of ``satcle.duckdb`` and its own
+    ``manifest_checksum`` blanked."""
+    with_own = dataclasses.replace(manifest, checksums={**manifest.checksums, DUCKDB_FILE: ""})
+    blanked = re.sub(_OWN_CHECKSUM_PATTERN, _OWN_CHECKSUM_BLANK, with_own.to_json())
+    return hashlib.sha256(blanked.encode()).hexdigest()
 
 
 def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
-             arrow_lambda: bool = False, blank_own_checksum: bool = True, levels: list[str] = (),
-             with_res: bool = True) -> str:
+             arrow_lambda: bool = False, levels: list[str] = ()) -> str:
     """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs), and
     the pyramid's `levels` (files of the coarser resolutions, same columns).
 
@@ -84,17 +90,15 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
     no check (absolute paths, for a connection of this process).
     arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
     1.3 parses (the view is stored parsed, so readers do not care).
-    blank_own_checksum: False for the view of grids written before checksums,
-    which hashed the whole manifest.
-    with_res: end with the column ``res`` UTINYINT, each row's H3 resolution (read
-    from the id's bits); False only for the view of grids written before it.
+    The view ends with the column ``res`` UTINYINT, each row's H3 resolution (read
+    from the id's bits).
     """
     lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
         embedding = f"list_transform(embedding, {lam})::FLOAT[{dim}]"
     else:
         embedding = f"embedding::FLOAT[{dim}]"
-    res = f", ((h3 >> {_RESOLUTION_SHIFT}) & 15)::UTINYINT AS res" if with_res else ""
+    res = f", ((h3 >> {_RESOLUTION_SHIFT}) & 15)::UTINYINT AS res"
     columns = f"SELECT h3, lat, lon, {embedding} AS embedding{res}"
     select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS "
     if not files:  # a grid may legitimately hold no cells (e.g. land coverage of an ocean-only region)
@@ -105,7 +109,7 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
         return select + " UNION ALL ".join(f"{columns} FROM read_parquet({_file_list(group)})"
                                            for group, _ in sources)
     manifest_hash = (f"sha256(regexp_replace(content, {_literal(_OWN_CHECKSUM_PATTERN)}, "
-                     f"{_literal(_OWN_CHECKSUM_BLANK)}))" if blank_own_checksum else "sha256(content)")
+                     f"{_literal(_OWN_CHECKSUM_BLANK)}, 'g'))")
     # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
     part_dir = "replace(parse_dirpath(filename), '\\', '/')"
 
@@ -114,7 +118,7 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
             f"{columns} FROM read_parquet({_file_list(group)}, filename = true), "
             f"(SELECT {manifest_hash} AS manifest_sha256, "
             f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
-            f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
+            f"FROM read_text({_path_literal(MANIFEST_FILE)})) AS manifest "
             f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
             f"CASE WHEN manifest.grid_dir = '' THEN '{directory}' ELSE manifest.grid_dir || '/{directory}' END "
             f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
@@ -158,7 +162,13 @@ def similar_macro_sql(*, point_resolution: int | None = None) -> str:
 
 
 def _file_list(files: list[str]) -> str:
-    return "[" + ", ".join(_literal(f) for f in files) + "]"
+    return "[" + ", ".join(_path_literal(f) for f in files) + "]"
+
+
+def _path_literal(path: str) -> str:
+    """A file path as a SQL literal that DuckDB's readers take for that one file, not
+    a pattern: each glob character (``* ? [``) inside a class of its own (``[*]``)."""
+    return _literal(re.sub(r"([*?\[])", r"[\1]", path))
 
 
 def _literal(text: str) -> str:
@@ -260,14 +270,6 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
     except duckdb.Error as exc:
         return f"{DUCKDB_FILE} is unreadable: {' '.join(str(exc).split())}"
     statements = [expected_view_sql(manifest)]
-    if not manifest.checksums:   # a grid written before checksums: its view hashed the whole manifest
-        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
-                                   manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
-                                   arrow_lambda=_old_duckdb(), blank_own_checksum=False, with_res=False))
-    if not manifest.pyramid:   # a single-resolution grid written before the view's res column
-        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
-                                   manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
-                                   with_res=False))
     expected, expected_macro = [], None
     with tempfile.TemporaryDirectory() as scratch:
         for number, statement in enumerate(statements):

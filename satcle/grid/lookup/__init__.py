@@ -1,6 +1,5 @@
 """Lookup layer: compiled interpolation over a precomputed grid (`grid`: `Grid`,
-`open_grid`; `cell_index`: what the kernels search; `index_cache`: for grids
-without lookup files), with a
+`open_grid`; `cell_index`: what the kernels search), with a
 precision contract (`precision`: per-cell error bounds) and a live-encoder
 fallback. `lookup` here is the function `satcle.lookup`.
 """
@@ -15,13 +14,12 @@ from numpy.typing import ArrayLike
 
 from ...core.errors import GridNotFoundError
 from ..format.store import MANIFEST_FILE
-from ...core.paths import GRID_ENV, default_grid_dir, index_cache_dir
-from .grid import Grid, GridUpgradeWarning, Source, open_grid
+from ...core.paths import GRID_ENV, default_grid_dir
+from .grid import Grid, Source, open_grid
 from .precision import interp_error, probe_points
 
 __all__ = [
-    "GRID_ENV", "Grid", "GridUpgradeWarning", "Source", "default_grid_dir", "index_cache_dir", "interp_error", "lookup", "open_grid",
-    "probe_points",
+    "GRID_ENV", "Grid", "Source", "default_grid_dir", "interp_error", "lookup", "open_grid", "probe_points",
 ]
 
 

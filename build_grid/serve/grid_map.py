@@ -33,7 +33,7 @@ SIMILARITY_FLOOR_PERCENTILE = 2  # the similarity colour scale runs from this pe
 def h3_ids(cell: int) -> dict:
     """An H3 cell in both forms users meet: ``h3`` the hex string (h3-py, the page),
     ``h3_int`` the integer (SQL's UBIGINT; exact in JSON, though not in JavaScript's numbers)."""
-    return {"h3": h3.int_to_str(int(cell)), "h3_int": int(cell)}
+    return {"h3": format(int(cell), "x"), "h3_int": int(cell)}
 
 
 class GridMap:
@@ -124,6 +124,7 @@ class GridMap:
             rgb = viridis((similarity - lo) / max(hi - lo, 1e-9))
             values = np.round(similarity.astype(np.float64), 4).tolist()
         cells = table.h3[rows]
+        self._places.start()   # the first view is answered: the place names can load now
         return {
             "res": res, "mode": mode, "count": int(rows.size), "range": value_range, "ref": list(ref) if ref else None,
             "cells": [{**h3_ids(cell), "color": colour, "value": value, "boundary": boundary}

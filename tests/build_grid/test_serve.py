@@ -600,3 +600,29 @@ def test_serve_on_a_missing_directory_names_it(tmp_path):
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nowhere"), "--port", "0"])
     assert result.exit_code != 0 and "nowhere" in result.output and "cannot serve" not in result.output
+
+
+def test_grid_map_serves_any_embedding_width(tmp_path):
+    """Nothing assumes 256 values per cell: a 512-wide grid (GeoCLIP's width) is served as it is."""
+    import torch
+
+    from build_grid.engine import write_cells
+    from build_grid.serve import GridMap
+    from satcle import EncoderConfig, LocationEncoder
+    from satcle.geo.h3_cells import cells_at_resolution
+
+    torch.manual_seed(0)
+    encoder = LocationEncoder(EncoderConfig(legendre_degree=4, hidden_dim=16, output_dim=512))
+    grid = write_cells(tmp_path / "wide", encoder, cells_at_resolution(1), error_bound=False, pyramid=True)
+    grid_map = GridMap(grid)
+    info = grid_map.info()
+    assert info["dim"] == 512 and [level["res"] for level in info["levels"]] == [0, 1]
+    assert grid_map.colours.components.shape == (3, 512)
+    world = grid_map.cells(0, (-180.0, -90.0, 180.0, 90.0), None)
+    assert world["count"] == 122 and len(world["cells"][0]["value"]) == 3
+    assert grid_map.cells(1, (0.0, 30.0, 40.0, 60.0), (45.0, 10.0))["mode"] == "similarity"
+    similar = grid_map.similar(45.0, 10.0, 5, 0.0)
+    assert similar["query"]["h3_int"] == h3.str_to_int(h3.latlng_to_cell(45.0, 10.0, 1))
+    ranked = [c["similarity"] for c in similar["cells"]]
+    assert len(ranked) == 5 and ranked == sorted(ranked, reverse=True) and ranked[0] > 0.9
+    assert len(grid_map.embedding(45.0, 10.0)["embedding"]) == 512

@@ -19,10 +19,10 @@ Memory is each process's, read from /proc/PID/status once it is ready: VmRSS
 (resident), its anonymous part (RssAnon: the process's own memory) and its file
 part (RssFile: mapped files' pages, here the grid's lookup files, shared with the
 page cache), and VmHWM (the peak). The row bytes are the stored embeddings' (cells x
-dim x bytes per value). Last, one click's requests on the last server: /api/similar
-(a full pass over the grid's rows; it waits for the place names, which load in the
-background once the first view is answered) and /api/cells with a reference point,
-and the memory after them.
+dim x bytes per value). Last, on the last server: how long after the first page the
+place names (loaded in the background once the first view is answered) answer a
+search, then one click's requests, /api/similar (a full pass over the grid's rows)
+and /api/cells with a reference point, and the memory after them.
 """
 
 from __future__ import annotations
@@ -131,9 +131,14 @@ def run_serve(grid: Path, click: bool = False) -> tuple[float, dict, dict]:
 
 
 def click_times(url: str) -> dict[str, float]:
-    """Seconds of one click's requests on a warm server: the top 10, and the view recoloured."""
+    """Seconds, on the server that has just answered the first page: until the place
+    names (loading in the background since the first view) answer a search; then one
+    click's requests: the top 10 (every row of the grid), and the view recoloured."""
     lat, lon = CLICK
     times = {}
+    start = time.perf_counter()
+    get(url + "api/places?q=paris&limit=1")
+    times["places"] = time.perf_counter() - start
     start = time.perf_counter()
     get(url + f"api/similar?lat={lat}&lon={lon}&k=10")
     times["similar"] = time.perf_counter() - start
@@ -193,7 +198,8 @@ def compare(grid: Path, repeats: int) -> None:
           f"= {(serve_m['RssAnon'] - open_m['RssAnon']) / row_bytes:.1%} of the row bytes; its whole anonymous "
           f"memory {serve_m['RssAnon'] / row_bytes:.1%} of them")
     after = clicks["memory"]
-    print(f"one click on a warm server (last run): /api/similar (k=10, every row) {clicks['similar']:.2f} s; "
+    print(f"then (last run): place names ready {clicks['places']:.2f} s later; one click: "
+          f"/api/similar (k=10, every row) {clicks['similar']:.2f} s; "
           f"/api/cells of the first view with ref {clicks['cells_ref']:.2f} s; then VmRSS {after['VmRSS'] / 1e6:,.1f} "
           f"MB, RssAnon {after['RssAnon'] / 1e6:,.1f} MB ({after['RssAnon'] / row_bytes:.1%} of the row bytes; "
           f"place names loaded), VmHWM {after['VmHWM'] / 1e6:,.1f} MB")

@@ -81,3 +81,13 @@ def test_top_k_breaks_ties_by_index_and_skips_non_finite():
     assert top_k(values, 4).tolist() == [1, 3, 0, 5]
     assert top_k(values, 100).tolist() == [1, 3, 0, 5, 6, 7]
     assert top_k(np.full(3, np.nan), 2).size == 0
+
+
+def test_stored_rows_are_the_dequantised_rows(grid):
+    rows = grid.table.values[[3, 0, 7]].astype(np.float32)
+    if grid.table.scale is not None:
+        rows *= grid.table.scale[[3, 0, 7], None]
+    np.testing.assert_array_equal(grid.stored_rows(np.array([3, 0, 7])), rows)
+    np.testing.assert_array_equal(grid.stored_rows(slice(2, 5)), grid.stored_rows(np.arange(2, 5)))
+    with pytest.raises(InvalidArgumentError, match="rows must lie in"):
+        grid.stored_rows(np.array([grid.num_cells]))

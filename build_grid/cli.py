@@ -272,16 +272,32 @@ def similar(
     lat: float = typer.Option(..., "--lat", help="Latitude of the query point, degrees."),
     lon: float = typer.Option(..., "--lon", help="Longitude of the query point, degrees."),
     k: int = typer.Option(10, "-k", min=1, help="How many cells to list."),
+    exclude_km: float = typer.Option(0.0, "--exclude-km", min=0.0,
+                                     help="List only cells whose centres lie farther than this from the point "
+                                          "(km): the far look-alikes rather than its own neighbours."),
 ) -> None:
-    """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
-    from satcle.grid.sql import most_similar_cells
+    """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map.
 
-    rows = most_similar_cells(grid_dir, lat, lon, k)
-    if not rows:
-        fail(f"({lat}, {lon}) lies outside the grid's coverage", EXIT_NEGATIVE)
-    typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
-    for cell, cell_lat, cell_lon, cosine in rows:
-        typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
+    The query is the stored row of the point's cell; a point outside the grid's
+    coverage (e.g. the ocean on a land grid) is computed by the live encoder, as
+    `satcle.lookup` does. Prints each cell's H3 id as hex (h3-py) and as the
+    integer SQL uses, its centre, the cosine and its distance from the point.
+    Exits 1 when no cell qualifies (--exclude-km beyond every cell).
+    """
+    from satcle.grid.lookup.grid import Source
+    from satcle.grid.similar_cells import most_similar_cells
+
+    cells, source = most_similar_cells(grid_dir, lat, lon, k, exclude_km=exclude_km)
+    if source != Source.GRID:
+        typer.echo(f"note: ({lat}, {lon}) lies outside the grid's coverage: its embedding was computed by the "
+                   "live encoder", err=True)
+    if not len(cells):
+        typer.echo(f"note: no cell of the grid lies farther than {exclude_km:g} km from ({lat}, {lon})", err=True)
+        raise typer.Exit(EXIT_NEGATIVE)
+    typer.echo(f"{'h3':>15} {'h3_int':>18} {'lat':>9} {'lon':>10} {'cosine':>7} {'km':>9}")
+    for cell, cell_lat, cell_lon, cosine, km in zip(cells.h3.tolist(), cells.lat.tolist(), cells.lon.tolist(),
+                                                   cells.similarity.tolist(), cells.distance_km.tolist()):
+        typer.echo(f"{cell:>15x} {cell:>18d} {cell_lat:>9.4f} {cell_lon:>10.4f} {cosine:>7.4f} {km:>9.1f}")
 
 
 def _shell_quoted(text: str) -> str:

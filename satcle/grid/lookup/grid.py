@@ -295,6 +295,19 @@ class Grid:
         unordered[order] = cell_rows
         return unordered
 
+    def stored_rows(self, rows: np.ndarray | slice, *, num_threads: int = 1) -> np.ndarray:
+        """Stored rows, dequantised: (n, D) float32 for `rows`, (n,) row numbers or a
+        slice of the table, by the lookup's compiled gather (F16C for float16: an
+        order of magnitude faster than numpy's cast). num_threads as in `lookup`."""
+        num_threads = check_num_threads(num_threads)
+        picked = np.arange(*rows.indices(self.num_cells)) if isinstance(rows, slice) else np.asarray(rows)
+        if picked.size and not (0 <= picked.min() and picked.max() < self.num_cells):
+            raise InvalidArgumentError(f"rows must lie in [0, {self.num_cells}), got {picked.min()}..{picked.max()}")
+        out = np.empty((picked.size, self.dim), dtype=np.float32)
+        gather_blend(self._values, self._scale, self._half_table, picked.astype(np.int32).reshape(-1, 1),
+                     np.ones((picked.size, 1), dtype=np.float32), out, np.empty(0, dtype=np.int64), num_threads)
+        return out
+
     def rows_of(self, cells) -> np.ndarray:
         """Rows (int32) of H3 cells given as ints; -1 for cells the grid does not store."""
         cells = np.asarray(cells, dtype=np.uint64)

@@ -1,6 +1,6 @@
 """The table macro satcle_similar: stored in satcle.duckdb and run by the DuckDB command
 line (`duckdb-cli`) and Python duckdb on that file; its (lat, lon, k) form through
-`satcle.connect`; `satcle-grid similar` is the same query."""
+`satcle.connect`; `satcle-grid similar` asks the same question in Python."""
 
 import json
 import shutil
@@ -14,7 +14,7 @@ import satcle
 from satcle.grid.format.duckdb_view import search_path_sql
 from satcle.grid.format.store import DUCKDB_FILE
 from satcle.grid.lookup import open_grid
-from satcle.grid.sql import most_similar_cells
+from satcle.grid.similar_cells import most_similar_cells
 
 from .test_duckdb_file import build, duckdb_cli, first_cells
 
@@ -99,7 +99,9 @@ def test_point_form_through_connect_ranks_by_the_lookup(grid, stored):
     by_point = cell_con.execute("SELECT * FROM satcle_similar(?, ?, ?)", [lat, lon, K]).fetchall()
     (cell,) = cell_con.execute("SELECT h3_latlng_to_cell(?, ?, 2)", [lat, lon]).fetchone()
     assert by_point == cell_con.execute("SELECT * FROM satcle_similar(?, ?)", [cell, K]).fetchall()
-    assert by_point == most_similar_cells(grid, lat, lon, K)
-    # Outside coverage with NULL for misses: no row (`satcle-grid similar` exits 1 there).
+    in_python, _ = most_similar_cells(grid, lat, lon, K)
+    assert in_python.h3.tolist() == [r[0] for r in by_point]
+    np.testing.assert_allclose(in_python.similarity, [r[3] for r in by_point], atol=1e-6)
+    # Outside coverage with NULL for misses: no row (`satcle-grid similar` computes that point live).
     outside = satcle.connect(grid, on_miss="nan").execute("SELECT * FROM satcle_similar(-60.0, -150.0, 3)")
-    assert outside.fetchall() == [] and most_similar_cells(grid, -60.0, -150.0, 3) == []
+    assert outside.fetchall() == []

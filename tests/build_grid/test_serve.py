@@ -394,7 +394,7 @@ def test_head_and_busy_port(server, grid_dir):
     port = server.url.rstrip("/").rsplit(":", 1)[1]
     result = subprocess.run([sys.executable, "-m", "build_grid.cli", "serve", str(grid_dir), "--port", port],
                             capture_output=True, text=True, timeout=STARTUP_S, cwd=REPO)
-    assert result.returncode == 1 and "cannot serve on 127.0.0.1:" in result.stderr
+    assert result.returncode == 2 and "cannot serve on 127.0.0.1:" in result.stderr
 
 
 # --- the page in a real browser --------------------------------------------------------------

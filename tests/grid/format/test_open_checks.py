@@ -33,7 +33,8 @@ from satcle.grid.format.lookup_files import lookup_file
 from satcle.grid.format.store import MANIFEST_FILE, pyramid_file, read_manifest
 from satcle.grid.format.verify import verify_grid
 from satcle.grid.lookup.shared_grids import clear_shared_grids
-from satcle.grid.sql import most_similar_cells, shell_sql
+from satcle.grid.similar_cells import most_similar_cells
+from satcle.grid.sql import shell_sql
 
 runner = CliRunner()
 
@@ -298,8 +299,8 @@ def test_a_folder_named_with_glob_characters_reads_its_own_files(built, tmp_path
     # satcle-grid similar: ranked within g[3] (the query cell's own similarity is 1)
     first = pq.read_table(bracket / read_manifest(bracket).partitions[0].file)
     lat, lon = first.column("lat")[0].as_py(), first.column("lon")[0].as_py()
-    similar = most_similar_cells(bracket, lat, lon, 3)
-    assert similar[0][0] == cell and similar[0][3] == pytest.approx(1.0, abs=1e-5)
+    similar, _ = most_similar_cells(bracket, lat, lon, 3)
+    assert similar.h3[0] == cell and similar.similarity[0] == pytest.approx(1.0, abs=1e-5)
 
 
 FUZZ_CASES = 200

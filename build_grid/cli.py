@@ -55,7 +55,7 @@ def serve(
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
-    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land' assumes 30% of cells)."),
+    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land': the share of cells measured at each resolution, 30% from res 5 on)."),
     dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
     """Print the number of cells of a resolution and the size of a grid of them."""

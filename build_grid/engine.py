@@ -69,9 +69,11 @@ from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
 MAX_RESOLUTION = 10
-# Share of all cells that `land` coverage keeps, measured at res 5 (605,102 of
-# 2,016,842); used only for size estimates before a build.
-LAND_FRACTION = 0.30
+# Share of all cells that `land` coverage keeps at each resolution (land plus one ring
+# around coasts: the ring weighs more in coarse grids), measured with
+# `coverage.covered_cells` (res 5: 605,102 of 2,016,842); finer grids as res 5.
+# Used only for size estimates before a build.
+LAND_FRACTIONS = (0.664, 0.506, 0.408, 0.350, 0.317, 0.300)
 # Bytes per cell of the cell index in the lookup files (measured at res 6: about 110 to 120).
 INDEX_BYTES_PER_CELL = 130
 # The build journal: `<JOURNAL_DIR>/<partition file>` holds that file's checksum,
@@ -157,7 +159,7 @@ def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, 
     file's footer and last file-system block (~4 kB: most of a small grid) and
     ``satcle.duckdb`` with the manifest (~300 kB). With `pyramid`, the coarser
     levels: cells/6 more rows (1/7 + 1/49 + ...), once, without bound or index."""
-    share = LAND_FRACTION if coverage == "land" else 1.0
+    share = LAND_FRACTIONS[min(resolution, len(LAND_FRACTIONS) - 1)] if coverage == "land" else 1.0
     cells = h3.get_num_cells(resolution) * share
     partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
     row = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0)

@@ -86,8 +86,11 @@ class PointReader:
         suffix = self.path.suffix.lower()
         if suffix not in SUFFIXES:
             raise PointFileError(f"{self.path}: point files are {', '.join(SUFFIXES)}, got {suffix or 'no suffix'}")
-        if not self.path.is_file():
+        if not self.path.exists():
             raise PointFileError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise PointFileError(f"{self.path} is not a regular file (a directory, a pipe or a device): points are "
+                                 "read in several passes; save them to a file first")
         self.is_csv = suffix == ".csv"
         if self.is_csv:
             import pyarrow.csv as pacsv
@@ -126,7 +129,15 @@ class PointReader:
             return pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                   convert_options=pacsv.ConvertOptions(column_types=column_types))
         except pa.ArrowInvalid as exc:
-            raise PointFileError(f"cannot read {self.path}: {exc}") from None
+            raise PointFileError(self._csv_problem(exc)) from None
+
+    def _csv_problem(self, exc: Exception) -> str:
+        """What went wrong reading the CSV, for the user: Arrow's own words, except for
+        a row longer than a block, whose "increase block size" no option of ours does."""
+        if "straddl" in str(exc):
+            return (f"cannot read {self.path}: a row is longer than {CSV_BLOCK_BYTES >> 20} MiB (a field of that "
+                    "size, or an unclosed quote); shorten it, or convert the file to Parquet")
+        return f"cannot read {self.path}: {exc}"
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self.is_csv:
@@ -144,7 +155,8 @@ class PointReader:
                 return
             except pa.ArrowInvalid as exc:
                 # Type inference reads the first block: a later value of another type ends the read here.
-                raise PointFileError(f"cannot read {self.path}: {exc}") from None
+                raise PointFileError(self._csv_problem(exc) if self.is_csv else f"cannot read {self.path}: {exc}") \
+                    from None
             yield batch
 
     def __iter__(self) -> Iterator[PointChunk]:

@@ -67,7 +67,11 @@ def index_problem(arrays: dict[str, np.ndarray], constants: dict) -> tuple[str, 
     m, v = centres.shape[0], vertices.shape[0]
     if neighbours.shape[0] != m or cell_vertices.shape[0] != m:
         return "neighbours" if neighbours.shape[0] != m else "cell_vertices", f"not one row per cell ({m})"
-    if neighbours[:, :5].min() < NOT_STORED or neighbours[:, 5].min() < ABSENT or neighbours.max() >= m:
+    # Whole-array passes (a strided pass per column costs several times more): below
+    # NOT_STORED only ABSENT, and only in the sixth slot.
+    flat = neighbours.reshape(-1)
+    below = np.flatnonzero(flat < NOT_STORED)
+    if flat.max() >= m or (flat[below] != ABSENT).any() or (below % 6 != 5).any():
         return "neighbours", f"a neighbour row outside [{NOT_STORED}, {m}) (or {ABSENT} in the sixth slot)"
     fan_offsets, fan_vertex_ids = arrays["fan_offsets"], arrays["fan_vertex_ids"]
     fans = fan_offsets.size - 1
@@ -76,11 +80,14 @@ def index_problem(arrays: dict[str, np.ndarray], constants: dict) -> tuple[str, 
     fan_ids = fan_vertex_ids[:fan_offsets[-1]]
     if fan_ids.size and (fan_ids.min() < 0 or fan_ids.max() >= v):
         return "fan_vertex_ids", f"a vertex row outside [0, {v})"
-    if cell_vertices[:, 0].min() < -fans or cell_vertices.max() >= v or cell_vertices[:, 5].min() < NOT_STORED:
+    flat = cell_vertices.reshape(-1)
+    negative = np.flatnonzero(flat < 0)
+    slot, row = negative % 6, negative // 6
+    if flat.max() >= v or (flat[negative[slot == 0]] < -fans).any() or (flat[negative[slot > 0]] < NOT_STORED).any():
         return "cell_vertices", f"a vertex row outside [{NOT_STORED}, {v}) (or a fan outside [0, {fans}))"
-    # Negative middle entries only in fan cells (first entry < 0), whose entries the search does not read.
-    negative = np.flatnonzero((cell_vertices[:, 1:5] < 0).any(axis=1))
-    if negative.size and cell_vertices[negative, 0].max() >= 0:
+    # A negative vertex in slots 1..4 only in fan cells (first entry < 0), whose entries the search does not read.
+    middle = row[(slot > 0) & (slot < 5)]
+    if middle.size and cell_vertices[middle, 0].max() >= 0:
         return "cell_vertices", "a cell with a negative vertex other than a pentagon's sixth"
     offsets, bucket_rows = arrays["bucket_offsets"], arrays["bucket_rows"]
     if offsets.size != n_lat * n_lon + 1:

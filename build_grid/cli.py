@@ -15,6 +15,9 @@ from satcle.cli_failure import EXIT_NEGATIVE, fail, one_line, user_errors
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
 from satcle.core.paths import DEFAULT_GRID
 
+#: Up to this resolution `estimate --coverage land` counts the land cells (res 4: 288,122 cells tested).
+EXACT_LAND_COUNT_RES = 4
+
 app = typer.Typer(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
     no_args_is_help=True,
@@ -58,18 +61,31 @@ def serve(
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
-    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land' assumes 30% of cells)."),
+    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land': counted up to res "
+                                 f"{EXACT_LAND_COUNT_RES}, estimated as 30% of the cells above)."),
     dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
     """Print the number of cells of a resolution and the size of a grid of them."""
-    from .engine import estimated_bytes, format_size
+    from .engine import LAND_FRACTION, estimated_bytes, format_size
 
     if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
         fail(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
-    cells = h3.get_num_cells(res)
+    total = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
     size = estimated_bytes(res, coverage, dtype, dim)
-    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
+    if coverage == "land":
+        if res <= EXACT_LAND_COUNT_RES:   # counted: every cell's coverage test takes well under a second here
+            from satcle.geo.h3_cells import cells_at_resolution
+
+            from .coverage import coverage_mask
+
+            count = f"{int(coverage_mask(cells_at_resolution(res), 'land').sum()):,} land cells (counted"
+        else:
+            count = f"~{total * LAND_FRACTION:,.0f} land cells (estimated as {LAND_FRACTION:.0%}"
+        cells = f"{count}: land plus one ring of cells around coasts) of {total:,}"
+    else:
+        cells = f"{total:,} cells"
+    typer.echo(f"res {res}: {cells} (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
 
 
 @app.command()

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+#: Every stored resolution: the grid's cells and its pyramid's parents, told apart by ``res``.
+PYRAMID_VIEW_NAME = "satcle_pyramid"
 # An H3 id's resolution is its 4 bits from bit 52.
 _RESOLUTION_SHIFT = 52
 SIMILAR_MACRO = "satcle_similar"
@@ -73,9 +75,12 @@ def view_manifest_sha256(manifest: Manifest) -> str:
 
 def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
              arrow_lambda: bool = False, blank_own_checksum: bool = True, levels: list[str] = (),
-             with_res: bool = True) -> str:
-    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs), and
-    the pyramid's `levels` (files of the coarser resolutions, same columns).
+             with_res: bool = True, root: str | None = None) -> str:
+    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs): the
+    grid's own resolution; and, with the pyramid's `levels` (files of the coarser
+    resolutions, same columns), ``CREATE OR REPLACE VIEW satcle_pyramid ...`` over
+    `files` and `levels`, every stored resolution (its ``res`` column tells them
+    apart): an aggregate over ``satcle`` never mixes parents with cells.
 
     manifest_sha256: make every row require that the ``manifest.json`` DuckDB
     finds has this sha256 (`view_manifest_sha256`: its own checksum blanked)
@@ -88,6 +93,11 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
     which hashed the whole manifest.
     with_res: end with the column ``res`` UTINYINT, each row's H3 resolution (read
     from the id's bits); False only for the view of grids written before it.
+    root: with manifest_sha256, the grid directory at build time (absolute): while
+    DuckDB's ``file_search_path`` is unset, the checked view reads the files under
+    `root` (so ``duckdb /grid/satcle.duckdb`` works from any working directory),
+    and once it is set, relative to it (a grid that moved: ``SET
+    file_search_path = '<new dir>'``). None: relative paths only.
     """
     lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
@@ -96,11 +106,23 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
         embedding = f"embedding::FLOAT[{dim}]"
     res = f", ((h3 >> {_RESOLUTION_SHIFT}) & 15)::UTINYINT AS res" if with_res else ""
     columns = f"SELECT h3, lat, lon, {embedding} AS embedding{res}"
-    select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS "
-    if not files:  # a grid may legitimately hold no cells (e.g. land coverage of an ocean-only region)
+    statement = _view_sql(VIEW_NAME, [(list(files), PARTITIONS_DIR)], columns, dim, manifest_sha256,
+                          blank_own_checksum, root)
+    if not levels:
+        return statement
+    sources = [(list(files), PARTITIONS_DIR), (list(levels), PYRAMID_DIR)]
+    return statement + ";\n" + _view_sql(PYRAMID_VIEW_NAME, sources, columns, dim, manifest_sha256,
+                                         blank_own_checksum, root)
+
+
+def _view_sql(name: str, sources: list[tuple[list[str], str]], columns: str, dim: int,
+              manifest_sha256: str | None, blank_own_checksum: bool, root: str | None) -> str:
+    """``CREATE OR REPLACE VIEW name`` over the files of `sources` ((files, directory) pairs), `view_sql`'s rules."""
+    select = f"CREATE OR REPLACE VIEW {name} AS "
+    if not any(group for group, _ in sources):  # a grid may legitimately hold no cells (e.g. an ocean-only region)
         return (f"{select}{columns} FROM (SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, "
                 f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
-    sources = [(list(files), PARTITIONS_DIR)] + ([(list(levels), PYRAMID_DIR)] if levels else [])
+    sources = [(group, directory) for group, directory in sources if group]
     if manifest_sha256 is None:
         return select + " UNION ALL ".join(f"{columns} FROM read_parquet({_file_list(group)})"
                                            for group, _ in sources)
@@ -109,12 +131,21 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
     # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
     part_dir = "replace(parse_dirpath(filename), '\\', '/')"
 
+    def located(relative: list[str], as_list: bool) -> str:
+        """The paths `relative`: under `root` while file_search_path is unset (constant-folded when bound)."""
+        text = _file_list(relative) if as_list else _literal(relative[0])
+        if root is None:
+            return text
+        absolute = [f"{root.rstrip('/')}/{path}" for path in relative]
+        return (f"CASE WHEN current_setting('file_search_path') = '' THEN "
+                f"{_file_list(absolute) if as_list else _literal(absolute[0])} ELSE {text} END")
+
     def checked(group: list[str], directory: str) -> str:
         return (
-            f"{columns} FROM read_parquet({_file_list(group)}, filename = true), "
+            f"{columns} FROM read_parquet({located(group, True)}, filename = true), "
             f"(SELECT {manifest_hash} AS manifest_sha256, "
             f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
-            f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
+            f"FROM read_text({located([MANIFEST_FILE], False)})) AS manifest "
             f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
             f"CASE WHEN manifest.grid_dir = '' THEN '{directory}' ELSE manifest.grid_dir || '/{directory}' END "
             f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
@@ -216,7 +247,7 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
         with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
             # DuckDB binds a view when creating it: the relative paths must resolve now.
             con.execute(search_path_sql(root))
-            con.execute(expected_view_sql(manifest))
+            con.execute(expected_view_sql(manifest, str(root)))
             con.execute(similar_macro_sql())
             con.execute("CHECKPOINT")   # raises if the view cannot reach the file itself
         if wal.exists() and wal.stat().st_size:
@@ -234,11 +265,23 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
     return target
 
 
-def expected_view_sql(manifest: Manifest) -> str:
-    """The ``CREATE VIEW`` statement that ``satcle.duckdb`` of `manifest`'s grid holds."""
+def expected_view_sql(manifest: Manifest, root: str | None = None) -> str:
+    """The ``CREATE VIEW`` statements that ``satcle.duckdb`` of `manifest`'s grid holds,
+    written in the directory `root` (absolute; `view_sql`)."""
     return view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                     manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
-                    levels=[level.file for level in manifest.pyramid])
+                    levels=[level.file for level in manifest.pyramid], root=root)
+
+
+def _build_root(stored: list[tuple[str, str, str | None]]) -> str | None:
+    """The build-time grid directory that the stored ``satcle`` view names (its absolute
+    manifest path), or None for a view of relative paths only."""
+    import re
+
+    views = [sql for kind, name, sql in stored if (kind, name) == ("view", VIEW_NAME) and sql]
+    for match in re.finditer(r"'((?:[^']|'')+)/" + re.escape(MANIFEST_FILE) + "'", views[0] if views else ""):
+        return match.group(1).replace("''", "'")
+    return None
 
 
 def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | None:
@@ -259,7 +302,7 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         stored = _catalog(path)
     except duckdb.Error as exc:
         return f"{DUCKDB_FILE} is unreadable: {' '.join(str(exc).split())}"
-    statements = [expected_view_sql(manifest)]
+    statements = [expected_view_sql(manifest, _build_root(stored))]
     if not manifest.checksums:   # a grid written before checksums: its view hashed the whole manifest
         statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                                    manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
@@ -268,7 +311,7 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                                    manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
                                    with_res=False))
-    expected, expected_macro = [], None
+    expected, expected_pyramid, expected_macro = [], [], None
     with tempfile.TemporaryDirectory() as scratch:
         for number, statement in enumerate(statements):
             probe = Path(scratch) / f"expected-{number}.duckdb"
@@ -284,8 +327,9 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
                 return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
                         f"{' '.join(str(exc).split())}")
             expected += [sql for kind, name, sql in catalog if (kind, name) == ("view", VIEW_NAME)]
+            expected_pyramid += [sql for kind, name, sql in catalog if (kind, name) == ("view", PYRAMID_VIEW_NAME)]
             expected_macro = next(sql for kind, name, sql in catalog if (kind, name) == ("table_macro", SIMILAR_MACRO))
-    builder_objects = {("view", VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
+    builder_objects = {("view", VIEW_NAME), ("view", PYRAMID_VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
     others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) not in builder_objects]
     if others:
         return f"{DUCKDB_FILE} holds objects the builder never writes ({', '.join(others[:5])}): do not open it"
@@ -294,6 +338,10 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         return f"{DUCKDB_FILE} holds no {VIEW_NAME} view"
     if views[0] not in expected:
         return f"{DUCKDB_FILE}: its {VIEW_NAME} view is not the one the builder writes for this manifest: do not open it"
+    pyramids = [sql for kind, name, sql in stored if (kind, name) == ("view", PYRAMID_VIEW_NAME)]
+    if pyramids != expected_pyramid[:1] and not (not pyramids and not manifest.pyramid):
+        return (f"{DUCKDB_FILE}: its {PYRAMID_VIEW_NAME} view is not the one the builder writes for this manifest: "
+                "do not open it")
     macros = [sql for kind, name, sql in stored if (kind, name) == ("table_macro", SIMILAR_MACRO)]
     if macros and macros != [expected_macro]:
         return f"{DUCKDB_FILE}: its {SIMILAR_MACRO} macro is not the one the builder writes: do not open it"

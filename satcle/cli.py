@@ -43,6 +43,13 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _column_option(with_option: str, axis: str, extra: str = ""):
+    """--lat-column / --lon-column of a command that reads a table (`core.coordinates.coordinate_columns`)."""
+    names = "lat, latitude, decimalLatitude" if axis == "latitude" else "lon, lng, long, longitude, decimalLongitude"
+    return typer.Option(None, f"--{axis[:3]}-column",
+                        help=f"With {with_option}: the {axis} column (default: found among {names}, any case{extra}).")
+
+
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
@@ -73,12 +80,8 @@ def embed(
     live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
     model: Optional[str] = typer.Option(
         None, help="Shipped model name (see `satcle models`) or model directory [default: default]."),
-    lat_column: Optional[str] = typer.Option(
-        None, "--lat-column", help="With --input: the latitude column [default: found among lat, latitude, "
-        "decimalLatitude (any case); a GeoParquet file without one: its point geometry]."),
-    lon_column: Optional[str] = typer.Option(
-        None, "--lon-column", help="With --input: the longitude column [default: found among lon, lng, long, "
-        "longitude, decimalLongitude]."),
+    lat_column: Optional[str] = _column_option("--input", "latitude", "; a GeoParquet file without one: its points"),
+    lon_column: Optional[str] = _column_option("--input", "longitude"),
     on_bad_row: str = typer.Option(
         "error", "--on-bad-row", help="With --input, a row whose lat/lon is missing, unparsable, NaN or has "
         "|lat| > 90: 'error' stops naming its row number (nothing written), 'null' writes a null embedding."
@@ -181,12 +184,8 @@ def evaluate(
     covariates: Optional[str] = typer.Option(
         None, help="With --labels: comma-separated columns of your own (numbers, or text one-hot) added to every "
         "encoder's features: 'what does satcle add to what I already have?'."),
-    lat_column: Optional[str] = typer.Option(
-        None, "--lat-column", help="With --labels: the latitude column [default: found among lat, latitude, "
-        "decimalLatitude, any case]."),
-    lon_column: Optional[str] = typer.Option(
-        None, "--lon-column", help="With --labels: the longitude column [default: found among lon, lng, long, "
-        "longitude, decimalLongitude]."),
+    lat_column: Optional[str] = _column_option("--labels", "latitude"),
+    lon_column: Optional[str] = _column_option("--labels", "longitude"),
     task: Optional[str] = typer.Option(
         None, help="With --labels: 'regression' or 'classification' (default: numeric -> regression, else classification)."
     ),

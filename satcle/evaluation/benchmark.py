@@ -231,14 +231,26 @@ class EncoderWork:
         return outcome
 
 
+#: Where each gridded task's public data comes from (the folder under --data-dir, then the source);
+#: docs/EVALUATION.md, "Data for the gridded tasks", gives the layout.
+TASK_DATA_SOURCES = {
+    "elevation": "etopo20/ from github.com/matplotlib/basemap, doc/examples/etopo20*.gz (NOAA ETOPO 20')",
+    "population_density": "gpw-popdensity/ from NASA SEDAC, GPWv4.11 population density 2020, ASCII 30 arc-min",
+    "temperature": "biome4-climate/ from github.com/AlejoOrdonezAU/PhDCodingTask, Data/Climate/BIOME4_inputdata.nc",
+    "precipitation": "biome4-climate/ from github.com/AlejoOrdonezAU/PhDCodingTask, Data/Climate/BIOME4_inputdata.nc",
+    "biome": "resolve-biomes/ from github.com/TESS-Laboratory/chmloader, inst/geojson/eco_biomes.geojson",
+}
+
+
 def _load_tasks(config: BenchmarkConfig, result: BenchmarkResult, log) -> list[TaskData]:
     tasks = []
     for name in config.tasks:
         try:
             task = load_task(name, config.n_points, seed=0, cache=config.cache, data_dir=config.data_dir)
         except DataUnavailableError as exc:
-            result.skipped.append(f"task {name}: {exc}")
-            log(f"skipped task {name}: {exc}")
+            source = f" (public data: {TASK_DATA_SOURCES[name]})" if name in TASK_DATA_SOURCES else ""
+            result.skipped.append(f"task {name}: {exc}{source}")
+            log(f"skipped task {name}: {exc}{source}")
             continue
         tasks.append(task)
         result.tasks.append(_task_row(task))

@@ -101,9 +101,13 @@ def add_embeddings(data, *, grid=None, model: str | None = None, lat: str | None
             lats, lons = _degrees(data[lat_name], lat_name), _degrees(data[lon_name], lon_name)
         null = invalid_coordinates(lats, lons)
         _check_bad(null, data.index, on_bad_row, lambda i: describe_invalid(lats[i], lons[i]))
-        embeddings = np.full((len(data), embedder.dim), np.nan, dtype=np.float32)
-        good = ~null
-        embeddings[good] = embedder.embed(lats[good], wrap_longitude(lons[good]))
+        if not null.any():
+            embeddings = embedder.embed(lats, wrap_longitude(lons))
+        else:
+            good = ~null
+            embeddings = np.empty((len(data), embedder.dim), dtype=np.float32)
+            embeddings[good] = embedder.embed(lats[good], wrap_longitude(lons[good]))
+            embeddings[null] = np.nan
     return _with_columns(data, pd, embeddings, null, names, as_columns, column, extra)
 
 

@@ -171,12 +171,12 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     for key, value in lines.items():
         typer.echo(f"{key:>11}: {value}")
     if (grid_dir / DUCKDB_FILE).is_file():
-        # The view names partitions relative to the grid: from elsewhere DuckDB needs the grid on its search path.
+        # The views read the files where the grid was built, else (the setting given) relative to the setting.
         root = grid_dir.resolve()
         setting = search_path_sql(root)
         typer.echo(f"{'duckdb':>11}: duckdb -cmd {_shell_quoted(setting)} {shlex.quote(str(root / DUCKDB_FILE))}")
-        typer.echo(f"{'':>11}  (from {shlex.quote(str(root))} itself: duckdb {DUCKDB_FILE}; "
-                   f"Python, R: run {setting} on the connection first)")
+        typer.echo(f"{'':>11}  (from any directory; the setting is needed once the grid has moved since its "
+                   f"build, and in Python or R run {setting} on the connection first)")
 
 
 @app.command()

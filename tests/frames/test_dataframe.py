@@ -103,3 +103,16 @@ def test_large_polygons_are_averaged_at_a_coarser_level():
     assert result.resolution.tolist() == [1, 3]
     assert result.embeddings[:, 0].tolist() == [1.0, 3.0] and (result.cells > 0).all()
     assert sorted(res for res, _ in asked) == [1, 3]
+
+
+def test_arrays_of_pairs_grid_repr_and_source_names(tiny_grid, frame):
+    grid, encoder = tiny_grid
+    pairs = frame[["Latitude", "Lng"]].to_numpy()
+    np.testing.assert_array_equal(encoder.encode(pairs), encoder.encode(pairs[:, 0], pairs[:, 1]))
+    with pytest.raises(CoordinateError, match=r"\(N, 2\) array"):
+        encoder.encode(np.zeros((3, 3)))
+    opened = open_grid(grid)
+    assert repr(opened) == (f"Grid({str(grid)!r}, model='test', res=0, coverage='global', cells=122, dim=8, "
+                            "dtype='float16')")
+    _, source = open_grid(grid, encoder=encoder).lookup([10.0, 20.0], [5.0, 6.0], exact=True, return_source=True)
+    assert satcle.Source.names(source).tolist() == ["LIVE", "LIVE"]

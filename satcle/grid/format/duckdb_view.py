@@ -1,21 +1,27 @@
-"""The SQL view ``satcle(h3, lat, lon, embedding FLOAT[D], res UTINYINT)`` over a grid's Parquet files:
-its partitions and the levels of its pyramid, every stored resolution (``res``).
+"""The SQL views over a grid's Parquet files: ``satcle(h3, lat, lon, embedding FLOAT[D],
+res UTINYINT)``, the grid's own resolution (its partitions), and ``satcle_pyramid``,
+the same columns over every stored resolution (the partitions and the levels of its
+pyramid, told apart by ``res``), so that no aggregate over ``satcle`` mixes parents
+with cells by accident.
 
 One definition, used by the builder (for ``satcle.duckdb``) and by `satcle.connect`.
 Embeddings are dequantised in the view, so SQL always sees float32 vectors.
 
 ``satcle.duckdb`` is portable: written in DuckDB storage format `STORAGE_VERSION`
-(readable by DuckDB 1.1 and later), its view names the partitions relative to the
-grid directory (``partitions/<parent>.parquet``). DuckDB resolves such paths
-against the working directory first, then the directories of its
-``file_search_path`` setting, so the file works from the grid directory as it is,
-and from anywhere else after ``SET file_search_path = '<grid dir>'``
-(`search_path_sql`). Whatever directory they resolve in, each row of the view
+(readable by DuckDB 1.1 and later). While DuckDB's ``file_search_path`` setting is
+unset, its views read the files where the grid was built (absolute paths), so
+``duckdb /grids/r6/satcle.duckdb -c "..."`` works from any working directory. Once
+the setting is set, they name the files relative to the grid directory
+(``partitions/<parent>.parquet``), which DuckDB resolves against the working
+directory first, then the setting's directories: a grid that moved works after
+``SET file_search_path = '<grid dir>'`` (`search_path_sql`; ``'.'`` from the grid
+directory itself). The choice is a constant ``CASE`` on ``current_setting``, folded
+when the view is bound. Whatever directory they resolve in, each row
 requires that the ``manifest.json`` DuckDB found is byte for byte the build's
 (its sha256, less the manifest's checksum of ``satcle.duckdb`` itself, which
 cannot be known before the file is written) and that the row's file lies in
-``partitions/`` next to that manifest, else the query raises: it returns no row
-of another grid's files.
+``partitions/`` (``pyramid/``) next to that manifest, else the query raises: it
+returns no row of another grid's files.
 
 The file also stores the table macro ``satcle_similar(cell, k)`` (`similar_macro_sql`):
 the k cells most similar (cosine) to a stored cell, plain SQL over the view, so
@@ -23,7 +29,7 @@ it runs in any DuckDB that opens the file. `satcle.connect` adds its
 ``(lat, lon, k)`` form, whose query vector is ``satcle_embedding(lat, lon)``.
 
 `database_problem` checks a ``satcle.duckdb`` against the manifest: it must hold
-exactly the view and the macro the builder writes for it and nothing else (a
+exactly the views and the macro the builder writes for it and nothing else (a
 ``.duckdb`` file can hold any SQL, run by whoever queries it).
 """
 

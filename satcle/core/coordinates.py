@@ -147,7 +147,7 @@ def split_points(points) -> tuple[np.ndarray, np.ndarray]:
                 lat, lon = coordinate_columns(names, where="the DataFrame")
             except InvalidArgumentError:
                 lat, lon = names   # two columns of other names: (lat, lon) in that order
-        return _column_values(points[lat]), _column_values(points[lon])
+        return column_values(points[lat]), column_values(points[lon])
     try:
         arr = np.asarray(points)
     except (TypeError, ValueError) as exc:
@@ -158,8 +158,8 @@ def split_points(points) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1]
 
 
-def _column_values(column) -> np.ndarray:
-    """A DataFrame column as an array: numeric pandas columns (nullable ones too) as float64 with NaN for missing."""
+def column_values(column) -> np.ndarray:
+    """(N,) values of a DataFrame column (not validated): a column as an array: numeric pandas columns (nullable ones too) as float64 with NaN for missing."""
     kind = getattr(getattr(column, "dtype", None), "kind", "O")
     if kind in "iuf" and hasattr(column, "to_numpy"):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)

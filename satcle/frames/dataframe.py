@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core._optional import require
 from ..core.coordinates import (
-    _column_values,
+    column_values,
     coordinate_columns,
     describe_invalid,
     invalid_coordinates,
@@ -146,7 +146,7 @@ def _embed_areas(geometry, embedder, max_cells: int):
 
 
 def _degrees(values, name: str) -> np.ndarray:
-    array = _column_values(values)
+    array = column_values(values)
     if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.integer)
                                        or np.issubdtype(array.dtype, np.floating)):
         raise CoordinateError(f"column {name!r} must hold degrees (numbers), got dtype {values.dtype}")

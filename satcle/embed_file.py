@@ -124,17 +124,59 @@ class _ParquetSink:
         self.writer.close()
 
 
-class _CsvSink(_ParquetSink):
-    def __init__(self, path: Path, schema: pa.Schema, dim: int):
-        import pyarrow.csv as pacsv
+class _CsvSink:
+    """CSV with quotes only where a field needs them (a comma, a quote or a line break in
+    it), like Python's csv module: a field the user wrote without quotes comes out as
+    the same bytes. (Arrow's CSV writer quotes every string.) Lines are assembled by
+    Arrow compute, column by column, not row by row in Python."""
 
-        self.schema = pa.schema([*schema, *(pa.field(f"e{i}", pa.float32()) for i in range(dim))])
-        self.writer = pacsv.CSVWriter(path, self.schema)
+    def __init__(self, path: Path, schema: pa.Schema, dim: int):
+        self.names = [*schema.names, *(f"e{i}" for i in range(dim))]
+        self.file = open(path, "wb")
+        self.file.write((",".join(_csv_field(name) for name in self.names) + "\n").encode())
 
     def write(self, columns: pa.RecordBatch, embeddings: np.ndarray, null: np.ndarray) -> None:
+        import pyarrow.compute as pc
+
         mask = pa.array(null) if null.any() else None
-        arrays = [*columns.columns, *(pa.array(embeddings[:, i], mask=mask) for i in range(embeddings.shape[1]))]
-        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        texts = [_csv_text(column, name) for column, name in zip(columns.columns, columns.schema.names)]
+        texts += [_csv_text(pa.array(embeddings[:, i], mask=mask), f"e{i}") for i in range(embeddings.shape[1])]
+        if not texts or not columns.num_rows and not embeddings.shape[0]:
+            return
+        texts[-1] = pc.binary_join_element_wise(texts[-1], "\n", "")   # each line's end, on the shortest column
+        lines = pc.binary_join_element_wise(*texts, ",")
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+        self.file.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def _csv_text(column: pa.Array, name: str) -> pa.Array:
+    """A column as CSV fields: its values as text (Arrow's formatting; null -> empty), quoted where needed."""
+    import pyarrow.compute as pc
+
+    try:
+        text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        raise InvalidArgumentError(f"column {name!r} of type {column.type} cannot be written to CSV; "
+                                   "write .parquet instead") from None
+    text = pc.fill_null(text, "")
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type) and not (
+            pa.types.is_binary(column.type)):
+        return text   # numbers, dates, booleans: never a comma or quote
+    special = pc.match_substring_regex(text, '[,"\n\r]')
+    if not pc.any(special).as_py():
+        return text
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(special, quoted, text)
 
 
 class _NpySink:

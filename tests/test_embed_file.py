@@ -201,6 +201,7 @@ def test_csv_columns_come_out_byte_identical(no_default_grid, tmp_path):
     result = embed("-i", source, "-o", tmp_path / "out.csv", "--no-progress")
     assert result.exit_code == 0, result.output
     import csv
+    import io
 
     with open(source, newline="") as a, open(tmp_path / "out.csv", newline="") as b:
         rows_in, rows_out = list(csv.reader(a)), list(csv.reader(b))
@@ -209,6 +210,13 @@ def test_csv_columns_come_out_byte_identical(no_default_grid, tmp_path):
     for row_in, row_out in zip(rows_in[1:], rows_out[1:]):
         assert row_out[:9] == row_in[:9]   # every non-coordinate field, as text, unchanged
         assert float(row_out[9]) == float(row_in[9]) and float(row_out[10]) == float(row_in[10])
+    # Byte for byte: each output line begins with the input line's bytes for those fields (quotes only
+    # where a field needs them, as the input has them).
+    lines = (tmp_path / "out.csv").read_bytes().split(b"\n")
+    for row_in, line in zip(rows_in, lines):
+        prefix = io.StringIO()
+        csv.writer(prefix, lineterminator="").writerow(row_in[:9])
+        assert line.startswith(prefix.getvalue().encode() + b","), (row_in, line[:80])
     # To Parquet: the same text, as strings.
     result = embed("-i", source, "-o", tmp_path / "out.parquet", "--no-progress")
     assert result.exit_code == 0, result.output

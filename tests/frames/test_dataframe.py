@@ -116,3 +116,10 @@ def test_arrays_of_pairs_grid_repr_and_source_names(tiny_grid, frame):
                             "dtype='float16')")
     _, source = open_grid(grid, encoder=encoder).lookup([10.0, 20.0], [5.0, 6.0], exact=True, return_source=True)
     assert satcle.Source.names(source).tolist() == ["LIVE", "LIVE"]
+
+
+def test_without_a_grid_the_live_encoder(frame, tmp_path, monkeypatch):
+    monkeypatch.setenv("SATCLE_GRID", str(tmp_path / "no-grid-here"))
+    out = satcle.add_embeddings(frame)
+    expected = satcle.load_encoder("default").encode(frame["Latitude"], frame["Lng"])
+    np.testing.assert_array_equal(np.stack(out["embedding"].to_numpy()), expected)

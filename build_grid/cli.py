@@ -233,7 +233,7 @@ def sql(
                                              "shell, without the Python functions satcle_embedding and "
                                              "h3_latlng_to_cell."),
 ) -> None:
-    """SQL over a grid: the connection of satcle.connect, its view, macro and functions.
+    """SQL over a grid: the connection of satcle.connect, with its views, macro and functions.
 
     The grid is opened as `satcle.connect` opens it (checksums, partitions of this
     grid): views satcle(h3, lat, lon, embedding, res) (the grid's cells) and

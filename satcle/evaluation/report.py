@@ -119,13 +119,14 @@ SAME = 0.02
 
 
 def verdict(result: BenchmarkResult, model: str = "default") -> str:
-    """One plain sentence: does `model` (else the first trained model) help on the (first) task,
-    split by split (its better probe), against the best baseline of that split and probe."""
+    """One plain sentence: does `model` (else the first trained model) help on the run's one task,
+    split by split (its better probe), against the best baseline of that split and probe ("" for a
+    run of several tasks)."""
     encoders = [e["name"] for e in result.encoders]
     models = [model] if model in encoders else [e for e in encoders if e not in BASELINES and "+grid-" not in e]
     rivals = tuple(r for r in BASELINES if r in encoders)
-    if not models or not rivals:
-        return ""
+    if not models or not rivals or len({s.task for s in result.scores if s.study == "global"}) != 1:
+        return ""   # a verdict is about one task (a user's): the benchmark's tables speak for themselves
     model = models[0]
     parts, helps = [], []
     for split in dict.fromkeys(s.split for s in result.scores if s.study == "global"):

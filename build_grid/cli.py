@@ -14,6 +14,9 @@ from satcle.cli_failure import EXIT_NEGATIVE, CommandApp, fail, one_line
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
 from satcle.core.paths import DEFAULT_GRID
 
+#: Up to this resolution `estimate --coverage land` counts the land cells (res 4: 288,122 cells tested).
+EXACT_LAND_COUNT_RES = 4
+
 app = CommandApp(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
     no_args_is_help=True,
@@ -55,18 +58,32 @@ def serve(
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
-    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land': the share of cells measured at each resolution, 30% from res 5 on)."),
+    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land': counted up to res "
+                                 f"{EXACT_LAND_COUNT_RES}, estimated above from the share measured at each resolution)."),
     dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
     """Print the number of cells of a resolution and the size of a grid of them."""
-    from .engine import estimated_bytes, format_size
+    from .engine import LAND_FRACTIONS, estimated_bytes, format_size
 
     if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
         fail(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
-    cells = h3.get_num_cells(res)
+    total = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
     size = estimated_bytes(res, coverage, dtype, dim)
-    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
+    if coverage == "land":
+        if res <= EXACT_LAND_COUNT_RES:   # counted: every cell's coverage test takes well under a second here
+            from satcle.geo.h3_cells import cells_at_resolution
+
+            from .coverage import coverage_mask
+
+            count = f"{int(coverage_mask(cells_at_resolution(res), 'land').sum()):,} land cells (counted"
+        else:
+            share = LAND_FRACTIONS[min(res, len(LAND_FRACTIONS) - 1)]
+            count = f"~{total * share:,.0f} land cells (estimated as {share:.0%}"
+        cells = f"{count}: land plus one ring of cells around coasts) of {total:,}"
+    else:
+        cells = f"{total:,} cells"
+    typer.echo(f"res {res}: {cells} (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
 
 
 @app.command()
@@ -149,12 +166,12 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     for key, value in lines.items():
         typer.echo(f"{key:>11}: {value}")
     if (grid_dir / DUCKDB_FILE).is_file():
-        # The view names partitions relative to the grid: from elsewhere DuckDB needs the grid on its search path.
+        # The views read the files where the grid was built, else (the setting given) relative to the setting.
         root = grid_dir.resolve()
         setting = search_path_sql(root)
         typer.echo(f"{'duckdb':>11}: duckdb -cmd {_shell_quoted(setting)} {shlex.quote(str(root / DUCKDB_FILE))}")
-        typer.echo(f"{'':>11}  (from {shlex.quote(str(root))} itself: duckdb {DUCKDB_FILE}; "
-                   f"Python, R: run {setting} on the connection first)")
+        typer.echo(f"{'':>11}  (from any directory; the setting is needed once the grid has moved since its "
+                   f"build, and in Python or R run {setting} on the connection first)")
 
 
 @app.command()
@@ -181,50 +198,118 @@ def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None
 @app.command()
 def query(
     grid_dir: Path = typer.Argument(..., help="Grid directory."),
-    sql: str = typer.Argument(..., help="SQL over the view satcle(h3, lat, lon, embedding); "
-                                        "functions h3_latlng_to_cell(lat, lon, res) and satcle_embedding(lat, lon) "
+    sql: str = typer.Argument(..., help="SQL over the views satcle(h3, lat, lon, embedding, res) (the grid's "
+                                        "cells) and satcle_pyramid (every stored resolution); functions "
+                                        "h3_latlng_to_cell(lat, lon, res) and satcle_embedding(lat, lon) "
                                         "(interpolated, computed live outside coverage)."),
     max_rows: int = typer.Option(40, "--max-rows", help="Rows to print."),
 ) -> None:
-    """Run SQL against a grid and print the result."""
+    """Run SQL against a grid and print the result (`satcle-grid sql DIR -c SQL` with fewer rows)."""
     from satcle.grid.sql import connect
 
-    con = connect(grid_dir)
-    relation = con.sql(sql)
-    if relation is not None:
-        relation.show(max_rows=max_rows)   # runs the query: its errors (e.g. in satcle_embedding) come here
+    _run_script(connect(grid_dir), sql, max_rows)
 
 
 @app.command()
 def sql(
     grid_dir: Path = typer.Argument(..., help="Grid directory."),
     command: Optional[str] = typer.Option(None, "-c", "--command",
-                                          help="Run this SQL and exit (default: an interactive shell)."),
-    duckdb_cli: Optional[str] = typer.Option(None, "--duckdb", help="The DuckDB command line to run (default: "
-                                             "`duckdb` on PATH, else the one of the duckdb-cli package)."),
+                                          help="Run this SQL and exit (default: statements from standard input, "
+                                               "or an interactive prompt)."),
+    max_rows: int = typer.Option(1000, "--max-rows", min=1, help="Rows to print per result."),
+    duckdb_cli: Optional[str] = typer.Option(None, "--duckdb", help="Run this DuckDB command line instead "
+                                             "('duckdb' for the one on PATH, else the duckdb-cli package's): its "
+                                             "shell, without the Python functions satcle_embedding and "
+                                             "h3_latlng_to_cell."),
 ) -> None:
-    """Open the DuckDB command line over a grid, safely.
+    """SQL over a grid: the connection of satcle.connect, with its views, macro and functions.
 
-    The grid's files are checked first (checksums, partitions of this grid, as
-    `open_grid` does), then the shell gets the view satcle(h3, lat, lon,
-    embedding, res) over the files the manifest lists and the macro
-    satcle_similar(cell, k), in an in-memory database: the grid's own
-    satcle.duckdb is never opened, so a directory from elsewhere cannot run SQL
-    of its own. The Python functions of `satcle-grid query` (satcle_embedding,
-    h3_latlng_to_cell) are not available in the shell.
+    The grid is opened as `satcle.connect` opens it (checksums, partitions of this
+    grid): views satcle(h3, lat, lon, embedding, res) (the grid's cells) and
+    satcle_pyramid (every stored resolution), functions satcle_embedding(lat, lon)
+    and h3_latlng_to_cell(lat, lon, res), macro satcle_similar. Statements come
+    from -c, from standard input, or an interactive prompt (end each with ';');
+    only results are printed. The grid's own satcle.duckdb is never opened, so a
+    directory from elsewhere cannot run SQL of its own.
     """
+    if duckdb_cli is not None:
+        _duckdb_shell(grid_dir, command, duckdb_cli)
+    import sys
+
+    from satcle.grid.sql import connect
+
+    con = connect(grid_dir)
+    if command is not None:
+        _run_script(con, command, max_rows)
+    elif not sys.stdin.isatty():
+        _run_script(con, sys.stdin.read(), max_rows)
+    else:
+        _prompt(con, max_rows)
+
+
+def _run_script(con, text: str, max_rows: int) -> None:
+    """Run every statement of `text`, printing each result; the first error ends it (exit 2)."""
+    for statement in con.extract_statements(text):
+        _show(con, statement, max_rows)
+
+
+def _show(con, statement, max_rows: int) -> None:
+    import duckdb
+
+    relation = con.sql(statement.query)
+    if relation is not None and statement.type in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN,
+                                                   duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL):
+        relation.show(max_rows=max_rows)   # runs the query: its errors come here
+
+
+def _prompt(con, max_rows: int) -> None:
+    """An interactive prompt: lines gathered until one ends with ';', then run; errors printed, not fatal."""
+    import duckdb
+
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    typer.echo("satcle SQL over the grid: views satcle, satcle_pyramid; functions satcle_embedding, "
+               "h3_latlng_to_cell; end statements with ';', Ctrl-D to leave", err=True)
+    pending = []
+    while True:
+        try:
+            line = input("satcle> " if not pending else "   ...> ")
+        except EOFError:
+            typer.echo("", err=True)
+            return
+        except KeyboardInterrupt:
+            pending = []
+            typer.echo("", err=True)
+            continue
+        pending.append(line)
+        if not line.rstrip().endswith(";"):
+            continue
+        text, pending = "\n".join(pending), []
+        try:
+            for statement in con.extract_statements(text):
+                _show(con, statement, max_rows)
+        except duckdb.Error as exc:
+            typer.secho(f"error: {one_line(str(exc))}", fg=typer.colors.RED, err=True)
+
+
+def _duckdb_shell(grid_dir: Path, command: Optional[str], duckdb_cli: str) -> None:
+    """The DuckDB command line over the checked grid (view and cell macro, no Python functions); exits."""
+    import os
     import subprocess
     import tempfile
 
     from satcle.grid.sql import shell_sql
 
-    program = _duckdb_command_line(duckdb_cli)
+    program = _duckdb_command_line(None if duckdb_cli == "duckdb" else duckdb_cli)
     statements = shell_sql(grid_dir, arrow_lambda=_duckdb_version(program) < (1, 3))
     with tempfile.TemporaryDirectory(prefix="satcle-sql-") as tmp:
-        init = Path(tmp) / "grid.sql"
-        init.write_text(statements)
-        # -init replaces ~/.duckdbrc: the session starts with the grid's statements and nothing else.
-        arguments = [*program, "-init", str(init), *(["-c", command] if command is not None else [])]
+        script = Path(tmp) / "grid.sql"
+        script.write_text(statements)
+        # No init file (not ~/.duckdbrc either, and nothing printed about one); the grid's statements read silently.
+        arguments = [*program, "-init", os.devnull, "-cmd", f".read {script}",
+                     *(["-c", command] if command is not None else [])]
         code = subprocess.run(arguments).returncode
     raise typer.Exit(code)
 

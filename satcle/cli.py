@@ -19,15 +19,43 @@ from .cli_failure import CommandApp
 from .core.errors import InvalidArgumentError
 from .core.threads import MAX_THREADS
 from .embed_file import OUTPUT_SUFFIXES
-from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
+from .evaluation.benchmark import (
+    DEFAULT_CONTINENTS,
+    DEFAULT_TASKS,
+    DEFAULT_TRANSFER_TASKS,
+    LABEL_ENCODERS,
+)
 from .evaluation.tasks import DATA_ENV, TASKS
 
 app = CommandApp(
-    help="SatCLE location embeddings: (lat, lon) in degrees -> 256-d vectors.",
+    help="SatCLE location embeddings: (lat, lon) in degrees -> D-dimensional vectors (256 for the shipped models).",
     no_args_is_help=True,
     add_completion=False,
 )
 app.add_typer(plot_app, name="plot")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .core.version import __version__
+
+        typer.echo(f"satcle {__version__}")
+        raise typer.Exit()
+
+
+def _column_option(with_option: str, axis: str, extra: str = ""):
+    """--lat-column / --lon-column of a command that reads a table (`core.coordinates.coordinate_columns`)."""
+    names = "lat, latitude, decimalLatitude" if axis == "latitude" else "lon, lng, long, longitude, decimalLongitude"
+    return typer.Option(None, f"--{axis[:3]}-column",
+                        help=f"With {with_option}: the {axis} column (default: found among {names}, any case{extra}).")
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the installed satcle version and exit."),
+) -> None:
+    """SatCLE location embeddings: (lat, lon) in degrees -> D-dimensional vectors (256 for the shipped models)."""
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
@@ -36,8 +64,9 @@ def embed(
         None, help='Points as "LAT,LON" in degrees, e.g. 48.8566,2.3522; negative values work as they are: -33.92,18.42.'
     ),
     input: Optional[Path] = typer.Option(
-        None, "--input", "-i", help="CSV or Parquet file of points (degrees) instead of POINTS; read and written "
-        "in chunks, every other column carried through to the output."
+        None, "--input", "-i", help="CSV, Parquet or GeoParquet file of points (degrees, or a point geometry in "
+        "any CRS) instead of POINTS; read and written in chunks, every other column carried through to the output "
+        "exactly (a CSV's as its text: ZIP 01234 stays 01234; Parquet types and GeoParquet metadata kept)."
     ),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Write all embeddings to .parquet (input columns + embedding FLOAT[D]), "
@@ -51,8 +80,8 @@ def embed(
     live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
     model: Optional[str] = typer.Option(
         None, help="Shipped model name (see `satcle models`) or model directory [default: default]."),
-    lat_column: str = typer.Option("lat", "--lat-column", help="With --input: the latitude column."),
-    lon_column: str = typer.Option("lon", "--lon-column", help="With --input: the longitude column."),
+    lat_column: Optional[str] = _column_option("--input", "latitude", "; a GeoParquet file without one: its points"),
+    lon_column: Optional[str] = _column_option("--input", "longitude"),
     on_bad_row: str = typer.Option(
         "error", "--on-bad-row", help="With --input, a row whose lat/lon is missing, unparsable, NaN or has "
         "|lat| > 90: 'error' stops naming its row number (nothing written), 'null' writes a null embedding."
@@ -61,7 +90,8 @@ def embed(
     batch_size: int = typer.Option(16384, min=1, help="Points per network pass (memory ~ batch x 4 KB)."),
 ) -> None:
     """Embed coordinates with a location encoder or a precomputed grid."""
-    from .embed_file import choose_embedder, embed_file
+    from .embed_file import embed_file
+    from .frames.source import choose_embedder
 
     if output is not None:
         _check_output(output)   # before reading or encoding anything
@@ -93,7 +123,11 @@ def embed(
             typer.echo(f"{lat:9.4f} {lon:10.4f}  {row[:6]} ... ({row.size} values)")
         typer.echo("use --output FILE.npy|.parquet|.csv for all values", err=True)
         return
-    _write_embeddings(output, lats, lons, embeddings)
+    import pyarrow as pa
+
+    from .embed_file import write_embeddings
+
+    write_embeddings(output, pa.table({"lat": lats, "lon": lons}), embeddings)
     typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
 
 
@@ -136,10 +170,16 @@ def evaluate(
         "else ../shared/data when it exists)."
     ),
     labels: Optional[Path] = typer.Option(
-        None, help="Your own points: a CSV or Parquet file with columns lat, lon (degrees) and --target. "
-        "Answers 'does satcle help my task over raw coordinates and SH?'. Rows with NaN are dropped and counted."
+        None, help="Your own points: a CSV or Parquet file with a latitude and a longitude column (degrees) and "
+        "--target. Answers 'does satcle help my task?': default against the best of identity (raw lat/lon), sh, "
+        "sh-l40 and untrained, always run. Rows with NaN are dropped and counted."
     ),
     target: Optional[str] = typer.Option(None, help="With --labels: the column to predict."),
+    covariates: Optional[str] = typer.Option(
+        None, help="With --labels: comma-separated columns of your own (numbers, or text one-hot) added to every "
+        "encoder's features: 'what does satcle add to what I already have?'."),
+    lat_column: Optional[str] = _column_option("--labels", "latitude"),
+    lon_column: Optional[str] = _column_option("--labels", "longitude"),
     task: Optional[str] = typer.Option(
         None, help="With --labels: 'regression' or 'classification' (default: numeric -> regression, else classification)."
     ),
@@ -154,7 +194,7 @@ def evaluate(
     jobs: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Encoders evaluated at once, each in its own process (default: one per core)."),
     out: Optional[Path] = typer.Option(
         None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
-        "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
+        "Default: satcle-eval.md in the current directory (satcle-eval-<target>.md with --labels)."
     ),
 ) -> None:
     """Downstream benchmark: frozen embeddings -> MLP and ridge probes over seeds, random and spatial splits,
@@ -174,10 +214,14 @@ def evaluate(
     if labels is not None:
         if not target:
             raise InvalidArgumentError("--labels needs --target COLUMN")
-        user_task = load_labels(labels, target, task)
-    elif target or task:
-        raise InvalidArgumentError("--target and --task go with --labels FILE")
+        user_task = load_labels(labels, target, task, lat=lat_column, lon=lon_column,
+                                covariates=_names(covariates or ""))
+    elif target or task or covariates or lat_column or lon_column:
+        raise InvalidArgumentError("--target, --task, --covariates, --lat-column and --lon-column go with "
+                                   "--labels FILE")
     chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
+    if labels is not None:   # default and the baselines that answer "does it help?" run every time
+        chosen = (*chosen, *(b for b in LABEL_ENCODERS if b not in chosen))
     config = BenchmarkConfig(
         tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
         continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
@@ -185,12 +229,11 @@ def evaluate(
         data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
     )
     if out is None:
-        out = Path(f"eval-{target}.md") if labels is not None else Path("docs/EVALUATION.md")
+        out = Path(f"satcle-eval-{target}.md" if labels is not None else "satcle-eval.md")
     command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
     result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
     md, js = write_report(out, result, command)
-    if labels is not None:
-        typer.echo(summary_table(result))
+    typer.echo(summary_table(result))
     typer.echo(f"wrote {md} and {js} ({time.strftime('%H:%M:%S')}, {result.runtime_s / 60:.1f} min)")
 
 
@@ -348,32 +391,6 @@ def _check_output(path: Path) -> None:
     if not parent.is_dir():
         raise InvalidArgumentError(f"cannot write {path}: the folder {parent} does not exist"
                                    + (" (it is a file)" if parent.exists() else ""))
-
-
-def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings: np.ndarray) -> None:
-    """Write (N,) lats, lons and (N, D) embeddings to `path`, checked by `_check_output`, atomically."""
-    from .core.atomic import atomic_path
-
-    suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix == ".npy":
-            np.save(tmp, embeddings)
-            return
-        import pyarrow as pa
-
-        columns = {"lat": lats, "lon": lons}
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            from .grid.format.store import embeddings_to_arrow
-
-            columns["embedding"] = embeddings_to_arrow(embeddings)
-            pq.write_table(pa.table(columns), tmp)
-        else:
-            import pyarrow.csv as pacsv
-
-            columns.update({f"e{i}": embeddings[:, i] for i in range(embeddings.shape[1])})
-            pacsv.write_csv(pa.table(columns), tmp)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,7 @@
 """SQL access to a grid: `connect(DIR)`, a DuckDB connection with satcle's view and functions.
 
-* view ``satcle(h3, lat, lon, embedding FLOAT[D], res)`` over every stored resolution (`format.duckdb_view`);
+* views ``satcle(h3, lat, lon, embedding FLOAT[D], res)``, the grid's own cells, and
+  ``satcle_pyramid``, every stored resolution (`format.duckdb_view`);
 * ``h3_latlng_to_cell(lat, lon, res) -> UBIGINT`` (degrees);
 * ``satcle_embedding(lat, lon) -> FLOAT[D]``: `Grid.lookup` of the grid as a
   vectorised Arrow function. DuckDB hands it whole vectors of rows (2,048 at a

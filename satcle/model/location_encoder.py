@@ -118,14 +118,15 @@ class LocationEncoder(nn.Module):
         return self.siren(features.to(self.siren.last.weight.dtype))
 
     @torch.inference_mode()
-    def encode(self, lats: ArrayLike, lons: ArrayLike, batch_size: int = 16384) -> np.ndarray:
+    def encode(self, lats: ArrayLike, lons: ArrayLike | None = None, batch_size: int = 16384) -> np.ndarray:
         """Embed coordinates given in degrees.
 
         Parameters
         ----------
         lats, lons : array-like, shape (N,)
             Degrees; validated (NaN/inf and |lat| > 90 raise CoordinateError),
-            longitudes wrapped.
+            longitudes wrapped. Or `lats` alone: an (N, 2) array of (lat, lon), a
+            two-column DataFrame or a GeoSeries of points (`as_latlon`).
         batch_size : int
             Most points per network pass; bounds memory at about
             threads * batch_size * (L**2 + 2 * hidden_dim) * 4 bytes. On the CPU

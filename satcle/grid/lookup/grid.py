@@ -54,6 +54,11 @@ class Source(enum.IntEnum):
     MISS_LIVE = 2     # outside coverage, computed live (on_miss="live")
     MISS_NAN = 3      # outside coverage, NaN (on_miss="nan")
 
+    @staticmethod
+    def names(codes: np.ndarray) -> np.ndarray:
+        """(N,) names ("GRID", "LIVE", "MISS_LIVE", "MISS_NAN") of (N,) uint8 codes from `return_source`."""
+        return np.array([member.name for member in Source], dtype=object)[np.asarray(codes, dtype=np.intp)]
+
 
 class Grid:
     """A grid's rows with their `CellIndex`, mapped from the grid's lookup files
@@ -94,6 +99,16 @@ class Grid:
         self._half_table = (np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
                             if values.dtype == np.float16 else np.empty(0, dtype=np.float32))
 
+    def __repr__(self) -> str:
+        manifest = self.manifest
+        if manifest is None:
+            return f"Grid(in memory, res={self.resolution}, cells={self.num_cells:,}, dim={self.dim})"
+        levels = "" if len(self.stored_resolutions) < 2 else (
+            f", pyramid=res {self.stored_resolutions[0]}..{self.stored_resolutions[-2]}")
+        return (f"Grid({str(self.path)!r}, model={manifest.model_name!r}, res={self.resolution}, "
+                f"coverage={manifest.coverage!r}, cells={self.num_cells:,}, dim={self.dim}, "
+                f"dtype={manifest.dtype!r}{levels})")
+
     @property
     def dim(self) -> int:
         """Embedding size D."""
@@ -103,7 +118,7 @@ class Grid:
     def num_cells(self) -> int:
         return self.table.h3.shape[0]
 
-    def lookup(self, lats: ArrayLike, lons: ArrayLike, *, method: str = "interp",
+    def lookup(self, lats: ArrayLike, lons: ArrayLike | None = None, *, method: str = "interp",
                tolerance: float | None = None, exact: bool = False, on_miss: str = "live",
                return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None,
                dtype=None, res: int | None = None):
@@ -114,6 +129,8 @@ class Grid:
         lats, lons : array-like, shape (N,)
             Degrees, validated like every coordinate input (NaN/inf, |lat| > 90,
             mismatched lengths raise CoordinateError); empty input gives (0, D).
+            Or `lats` alone: an (N, 2) array of (lat, lon), a two-column
+            DataFrame or a GeoSeries of points (`core.coordinates.as_latlon`).
         method : "interp" or "cell"
             "cell": the stored row of the H3 cell containing the point, exactly
             `h3.latlng_to_cell(lat, lon, resolution)`. "interp": spherical
@@ -130,7 +147,7 @@ class Grid:
             Points whose cell the grid does not store: computed live, NaN rows,
             or OutsideCoverageError.
         return_source : bool
-            Also return (N,) uint8 `Source` codes.
+            Also return (N,) uint8 `Source` codes (``Source.names(codes)``: their names).
         num_threads : int
             OpenMP threads for the kernels: 0 or -1 use all cores, else
             1..`satcle.core.threads.MAX_THREADS`.

@@ -63,7 +63,8 @@ def test_duckdb_cli_runs_the_stored_macro(grid, stored, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     sql = f"SELECT * FROM satcle_similar({cell}, {K})"
-    for args, cwd in (([DUCKDB_FILE], grid), (["-cmd", search_path_sql(grid), str(grid / DUCKDB_FILE)], elsewhere)):
+    here = ["-cmd", "SET file_search_path = '.'", DUCKDB_FILE]   # a moved grid, from its own directory
+    for args, cwd in ((here, grid), (["-cmd", search_path_sql(grid), str(grid / DUCKDB_FILE)], elsewhere)):
         code, out, err = duckdb_cli([*args, "-c", sql], cwd=cwd)
         assert code == 0, err
         rows = [(int(r["h3"]), r["lat"], r["lon"], r["similarity"]) for r in json.loads(out)]
@@ -71,7 +72,7 @@ def test_duckdb_cli_runs_the_stored_macro(grid, stored, tmp_path):
         assert rows[0][0] == cell and rows[0][3] == pytest.approx(1.0)   # a cell is most similar to itself
         assert_top_k(rows, query, stored)
     # A cell the grid does not hold (another partition's, or another resolution's): no row.
-    code, out, err = duckdb_cli([DUCKDB_FILE, "-c", "SELECT count(*) AS n FROM satcle_similar(599686042433355775, 5)"],
+    code, out, err = duckdb_cli([*here, "-c", "SELECT count(*) AS n FROM satcle_similar(599686042433355775, 5)"],
                                 cwd=grid)
     assert code == 0 and json.loads(out) == [{"n": 0}], err
 
@@ -81,6 +82,7 @@ def test_python_duckdb_runs_the_stored_macro(grid, stored, monkeypatch):
     cell = first_cells()[0]
     query = stored[1][np.searchsorted(stored[0], np.uint64(cell))]
     with duckdb.connect(DUCKDB_FILE, read_only=True) as con:
+        con.execute("SET file_search_path = '.'")   # the grid moved: its files relative to here
         rows = con.execute("SELECT * FROM satcle_similar(?, ?)", [cell, K]).fetchall()
         assert_top_k(rows, query, stored)
         # k beyond the grid: every cell, once.

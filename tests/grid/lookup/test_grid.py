@@ -275,8 +275,11 @@ def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
 def test_default_grid_location(tmp_path, monkeypatch, encoder):
     monkeypatch.setenv(GRID_ENV, str(tmp_path / "nowhere"))
     assert default_grid_dir() == tmp_path / "nowhere"
-    with pytest.raises(GridNotFoundError, match=r"satcle-grid build"):
+    with pytest.raises(GridNotFoundError, match=r"satcle-grid build") as info:
         satcle.lookup([0.0], [0.0])
+    # What building costs, and the two alternatives: a grid you have, or the live encoder.
+    assert "GB of disk" in str(info.value) and "grid=DIR" in str(info.value)
+    assert "satcle.load_encoder('default').encode(lats, lons)" in str(info.value)
     monkeypatch.delenv(GRID_ENV)
     # Without $SATCLE_GRID: where `satcle-grid build` writes with its defaults, under the cache root.
     monkeypatch.delenv("SATCLE_CACHE", raising=False)

@@ -9,7 +9,6 @@ import pytest
 
 import satcle
 from conftest import write_document
-from satcle.grid import lookup as lookup_package
 from satcle.grid.lookup import grid as grid_module
 from satcle.grid.lookup.shared_grids import clear_shared_grids
 
@@ -18,7 +17,6 @@ from satcle.grid.lookup.shared_grids import clear_shared_grids
 def counted_loads(monkeypatch):
     """A cold process (nothing held) whose grid loads (lookup files mapped) are counted."""
     clear_shared_grids()
-    lookup_package._open_cached.cache_clear()
     loads = []
 
     def counted(original):
@@ -29,7 +27,7 @@ def counted_loads(monkeypatch):
 
     monkeypatch.setattr(grid_module, "_mapped_table_and_index", counted(grid_module._mapped_table_and_index))
     yield loads
-    lookup_package._open_cached.cache_clear()
+    clear_shared_grids()
 
 
 def test_three_ways_share_one_load(tiny_grid, tmp_path, counted_loads):
@@ -77,7 +75,10 @@ def test_a_changed_grid_is_loaded_again_and_a_dropped_one_freed(tiny_grid, tmp_p
     write_document(path, document)   # its checksum recomputed: a rebuilt manifest
     second = satcle.open_grid(path)
     assert second is not first and len(counted_loads) == 2
+    assert satcle.lookup([1.0], [2.0], grid=path).shape == (1, 8)   # satcle.lookup shares the held load
+    assert len(counted_loads) == 2
     del first, second
+    clear_shared_grids()   # satcle.lookup's cache keeps the last grids it was given alive: let them go too
     gc.collect()
     satcle.open_grid(path)
     assert len(counted_loads) == 3   # nobody held it: freed, then loaded again

@@ -50,7 +50,8 @@ def embed(
     ),
     live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
     model: Optional[str] = typer.Option(
-        None, help="Shipped model name (see `satcle models`) or model directory [default: default]."),
+        None, help="Shipped model name (see `satcle models`) or model directory [default: default]. A shipped "
+        "name always means the shipped model: a folder of the same name is ./NAME."),
     lat_column: str = typer.Option("lat", "--lat-column", help="With --input: the latitude column."),
     lon_column: str = typer.Option("lon", "--lon-column", help="With --input: the longitude column."),
     on_bad_row: str = typer.Option(

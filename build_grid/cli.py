@@ -63,7 +63,7 @@ def estimate(
     dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
     """Print the number of cells of a resolution and the size of a grid of them."""
-    from .engine import LAND_FRACTIONS, estimated_bytes, format_size
+    from .size import LAND_FRACTIONS, estimated_bytes, format_size
 
     if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
         fail(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
@@ -90,7 +90,8 @@ def estimate(
 def build(
     res: int = typer.Option(DEFAULT_GRID.resolution, "--res", min=0, max=10,
                             help="H3 resolution of the cells (0 coarsest .. 10)."),
-    model: str = typer.Option(DEFAULT_GRID.model, "--model", help="Encoder: a shipped model name or a model directory."),
+    model: str = typer.Option(DEFAULT_GRID.model, "--model", help="Encoder: a shipped model name (always the shipped model) or a model "
+                                                        "directory (a folder named like a shipped model: ./NAME)."),
     out: str = typer.Option(None, "--out", show_default=False,
                             help="Output directory or fsspec URL (s3://...). Default: "
                                  "<cache>/grids/<model>-r<res>-<coverage>-<dtype>, <cache> being $SATCLE_CACHE, "
@@ -117,7 +118,8 @@ def build(
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
-    from .engine import BuildConfig, build_grid, estimated_bytes, format_size, free_disk_bytes, output_dir
+    from .engine import BuildConfig, build_grid, output_dir
+    from .size import estimated_bytes, format_size, free_disk_bytes
 
     config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
                          workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)

@@ -22,13 +22,12 @@ import dataclasses
 import functools
 import logging
 import os
-import shutil
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import h3
 import h3.api.basic_int
@@ -62,6 +61,7 @@ from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
 from .lock import build_lock
+from .size import DATABASE_BYTES, estimated_bytes, format_size, free_disk_bytes
 from .lookup_writer import write_lookup_files
 from .output import GridOutput
 from .pyramid import write_pyramid
@@ -69,21 +69,11 @@ from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
 MAX_RESOLUTION = 10
-# Share of all cells that `land` coverage keeps at each resolution (land plus one ring
-# around coasts: the ring weighs more in coarse grids), measured with
-# `coverage.covered_cells` (res 5: 605,102 of 2,016,842); finer grids as res 5.
-# Used only for size estimates before a build.
-LAND_FRACTIONS = (0.664, 0.506, 0.408, 0.350, 0.317, 0.300)
-# Bytes per cell of the cell index in the lookup files (measured at res 6: about 110 to 120).
-INDEX_BYTES_PER_CELL = 130
 # The build journal: `<JOURNAL_DIR>/<partition file>` holds that file's checksum,
 # written right after the file; read by a resumed build, removed once the manifest
 # (which records the same checksums) is written.
 JOURNAL_DIR = ".satcle-build-journal"
-# Size estimates: bytes of a partition file beyond its rows (footer, metadata, last
-# block), and of satcle.duckdb plus the manifest (DuckDB allocates 256 kB blocks).
-PARTITION_OVERHEAD = 4096
-DATABASE_BYTES = 300_000
+
 
 
 @dataclass(frozen=True)
@@ -149,32 +139,6 @@ class BuildSummary:
     pyramid_cells: int = 0
     pyramid_bytes: int = 0
     pyramid_seconds: float = 0.0
-
-
-def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True,
-                    pyramid: bool = True) -> int:
-    """Approximate size of a grid on disk, bytes: cells x (h3 + lat + lon + embedding [+ scale]
-    [+ interp_error]) twice (partitions and lookup files), + the GeoParquet point
-    (~14 bytes compressed) + the cell index of the lookup files; plus each partition
-    file's footer and last file-system block (~4 kB: most of a small grid) and
-    ``satcle.duckdb`` with the manifest (~300 kB). With `pyramid`, the coarser
-    levels: cells/6 more rows (1/7 + 1/49 + ...), once, without bound or index."""
-    share = LAND_FRACTIONS[min(resolution, len(LAND_FRACTIONS) - 1)] if coverage == "land" else 1.0
-    cells = h3.get_num_cells(resolution) * share
-    partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
-    row = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0)
-    per_cell = 2 * row + 14 + INDEX_BYTES_PER_CELL
-    if pyramid and resolution > 0:
-        per_cell += (row - (4 if error_bound else 0) + 1) / 6
-    return int(cells * per_cell + partitions * PARTITION_OVERHEAD + DATABASE_BYTES)
-
-
-def format_size(nbytes: float) -> str:
-    """A byte count for people: '512 B', '3.4 kB', '1.2 MB', '2.27 GB' (decimal units)."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= size:
-            return f"{nbytes / size:,.{2 if unit == 'GB' else 1}f} {unit}"
-    return f"{nbytes:,.0f} B"
 
 
 def journal_file(relative: str) -> str:
@@ -282,30 +246,21 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     model_ref = config.model if config.model in available_models() else str(resolve_model(config.model).resolve())
 
     parents = _largest_first(cells_at_resolution(identity.partition_resolution), config)
-    results: list[PartitionResult] = []
-    # One build per directory; object stores have no lock (see `lock`).
-    with build_lock(out) if output.is_local else nullcontext():
+
+    @contextmanager
+    def partitions() -> Iterator[Iterator[PartitionResult]]:
         recorded = _recorded_checksums(output, identity)
-        try:
-            with _dask_client(config) as client:
-                # Our own cluster is in this process and sets torch's threads itself
-                # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
-                client.register_plugin(EncoderPlugin(model_ref))
-                task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
-                futures = client.map(task, parents, [recorded.get(partition_file(p)) for p in parents], pure=False)
-                built_cells = 0
-                with tqdm(total=len(parents), unit="partition", disable=not progress,
-                          desc=f"res {config.resolution}") as bar:
-                    for future in as_completed(futures):
-                        result = future.result()
-                        results.append(result)
-                        if result.built:
-                            built_cells += result.rows
-                        bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
-                        bar.update(1)
-            manifest, pyramid_seconds = _finish(output, identity, results, pyramid=config.pyramid)
-        except DiskFullError as exc:
-            raise DiskFullError(f"{exc}; {_space_needed(config, identity, output, results)}") from None
+        with _dask_client(config) as client:
+            # Our own cluster is in this process and sets torch's threads itself
+            # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
+            client.register_plugin(EncoderPlugin(model_ref))
+            task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
+            futures = client.map(task, parents, [recorded.get(partition_file(p)) for p in parents], pure=False)
+            yield (future.result() for future in as_completed(futures))
+
+    manifest, results, pyramid_seconds = _run_build(
+        output, identity, partitions, total=len(parents), desc=f"res {config.resolution}", progress=progress,
+        pyramid=config.pyramid, space_needed=lambda done: _space_needed(config, identity, output, done))
     return BuildSummary(
         out=out,
         cells=manifest.total_cells,
@@ -423,20 +378,50 @@ def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndar
     output = GridOutput(out)
     output.refuse_non_directory()
     parents = np.asarray(h3ronpy.change_resolution(cells, partition_resolution), dtype=np.uint64)
-    results = []
-    with build_lock(out) if output.is_local else nullcontext():
-        for parent in np.unique(parents).tolist():
-            part = cells[parents == parent]
-            neighbors = None
-            if error_bound:
-                members, _ = neighbor_disks(part)
-                around = np.setdiff1d(members, part)
-                neighbors = around[np.isin(around, cells)]
-            table = evaluate_partition(encoder, part, dtype, neighbors=neighbors,
-                                       metadata=identity.partition_metadata(parent))
-            results.append(_write_partition(output, parent, table))
-        _finish(output, identity, results, pyramid=pyramid)
+
+    def partition(parent: int) -> PartitionResult:
+        part = cells[parents == parent]
+        neighbors = None
+        if error_bound:
+            members, _ = neighbor_disks(part)
+            around = np.setdiff1d(members, part)
+            neighbors = around[np.isin(around, cells)]
+        table = evaluate_partition(encoder, part, dtype, neighbors=neighbors, metadata=identity.partition_metadata(parent))
+        return _write_partition(output, parent, table)
+
+    unique = np.unique(parents).tolist()
+    _run_build(output, identity, lambda: nullcontext(map(partition, unique)), total=len(unique), desc="cells",
+               progress=False, pyramid=pyramid)
     return Path(out)
+
+
+def _run_build(output: GridOutput, identity: Manifest, partitions: Callable, *, total: int, desc: str,
+               progress: bool, pyramid: bool, space_needed: Callable[[list[PartitionResult]], str] | None = None
+               ) -> tuple[Manifest, list[PartitionResult], float]:
+    """The build loop of `build_grid` and `write_cells`: holding the directory's lock,
+    collect each partition's result from `partitions()` (a context manager giving them
+    in completion order) under a progress bar of partitions and cells/s, then
+    `_finish` the grid. A full disk raises DiskFullError, with `space_needed(results)`
+    appended. Returns (manifest, results, seconds spent on the pyramid)."""
+    started = time.perf_counter()
+    results: list[PartitionResult] = []
+    # One build per directory; object stores have no lock (see `lock`).
+    with build_lock(output.root) if output.is_local else nullcontext():
+        try:
+            with partitions() as completed, tqdm(total=total, unit="partition", disable=not progress,
+                                                 desc=desc) as bar:
+                built_cells = 0
+                for result in completed:
+                    results.append(result)
+                    built_cells += result.rows if result.built else 0
+                    bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
+                    bar.update(1)
+            manifest, pyramid_seconds = _finish(output, identity, results, pyramid=pyramid)
+        except DiskFullError as exc:
+            if space_needed is None:
+                raise
+            raise DiskFullError(f"{exc}; {space_needed(results)}") from None
+    return manifest, results, pyramid_seconds
 
 
 def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
@@ -451,16 +436,6 @@ def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
     land = LandMask().contains(*cell_centers(np.concatenate(children)))
     share = np.bincount(owner, weights=land, minlength=parents.size)
     return parents[np.argsort(-share, kind="stable")].tolist()
-
-
-def free_disk_bytes(out: str) -> int | None:
-    """Free bytes on the file system that would hold local output `out` (None for URLs)."""
-    if "://" in out:
-        return None
-    path = Path(out).expanduser().resolve()
-    while not path.exists():
-        path = path.parent
-    return shutil.disk_usage(path).free
 
 
 @contextmanager

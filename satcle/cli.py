@@ -79,7 +79,8 @@ def embed(
     ),
     live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
     model: Optional[str] = typer.Option(
-        None, help="Shipped model name (see `satcle models`) or model directory [default: default]."),
+        None, help="Shipped model name (see `satcle models`) or model directory [default: default]. A shipped "
+        "name always means the shipped model: a folder of the same name is ./NAME."),
     lat_column: Optional[str] = _column_option("--input", "latitude", "; a GeoParquet file without one: its points"),
     lon_column: Optional[str] = _column_option("--input", "longitude"),
     on_bad_row: str = typer.Option(

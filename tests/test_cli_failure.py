@@ -118,3 +118,12 @@ def test_ctrl_c_during_build_exits_130_leaving_only_whole_files(tmp_path):
     assert "Traceback" not in err and "terminate called" not in err
     assert not [p for p in (out / "partitions").iterdir() if not p.name.endswith(".parquet")]   # no temporary file
     assert not (out / "manifest.json").exists()   # not a grid until a build finishes
+
+
+def test_serve_fails_like_every_command(tmp_path):
+    """`satcle-grid serve` on no grid: exit 2 and one line, as the docs say (it exited 1)."""
+    from build_grid.cli import app as grid_app
+
+    result = runner.invoke(grid_app, ["serve", str(tmp_path / "nothing")])
+    assert result.exit_code == EXIT_USER_ERROR and result.output.strip().startswith("error: ")
+    assert "Traceback" not in result.output

@@ -179,9 +179,8 @@ def test_build_stores_the_pyramid_and_reports_its_cost(tmp_path):
 
 
 def test_size_estimate_counts_the_pyramid():
-    from build_grid import engine
+    from build_grid.size import estimated_bytes
 
-    extra = engine.estimated_bytes(5, "global", "float16") - engine.estimated_bytes(5, "global", "float16",
-                                                                                     pyramid=False)
+    extra = estimated_bytes(5, "global", "float16") - estimated_bytes(5, "global", "float16", pyramid=False)
     # A sixth of the cells (1/7 + 1/49 + ...), each a row of h3, lat, lon, float16[256] and its children count.
     assert extra == pytest.approx(h3.get_num_cells(5) * (24 + 512 + 1) / 6, rel=1e-6)

@@ -7,7 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from build_grid.engine import BuildConfig, build_grid, estimated_bytes
+from build_grid.engine import BuildConfig, build_grid
+from build_grid.size import estimated_bytes
 from build_grid.output import GridOutput, npy_size_and_checksum
 from satcle.core.errors import DiskFullError
 from satcle.grid.format.store import read_manifest
@@ -35,28 +36,14 @@ def test_identical_derived_files_are_kept_and_stale_ones_removed_before_the_writ
     assert not output.keep_or_make_room("lookup/missing.npy", *npy_size_and_checksum(array))
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A tmpfs mounted at tmp_path/disk (root only: where it cannot be mounted the test
-    is skipped, saying so; the room rule is tested without it above)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'not root'}): "
-                    "test_identical_derived_files_are_kept_and_stale_ones_removed_before_the_write covers the rule")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
-
-
 def resize(disk, size):
     subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
 
 
 def test_resume_after_a_full_disk_fits_where_a_fresh_build_fits(tmpfs):
+    """On a tmpfs (root only: `tmpfs` skips, saying so, elsewhere; the room rule is tested
+    without it above)."""
+    tmpfs = tmpfs("64m")
     out = tmpfs / "grid"
     build_grid(BuildConfig(out=str(out), **CONFIG), progress=False)
     final = shutil.disk_usage(tmpfs).used

@@ -114,3 +114,17 @@ def test_geometry_column_is_geoparquet_wkb_points():
     # WKB by hand: little-endian, type 1 (Point), x = lon, y = lat.
     import struct
     assert points == [struct.pack("<BIdd", 1, 1, lon, lat) for lat, lon in zip(lats, lons)]
+
+
+def test_the_format_layer_imports_no_torch():
+    """Reading a grid's format needs numpy and Arrow only (float16 quantisation included)."""
+    import ast
+    from pathlib import Path
+
+    import satcle.grid.format as format_package
+
+    for path in Path(format_package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(name.split(".")[0] == "torch" for name in names), path

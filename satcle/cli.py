@@ -14,6 +14,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from .cli_import import import_app
 from .cli_plot import plot_app
 from .cli_failure import USER_ERRORS, fail
 from .core.errors import InvalidArgumentError
@@ -23,11 +24,12 @@ from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRA
 from .evaluation.tasks import DATA_ENV, TASKS
 
 app = typer.Typer(
-    help="SatCLE location embeddings: (lat, lon) in degrees -> 256-d vectors.",
+    help="SatCLE location embeddings: (lat, lon) in degrees -> vectors (256-d for the shipped models).",
     no_args_is_help=True,
     add_completion=False,
 )
 app.add_typer(plot_app, name="plot")
+app.add_typer(import_app, name="import")
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
@@ -104,18 +106,27 @@ def embed(
 
 
 @app.command()
-def models() -> None:
-    """List the models shipped with this installation."""
+def models(
+    directories: Optional[List[Path]] = typer.Argument(
+        None, help="Model directories to describe as well (e.g. written by `satcle import`)."),
+) -> None:
+    """List the models shipped with this installation (and the given model directories): kind, architecture,
+    output width, trained or not, sha256."""
     from .model import available_models, load_encoder
 
-    for name in available_models():
-        encoder = load_encoder(name)
-        meta, cfg = encoder.metadata, encoder.config
-        state = "trained" if meta.get("trained", True) else "UNTRAINED"
-        typer.echo(
-            f"{name:<16} L={cfg.legendre_degree:<3} D={cfg.output_dim:<4} {state:<9} "
-            f"sha256={meta['sha256'][:12]}  {meta.get('description', '')}"
-        )
+    try:
+        names = [*available_models(), *map(str, directories or [])]
+        width = max(map(len, names), default=0)
+        for name in names:
+            encoder = load_encoder(name)
+            meta = encoder.metadata
+            state = "trained" if meta.get("trained", True) else "UNTRAINED"
+            typer.echo(
+                f"{name:<{width}} {meta['kind']:<11} D={encoder.output_dim:<4} {state:<9} "
+                f"sha256={meta['sha256'][:12]}  {encoder.summary()}; {meta.get('description', '')}"
+            )
+    except USER_ERRORS as exc:
+        fail(str(exc))
 
 
 @app.command("eval")

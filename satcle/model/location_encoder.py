@@ -68,7 +68,7 @@ class EncoderConfig:
 
 
 class LocationEncoder(nn.Module):
-    """Siren(SH) location encoder.
+    """Siren(SH) location encoder (model kind "siren-sh").
 
     Attributes
     ----------
@@ -77,6 +77,8 @@ class LocationEncoder(nn.Module):
         Free-form facts about the weights (name, trained or not, data, sha256),
         filled by `load_encoder`.
     """
+
+    KIND = "siren-sh"
 
     def __init__(self, config: EncoderConfig = EncoderConfig(), metadata: dict | None = None):
         super().__init__()
@@ -95,6 +97,11 @@ class LocationEncoder(nn.Module):
     @property
     def output_dim(self) -> int:
         return self.config.output_dim
+
+    def summary(self) -> str:
+        """One line for listings and model cards."""
+        c = self.config
+        return f"Siren(SH): L = {c.legendre_degree}, {c.num_layers} x {c.hidden_dim} sine layers -> {c.output_dim}"
 
     def forward(self, lats: torch.Tensor, lons: torch.Tensor) -> torch.Tensor:
         """Differentiable embedding of (N,) latitude/longitude tensors in degrees.

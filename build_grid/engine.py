@@ -339,7 +339,7 @@ def grid_identity(encoder: LocationEncoder, resolution: int, coverage: str, dtyp
         library_version=satcle.__version__,
         model_name=model_name,
         model_sha256=encoder.metadata.get("sha256", ""),
-        model_config=encoder.config.to_dict(),
+        model_config={"kind": encoder.KIND, **encoder.config.to_dict()},
         resolution=resolution,
         partition_resolution=partition_resolution,
         coverage=coverage,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -132,3 +134,12 @@ def test_equals_the_geoclip_package(tmp_path, rng, sphere_points):
     assert np.abs(embedded - reference).max() <= rounding
     cos = np.einsum("ij,ij->i", embedded, float32) / np.linalg.norm(embedded, axis=1) / np.linalg.norm(float32, axis=1)
     assert cos.min() > 0.99999
+
+
+def test_running_a_geoclip_model_imports_neither_geoclip_nor_transformers(tiny, tmp_path):
+    path = save_encoder(tiny, tmp_path / "gc")
+    code = ("import sys, satcle; e = satcle.load_encoder(sys.argv[1]).encode([48.85], [2.35]); "
+            "assert e.shape == (1, 512); print(sorted(m for m in ('geoclip', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -103,13 +103,16 @@ def build(
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
+    from satcle.model import load_encoder
+
     from .engine import BuildConfig, build_grid, estimated_bytes, format_size, free_disk_bytes, output_dir
 
     with user_errors():
         config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
                              workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
         target = output_dir(config)
-    need, free = estimated_bytes(res, coverage, dtype, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
+        dim = load_encoder(model).output_dim   # any width: GeoCLIP's is 512
+    need, free = estimated_bytes(res, coverage, dtype, dim, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {format_size(need)}, {format_size(free)} are free at {target}",
                     fg=typer.colors.YELLOW, err=True)

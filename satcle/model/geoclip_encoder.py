@@ -32,7 +32,8 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from ..core.coordinates import as_latlon
-from ..core.errors import InvalidArgumentError, ModelFormatError
+from ..core.errors import InvalidArgumentError
+from .weights_directory import config_from_dict
 
 # Equal Earth polynomial coefficients (Šavrič et al. 2018) and GeoCLIP's scale.
 _A1, _A2, _A3, _A4 = 1.340264, -0.081106, 0.000893, 0.003796
@@ -73,29 +74,16 @@ class GeoClipConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "GeoClipConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ModelFormatError(f"unknown encoder config keys: {sorted(unknown)}")
-        return cls(**values)
+        return config_from_dict(cls, values)
 
 
-def equal_earth(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+def equal_earth(lats: torch.Tensor, lons: torch.Tensor) -> torch.Tensor:
     """GeoCLIP's input: the Equal Earth projection of points in degrees, scaled by 66.50336 / 180.
 
-    lats, lons: (N,) float64 degrees (validated, longitudes in [-180, 180)).
-    Returns (N, 2) float64 (x, y), x in about [-1, 1], y in about [-0.48, 0.48].
+    lats, lons: (N,) tensors of degrees (longitudes in [-180, 180)); differentiable, in
+    their dtype and on their device. Returns (N, 2) (x, y), x in about [-1, 1], y in
+    about [-0.48, 0.48].
     """
-    theta = np.arcsin(_SQRT3 / 2.0 * np.sin(np.radians(lats)))
-    t2 = theta * theta
-    t6 = t2 * t2 * t2
-    x = 2.0 * _SQRT3 * np.radians(lons) * np.cos(theta) / (3.0 * (9.0 * _A4 * t6 * t2 + 7.0 * _A3 * t6 + 3.0 * _A2 * t2 + _A1))
-    y = theta * (_A4 * t6 * t2 + _A3 * t6 + _A2 * t2 + _A1)
-    return np.stack([x, y], axis=1) * _SCALE
-
-
-def equal_earth_torch(lats: torch.Tensor, lons: torch.Tensor) -> torch.Tensor:
-    """`equal_earth` in torch (differentiable; dtype and device of `lats`): (N,) degrees -> (N, 2)."""
     theta = torch.asin(_SQRT3 / 2.0 * torch.sin(torch.deg2rad(lats)))
     t2 = theta * theta
     t6 = t2 * t2 * t2
@@ -160,7 +148,7 @@ class GeoClipEncoder(nn.Module):
         """Differentiable embedding of (N,) latitude/longitude tensors in degrees (longitudes in
         [-180, 180)); (N, D) in the dtype of the parameters."""
         dtype = self.branches[0].head.weight.dtype
-        xy = equal_earth_torch(lats, lons).to(dtype)
+        xy = equal_earth(lats, lons).to(dtype)
         return sum(branch(xy) for branch in self.branches)
 
     @torch.inference_mode()
@@ -182,8 +170,8 @@ class GeoClipEncoder(nn.Module):
         if lat.size == 0:
             return out
         device = self.branches[0].head.weight.device
-        xy = equal_earth(lat, lon)
-        frequencies = [2.0 * math.pi * b.frequencies.detach().cpu().double().numpy().T for b in self.branches]
+        xy = equal_earth(torch.from_numpy(lat), torch.from_numpy(lon))      # float64 on the CPU
+        frequencies = [2.0 * math.pi * b.frequencies.detach().cpu().double().t() for b in self.branches]
         layers = [[(layer.weight.detach().float().t(), layer.bias.detach().float()) for layer in b.layers]
                   for b in self.branches]
         heads = [(b.head.weight.detach().float().t(), b.head.bias.detach().double()) for b in self.branches]
@@ -193,8 +181,7 @@ class GeoClipEncoder(nn.Module):
             result = head_bias.expand(stop - start, -1).clone()
             for freq, branch_layers, (head_weight, _) in zip(frequencies, layers, heads):
                 phase = xy[start:stop] @ freq
-                h = torch.from_numpy(np.concatenate([np.cos(phase), np.sin(phase)], axis=1).astype(np.float32))
-                h = h.to(device)
+                h = torch.cat([torch.cos(phase), torch.sin(phase)], dim=1).float().to(device)
                 for weight, bias in branch_layers:
                     h = torch.relu_(torch.addmm(bias, h, weight))
                 result.addmm_(h, head_weight)

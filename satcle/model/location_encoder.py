@@ -21,10 +21,11 @@ from torch import nn
 from .._ext.sine_layer import sin_bias_
 from .._ext.spherical_harmonics import fill_real_sh
 from ..core.coordinates import as_latlon
-from ..core.errors import InvalidArgumentError, ModelFormatError
+from ..core.errors import InvalidArgumentError
 from ..core.threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
+from .weights_directory import config_from_dict
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,7 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ModelFormatError(f"unknown encoder config keys: {sorted(unknown)}")
-        return cls(**values)
+        return config_from_dict(cls, values)
 
 
 class LocationEncoder(nn.Module):

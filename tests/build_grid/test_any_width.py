@@ -49,6 +49,7 @@ def wide(tmp_path_factory):
     result = CliRunner().invoke(grid_app, ["build", "--res", "2", "--model", str(model), "--out", str(root / "grid"),
                                            "--dtype", "float32", "--workers", "1"])
     assert result.exit_code == 0, result.output
+    assert "interpolation error bound per cell" in result.output   # the build reports the precision contract
     return model, root / "grid", satcle.load_encoder(model)
 
 

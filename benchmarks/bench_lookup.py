@@ -218,7 +218,7 @@ def main() -> None:
     row_bytes = grid.table.values.nbytes
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"model {encoder.metadata.get('name')} sha256 {encoder.metadata.get('sha256')} "
-          f"(trained: {encoder.metadata.get('trained', 'unknown')}), L={encoder.config.legendre_degree}")
+          f"(trained: {encoder.metadata.get('trained', 'unknown')}), {encoder.summary()}")
     source = f"written by the builder in {built:.0f} s" if built is not None else f"at {args.grid}"
     print(f"grid: res {grid.resolution}, {grid.num_cells:,} cells ({source}), {args.dtype} rows "
           f"{row_bytes / 1e9:.3f} GB; {lats.size:,} random land points")

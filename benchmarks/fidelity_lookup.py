@@ -1,7 +1,8 @@
 """How close grid lookups are to the live encoder, per H3 resolution.
 
-Run:  python benchmarks/fidelity_lookup.py [--res 3 4 5 6] [--points 100000]
-(global-land-mask, a core dependency, samples the land points)
+Run:  python benchmarks/fidelity_lookup.py [--res 4 5 6 7] [--points 100000] [--model NAME|DIR]
+(global-land-mask, a core dependency, samples the land points; any model kind,
+e.g. a GeoCLIP directory from `satcle import geoclip`)
 
 For --points random points uniform over land and the given model it prints, per
 resolution and for `method="cell"` and `method="interp"`:
@@ -37,7 +38,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--res", type=int, nargs="+", default=[3, 4, 5, 6], help="H3 resolutions (default 3 4 5 6)")
+    parser.add_argument("--res", type=int, nargs="+", default=[4, 5, 6, 7], help="H3 resolutions (default 4 5 6 7)")
     parser.add_argument("--points", type=int, default=100_000, help="random land points (default 100k)")
     add_model_options(parser)
     args = parser.parse_args()
@@ -47,8 +48,7 @@ def main() -> None:
     pair = rng.permutation(lats.size)
     pair_distance = float(np.linalg.norm(live - live[pair], axis=1).mean())
     print(f"model {encoder.metadata.get('name')} sha256 {encoder.metadata.get('sha256')} "
-          f"(trained: {encoder.metadata.get('trained', 'unknown')}), L={encoder.config.legendre_degree}, "
-          f"dtype {args.dtype}")
+          f"(trained: {encoder.metadata.get('trained', 'unknown')}), {encoder.summary()}, dtype {args.dtype}")
     print(f"{lats.size:,} land points; mean distance between live embeddings of random pairs: {pair_distance:.4f}")
     print(f"{'res':>3} {'method':>7} {'cos median':>11} {'cos p1':>9} {'rel median':>11} {'rel p99':>8}"
           f" {'within bound':>13} {'live at tol 1%':>15}")

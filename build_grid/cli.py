@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import h3
+import numpy as np
 import typer
 
 from satcle.cli_failure import EXIT_NEGATIVE, CommandApp, fail, one_line
@@ -118,13 +119,16 @@ def build(
     Re-running the same command resumes an interrupted build: finished partitions
     are verified and skipped.
     """
+    from satcle.model import load_encoder
+
     from .engine import BuildConfig, build_grid, output_dir
     from .size import estimated_bytes, format_size, free_disk_bytes
 
     config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
                          workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
     target = output_dir(config)
-    need, free = estimated_bytes(res, coverage, dtype, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
+    dim = load_encoder(model).output_dim   # any width: GeoCLIP's is 512
+    need, free = estimated_bytes(res, coverage, dtype, dim, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {format_size(need)}, {format_size(free)} are free at {target}",
                     fg=typer.colors.YELLOW, err=True)
@@ -134,10 +138,28 @@ def build(
         f"({summary.nbytes / max(summary.cells, 1):,.0f} bytes/cell), {summary.seconds:,.1f} s "
         f"({summary.partitions_built} partitions built, {summary.partitions_skipped} verified and kept)"
     )
+    if error_bound:
+        _report_error_bound(summary.out, res)
     if summary.pyramid_cells:
         typer.echo(f"pyramid (res 0..{res - 1}): {summary.pyramid_cells:,} cells, {summary.pyramid_bytes / 1e6:,.1f} MB "
                    f"(+{summary.pyramid_bytes / max(summary.nbytes, 1):.1%} of the partitions' bytes), "
                    f"{summary.pyramid_seconds:,.1f} s (+{summary.pyramid_seconds / max(summary.seconds - summary.pyramid_seconds, 1e-9):.1%} of the rest of the build)")
+
+
+def _report_error_bound(grid_dir, res: int) -> None:
+    """Print the spread of the grid's per-cell interpolation error bound; warn when a typical
+    cell exceeds 1 % (a model that varies faster than the cells, e.g. GeoCLIP)."""
+    from satcle.grid.lookup import open_grid
+
+    bound = open_grid(grid_dir, verify_checksums=False, index_cache=False).table.interp_error
+    median, p99 = np.percentile(bound, [50, 99])
+    typer.echo(f"interpolation error bound per cell (||interp - live|| / ||live||): median {median:.2%}, "
+               f"99th percentile {p99:.2%}; lookup(tolerance=0.01) answers {np.mean(bound > 0.01):.1%} of the "
+               "cells live")
+    if median > 0.01:
+        typer.secho(f"warning: this model varies faster than res-{res} cells interpolate it: use a finer --res, "
+                    "lookup(tolerance=...) or the live model (docs/LOOKUP.md, 'Fidelity per model')",
+                    fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()

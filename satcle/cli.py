@@ -14,6 +14,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from .cli_import import import_app
 from .cli_plot import plot_app
 from .cli_failure import CommandApp
 from .core.errors import InvalidArgumentError
@@ -33,6 +34,7 @@ app = CommandApp(
     add_completion=False,
 )
 app.add_typer(plot_app, name="plot")
+app.add_typer(import_app, name="import")
 
 
 def _print_version(value: bool) -> None:
@@ -133,17 +135,23 @@ def embed(
 
 
 @app.command()
-def models() -> None:
-    """List the models shipped with this installation."""
+def models(
+    directories: Optional[List[Path]] = typer.Argument(
+        None, help="Model directories to describe as well (e.g. written by `satcle import`)."),
+) -> None:
+    """List the models shipped with this installation (and the given model directories): kind, architecture,
+    output width, trained or not, sha256."""
     from .model import available_models, load_encoder
 
-    for name in available_models():
+    names = [*available_models(), *map(str, directories or [])]
+    width = max(map(len, names), default=0)
+    for name in names:
         encoder = load_encoder(name)
-        meta, cfg = encoder.metadata, encoder.config
+        meta = encoder.metadata
         state = "trained" if meta.get("trained", True) else "UNTRAINED"
         typer.echo(
-            f"{name:<16} L={cfg.legendre_degree:<3} D={cfg.output_dim:<4} {state:<9} "
-            f"sha256={meta['sha256'][:12]}  {meta.get('description', '')}"
+            f"{name:<{width}} {meta['kind']:<11} D={encoder.output_dim:<4} {state:<9} "
+            f"sha256={meta['sha256'][:12]}  {encoder.summary()}; {meta.get('description', '')}"
         )
 
 

@@ -6,7 +6,7 @@ Every encoder is a callable ``(lats, lons) -> (N, D) float32`` (degrees in):
 * ``<model>+grid-interp`` and ``<model>+grid-cell``: the same model read from a
   precomputed grid through ``satcle.open_grid(DIR).lookup`` (only with a grid);
 * ``geoclip``: GeoCLIP's pretrained location encoder with the weights shipped in
-  the `geoclip` package (no download);
+  the `geoclip` package (no download), run by satcle's `GeoClipEncoder`;
 * ``untrained``: the `default` model's architecture with a seeded random
   initialisation (Siren's, as in training): what pretraining must beat;
 * ``identity``: the raw coordinates, the papers' location-only baseline;
@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.coordinates import as_latlon
-from ..core.errors import EncoderUnavailableError, EvaluationConfigError, SatcleError
+from ..core.errors import EncoderUnavailableError, EvaluationConfigError, ModelNotFoundError, SatcleError
 
 EncodeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 GRID_METHODS = ("interp", "cell")
@@ -44,9 +44,9 @@ class EncoderSpec:
 def encoder_specs(grid: Path | None = None, model_dirs: tuple[str, ...] = ()) -> dict[str, EncoderSpec]:
     """All encoders known here, in report order; grid rows only when `grid` is given.
 
-    model_dirs: names that are model directories (a training run's OUT/model):
-    each becomes an encoder of its own, run live, so a new model can be compared
-    with the shipped ones before it ships.
+    model_dirs: names that are model directories (a training run's OUT/model, or one
+    written by `satcle import`, of any kind and width): each becomes an encoder of
+    its own, run live, so a new model can be compared with the shipped ones.
     """
     from ..model import available_models
 
@@ -146,21 +146,14 @@ def grid_lookup_fn(grid: Path, method: str) -> EncodeFn:
 
 
 def _geoclip() -> EncodeFn:
+    """GeoCLIP's released location encoder, run natively (`satcle.model.GeoClipEncoder`) from the
+    weights of the installed geoclip package: the one GeoCLIP implementation, the same as
+    `satcle import geoclip` writes; geoclip itself is never imported."""
+    from ..model.geoclip_import import geoclip_encoder
+
     try:
-        from geoclip import LocationEncoder
-    except ImportError as exc:
+        return geoclip_encoder().encode
+    except ModelNotFoundError as exc:
         raise EncoderUnavailableError(
-            f"geoclip skipped: {exc} (setup: pip install --no-deps geoclip==1.3.0 transformers geopy pandas)"
+            f"geoclip skipped: {exc} (setup: pip install --no-deps geoclip==1.3.0, docs/EVALUATION.md)"
         ) from None
-    import torch
-
-    model = LocationEncoder().eval()  # loads the weights shipped in the package
-
-    def encode(lats: np.ndarray, lons: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-        lat, lon = as_latlon(lats, lons)
-        coords = torch.from_numpy(np.stack([lat, lon], axis=1).astype(np.float32))
-        with torch.no_grad():
-            parts = [model(coords[i : i + batch_size]) for i in range(0, len(coords), batch_size)]
-        return torch.cat(parts).numpy() if parts else np.zeros((0, 512), np.float32)
-
-    return encode

@@ -3,8 +3,11 @@
 A model is a directory holding
 
 * ``model.safetensors`` - the tensors (a checkpoint cannot run code on load);
-* ``config.json`` - format tag and version, `EncoderConfig`, free-form metadata
-  (trained or not, data, command, seed) and the sha256 of the weights file;
+* ``config.json`` - format tag and version, the model ``kind`` (``siren-sh``:
+  `LocationEncoder` with an `EncoderConfig`; ``geoclip-rff``: `GeoClipEncoder`
+  with a `GeoClipConfig`; a config without ``kind`` is ``siren-sh``), its
+  config, free-form metadata (trained or not, data, command, seed, source) and
+  the sha256 of the weights file;
 * optionally ``MODEL_CARD.md``.
 
 Models shipped inside the package live in ``satcle/weights/<name>/`` and are
@@ -24,6 +27,7 @@ import torch
 
 from ..core.atomic import current_umask
 from ..core.errors import ModelFormatError, ModelNotFoundError
+from .geoclip_encoder import GeoClipConfig, GeoClipEncoder
 from .location_encoder import EncoderConfig, LocationEncoder
 from .weights_directory import read_weights_directory, write_weights_directory
 
@@ -31,6 +35,11 @@ FORMAT = "satcle-location-encoder"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: Model kinds by the name config.json records: (config class, encoder class).
+KINDS = {LocationEncoder.KIND: (EncoderConfig, LocationEncoder), GeoClipEncoder.KIND: (GeoClipConfig, GeoClipEncoder)}
+# Directories written before kinds were recorded hold Siren(SH) encoders.
+_UNRECORDED_KIND = LocationEncoder.KIND
+Encoder = LocationEncoder | GeoClipEncoder
 
 
 def shipped_models_dir() -> Path:
@@ -46,8 +55,13 @@ def available_models() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
 
 
-def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> LocationEncoder:
+def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> Encoder:
     """Load a location encoder by shipped name or by path, in eval mode.
+
+    The directory's ``kind`` picks the class: `LocationEncoder` (Siren(SH), the
+    shipped models and imported SatCLIP checkpoints) or `GeoClipEncoder`. Both
+    have ``encode(lats, lons) -> (N, output_dim)``, ``config``, ``metadata`` and
+    ``summary()``.
 
     Parameters
     ----------
@@ -62,19 +76,24 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
     ModelNotFoundError
         Neither a shipped name nor an existing path.
     ModelFormatError
-        Files missing, unreadable, of another format, or the weights' sha256 or
-        tensor shapes do not match the config.
+        Files missing, unreadable, of another format or an unknown kind, or the
+        weights' sha256 or tensor shapes do not match the config.
     """
     directory = resolve_model(name_or_path)
     document, state, digest = read_weights_directory(directory, weights_file=WEIGHTS_FILE, config_file=CONFIG_FILE,
                                                      format=FORMAT, format_version=FORMAT_VERSION)
+    kind = document.get("kind", _UNRECORDED_KIND)
+    if kind not in KINDS:
+        raise ModelFormatError(f"{directory / CONFIG_FILE} holds a model of kind {kind!r}; this satcle runs "
+                               f"{', '.join(KINDS)} (a newer satcle may run it)")
+    config_class, encoder_class = KINDS[kind]
     try:
-        config = EncoderConfig.from_dict(document["config"])
+        config = config_class.from_dict(document["config"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{directory / CONFIG_FILE} has an invalid encoder config: {exc}") from None
+        raise ModelFormatError(f"{directory / CONFIG_FILE} has an invalid {kind} config: {exc}") from None
     # The weights' shapes against the config's, before the network is allocated.
     with torch.device("meta"):
-        expected = {name: tuple(tensor.shape) for name, tensor in LocationEncoder(config).state_dict().items()}
+        expected = {name: tuple(tensor.shape) for name, tensor in encoder_class(config).state_dict().items()}
     found = {name: tuple(tensor.shape) for name, tensor in state.items()}
     if found != expected:
         wrong = sorted(set(found) ^ set(expected)) or sorted(n for n in found if found[n] != expected[n])
@@ -83,8 +102,8 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
                                f"{found.get(name, 'none')}, the config gives {expected.get(name, 'none')}")
 
     metadata = dict(document.get("metadata", {}))
-    metadata.update(name=document.get("name", directory.name), sha256=digest, path=str(directory))
-    encoder = LocationEncoder(config, metadata=metadata)
+    metadata.update(name=document.get("name", directory.name), sha256=digest, path=str(directory), kind=kind)
+    encoder = encoder_class(config, metadata=metadata)
     try:
         encoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -93,7 +112,7 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
 
 
 def save_encoder(
-    encoder: LocationEncoder,
+    encoder: Encoder,
     directory: str | os.PathLike,
     *,
     name: str | None = None,
@@ -113,10 +132,11 @@ def save_encoder(
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "name": name or directory.name,
+            "kind": encoder.KIND,
             "config": encoder.config.to_dict(),
             "metadata": dict(metadata if metadata is not None else encoder.metadata),
         }
-        for volatile in ("sha256", "path", "name"):
+        for volatile in ("sha256", "path", "name", "kind"):
             document["metadata"].pop(volatile, None)
         state = {k: v.detach().to("cpu", torch.float32) for k, v in encoder.state_dict().items()}
         write_weights_directory(tmp, state, document, weights_file=WEIGHTS_FILE, config_file=CONFIG_FILE)

@@ -22,10 +22,11 @@ from torch import nn
 from .._ext.sine_layer import sin_bias_
 from .._ext.spherical_harmonics import fill_real_sh
 from ..core.coordinates import as_latlon
-from ..core.errors import InvalidArgumentError, ModelFormatError
+from ..core.errors import InvalidArgumentError
 from ..core.threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
+from .weights_directory import config_from_dict
 
 
 # The largest value each size of `EncoderConfig` may take: far above any trained model
@@ -72,15 +73,11 @@ class EncoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "EncoderConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ModelFormatError(f"unknown encoder config keys: {sorted(unknown)}")
-        return cls(**values)
+        return config_from_dict(cls, values)
 
 
 class LocationEncoder(nn.Module):
-    """Siren(SH) location encoder.
+    """Siren(SH) location encoder (model kind "siren-sh").
 
     Attributes
     ----------
@@ -89,6 +86,8 @@ class LocationEncoder(nn.Module):
         Free-form facts about the weights (name, trained or not, data, sha256),
         filled by `load_encoder`.
     """
+
+    KIND = "siren-sh"
 
     def __init__(self, config: EncoderConfig = EncoderConfig(), metadata: dict | None = None):
         super().__init__()
@@ -107,6 +106,11 @@ class LocationEncoder(nn.Module):
     @property
     def output_dim(self) -> int:
         return self.config.output_dim
+
+    def summary(self) -> str:
+        """One line for listings and model cards."""
+        c = self.config
+        return f"Siren(SH): L = {c.legendre_degree}, {c.num_layers} x {c.hidden_dim} sine layers -> {c.output_dim}"
 
     def forward(self, lats: torch.Tensor, lons: torch.Tensor) -> torch.Tensor:
         """Differentiable embedding of (N,) latitude/longitude tensors in degrees.

@@ -9,6 +9,7 @@ that a flipped byte is reported as corruption. No pickle: loading cannot run cod
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +20,16 @@ from safetensors.torch import load_file, save_file
 from ..core.atomic import atomic_path, write_text_atomic
 from ..core.checksum import file_sha256
 from ..core.errors import ModelFormatError
+
+
+def config_from_dict(config_class: type, values: dict):
+    """`config_class(**values)` for a frozen dataclass config read from a document; keys it does
+    not have raise ModelFormatError naming them (its own checks raise InvalidArgumentError)."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = set(values) - known
+    if unknown:
+        raise ModelFormatError(f"unknown encoder config keys: {sorted(unknown)}")
+    return config_class(**values)
 
 
 def write_weights_directory(directory: str | Path, state: dict[str, torch.Tensor], document: dict, *,

@@ -56,7 +56,7 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
     manifest = read_manifest(out)
     assert (manifest.resolution, manifest.coverage, manifest.dtype, manifest.dim) == (2, "land", "float16", 256)
     assert manifest.model_sha256 == encoder.metadata["sha256"]
-    assert manifest.model_config == encoder.config.to_dict()
+    assert manifest.model_config == {"kind": "siren-sh", **encoder.config.to_dict()}
     assert manifest.total_cells == summary.cells > 0 and manifest.has_interp_error
     # No temp files; the pyramid (res 1 and 0) by default, land parents at coasts over fewer children.
     assert {p.name for p in out.iterdir()} == {MANIFEST_FILE, DUCKDB_FILE, "partitions", "lookup", "pyramid"}

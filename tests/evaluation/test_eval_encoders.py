@@ -1,3 +1,4 @@
+import importlib.util
 import sys
 
 import numpy as np
@@ -35,11 +36,29 @@ def test_geoclip_missing_is_reported_not_crashed(monkeypatch):
         load_encoder_fn("geoclip")
 
 
-def test_geoclip_runs_its_shipped_weights():
-    pytest.importorskip("geoclip", reason="geoclip is an eval-only install (docs/EVALUATION.md)")
+def test_geoclip_runs_its_shipped_weights_natively():
+    if importlib.util.find_spec("geoclip") is None:
+        pytest.skip("geoclip is an eval-only install (docs/EVALUATION.md)")
+    from satcle.model.geoclip_import import geoclip_encoder
+
     emb = load_encoder_fn("geoclip")(LATS, LONS)
     assert emb.shape == (3, 512) and np.isfinite(emb).all()
     assert not np.allclose(emb[0], emb[1])
+    np.testing.assert_array_equal(emb, geoclip_encoder().encode(LATS, LONS))   # one implementation
+
+
+def test_model_directories_of_any_kind_and_width_are_encoders(tmp_path):
+    import torch
+
+    from satcle.model import GeoClipConfig, GeoClipEncoder
+
+    torch.manual_seed(0)
+    model = GeoClipEncoder(GeoClipConfig(scales=(1.0,), fourier_features=4, hidden_dim=8, hidden_layers=1,
+                                         output_dim=512))
+    path = satcle.save_encoder(model, tmp_path / "imported")
+    specs = encoder_specs(model_dirs=(str(path),))
+    assert "live network" in specs[str(path)].description
+    np.testing.assert_array_equal(load_encoder_fn(str(path))(LATS, LONS), model.encode(LATS, LONS))
 
 
 def test_grid_rows_use_open_grid_lookup(tmp_path, monkeypatch, grid_manifest):

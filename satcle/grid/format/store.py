@@ -293,6 +293,9 @@ class Manifest:
     # The coarser resolutions, finest first (empty: a single-resolution grid), and how they are computed.
     pyramid: tuple[PyramidLevel, ...] = ()
     pyramid_aggregation: str = ""
+    # Where the model directory was at build time, for a model not shipped with satcle
+    # (e.g. `satcle import`): live fallbacks load it from there. Empty for shipped models.
+    model_path: str = ""
 
     def identity(self) -> tuple:
         """The values of `IDENTITY_FIELDS`, less the model's name (a renamed model is the same model)."""

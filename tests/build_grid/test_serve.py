@@ -319,6 +319,8 @@ class _StubMap:
         self.fail, self.entered, self.release = fail, threading.Event(), threading.Event()
 
     def info(self):
+        if isinstance(self.fail, Exception):
+            raise self.fail
         if self.fail:
             raise RuntimeError("secret internal detail")
         self.entered.set()
@@ -350,6 +352,14 @@ def test_an_internal_error_is_a_json_500_without_traceback(stub_server, capsys):
     assert status == 500 and headers.get_content_type() == "application/json"
     assert body == {"error": "internal error: RuntimeError"}   # the detail goes to the log, not the client
     assert "secret internal detail" in capsys.readouterr().err
+
+
+def test_a_satcle_error_is_a_503_that_says_why(stub_server):
+    from satcle.core.errors import GridFormatError
+
+    reason = "the grid was built with model 'x', but the installed one is another: pass encoder= or rebuild"
+    status, headers, body = get(stub_server(_StubMap(fail=GridFormatError(reason))), "/api/info")
+    assert status == 503 and headers.get_content_type() == "application/json" and body == {"error": reason}
 
 
 def test_requests_past_the_concurrency_bound_get_503(stub_server):

@@ -27,7 +27,7 @@ from typing import Callable, Iterator, NoReturn
 import click
 import typer
 
-from .core.errors import SatcleError
+from ..core.errors import SatcleError
 
 EXIT_NEGATIVE = 1
 EXIT_BUG = 1

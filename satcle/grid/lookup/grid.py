@@ -25,15 +25,16 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import GridFormatError, InvalidArgumentError, ModelNotFoundError, OutsideCoverageError
+from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
-from ..format.lookup_files import LOOKUP_VERSION, map_lookup_arrays, map_lookup_files
+from ..format.lookup_files import LOOKUP_VERSION, lookup_file, map_lookup_arrays, map_lookup_files
 from ..format.reader import GridTable, per_cell_problem, read_pyramid_level
 from ..format.store import Manifest, read_manifest, rebuild_command
 from ..format.verify import check_grid_files
-from ...model import LocationEncoder, load_encoder
+from ...model import LocationEncoder
 from ...core.threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
+from .live_encoder import SharedEncoder
 from .result_memory import ResultMemory
 from .shared_grids import shared_grid
 
@@ -340,22 +341,6 @@ class Grid:
         return self.encoder.encode(lat, lon)
 
 
-class SharedEncoder:
-    """The live encoder of a grid and of its pyramid's levels: the one given, else
-    the manifest's model, loaded on first use (once, whichever thread asks first)."""
-
-    def __init__(self, manifest: Manifest | None, encoder: LocationEncoder | None = None):
-        self._manifest = manifest
-        self._encoder = encoder
-        self._lock = threading.Lock()
-
-    def get(self) -> LocationEncoder:
-        with self._lock:
-            if self._encoder is None:
-                self._encoder = _load_matching_encoder(self._manifest)
-            return self._encoder
-
-
 def check_lookup_options(*, method: str = "interp", tolerance: float | None = None, on_miss: str = "live",
                          num_threads: int = 0) -> int:
     """Check the options of `Grid.lookup` that need no grid; returns the kernels'
@@ -491,31 +476,7 @@ def _mapped_table_and_index(path: Path, manifest: Manifest, *,
         raise GridFormatError(f"{path}: {exc}; {rebuild}") from None
     problem = per_cell_problem(table)
     if problem is None and index.num_cells != table.h3.shape[0]:
-        problem = f"the cell index holds {index.num_cells} cells, the grid {table.h3.shape[0]}"
+        problem = f"{lookup_file('centres')}: the cell index holds {index.num_cells} cells, the grid {table.h3.shape[0]}"
     if problem is not None:
-        raise GridFormatError(f"{path}: lookup files: {problem}; {rebuild}")
+        raise GridFormatError(f"{path}: {problem}; {rebuild}")
     return table, index
-
-
-def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:
-    """The grid's model: from the directory it was built from (a model not shipped with satcle),
-    else by its name; either must have the manifest's sha256."""
-    if manifest is None:
-        raise GridFormatError("this grid has no manifest naming its model: pass encoder= for live fallbacks")
-    sources = [manifest.model_path] if manifest.model_path and Path(manifest.model_path).is_dir() else []
-    encoder = None
-    for source in sources + [manifest.model_name]:
-        try:
-            encoder = load_encoder(source)
-        except ModelNotFoundError:
-            continue
-        if encoder.metadata.get("sha256") == manifest.model_sha256:
-            return encoder
-    if encoder is None:
-        where = f" nor at {manifest.model_path}" if manifest.model_path else ""
-        raise ModelNotFoundError(
-            f"the grid's model {manifest.model_name!r} is neither a shipped model{where}: pass "
-            f"encoder=satcle.load_encoder(MODEL_DIR) for live fallbacks")
-    raise GridFormatError(
-        f"the grid was built with model {manifest.model_name!r} sha256 {manifest.model_sha256[:12]}..., "
-        f"but the installed one is {str(encoder.metadata.get('sha256'))[:12]}...: pass encoder= or rebuild")

@@ -57,7 +57,7 @@ def main() -> None:
         containing, disk = cells_around(lats, lons, res)
         with tempfile.TemporaryDirectory() as tmp:
             grid = open_grid(write_cells(Path(tmp), encoder, disk, dtype=args.dtype, error_bound=False,
-                                        coverage="land"), encoder=encoder, index_cache=False)
+                                        coverage="land"), encoder=encoder)
         rows = grid.rows_of(containing)
         bound = np.zeros(grid.num_cells, dtype=np.float32)
         bound[rows] = interp_error(encoder, containing, grid.table.h3, grid.table.values, grid.table.scale)

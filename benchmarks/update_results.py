@@ -35,6 +35,10 @@ BENCHMARKS = {
     "open-default": ("Opening the default grid (`satcle-grid build` with its defaults: res 6, land, float16)",
                      ["benchmarks/bench_open.py", "--grid", "default"]),
     "embed-stream": ("Streaming bulk embedding (2M CSV points through a grid)", ["benchmarks/bench_embed_stream.py"]),
+    "serve": ("Map server start (`satcle-grid serve`) against `open_grid` alone, a res-6 land grid "
+              "(the default grid's size)", ["benchmarks/bench_serve.py", "--res", "6", "--repeats", "2"]),
+    "serve-default": ("Map server start on the default grid (res 6, land, float16)",
+                      ["benchmarks/bench_serve.py", "--grid", "default"]),
 }
 HEADER = """# Benchmark results
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 import shlex
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import h3
 import numpy as np
 import typer
 
-from satcle.cli_failure import EXIT_NEGATIVE, fail, one_line, user_errors
+from satcle.cli_failure import EXIT_NEGATIVE, CommandApp, fail, one_line
 from satcle.grid.format.store import COVERAGES, EMBEDDING_DTYPES
 from satcle.core.paths import DEFAULT_GRID
 
-app = typer.Typer(
+#: Up to this resolution `estimate --coverage land` counts the land cells (res 4: 288,122 cells tested).
+EXACT_LAND_COUNT_RES = 4
+
+app = CommandApp(
     help="Build and inspect precomputed SatCLE embedding grids on H3 cells.",
     no_args_is_help=True,
     add_completion=False,
@@ -47,37 +49,50 @@ def serve(
                     fg=typer.colors.YELLOW, err=True)
     try:
         run_server(grid_dir, host=host, port=port, verbose=verbose, echo=lambda line: typer.echo(line, err=False))
-    except (SatcleError, ValueError) as exc:  # first: a missing grid is also an OSError
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    except SatcleError:   # a missing grid is also an OSError: the failure path says what it is
+        raise
     except OSError as exc:
-        typer.secho(f"error: cannot serve on {host}:{port}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
 
 
 @app.command()
 def estimate(
     res: int = typer.Option(..., "--res", min=0, max=15, help="H3 resolution (0 coarsest .. 15)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
-    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land' assumes 30% of cells)."),
+    coverage: str = typer.Option("global", "--coverage", help=f"One of {COVERAGES} ('land': counted up to res "
+                                 f"{EXACT_LAND_COUNT_RES}, estimated above from the share measured at each resolution)."),
     dtype: str = typer.Option("float16", "--dtype", help=f"One of {EMBEDDING_DTYPES}."),
 ) -> None:
     """Print the number of cells of a resolution and the size of a grid of them."""
-    from .engine import estimated_bytes, format_size
+    from .size import LAND_FRACTIONS, estimated_bytes, format_size
 
     if coverage not in COVERAGES or dtype not in EMBEDDING_DTYPES:
         fail(f"coverage must be one of {COVERAGES} and dtype one of {EMBEDDING_DTYPES}")
-    cells = h3.get_num_cells(res)
+    total = h3.get_num_cells(res)
     edge_km = h3.average_hexagon_edge_length(res, unit="km")
     size = estimated_bytes(res, coverage, dtype, dim)
-    typer.echo(f"res {res}: {cells:,} cells (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
+    if coverage == "land":
+        if res <= EXACT_LAND_COUNT_RES:   # counted: every cell's coverage test takes well under a second here
+            from satcle.geo.h3_cells import cells_at_resolution
+
+            from .coverage import coverage_mask
+
+            count = f"{int(coverage_mask(cells_at_resolution(res), 'land').sum()):,} land cells (counted"
+        else:
+            share = LAND_FRACTIONS[min(res, len(LAND_FRACTIONS) - 1)]
+            count = f"~{total * share:,.0f} land cells (estimated as {share:.0%}"
+        cells = f"{count}: land plus one ring of cells around coasts) of {total:,}"
+    else:
+        cells = f"{total:,} cells"
+    typer.echo(f"res {res}: {cells} (mean edge {edge_km:.2f} km), {coverage} {dtype} grid ~{format_size(size)}")
 
 
 @app.command()
 def build(
     res: int = typer.Option(DEFAULT_GRID.resolution, "--res", min=0, max=10,
                             help="H3 resolution of the cells (0 coarsest .. 10)."),
-    model: str = typer.Option(DEFAULT_GRID.model, "--model", help="Encoder: a shipped model name or a model directory."),
+    model: str = typer.Option(DEFAULT_GRID.model, "--model", help="Encoder: a shipped model name (always the shipped model) or a model "
+                                                        "directory (a folder named like a shipped model: ./NAME)."),
     out: str = typer.Option(None, "--out", show_default=False,
                             help="Output directory or fsspec URL (s3://...). Default: "
                                  "<cache>/grids/<model>-r<res>-<coverage>-<dtype>, <cache> being $SATCLE_CACHE, "
@@ -106,19 +121,18 @@ def build(
     """
     from satcle.model import load_encoder
 
-    from .engine import BuildConfig, build_grid, estimated_bytes, format_size, free_disk_bytes, output_dir
+    from .engine import BuildConfig, build_grid, output_dir
+    from .size import estimated_bytes, format_size, free_disk_bytes
 
-    with user_errors():
-        config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
-                             workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
-        target = output_dir(config)
-        dim = load_encoder(model).output_dim   # any width: GeoCLIP's is 512
+    config = BuildConfig(resolution=res, model=model, out=out, coverage=coverage, dtype=dtype,
+                         workers=workers, scheduler=scheduler, error_bound=error_bound, pyramid=pyramid)
+    target = output_dir(config)
+    dim = load_encoder(model).output_dim   # any width: GeoCLIP's is 512
     need, free = estimated_bytes(res, coverage, dtype, dim, error_bound=error_bound, pyramid=pyramid), free_disk_bytes(target)
     if free is not None and need > free:
         typer.secho(f"warning: the grid needs about {format_size(need)}, {format_size(free)} are free at {target}",
                     fg=typer.colors.YELLOW, err=True)
-    with user_errors():
-        summary = build_grid(config)
+    summary = build_grid(config)
     typer.echo(
         f"{summary.out}: {summary.cells:,} cells, {summary.nbytes / 1e6:,.1f} MB "
         f"({summary.nbytes / max(summary.cells, 1):,.0f} bytes/cell), {summary.seconds:,.1f} s "
@@ -154,7 +168,7 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     from satcle.grid.format.duckdb_view import search_path_sql
     from satcle.grid.format.store import DUCKDB_FILE, read_manifest
 
-    manifest = _or_exit(read_manifest, grid_dir)
+    manifest = read_manifest(grid_dir)
     nbytes = sum((grid_dir / p.file).stat().st_size for p in manifest.partitions if (grid_dir / p.file).is_file())
     lines = {
         "model": f"{manifest.model_name} (sha256 {manifest.model_sha256[:16]}...)",
@@ -166,8 +180,7 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
         "partitions": f"{len(manifest.partitions):,} (ancestors at resolution {manifest.partition_resolution})",
         "size": f"{nbytes / 1e6:,.1f} MB ({nbytes / max(manifest.total_cells, 1):,.0f} bytes/cell)",
         "lookup": (f"{sum(f.bytes for f in manifest.lookup.files) / 1e6:,.1f} MB of lookup files (rows and index, "
-                   "memory-mapped by open_grid)" if manifest.lookup is not None
-                   else "no lookup files (previous format): re-run the build command to add them"),
+                   "memory-mapped by open_grid)" if manifest.lookup is not None else "none"),
         "pyramid": (", ".join(f"r{level.resolution}: {level.rows:,}" for level in manifest.pyramid)
                     + f" cells ({sum(level.bytes for level in manifest.pyramid) / 1e6:,.1f} MB; parents = mean of "
                     f"their stored children, {sum(level.partial_parents for level in manifest.pyramid):,} over "
@@ -177,89 +190,150 @@ def info(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     for key, value in lines.items():
         typer.echo(f"{key:>11}: {value}")
     if (grid_dir / DUCKDB_FILE).is_file():
-        # The view names partitions relative to the grid: from elsewhere DuckDB needs the grid on its search path.
+        # The views read the files where the grid was built, else (the setting given) relative to the setting.
         root = grid_dir.resolve()
         setting = search_path_sql(root)
         typer.echo(f"{'duckdb':>11}: duckdb -cmd {_shell_quoted(setting)} {shlex.quote(str(root / DUCKDB_FILE))}")
-        typer.echo(f"{'':>11}  (from {shlex.quote(str(root))} itself: duckdb {DUCKDB_FILE}; "
-                   f"Python, R: run {setting} on the connection first)")
+        typer.echo(f"{'':>11}  (from any directory; the setting is needed once the grid has moved since its "
+                   f"build, and in Python or R run {setting} on the connection first)")
 
 
 @app.command()
 def verify(grid_dir: Path = typer.Argument(..., help="Grid directory.")) -> None:
     """Check every file of a grid against its manifest; exit 1 naming bad files.
 
-    Every file's checksum; every partition's sha256, schema, rows, recorded grid
-    identity and values (decoded with Parquet page checksums, all finite); every
+    The manifest's own checksum; every file's checksum; every partition's schema,
+    rows, recorded grid identity and values (decoded with Parquet page checksums, all finite); every
     lookup file's size, shape and values (all finite); and that satcle.duckdb holds
     exactly the view the builder writes for this manifest.
     """
     from satcle.grid.format.store import read_manifest
     from satcle.grid.format.verify import verify_grid
 
-    problems = _or_exit(verify_grid, grid_dir)
+    problems = verify_grid(grid_dir)
     for problem in problems:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if problems:
         raise typer.Exit(EXIT_NEGATIVE)
     manifest = read_manifest(grid_dir)
-    if not manifest.checksums:
-        typer.secho(f"note: {grid_dir} was written before checksums, so it is not verified when opened; re-run the "
-                    "`satcle-grid build` that wrote it (same options, --out this directory) to add them",
-                    fg=typer.colors.YELLOW, err=True)
-    files = {p.file for p in manifest.partitions} | manifest.checksums.keys()
-    files |= {f.file for f in manifest.lookup.files} if manifest.lookup is not None else set()
-    typer.echo(f"{grid_dir}: all {len(files)} files match the manifest")
+    typer.echo(f"{grid_dir}: the manifest and all {len(manifest.checksums)} files it lists match")
 
 
 @app.command()
 def query(
     grid_dir: Path = typer.Argument(..., help="Grid directory."),
-    sql: str = typer.Argument(..., help="SQL over the view satcle(h3, lat, lon, embedding); "
-                                        "functions h3_latlng_to_cell(lat, lon, res) and satcle_embedding(lat, lon) "
+    sql: str = typer.Argument(..., help="SQL over the views satcle(h3, lat, lon, embedding, res) (the grid's "
+                                        "cells) and satcle_pyramid (every stored resolution); functions "
+                                        "h3_latlng_to_cell(lat, lon, res) and satcle_embedding(lat, lon) "
                                         "(interpolated, computed live outside coverage)."),
     max_rows: int = typer.Option(40, "--max-rows", help="Rows to print."),
 ) -> None:
-    """Run SQL against a grid and print the result."""
+    """Run SQL against a grid and print the result (`satcle-grid sql DIR -c SQL` with fewer rows)."""
     from satcle.grid.sql import connect
 
-    con = _or_exit(connect, grid_dir)
-    with _sql_errors():
-        relation = con.sql(sql)
-        if relation is not None:
-            relation.show(max_rows=max_rows)   # runs the query: its errors (e.g. in satcle_embedding) come here
+    _run_script(connect(grid_dir), sql, max_rows)
 
 
 @app.command()
 def sql(
     grid_dir: Path = typer.Argument(..., help="Grid directory."),
     command: Optional[str] = typer.Option(None, "-c", "--command",
-                                          help="Run this SQL and exit (default: an interactive shell)."),
-    duckdb_cli: Optional[str] = typer.Option(None, "--duckdb", help="The DuckDB command line to run (default: "
-                                             "`duckdb` on PATH, else the one of the duckdb-cli package)."),
+                                          help="Run this SQL and exit (default: statements from standard input, "
+                                               "or an interactive prompt)."),
+    max_rows: int = typer.Option(1000, "--max-rows", min=1, help="Rows to print per result."),
+    duckdb_cli: Optional[str] = typer.Option(None, "--duckdb", help="Run this DuckDB command line instead "
+                                             "('duckdb' for the one on PATH, else the duckdb-cli package's): its "
+                                             "shell, without the Python functions satcle_embedding and "
+                                             "h3_latlng_to_cell."),
 ) -> None:
-    """Open the DuckDB command line over a grid, safely.
+    """SQL over a grid: the connection of satcle.connect, with its views, macro and functions.
 
-    The grid's files are checked first (checksums, partitions of this grid, as
-    `open_grid` does), then the shell gets the view satcle(h3, lat, lon,
-    embedding, res) over the files the manifest lists and the macro
-    satcle_similar(cell, k), in an in-memory database: the grid's own
-    satcle.duckdb is never opened, so a directory from elsewhere cannot run SQL
-    of its own. The Python functions of `satcle-grid query` (satcle_embedding,
-    h3_latlng_to_cell) are not available in the shell.
+    The grid is opened as `satcle.connect` opens it (checksums, partitions of this
+    grid): views satcle(h3, lat, lon, embedding, res) (the grid's cells) and
+    satcle_pyramid (every stored resolution), functions satcle_embedding(lat, lon)
+    and h3_latlng_to_cell(lat, lon, res), macro satcle_similar. Statements come
+    from -c, from standard input, or an interactive prompt (end each with ';');
+    only results are printed. The grid's own satcle.duckdb is never opened, so a
+    directory from elsewhere cannot run SQL of its own.
     """
+    if duckdb_cli is not None:
+        _duckdb_shell(grid_dir, command, duckdb_cli)
+    import sys
+
+    from satcle.grid.sql import connect
+
+    con = connect(grid_dir)
+    if command is not None:
+        _run_script(con, command, max_rows)
+    elif not sys.stdin.isatty():
+        _run_script(con, sys.stdin.read(), max_rows)
+    else:
+        _prompt(con, max_rows)
+
+
+def _run_script(con, text: str, max_rows: int) -> None:
+    """Run every statement of `text`, printing each result; the first error ends it (exit 2)."""
+    for statement in con.extract_statements(text):
+        _show(con, statement, max_rows)
+
+
+def _show(con, statement, max_rows: int) -> None:
+    import duckdb
+
+    relation = con.sql(statement.query)
+    if relation is not None and statement.type in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN,
+                                                   duckdb.StatementType.PRAGMA, duckdb.StatementType.CALL):
+        relation.show(max_rows=max_rows)   # runs the query: its errors come here
+
+
+def _prompt(con, max_rows: int) -> None:
+    """An interactive prompt: lines gathered until one ends with ';', then run; errors printed, not fatal."""
+    import duckdb
+
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    typer.echo("satcle SQL over the grid: views satcle, satcle_pyramid; functions satcle_embedding, "
+               "h3_latlng_to_cell; end statements with ';', Ctrl-D to leave", err=True)
+    pending = []
+    while True:
+        try:
+            line = input("satcle> " if not pending else "   ...> ")
+        except EOFError:
+            typer.echo("", err=True)
+            return
+        except KeyboardInterrupt:
+            pending = []
+            typer.echo("", err=True)
+            continue
+        pending.append(line)
+        if not line.rstrip().endswith(";"):
+            continue
+        text, pending = "\n".join(pending), []
+        try:
+            for statement in con.extract_statements(text):
+                _show(con, statement, max_rows)
+        except duckdb.Error as exc:
+            typer.secho(f"error: {one_line(str(exc))}", fg=typer.colors.RED, err=True)
+
+
+def _duckdb_shell(grid_dir: Path, command: Optional[str], duckdb_cli: str) -> None:
+    """The DuckDB command line over the checked grid (view and cell macro, no Python functions); exits."""
+    import os
     import subprocess
     import tempfile
 
     from satcle.grid.sql import shell_sql
 
-    program = _duckdb_command_line(duckdb_cli)
-    statements = _or_exit(shell_sql, grid_dir, arrow_lambda=_duckdb_version(program) < (1, 3))
+    program = _duckdb_command_line(None if duckdb_cli == "duckdb" else duckdb_cli)
+    statements = shell_sql(grid_dir, arrow_lambda=_duckdb_version(program) < (1, 3))
     with tempfile.TemporaryDirectory(prefix="satcle-sql-") as tmp:
-        init = Path(tmp) / "grid.sql"
-        init.write_text(statements)
-        # -init replaces ~/.duckdbrc: the session starts with the grid's statements and nothing else.
-        arguments = [*program, "-init", str(init), *(["-c", command] if command is not None else [])]
+        script = Path(tmp) / "grid.sql"
+        script.write_text(statements)
+        # No init file (not ~/.duckdbrc either, and nothing printed about one); the grid's statements read silently.
+        arguments = [*program, "-init", os.devnull, "-cmd", f".read {script}",
+                     *(["-c", command] if command is not None else [])]
         code = subprocess.run(arguments).returncode
     raise typer.Exit(code)
 
@@ -307,38 +381,37 @@ def similar(
     lat: float = typer.Option(..., "--lat", help="Latitude of the query point, degrees."),
     lon: float = typer.Option(..., "--lon", help="Longitude of the query point, degrees."),
     k: int = typer.Option(10, "-k", min=1, help="How many cells to list."),
+    exclude_km: float = typer.Option(0.0, "--exclude-km", min=0.0,
+                                     help="List only cells whose centres lie farther than this from the point "
+                                          "(km): the far look-alikes rather than its own neighbours."),
 ) -> None:
-    """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map."""
-    from satcle.grid.sql import most_similar_cells
+    """The k cells most similar (cosine) to the cell containing (lat, lon): a similarity map.
 
-    with _sql_errors():
-        rows = _or_exit(most_similar_cells, grid_dir, lat, lon, k)
-    if not rows:
-        fail(f"({lat}, {lon}) lies outside the grid's coverage", EXIT_NEGATIVE)
-    typer.echo(f"{'h3':>16} {'lat':>10} {'lon':>11} {'cosine':>8}")
-    for cell, cell_lat, cell_lon, cosine in rows:
-        typer.echo(f"{cell:>16x} {cell_lat:>10.4f} {cell_lon:>11.4f} {cosine:>8.4f}")
+    The query is the stored row of the point's cell; a point outside the grid's
+    coverage (e.g. the ocean on a land grid) is computed by the live encoder, as
+    `satcle.lookup` does. Prints each cell's H3 id as hex (h3-py) and as the
+    integer SQL uses, its centre, the cosine and its distance from the point.
+    Exits 1 when no cell qualifies (--exclude-km beyond every cell).
+    """
+    from satcle.grid.lookup.grid import Source
+    from satcle.grid.similar_cells import most_similar_cells
 
-
-@contextmanager
-def _sql_errors() -> Iterator[None]:
-    """A DuckDB error raised inside (bad SQL, an error in a function it calls) as one ``error:`` line, exit 2."""
-    import duckdb
-
-    try:
-        yield
-    except duckdb.Error as exc:
-        fail(one_line(str(exc)))
+    cells, source = most_similar_cells(grid_dir, lat, lon, k, exclude_km=exclude_km)
+    if source != Source.GRID:
+        typer.echo(f"note: ({lat}, {lon}) lies outside the grid's coverage: its embedding was computed by the "
+                   "live encoder", err=True)
+    if not len(cells):
+        typer.echo(f"note: no cell of the grid lies farther than {exclude_km:g} km from ({lat}, {lon})", err=True)
+        raise typer.Exit(EXIT_NEGATIVE)
+    typer.echo(f"{'h3':>15} {'h3_int':>18} {'lat':>9} {'lon':>10} {'cosine':>7} {'km':>9}")
+    for cell, cell_lat, cell_lon, cosine, km in zip(cells.h3.tolist(), cells.lat.tolist(), cells.lon.tolist(),
+                                                   cells.similarity.tolist(), cells.distance_km.tolist()):
+        typer.echo(f"{cell:>15x} {cell:>18d} {cell_lat:>9.4f} {cell_lon:>10.4f} {cosine:>7.4f} {km:>9.1f}")
 
 
 def _shell_quoted(text: str) -> str:
     """`text` as one POSIX shell word in double quotes (SQL's single quotes stay readable)."""
     return '"' + re.sub(r'([\\"$`])', r'\\\1', text) + '"'
-
-
-def _or_exit(function, *args, **kwargs):
-    with user_errors():
-        return function(*args, **kwargs)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
-import shutil
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import h3
 import h3.api.basic_int
@@ -47,6 +45,7 @@ from satcle.geo.h3_cells import cell_centers, cell_children, cells_at_resolution
 from satcle.geo.land import LandMask
 from satcle.grid.format.duckdb_view import write_database
 from satcle.grid.format.reader import table_from_partitions
+from satcle.grid.format.verify import OTHER_GRID, footer_problem
 from satcle.grid.format.store import (
     COVERAGES,
     DUCKDB_FILE,
@@ -57,12 +56,13 @@ from satcle.grid.format.store import (
     Manifest,
     PartitionInfo,
 )
-from satcle.model import LocationEncoder, load_encoder
+from satcle.model import LocationEncoder, available_models, load_encoder, resolve_model
 from satcle.model.checkpoint import shipped_models_dir
 from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
 from .lock import build_lock
+from .size import DATABASE_BYTES, estimated_bytes, format_size, free_disk_bytes
 from .lookup_writer import write_lookup_files
 from .output import GridOutput
 from .pyramid import write_pyramid
@@ -70,19 +70,11 @@ from .partition import BATCH_SIZE, evaluate_partition, partition_to_parquet
 
 ENCODER_PLUGIN = "satcle-encoder"
 MAX_RESOLUTION = 10
-# Share of all cells that `land` coverage keeps, measured at res 5 (605,102 of
-# 2,016,842); used only for size estimates before a build.
-LAND_FRACTION = 0.30
-# Bytes per cell of the cell index in the lookup files (measured at res 6: about 110 to 120).
-INDEX_BYTES_PER_CELL = 130
 # The build journal: `<JOURNAL_DIR>/<partition file>` holds that file's checksum,
 # written right after the file; read by a resumed build, removed once the manifest
 # (which records the same checksums) is written.
 JOURNAL_DIR = ".satcle-build-journal"
-# Size estimates: bytes of a partition file beyond its rows (footer, metadata, last
-# block), and of satcle.duckdb plus the manifest (DuckDB allocates 256 kB blocks).
-PARTITION_OVERHEAD = 4096
-DATABASE_BYTES = 300_000
+
 
 
 @dataclass(frozen=True)
@@ -131,7 +123,6 @@ class PartitionResult:
     parent: int
     file: str | None
     rows: int
-    sha256: str | None
     built: bool
     nbytes: int
     checksum: str | None = None
@@ -149,32 +140,6 @@ class BuildSummary:
     pyramid_cells: int = 0
     pyramid_bytes: int = 0
     pyramid_seconds: float = 0.0
-
-
-def estimated_bytes(resolution: int, coverage: str, dtype: str, dim: int = 256, error_bound: bool = True,
-                    pyramid: bool = True) -> int:
-    """Approximate size of a grid on disk, bytes: cells x (h3 + lat + lon + embedding [+ scale]
-    [+ interp_error]) twice (partitions and lookup files), + the GeoParquet point
-    (~14 bytes compressed) + the cell index of the lookup files; plus each partition
-    file's footer and last file-system block (~4 kB: most of a small grid) and
-    ``satcle.duckdb`` with the manifest (~300 kB). With `pyramid`, the coarser
-    levels: cells/6 more rows (1/7 + 1/49 + ...), once, without bound or index."""
-    share = LAND_FRACTION if coverage == "land" else 1.0
-    cells = h3.get_num_cells(resolution) * share
-    partitions = h3.get_num_cells(max(0, resolution - 5)) * (1.0 if resolution <= 5 else share)
-    row = 24 + dim * np.dtype(dtype).itemsize + (4 if dtype == "int8" else 0) + (4 if error_bound else 0)
-    per_cell = 2 * row + 14 + INDEX_BYTES_PER_CELL
-    if pyramid and resolution > 0:
-        per_cell += (row - (4 if error_bound else 0) + 1) / 6
-    return int(cells * per_cell + partitions * PARTITION_OVERHEAD + DATABASE_BYTES)
-
-
-def format_size(nbytes: float) -> str:
-    """A byte count for people: '512 B', '3.4 kB', '1.2 MB', '2.27 GB' (decimal units)."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= size:
-            return f"{nbytes / size:,.{2 if unit == 'GB' else 1}f} {unit}"
-    return f"{nbytes:,.0f} B"
 
 
 def journal_file(relative: str) -> str:
@@ -213,27 +178,27 @@ def build_partition(parent: int, recorded: str | None, identity: Manifest, root:
     grid `identity` (its manifest in progress).
 
     An existing file is kept only if its checksum is the one recorded when it was
-    written: its journal entry, else `recorded` (the finished manifest's). Any
-    other file (damaged, or written before checksums) is rebuilt."""
+    written (its journal entry, else `recorded`: the finished manifest's) and its
+    footer is of this grid (`kept_rows`). Any other file (damaged, or of an earlier
+    format) is rebuilt."""
     output = GridOutput(root)
     relative = partition_file(parent)
-    expected = identity.partition_metadata(parent)
     if output.exists(relative):
         data = output.read_bytes(relative)
-        rows = verified_rows(data, expected)
         journal = journal_file(relative)
         if output.exists(journal):
             recorded = output.read_bytes(journal).decode(errors="replace").strip()
         checksum = bytes_checksum(data)
-        if rows is not None and checksum == recorded:
-            return PartitionResult(parent, relative, rows, hashlib.sha256(data).hexdigest(), False, len(data),
-                                   checksum)
+        rows = kept_rows(relative, data, identity) if checksum == recorded else None
+        if rows is not None:
+            return PartitionResult(parent, relative, rows, False, len(data), checksum)
     plugin = get_worker().plugins[ENCODER_PLUGIN]
     cells, lats, lons = covered_cells_and_centres(parent, identity.resolution, identity.coverage, plugin.land_mask)
     if cells.size == 0:
-        return PartitionResult(parent, None, 0, None, False, 0)
+        return PartitionResult(parent, None, 0, False, 0)
     neighbors = stored_neighbors(cells, identity.coverage, plugin.land_mask) if identity.has_interp_error else None
-    table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors, metadata=expected,
+    table = evaluate_partition(plugin.encoder, cells, identity.dtype, neighbors=neighbors,
+                               metadata=identity.partition_metadata(parent),
                                batch_size=batch_size, centres=(lats, lons))
     return _write_partition(output, parent, table)
 
@@ -245,29 +210,26 @@ def _write_partition(output: GridOutput, parent: int, table: pa.Table) -> Partit
     output.write_bytes(relative, data)
     # After the file: a file without its entry (a crash in between) is rebuilt on resume.
     output.write_bytes(journal_file(relative), checksum.encode())
-    return PartitionResult(parent, relative, table.num_rows, hashlib.sha256(data).hexdigest(), True, len(data),
-                           checksum)
+    return PartitionResult(parent, relative, table.num_rows, True, len(data), checksum)
 
 
-def verified_rows(data: bytes, expected_metadata: dict[str, str]) -> int | None:
-    """Rows of a partition file if it is whole and of this grid, else None (rebuild it).
-
-    Whole: it decodes completely (files appear only by atomic rename). A file of
-    another grid (other model, resolution, dtype...) raises GridBuildError
-    rather than being silently overwritten.
-    """
+def kept_rows(relative: str, data: bytes, identity: Manifest) -> int | None:
+    """Rows of the partition file `relative` (its bytes `data`, whose checksum is the
+    one recorded when it was written) if its footer is of the grid `identity`
+    (`satcle.grid.format.verify.footer_problem`, the check every open runs), else None
+    (rebuild it: unreadable, or of an earlier format). A file of another grid (other
+    model, resolution, dtype...) raises GridBuildError rather than being silently
+    overwritten."""
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        metadata = pq.read_metadata(pa.BufferReader(data))
     except (pa.ArrowException, OSError):
         return None
-    found = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    differing = {k for k, v in expected_metadata.items() if found.get(k) != v}
-    if differing:
-        raise GridBuildError(
-            f"partition {expected_metadata['satcle_parent']} belongs to another build "
-            f"(differs in {sorted(differing)}); use another --out or delete it"
-        )
-    return table.num_rows
+    problem = footer_problem(relative, metadata, identity)
+    if problem is not None and OTHER_GRID in problem:
+        raise GridBuildError(f"{problem}: use another --out or delete it")
+    if problem is not None or footer_problem(relative, metadata, identity, keys=("satcle_format_version",)):
+        return None
+    return metadata.num_rows
 
 
 def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
@@ -280,34 +242,26 @@ def build_grid(config: BuildConfig, *, progress: bool = True) -> BuildSummary:
     out = output_dir(config, identity.model_name)
     output = GridOutput(out)
     output.refuse_non_directory()
-    # Workers resolve the model themselves: a path must be absolute to mean the same there.
-    model_ref = str(Path(config.model).resolve()) if Path(config.model).exists() else str(config.model)
+    # Workers load the model themselves: a shipped name is the shipped model there too
+    # (`resolve_model`); a directory is passed absolute, to mean the same there.
+    model_ref = config.model if config.model in available_models() else str(resolve_model(config.model).resolve())
 
     parents = _largest_first(cells_at_resolution(identity.partition_resolution), config)
-    results: list[PartitionResult] = []
-    # One build per directory; object stores have no lock (see `lock`).
-    with build_lock(out) if output.is_local else nullcontext():
+
+    @contextmanager
+    def partitions() -> Iterator[Iterator[PartitionResult]]:
         recorded = _recorded_checksums(output, identity)
-        try:
-            with _dask_client(config) as client:
-                # Our own cluster is in this process and sets torch's threads itself
-                # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
-                client.register_plugin(EncoderPlugin(model_ref))
-                task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
-                futures = client.map(task, parents, [recorded.get(partition_file(p)) for p in parents], pure=False)
-                built_cells = 0
-                with tqdm(total=len(parents), unit="partition", disable=not progress,
-                          desc=f"res {config.resolution}") as bar:
-                    for future in as_completed(futures):
-                        result = future.result()
-                        results.append(result)
-                        if result.built:
-                            built_cells += result.rows
-                        bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
-                        bar.update(1)
-            manifest, pyramid_seconds = _finish(output, identity, results, pyramid=config.pyramid)
-        except DiskFullError as exc:
-            raise DiskFullError(f"{exc}; {_space_needed(config, identity, output, results)}") from None
+        with _dask_client(config) as client:
+            # Our own cluster is in this process and sets torch's threads itself
+            # (`_dask_client`); on a shared one, torch keeps its own default on each machine.
+            client.register_plugin(EncoderPlugin(model_ref))
+            task = functools.partial(build_partition, identity=identity, root=out, batch_size=config.batch_size)
+            futures = client.map(task, parents, [recorded.get(partition_file(p)) for p in parents], pure=False)
+            yield (future.result() for future in as_completed(futures))
+
+    manifest, results, pyramid_seconds = _run_build(
+        output, identity, partitions, total=len(parents), desc=f"res {config.resolution}", progress=progress,
+        pyramid=config.pyramid, space_needed=lambda done: _space_needed(config, identity, output, done))
     return BuildSummary(
         out=out,
         cells=manifest.total_cells,
@@ -382,7 +336,7 @@ def _finish(output: GridOutput, identity: Manifest, results: list[PartitionResul
     grids) and then the manifest, with every file's checksum, last; then drop the
     build journal. Returns the manifest and the seconds spent on the pyramid."""
     results = sorted(results, key=lambda r: r.parent)
-    partitions = tuple(PartitionInfo(r.file, r.rows, r.sha256) for r in results if r.file is not None)
+    partitions = tuple(PartitionInfo(r.file, r.rows) for r in results if r.file is not None)
     pyramid_seconds = 0.0
     checksums = {r.file: r.checksum for r in results if r.file is not None}
     manifest = dataclasses.replace(identity, total_cells=sum(p.rows for p in partitions), partitions=partitions)
@@ -434,20 +388,50 @@ def write_cells(out: str | os.PathLike, encoder: LocationEncoder, cells: np.ndar
     output = GridOutput(out)
     output.refuse_non_directory()
     parents = np.asarray(h3ronpy.change_resolution(cells, partition_resolution), dtype=np.uint64)
-    results = []
-    with build_lock(out) if output.is_local else nullcontext():
-        for parent in np.unique(parents).tolist():
-            part = cells[parents == parent]
-            neighbors = None
-            if error_bound:
-                members, _ = neighbor_disks(part)
-                around = np.setdiff1d(members, part)
-                neighbors = around[np.isin(around, cells)]
-            table = evaluate_partition(encoder, part, dtype, neighbors=neighbors,
-                                       metadata=identity.partition_metadata(parent))
-            results.append(_write_partition(output, parent, table))
-        _finish(output, identity, results, pyramid=pyramid)
+
+    def partition(parent: int) -> PartitionResult:
+        part = cells[parents == parent]
+        neighbors = None
+        if error_bound:
+            members, _ = neighbor_disks(part)
+            around = np.setdiff1d(members, part)
+            neighbors = around[np.isin(around, cells)]
+        table = evaluate_partition(encoder, part, dtype, neighbors=neighbors, metadata=identity.partition_metadata(parent))
+        return _write_partition(output, parent, table)
+
+    unique = np.unique(parents).tolist()
+    _run_build(output, identity, lambda: nullcontext(map(partition, unique)), total=len(unique), desc="cells",
+               progress=False, pyramid=pyramid)
     return Path(out)
+
+
+def _run_build(output: GridOutput, identity: Manifest, partitions: Callable, *, total: int, desc: str,
+               progress: bool, pyramid: bool, space_needed: Callable[[list[PartitionResult]], str] | None = None
+               ) -> tuple[Manifest, list[PartitionResult], float]:
+    """The build loop of `build_grid` and `write_cells`: holding the directory's lock,
+    collect each partition's result from `partitions()` (a context manager giving them
+    in completion order) under a progress bar of partitions and cells/s, then
+    `_finish` the grid. A full disk raises DiskFullError, with `space_needed(results)`
+    appended. Returns (manifest, results, seconds spent on the pyramid)."""
+    started = time.perf_counter()
+    results: list[PartitionResult] = []
+    # One build per directory; object stores have no lock (see `lock`).
+    with build_lock(output.root) if output.is_local else nullcontext():
+        try:
+            with partitions() as completed, tqdm(total=total, unit="partition", disable=not progress,
+                                                 desc=desc) as bar:
+                built_cells = 0
+                for result in completed:
+                    results.append(result)
+                    built_cells += result.rows if result.built else 0
+                    bar.set_postfix(cells_per_s=f"{built_cells / max(time.perf_counter() - started, 1e-9):,.0f}")
+                    bar.update(1)
+            manifest, pyramid_seconds = _finish(output, identity, results, pyramid=pyramid)
+        except DiskFullError as exc:
+            if space_needed is None:
+                raise
+            raise DiskFullError(f"{exc}; {space_needed(results)}") from None
+    return manifest, results, pyramid_seconds
 
 
 def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
@@ -462,16 +446,6 @@ def _largest_first(parents: np.ndarray, config: BuildConfig) -> list[int]:
     land = LandMask().contains(*cell_centers(np.concatenate(children)))
     share = np.bincount(owner, weights=land, minlength=parents.size)
     return parents[np.argsort(-share, kind="stable")].tolist()
-
-
-def free_disk_bytes(out: str) -> int | None:
-    """Free bytes on the file system that would hold local output `out` (None for URLs)."""
-    if "://" in out:
-        return None
-    path = Path(out).expanduser().resolve()
-    while not path.exists():
-        path = path.parent
-    return shutil.disk_usage(path).free
 
 
 @contextmanager

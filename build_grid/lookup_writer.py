@@ -9,7 +9,7 @@ from satcle.grid.format.reader import GridTable
 from satcle.grid.format.store import LookupFile, LookupInfo
 from satcle.grid.lookup.cell_index import build_cell_index
 
-from .output import GridOutput
+from .output import GridOutput, npy_size_and_checksum
 
 
 def write_lookup_files(output: GridOutput, table: GridTable) -> tuple[LookupInfo, dict[str, str]]:
@@ -17,6 +17,10 @@ def write_lookup_files(output: GridOutput, table: GridTable) -> tuple[LookupInfo
     and write every lookup array into `output`, each atomically and checksummed as it
     is written; returns the manifest's `lookup` and the files' checksums ({relative
     path: ``"xxh3_128:<hex>"``}, for the manifest's ``checksums``).
+
+    A file already holding exactly the bytes to write (a resumed build) is kept;
+    any other is removed before its successor is written (`GridOutput.keep_or_make_room`):
+    a resume needs no more room than a fresh build.
 
     Memory: the grid's rows and its index at once (what the lookup used to
     hold in every process that opened the grid).
@@ -30,6 +34,9 @@ def write_lookup_files(output: GridOutput, table: GridTable) -> tuple[LookupInfo
     arrays.update(index.arrays())
     files, checksums = [], {}
     for name, array in arrays.items():
-        size, checksums[lookup_file(name)] = output.write_array(lookup_file(name), array)
-        files.append(LookupFile(name=name, file=lookup_file(name), bytes=size))
+        relative = lookup_file(name)
+        size, checksums[relative] = npy_size_and_checksum(array)
+        if not output.keep_or_make_room(relative, size, checksums[relative]):
+            output.write_array(relative, array)
+        files.append(LookupFile(name=name, file=relative, bytes=size))
     return LookupInfo(version=LOOKUP_VERSION, files=tuple(files), index=index.constants()), checksums

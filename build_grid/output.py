@@ -15,7 +15,7 @@ import fsspec
 import numpy as np
 
 from satcle.core.atomic import atomic_path, write_atomic
-from satcle.core.checksum import StreamChecksum
+from satcle.core.checksum import StreamChecksum, file_checksum
 from satcle.core.errors import DiskFullError, GridBuildError
 
 # The errors of a write that found no room: a full device, or a full quota.
@@ -100,10 +100,43 @@ class GridOutput:
         self.fs.mv(tmp, final)
         return checksummed.size, checksummed.checksum.text()
 
+    def keep_or_make_room(self, relative: str, size: int, checksum: str) -> bool:
+        """Before a derived file (lookup file, pyramid level) is written again: True if the
+        file there already holds exactly these bytes (`size`, ``"xxh3_128:<hex>"``
+        `checksum`: nothing to write; readers mapping it are undisturbed); else the stale
+        file is removed and False returned, so that writing its successor needs no more
+        room than a fresh build (a resume after a full disk must fit where a build fits)."""
+        path = self.path(relative)
+        try:
+            if not self.exists(relative):
+                return False
+            if self.fs.size(path) == size and self._checksum(relative) == checksum:
+                return True
+            self.fs.rm(path)
+        except (OSError, ValueError):
+            pass   # unreadable: the write replaces it
+        return False
+
+    def _checksum(self, relative: str) -> str:
+        if self.is_local:
+            return file_checksum(self.path(relative))
+        checksum = StreamChecksum()
+        with self.fs.open(self.path(relative), "rb") as handle:
+            while block := handle.read(1 << 22):
+                checksum.update(block)
+        return checksum.text()
+
     def remove_tree(self, relative: str) -> None:
         """Delete a directory of the grid and everything under it, if it exists."""
         if self.exists(relative):
             self.fs.rm(self.path(relative), recursive=True)
+
+
+def npy_size_and_checksum(array: np.ndarray) -> tuple[int, str]:
+    """(bytes, ``"xxh3_128:<hex>"``) of `array` as `GridOutput.write_array` writes it, computed without writing."""
+    checksummed = _ChecksummingWriter(None)
+    np.lib.format.write_array(checksummed, np.ascontiguousarray(array), allow_pickle=False)
+    return checksummed.size, checksummed.checksum.text()
 
 
 class _ChecksummingWriter:
@@ -119,7 +152,7 @@ class _ChecksummingWriter:
         view = memoryview(data).cast("B")
         self.checksum.update(view)
         self.size += view.nbytes
-        return self.handle.write(view)
+        return self.handle.write(view) if self.handle is not None else view.nbytes
 
 
 def no_space_message(path: str | os.PathLike) -> str:

@@ -103,8 +103,9 @@ def write_pyramid(output: GridOutput, manifest: Manifest, table: GridTable
         level = pa.Table.from_arrays(columns, schema=pyramid_schema(manifest.dim, manifest.dtype,
                                                                     metadata=metadata))
         data = partition_to_parquet(level)
-        output.write_bytes(relative, data)
         checksums[relative] = bytes_checksum(data)
+        if not output.keep_or_make_room(relative, len(data), checksums[relative]):   # a resume: no more room
+            output.write_bytes(relative, data)
         pentagons = np.isin(cells, np.asarray(h3.api.basic_int.get_pentagons(resolution), dtype=np.uint64))
         partial = int(np.count_nonzero(children < np.where(pentagons, 6, 7)))
         levels.append(PyramidLevel(resolution=resolution, file=relative, rows=int(cells.size),

@@ -1,6 +1,10 @@
 """satcle: global location embeddings (SatCLE), precomputed and queryable.
 
-Public API (arrays in, arrays out; coordinates always in degrees):
+Public API (coordinates always in degrees):
+
+* `add_embeddings(df)` - a pandas or GeoPandas DataFrame with an ``embedding``
+  column added: points from its lat/lon columns (found by name) or its point
+  geometry (any CRS); polygons as the mean of the grid cells they cover.
 
 * `spherical_harmonics(lats, lons, L)` - real orthonormal SH basis, (N, L**2).
 * `load_encoder(name_or_path)` - a `LocationEncoder`; `.encode(lats, lons)`
@@ -8,8 +12,8 @@ Public API (arrays in, arrays out; coordinates always in degrees):
 * `connect(grid_dir, **lookup_options)` - a DuckDB connection to a precomputed
   grid: view ``satcle(h3, lat, lon, embedding)``, SQL functions
   ``h3_latlng_to_cell`` and ``satcle_embedding`` (the grid's `lookup`).
-* `open_grid(path)` - a precomputed `Grid`; `lookup(lats, lons)` - (N, D)
-  float32 embeddings from a grid (default: `default_grid_dir()`, what
+* `open_grid(path)` - a precomputed `Grid`; `lookup(lats, lons)` (or
+  `lookup(points)`: (N, 2) array, two-column frame) - (N, D) float32 embeddings from a grid (default: `default_grid_dir()`, what
   ``satcle-grid build`` writes with its defaults).
 """
 
@@ -23,7 +27,8 @@ from .core.errors import (
     OutsideCoverageError,
     SatcleError,
 )
-from .grid.lookup import Grid, default_grid_dir, lookup, open_grid
+from .frames import add_embeddings
+from .grid.lookup import Grid, Source, default_grid_dir, lookup, open_grid
 from .grid.sql import connect
 from .model import (
     EncoderConfig,
@@ -48,7 +53,9 @@ __all__ = [
     "ModelNotFoundError",
     "OutsideCoverageError",
     "SatcleError",
+    "Source",
     "__version__",
+    "add_embeddings",
     "available_models",
     "connect",
     "default_grid_dir",

@@ -16,20 +16,48 @@ import typer
 
 from .cli_import import import_app
 from .cli_plot import plot_app
-from .cli_failure import USER_ERRORS, fail
+from .cli_failure import CommandApp
 from .core.errors import InvalidArgumentError
 from .core.threads import MAX_THREADS
 from .embed_file import OUTPUT_SUFFIXES
-from .evaluation.benchmark import DEFAULT_CONTINENTS, DEFAULT_TASKS, DEFAULT_TRANSFER_TASKS, LABEL_ENCODERS
+from .evaluation.benchmark import (
+    DEFAULT_CONTINENTS,
+    DEFAULT_TASKS,
+    DEFAULT_TRANSFER_TASKS,
+    LABEL_ENCODERS,
+)
 from .evaluation.tasks import DATA_ENV, TASKS
 
-app = typer.Typer(
-    help="SatCLE location embeddings: (lat, lon) in degrees -> vectors (256-d for the shipped models).",
+app = CommandApp(
+    help="SatCLE location embeddings: (lat, lon) in degrees -> D-dimensional vectors (256 for the shipped models).",
     no_args_is_help=True,
     add_completion=False,
 )
 app.add_typer(plot_app, name="plot")
 app.add_typer(import_app, name="import")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .core.version import __version__
+
+        typer.echo(f"satcle {__version__}")
+        raise typer.Exit()
+
+
+def _column_option(with_option: str, axis: str, extra: str = ""):
+    """--lat-column / --lon-column of a command that reads a table (`core.coordinates.coordinate_columns`)."""
+    names = "lat, latitude, decimalLatitude" if axis == "latitude" else "lon, lng, long, longitude, decimalLongitude"
+    return typer.Option(None, f"--{axis[:3]}-column",
+                        help=f"With {with_option}: the {axis} column (default: found among {names}, any case{extra}).")
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the installed satcle version and exit."),
+) -> None:
+    """SatCLE location embeddings: (lat, lon) in degrees -> D-dimensional vectors (256 for the shipped models)."""
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
@@ -38,8 +66,9 @@ def embed(
         None, help='Points as "LAT,LON" in degrees, e.g. 48.8566,2.3522; negative values work as they are: -33.92,18.42.'
     ),
     input: Optional[Path] = typer.Option(
-        None, "--input", "-i", help="CSV or Parquet file of points (degrees) instead of POINTS; read and written "
-        "in chunks, every other column carried through to the output."
+        None, "--input", "-i", help="CSV, Parquet or GeoParquet file of points (degrees, or a point geometry in "
+        "any CRS) instead of POINTS; read and written in chunks, every other column carried through to the output "
+        "exactly (a CSV's as its text: ZIP 01234 stays 01234; Parquet types and GeoParquet metadata kept)."
     ),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Write all embeddings to .parquet (input columns + embedding FLOAT[D]), "
@@ -52,9 +81,10 @@ def embed(
     ),
     live: bool = typer.Option(False, "--live", help="Run the encoder on every point, even when a grid exists."),
     model: Optional[str] = typer.Option(
-        None, help="Shipped model name (see `satcle models`) or model directory [default: default]."),
-    lat_column: str = typer.Option("lat", "--lat-column", help="With --input: the latitude column."),
-    lon_column: str = typer.Option("lon", "--lon-column", help="With --input: the longitude column."),
+        None, help="Shipped model name (see `satcle models`) or model directory [default: default]. A shipped "
+        "name always means the shipped model: a folder of the same name is ./NAME."),
+    lat_column: Optional[str] = _column_option("--input", "latitude", "; a GeoParquet file without one: its points"),
+    lon_column: Optional[str] = _column_option("--input", "longitude"),
     on_bad_row: str = typer.Option(
         "error", "--on-bad-row", help="With --input, a row whose lat/lon is missing, unparsable, NaN or has "
         "|lat| > 90: 'error' stops naming its row number (nothing written), 'null' writes a null embedding."
@@ -63,45 +93,44 @@ def embed(
     batch_size: int = typer.Option(16384, min=1, help="Points per network pass (memory ~ batch x 4 KB)."),
 ) -> None:
     """Embed coordinates with a location encoder or a precomputed grid."""
-    from .embed_file import choose_embedder, embed_file
+    from .embed_file import embed_file
+    from .frames.source import choose_embedder
 
-    try:
-        if output is not None:
-            _check_output(output)   # before reading or encoding anything
-        if input is not None:
-            if points:
-                raise InvalidArgumentError("give POINTS or --input, not both")
-            if output is None:
-                raise InvalidArgumentError("--input needs --output FILE (.parquet, .csv or .npy)")
-            if on_bad_row not in ("error", "null"):
-                raise InvalidArgumentError(f"--on-bad-row must be 'error' or 'null', got {on_bad_row!r}")
-            from .core.points import PointReader
+    if output is not None:
+        _check_output(output)   # before reading or encoding anything
+    if input is not None:
+        if points:
+            raise InvalidArgumentError("give POINTS or --input, not both")
+        if output is None:
+            raise InvalidArgumentError("--input needs --output FILE (.parquet, .csv or .npy)")
+        if on_bad_row not in ("error", "null"):
+            raise InvalidArgumentError(f"--on-bad-row must be 'error' or 'null', got {on_bad_row!r}")
+        from .core.points import PointReader
 
-            reader = PointReader(input, lat=lat_column, lon=lon_column)
-            embedder = choose_embedder(grid, live, model, batch_size)
-            typer.echo(f"embedding with {embedder.description}", err=True)
-            done = embed_file(reader, output, embedder, on_bad_row=on_bad_row, progress=progress)
-            nulls = f", {done.null_rows} null (bad rows)" if done.null_rows else ""
-            typer.echo(f"wrote {done.rows} x {embedder.dim} embeddings{nulls} to {output} in {done.seconds:.1f} s "
-                       f"({done.rows / max(done.seconds, 1e-9):,.0f} rows/s)")
-            return
-        lats, lons = _parse_points(points or [])
-        # A few points: the live encoder answers exactly in milliseconds, sooner than a grid opens.
-        embedder = choose_embedder(grid, live or grid is None, model, batch_size)
+        reader = PointReader(input, lat=lat_column, lon=lon_column)
+        embedder = choose_embedder(grid, live, model, batch_size)
         typer.echo(f"embedding with {embedder.description}", err=True)
-        embeddings = embedder.embed(lats, lons)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+        done = embed_file(reader, output, embedder, on_bad_row=on_bad_row, progress=progress)
+        nulls = f", {done.null_rows} null (bad rows)" if done.null_rows else ""
+        typer.echo(f"wrote {done.rows} x {embedder.dim} embeddings{nulls} to {output} in {done.seconds:.1f} s "
+                   f"({done.rows / max(done.seconds, 1e-9):,.0f} rows/s)")
+        return
+    lats, lons = _parse_points(points or [])
+    # A few points: the live encoder answers exactly in milliseconds, sooner than a grid opens.
+    embedder = choose_embedder(grid, live or grid is None, model, batch_size)
+    typer.echo(f"embedding with {embedder.description}", err=True)
+    embeddings = embedder.embed(lats, lons)
     if output is None:
         np.set_printoptions(precision=4, suppress=True)
         for lat, lon, row in zip(lats, lons, embeddings):
             typer.echo(f"{lat:9.4f} {lon:10.4f}  {row[:6]} ... ({row.size} values)")
         typer.echo("use --output FILE.npy|.parquet|.csv for all values", err=True)
         return
-    try:
-        _write_embeddings(output, lats, lons, embeddings)
-    except USER_ERRORS as exc:   # e.g. no permission to write there
-        fail(str(exc))
+    import pyarrow as pa
+
+    from .embed_file import write_embeddings
+
+    write_embeddings(output, pa.table({"lat": lats, "lon": lons}), embeddings)
     typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
 
 
@@ -114,19 +143,16 @@ def models(
     output width, trained or not, sha256."""
     from .model import available_models, load_encoder
 
-    try:
-        names = [*available_models(), *map(str, directories or [])]
-        width = max(map(len, names), default=0)
-        for name in names:
-            encoder = load_encoder(name)
-            meta = encoder.metadata
-            state = "trained" if meta.get("trained", True) else "UNTRAINED"
-            typer.echo(
-                f"{name:<{width}} {meta['kind']:<11} D={encoder.output_dim:<4} {state:<9} "
-                f"sha256={meta['sha256'][:12]}  {encoder.summary()}; {meta.get('description', '')}"
-            )
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    names = [*available_models(), *map(str, directories or [])]
+    width = max(map(len, names), default=0)
+    for name in names:
+        encoder = load_encoder(name)
+        meta = encoder.metadata
+        state = "trained" if meta.get("trained", True) else "UNTRAINED"
+        typer.echo(
+            f"{name:<{width}} {meta['kind']:<11} D={encoder.output_dim:<4} {state:<9} "
+            f"sha256={meta['sha256'][:12]}  {encoder.summary()}; {meta.get('description', '')}"
+        )
 
 
 @app.command("eval")
@@ -153,10 +179,16 @@ def evaluate(
         "else ../shared/data when it exists)."
     ),
     labels: Optional[Path] = typer.Option(
-        None, help="Your own points: a CSV or Parquet file with columns lat, lon (degrees) and --target. "
-        "Answers 'does satcle help my task over raw coordinates and SH?'. Rows with NaN are dropped and counted."
+        None, help="Your own points: a CSV or Parquet file with a latitude and a longitude column (degrees) and "
+        "--target. Answers 'does satcle help my task?': default against the best of identity (raw lat/lon), sh, "
+        "sh-l40 and untrained, always run. Rows with NaN are dropped and counted."
     ),
     target: Optional[str] = typer.Option(None, help="With --labels: the column to predict."),
+    covariates: Optional[str] = typer.Option(
+        None, help="With --labels: comma-separated columns of your own (numbers, or text one-hot) added to every "
+        "encoder's features: 'what does satcle add to what I already have?'."),
+    lat_column: Optional[str] = _column_option("--labels", "latitude"),
+    lon_column: Optional[str] = _column_option("--labels", "longitude"),
     task: Optional[str] = typer.Option(
         None, help="With --labels: 'regression' or 'classification' (default: numeric -> regression, else classification)."
     ),
@@ -171,7 +203,7 @@ def evaluate(
     jobs: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Encoders evaluated at once, each in its own process (default: one per core)."),
     out: Optional[Path] = typer.Option(
         None, help="Markdown report; only its generated section is replaced. JSON goes beside it (.json). "
-        "Default: docs/EVALUATION.md, or eval-<target>.md with --labels."
+        "Default: satcle-eval.md in the current directory (satcle-eval-<target>.md with --labels)."
     ),
 ) -> None:
     """Downstream benchmark: frozen embeddings -> MLP and ridge probes over seeds, random and spatial splits,
@@ -184,33 +216,33 @@ def evaluate(
     from .evaluation.splits import SPLITS
     from .evaluation.tasks import default_data_dir
 
-    try:
-        splits = SPLITS if split == "both" else (split,)
-        if split != "both" and split not in SPLITS:
-            raise InvalidArgumentError(f"--split must be random, spatial or both, got {split!r}")
-        user_task = None
-        if labels is not None:
-            if not target:
-                raise InvalidArgumentError("--labels needs --target COLUMN")
-            user_task = load_labels(labels, target, task)
-        elif target or task:
-            raise InvalidArgumentError("--target and --task go with --labels FILE")
-        chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
-        config = BenchmarkConfig(
-            tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
-            continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
-            threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
-            data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
-        )
-        if out is None:
-            out = Path(f"eval-{target}.md") if labels is not None else Path("docs/EVALUATION.md")
-        command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
-        result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
-        md, js = write_report(out, result, command)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    splits = SPLITS if split == "both" else (split,)
+    if split != "both" and split not in SPLITS:
+        raise InvalidArgumentError(f"--split must be random, spatial or both, got {split!r}")
+    user_task = None
     if labels is not None:
-        typer.echo(summary_table(result))
+        if not target:
+            raise InvalidArgumentError("--labels needs --target COLUMN")
+        user_task = load_labels(labels, target, task, lat=lat_column, lon=lon_column,
+                                covariates=_names(covariates or ""))
+    elif target or task or covariates or lat_column or lon_column:
+        raise InvalidArgumentError("--target, --task, --covariates, --lat-column and --lon-column go with "
+                                   "--labels FILE")
+    chosen = _names(encoders) if encoders else (LABEL_ENCODERS if labels is not None else None)
+    if labels is not None:   # default and the baselines that answer "does it help?" run every time
+        chosen = (*chosen, *(b for b in LABEL_ENCODERS if b not in chosen))
+    config = BenchmarkConfig(
+        tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
+        continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
+        threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
+        data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
+    )
+    if out is None:
+        out = Path(f"satcle-eval-{target}.md" if labels is not None else "satcle-eval.md")
+    command = "satcle " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "satcle eval"
+    result = run_benchmark(config, log=lambda m: typer.echo(m, err=True))
+    md, js = write_report(out, result, command)
+    typer.echo(summary_table(result))
     typer.echo(f"wrote {md} and {js} ({time.strftime('%H:%M:%S')}, {result.runtime_s / 60:.1f} min)")
 
 
@@ -264,39 +296,36 @@ def train(
 
     import torch
 
-    try:
-        from .training import TrainingRun, get_preset, run_training
+    from .training import TrainingRun, get_preset, run_training
 
-        chosen = get_preset(preset)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
-                                batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
-                                warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
-                                first_layer_lr_scale=first_layer_lr_scale,
-                                anchor_weight=anchor_weight, min_location_r2=min_location_r2,
-                                image_hidden=image_hidden, damping_degree=damping_degree,
-                                retention_weight=retention_weight, retention_degree=retention_degree,
-                                retention_model=retention_model)
-        refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
-        refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
-                                         spatial=refinement.spatial and not no_spatial)
-        chosen = chosen.replace(
-            contrastive=contrastive, refinement=refinement,
-            dino=_override(chosen.dino, epochs=dino_epochs),
-            encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
-            tile_count=tiles if tiles is not None else chosen.tile_count,
-            tile_size=tile_size if tile_size is not None else chosen.tile_size,
-        )
-        from .evaluation.tasks import default_data_dir
+    chosen = get_preset(preset)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
+                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
+                            warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
+                            first_layer_lr_scale=first_layer_lr_scale,
+                            anchor_weight=anchor_weight, min_location_r2=min_location_r2,
+                            image_hidden=image_hidden, damping_degree=damping_degree,
+                            retention_weight=retention_weight, retention_degree=retention_degree,
+                            retention_model=retention_model)
+    refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
+    refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
+                                     spatial=refinement.spatial and not no_spatial)
+    chosen = chosen.replace(
+        contrastive=contrastive, refinement=refinement,
+        dino=_override(chosen.dino, epochs=dino_epochs),
+        encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
+        tile_count=tiles if tiles is not None else chosen.tile_count,
+        tile_size=tile_size if tile_size is not None else chosen.tile_size,
+    )
+    from .evaluation.tasks import default_data_dir
 
-        run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
-                          command=shlex.join(["satcle", "train", *sys.argv[2:]]),
-                          model_name=name, description=description, notes=notes, monitor=monitor,
-                          monitor_data=eval_data if eval_data is not None else default_data_dir())
-        model_dir = run_training(run, progress=not quiet, log=typer.echo)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
+                      command=shlex.join(["satcle", "train", *sys.argv[2:]]),
+                      model_name=name, description=description, notes=notes, monitor=monitor,
+                      monitor_data=eval_data if eval_data is not None else default_data_dir())
+    model_dir = run_training(run, progress=not quiet, log=typer.echo)
     from .training.device import is_main_process
 
     if is_main_process():
@@ -318,22 +347,19 @@ def plot_smoothing_command(
     """Tiles, their last-layer CLS attention and their causally smoothed version, side by side."""
     import torch
 
-    try:
-        from .model.vision import load_vision_encoder
-        from .training import get_preset
-        from .training.pipeline import make_dataset
-        from .training.plot import plot_smoothing
+    from .model.vision import load_vision_encoder
+    from .training import get_preset
+    from .training.pipeline import make_dataset
+    from .training.plot import plot_smoothing
 
-        chosen = get_preset(preset)
-        chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
-                                tile_count=tiles if tiles is not None else chosen.tile_count,
-                                tile_size=tile_size if tile_size is not None else chosen.tile_size)
-        dataset, _ = make_dataset(chosen, data, progress=False)
-        backbone = load_vision_encoder(vision_dir / "backbone")
-        images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
-        path = plot_smoothing(backbone, images, causal_quantile, out)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    chosen = get_preset(preset)
+    chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
+                            tile_count=tiles if tiles is not None else chosen.tile_count,
+                            tile_size=tile_size if tile_size is not None else chosen.tile_size)
+    dataset, _ = make_dataset(chosen, data, progress=False)
+    backbone = load_vision_encoder(vision_dir / "backbone")
+    images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
+    path = plot_smoothing(backbone, images, causal_quantile, out)
     typer.echo(f"wrote {path}")
 
 
@@ -374,32 +400,6 @@ def _check_output(path: Path) -> None:
     if not parent.is_dir():
         raise InvalidArgumentError(f"cannot write {path}: the folder {parent} does not exist"
                                    + (" (it is a file)" if parent.exists() else ""))
-
-
-def _write_embeddings(path: Path, lats: np.ndarray, lons: np.ndarray, embeddings: np.ndarray) -> None:
-    """Write (N,) lats, lons and (N, D) embeddings to `path`, checked by `_check_output`, atomically."""
-    from .core.atomic import atomic_path
-
-    suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix == ".npy":
-            np.save(tmp, embeddings)
-            return
-        import pyarrow as pa
-
-        columns = {"lat": lats, "lon": lons}
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            from .grid.format.store import embeddings_to_arrow
-
-            columns["embedding"] = embeddings_to_arrow(embeddings)
-            pq.write_table(pa.table(columns), tmp)
-        else:
-            import pyarrow.csv as pacsv
-
-            columns.update({f"e{i}": embeddings[:, i] for i in range(embeddings.shape[1])})
-            pacsv.write_csv(pa.table(columns), tmp)
 
 
 if __name__ == "__main__":  # pragma: no cover

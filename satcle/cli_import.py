@@ -12,9 +12,9 @@ from typing import Optional
 
 import typer
 
-from .cli_failure import USER_ERRORS, fail
+from .cli_failure import CommandApp
 
-import_app = typer.Typer(
+import_app = CommandApp(
     help="Import another project's location encoder as a satcle model directory (docs/IMPORT.md).",
     no_args_is_help=True, add_completion=False,
 )
@@ -54,11 +54,8 @@ def geoclip(
 def _write(make) -> None:
     from .model import load_encoder
 
-    try:
-        directory = make()
-        encoder = load_encoder(directory)
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    directory = make()
+    encoder = load_encoder(directory)
     typer.echo(f"wrote {directory}: {encoder.summary()}, sha256 {encoder.metadata['sha256'][:12]}")
     typer.echo(f"use it with --model {directory} (satcle embed, satcle-grid build) or --encoders {directory} "
                "(satcle eval)")

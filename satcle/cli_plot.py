@@ -11,9 +11,9 @@ from typing import Optional
 
 import typer
 
-from .cli_failure import USER_ERRORS, fail
+from .cli_failure import CommandApp
 
-plot_app = typer.Typer(help="Figures as PNG: embedding maps over the globe, and the causal smoothing of training tiles.", no_args_is_help=True, add_completion=False)
+plot_app = CommandApp(help="Figures as PNG: embedding maps over the globe, and the causal smoothing of training tiles.", no_args_is_help=True, add_completion=False)
 
 _MODEL = typer.Option(
     "default", help="Shipped model name (see `satcle models`) or model directory, run live; "
@@ -36,7 +36,7 @@ def pca(
     from .evaluation.maps import plot_pca
 
     encode, label = _encoder(model, grid)
-    _run(lambda: plot_pca(encode, out, f"PCA of {label} embeddings (RGB = PC1-3)", step))
+    typer.echo(f"wrote {plot_pca(encode, out, f'PCA of {label} embeddings (RGB = PC1-3)', step)}")
 
 
 @plot_app.command()
@@ -52,30 +52,20 @@ def similarity(
     from .evaluation.maps import plot_similarity
 
     encode, label = _encoder(model, grid)
-    _run(lambda: plot_similarity(
-        encode, out, f"Cosine similarity of {label} embeddings to ({lat:g}, {lon:g})", (lat, lon), step
-    ))
+    path = plot_similarity(encode, out, f"Cosine similarity of {label} embeddings to ({lat:g}, {lon:g})",
+                           (lat, lon), step)
+    typer.echo(f"wrote {path}")
 
 
 def _encoder(model: str, grid: Optional[Path]):
     from .evaluation.encoders import grid_lookup_fn, load_encoder_fn
     from .model import available_models, load_encoder
 
-    try:
-        if grid is not None:
-            return grid_lookup_fn(grid, "interp"), f"grid {grid.name}"
-        if model in available_models() or Path(model).exists():
-            encoder = load_encoder(model)
-            trained = "" if encoder.metadata.get("trained", True) else " (UNTRAINED)"
-            return encoder.encode, f"'{encoder.metadata.get('name', model)}'{trained}"
-        return load_encoder_fn(model), model
-    except USER_ERRORS as exc:
-        fail(str(exc))
+    if grid is not None:
+        return grid_lookup_fn(grid, "interp"), f"grid {grid.name}"
+    if model in available_models() or Path(model).exists():
+        encoder = load_encoder(model)
+        trained = "" if encoder.metadata.get("trained", True) else " (UNTRAINED)"
+        return encoder.encode, f"'{encoder.metadata.get('name', model)}'{trained}"
+    return load_encoder_fn(model), model
 
-
-def _run(make) -> None:
-    try:
-        path = make()
-    except USER_ERRORS as exc:
-        fail(str(exc))
-    typer.echo(f"wrote {path}")

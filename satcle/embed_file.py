@@ -7,7 +7,9 @@ column and the embedding, row for row in input order, and is written under a
 temporary name and renamed at the end: a failed or interrupted run leaves nothing
 at the output path. Embeddings come from a precomputed grid (`Grid.lookup`,
 interpolated, points outside its coverage computed live) or the live encoder
-(`choose_embedder`).
+(`satcle.frames.source.choose_embedder`). Every other column comes out as the
+reader gives it: a CSV's as its text, a Parquet file's in its types, a
+GeoParquet file's geometry and ``geo`` metadata too (GeoParquet out).
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 
 from .core.atomic import atomic_path
 from .core.errors import BadRowError, InvalidArgumentError
-from .core.paths import default_grid_dir
 from .core.points import PointChunk, PointReader
+from .frames.source import Embedder, embeddings_column
 
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".npy")
 ON_BAD_ROW = ("error", "null")
@@ -33,55 +34,10 @@ EMBEDDING_COLUMN = "embedding"
 
 
 @dataclass(frozen=True)
-class Embedder:
-    """Where embeddings come from. embed: (n,) lats, (n,) lons in degrees (valid,
-    longitudes wrapped) -> (n, dim) float32. description: one line for the user."""
-
-    embed: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    dim: int
-    description: str
-
-
-@dataclass(frozen=True)
 class EmbedFileSummary:
     rows: int
     null_rows: int
     seconds: float
-
-
-def choose_embedder(grid: Path | None = None, live: bool = False, model: str | None = None,
-                    batch_size: int = 16384) -> Embedder:
-    """The grid at `grid`; with `live`, the encoder `model`; with neither, the default
-    grid (`default_grid_dir()`) when it exists and was built with `model` (default:
-    "default"), else the live encoder. Raises InvalidArgumentError for `grid` with
-    `live`, or `grid` with another `model` than the grid's; GridNotFoundError or
-    GridFormatError for a `grid` that is not a complete grid."""
-    from .grid.format.store import MANIFEST_FILE, read_manifest
-
-    if grid is not None and live:
-        raise InvalidArgumentError("give --grid DIR or --live, not both")
-    name = model or "default"
-    if grid is None and not live:
-        candidate = default_grid_dir()
-        if (candidate / MANIFEST_FILE).is_file() and read_manifest(candidate).model_name == name:
-            grid = candidate
-    if grid is None:
-        from .model import load_encoder
-
-        encoder = load_encoder(name)
-        why = "" if live else f" (no grid of model {name!r} at {default_grid_dir()}: `satcle-grid build` makes one)"
-        untrained = "" if encoder.metadata.get("trained", True) else " - UNTRAINED placeholder weights"
-        return Embedder(lambda lats, lons: encoder.encode(lats, lons, batch_size=batch_size),
-                        encoder.config.output_dim, f"the live encoder, model {name!r}{untrained}{why}")
-    from .grid.lookup import open_grid
-
-    opened = open_grid(grid)
-    manifest = opened.manifest
-    if model is not None and model != manifest.model_name:
-        raise InvalidArgumentError(f"--model {model!r}, but the grid {grid} was built with {manifest.model_name!r}")
-    return Embedder(opened.lookup, opened.dim,
-                    f"the grid {grid} (model {manifest.model_name!r}, H3 res {manifest.resolution}, "
-                    "interpolated; points outside its coverage computed live)")
 
 
 def embed_file(reader: PointReader, output: str | Path, embedder: Embedder, *, on_bad_row: str = "error",
@@ -107,6 +63,11 @@ def embed_file(reader: PointReader, output: str | Path, embedder: Embedder, *, o
         raise InvalidArgumentError(f"{output} is the input file; choose another output")
     if EMBEDDING_COLUMN in reader.schema.names and suffix == ".parquet":
         raise InvalidArgumentError(f"{reader.path} already has a column {EMBEDDING_COLUMN!r}")
+    taken = [name for name in reader.schema.names if name in csv_embedding_names(embedder.dim)]
+    if taken and suffix == ".csv":
+        raise InvalidArgumentError(f"{reader.path} has column(s) {taken}, which the embedding's CSV columns "
+                                   f"e0..e{embedder.dim - 1} would repeat: rename them, or write .parquet (one "
+                                   f"{EMBEDDING_COLUMN!r} column) or .npy")
     started = time.perf_counter()
     rows = nulls = 0
     bar = tqdm(total=reader.num_rows, unit=" rows", unit_scale=True, file=sys.stderr, disable=not progress,
@@ -134,11 +95,19 @@ def _embed_chunk(chunk: PointChunk, embedder: Embedder, on_bad_row: str) -> np.n
     return out
 
 
-def embeddings_column(embeddings: np.ndarray, null: np.ndarray) -> pa.FixedSizeListArray:
-    """(n, D) float32 -> Arrow FIXED_SIZE_LIST<float32>[D], null where `null` (n,) bool."""
-    values = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(values, embeddings.shape[1],
-                                             mask=pa.array(null) if null.any() else None)
+def write_embeddings(output: str | Path, columns: pa.Table, embeddings: np.ndarray) -> None:
+    """Write `columns` (N rows) and (N, D) float32 `embeddings` to `output` (.parquet, .csv
+    or .npy, laid out as `embed_file` writes them), atomically: what ``satcle embed POINTS
+    --output FILE`` writes, through the same writers as a whole file."""
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise InvalidArgumentError(f"unsupported output {output}: use {', '.join(OUTPUT_SUFFIXES)}")
+    null = np.zeros(embeddings.shape[0], dtype=bool)
+    batch = columns.combine_chunks().to_batches()
+    batch = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=columns.schema)
+    with atomic_path(output) as tmp, _SINKS[suffix](tmp, columns.schema, embeddings.shape[1]) as sink:
+        sink.write(batch, embeddings, null)
 
 
 class _ParquetSink:
@@ -160,17 +129,64 @@ class _ParquetSink:
         self.writer.close()
 
 
-class _CsvSink(_ParquetSink):
-    def __init__(self, path: Path, schema: pa.Schema, dim: int):
-        import pyarrow.csv as pacsv
+def csv_embedding_names(dim: int) -> list[str]:
+    """The CSV output's embedding columns: e0..e{dim-1}."""
+    return [f"e{i}" for i in range(dim)]
 
-        self.schema = pa.schema([*schema, *(pa.field(f"e{i}", pa.float32()) for i in range(dim))])
-        self.writer = pacsv.CSVWriter(path, self.schema)
+
+class _CsvSink:
+    """CSV with quotes only where a field needs them (a comma, a quote or a line break in
+    it), like Python's csv module: a field the user wrote without quotes comes out as
+    the same bytes. (Arrow's CSV writer quotes every string.) Lines are assembled by
+    Arrow compute, column by column, not row by row in Python."""
+
+    def __init__(self, path: Path, schema: pa.Schema, dim: int):
+        self.names = [*schema.names, *csv_embedding_names(dim)]
+        self.file = open(path, "wb")
+        self.file.write((",".join(_csv_field(name) for name in self.names) + "\n").encode())
 
     def write(self, columns: pa.RecordBatch, embeddings: np.ndarray, null: np.ndarray) -> None:
+        import pyarrow.compute as pc
+
         mask = pa.array(null) if null.any() else None
-        arrays = [*columns.columns, *(pa.array(embeddings[:, i], mask=mask) for i in range(embeddings.shape[1]))]
-        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        texts = [_csv_text(column, name) for column, name in zip(columns.columns, columns.schema.names)]
+        texts += [_csv_text(pa.array(embeddings[:, i], mask=mask), f"e{i}") for i in range(embeddings.shape[1])]
+        if not texts or not columns.num_rows and not embeddings.shape[0]:
+            return
+        texts[-1] = pc.binary_join_element_wise(texts[-1], "\n", "")   # each line's end, on the shortest column
+        lines = pc.binary_join_element_wise(*texts, ",")
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+        self.file.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def _csv_text(column: pa.Array, name: str) -> pa.Array:
+    """A column as CSV fields: its values as text (Arrow's formatting; null -> empty), quoted where needed."""
+    import pyarrow.compute as pc
+
+    try:
+        text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        raise InvalidArgumentError(f"column {name!r} of type {column.type} cannot be written to CSV; "
+                                   "write .parquet instead") from None
+    text = pc.fill_null(text, "")
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type) and not (
+            pa.types.is_binary(column.type)):
+        return text   # numbers, dates, booleans: never a comma or quote
+    special = pc.match_substring_regex(text, '[,"\n\r]')
+    if not pc.any(special).as_py():
+        return text
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(special, quoted, text)
 
 
 class _NpySink:

@@ -1,5 +1,43 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# With SATCLE_REQUIRE_DATA=1 a test whose data folder is missing fails instead of skipping:
+# set it wherever the evaluation data exists (docs/EVALUATION.md, "Data").
+REQUIRE_DATA = "SATCLE_REQUIRE_DATA"
+_missing_data: list[str] = []
+
+
+def needs_data(folder: Path | None, what: str):
+    """Mark a test that reads `folder` (`what` names it): skipped where the folder is missing,
+    a failure there when $SATCLE_REQUIRE_DATA is 1."""
+    return pytest.mark.needs_data(folder=folder, what=what)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_data(folder, what): reads a data folder that may be absent")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_data"):
+        folder = mark.kwargs["folder"]
+        if folder is not None and Path(folder).is_dir():
+            continue
+        message = (f"{mark.kwargs['what']} not found ({folder or 'no data folder'}): set SATCLE_EVAL_DATA "
+                   "to the evaluation data folder (docs/EVALUATION.md)")
+        if os.environ.get(REQUIRE_DATA) == "1":
+            pytest.fail(f"{message}; {REQUIRE_DATA}=1 makes a missing data folder a failure")
+        _missing_data.append(item.nodeid)
+        pytest.skip(message)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _missing_data:
+        terminalreporter.write_line(
+            f"satcle: {len(_missing_data)} test(s) did not run because their data folder is missing; "
+            f"set SATCLE_EVAL_DATA and {REQUIRE_DATA}=1 to run them (docs/EVALUATION.md)", yellow=True)
 
 
 @pytest.fixture
@@ -46,45 +84,6 @@ def write_s2_folder(root, count=3, bands=12):
 
 
 @pytest.fixture(scope="module")
-def private_index_cache(tmp_path_factory):
-    """Keep a module's cell-index cache out of the user's cache (use it with autouse in the module)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("SATCLE_CACHE", raising=False)
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
-@pytest.fixture(scope="session")
-def previous_format():
-    """`previous_format(grid_dir)`: turn a grid written by this builder into one of
-    the format before lookup files (no ``lookup/``, no ``lookup`` in the manifest
-    nor lookup files in its ``checksums``; checksums of the other files kept)."""
-    return _previous_format
-
-
-def _previous_format(grid_dir):
-    import dataclasses
-    import shutil
-
-    from satcle.core.checksum import file_checksum
-    from satcle.grid.format.duckdb_view import write_database
-    from satcle.grid.format.lookup_files import LOOKUP_DIR
-    from satcle.grid.format.store import DUCKDB_FILE, read_manifest, write_manifest
-
-    manifest = read_manifest(grid_dir)
-    shutil.rmtree(grid_dir / LOOKUP_DIR)
-    checksums = {file: checksum for file, checksum in manifest.checksums.items()
-                 if not file.startswith(f"{LOOKUP_DIR}/") and file != DUCKDB_FILE}
-    manifest = dataclasses.replace(manifest, lookup=None, checksums=checksums)
-    # satcle.duckdb records the manifest it belongs to: rewritten for this one, as that builder did.
-    database = write_database(grid_dir, manifest)
-    if database is not None:
-        manifest = dataclasses.replace(manifest, checksums={**checksums, DUCKDB_FILE: file_checksum(database)})
-    write_manifest(grid_dir, manifest)
-    return grid_dir
-
-
-@pytest.fixture(scope="module")
 def tiny_grid(tmp_path_factory):
     """(grid directory, encoder): every resolution-0 cell, no error bound, from a seeded
     L = 3, 16-wide, 8-d encoder named "test" - cheap to build, for option and error tests."""
@@ -100,3 +99,18 @@ def tiny_grid(tmp_path_factory):
     encoder.metadata.update(name="test", sha256="0" * 64)
     path = write_cells(tmp_path_factory.mktemp("tiny"), encoder, cells_at_resolution(0), error_bound=False)
     return path, encoder
+
+
+# Imported by name (`from conftest import write_document`) by the grid format tests.
+def write_document(grid_dir, document):
+    """Write a manifest's JSON object as ``manifest.json`` with its ``manifest_checksum``
+    recomputed, as a crafted grid (or a buggy writer) would: only what the manifest
+    says is then wrong."""
+    import json
+
+    from satcle.grid.format.store import MANIFEST_CHECKSUM_FIELD, MANIFEST_FILE, manifest_checksum
+
+    document = {k: v for k, v in document.items() if k != MANIFEST_CHECKSUM_FIELD}
+    document[MANIFEST_CHECKSUM_FIELD] = manifest_checksum(document)
+    (grid_dir / MANIFEST_FILE).unlink(missing_ok=True)   # a new file: never written through a hard link
+    (grid_dir / MANIFEST_FILE).write_text(json.dumps(document))

@@ -70,3 +70,8 @@ def test_embed_checks_its_output_before_encoding(tmp_path, monkeypatch):
 def test_models_lists_default():
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0 and result.output.startswith("default")
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"satcle {satcle.__version__}"

@@ -22,11 +22,15 @@ def frame(rng, sphere_points):
 @pytest.fixture
 def counted_opens(monkeypatch):
     """The grid paths satcle.dask opened (its per-process cache emptied first)."""
+    from satcle.grid import lookup as lookup_package
+    from satcle.grid.lookup.shared_grids import clear_shared_grids
+
+    clear_shared_grids()
     opened = []
-    real = satcle.dask.open_grid
-    monkeypatch.setattr(satcle.dask, "_grids", {})
-    monkeypatch.setattr(satcle.dask, "open_grid", lambda path: opened.append(path) or real(path))
-    return opened
+    real = lookup_package.open_grid
+    monkeypatch.setattr(lookup_package, "open_grid", lambda path: opened.append(str(path)) or real(path))
+    yield opened
+    clear_shared_grids()
 
 
 def test_add_embeddings_on_a_local_cluster_equals_lookup(tiny_grid, frame, counted_opens):
@@ -67,3 +71,16 @@ def test_options_and_errors(tiny_grid, frame, tmp_path, counted_opens):
     bad.loc[bad.index[5], "lat"] = 95.0
     with pytest.raises(CoordinateError, match="outside"):
         satcle.dask.add_embeddings(dd.from_pandas(bad, npartitions=2), grid=grid).compute(scheduler="sync")
+
+
+def test_pandas_frames_and_usual_column_names(tiny_grid, frame):
+    grid, _ = tiny_grid
+    named = frame.rename(columns={"lat": "Latitude", "lon": "Longitude"})
+    result = satcle.dask.add_embeddings(named, grid=grid)   # pandas in: embedded now, pandas out
+    assert isinstance(result, pd.DataFrame) and result.index.equals(frame.index)
+    np.testing.assert_array_equal(np.stack(result["embedding"].to_numpy()),
+                                  open_grid(grid).lookup(frame["lat"], frame["lon"]))
+    lazy = satcle.dask.add_embeddings(dd.from_pandas(named, npartitions=3), grid=grid).compute(scheduler="sync")
+    pd.testing.assert_frame_equal(lazy, result)
+    with pytest.raises(InvalidArgumentError, match="several latitude columns"):
+        satcle.dask.add_embeddings(named.assign(lat=1.0), grid=grid)

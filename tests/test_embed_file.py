@@ -62,7 +62,10 @@ def test_input_to_parquet_through_a_grid(tiny_grid, points, tmp_path, suffix):
     assert table.column_names == ["id", "lat", "lon", "name", "embedding"]
     assert pq.ParquetFile(out).metadata.num_row_groups > 1   # written chunk by chunk
     for name in ("id", "lat", "lon", "name"):   # carried through, in input order
-        assert table[name].to_pylist() == points[name].to_pylist(), name
+        expected = points[name].to_pylist()
+        if suffix == ".csv" and name in ("id", "name"):   # a CSV's other columns: their text, as written
+            expected = [str(v) for v in expected]
+        assert table[name].to_pylist() == expected, name
     embeddings = np.stack(table["embedding"].to_numpy(zero_copy_only=False))
     expected = open_grid(grid).lookup(points["lat"].to_numpy(), points["lon"].to_numpy())
     np.testing.assert_array_equal(embeddings, expected)
@@ -144,7 +147,7 @@ def test_input_errors_are_one_line(no_default_grid, points, tmp_path):
     source = write(points.slice(0, 10), tmp_path / "points.csv")
     cases = [
         (["-i", source], "--input needs --output"),
-        (["-i", source, "-o", tmp_path / "o.parquet", "--lat-column", "latitude"], "no column(s) ['latitude']"),
+        (["-i", source, "-o", tmp_path / "o.parquet", "--lat-column", "latitude"], "has no column 'latitude'"),
         (["-i", tmp_path / "points.txt", "-o", tmp_path / "o.parquet"], "point files are"),
         (["-i", tmp_path / "absent.csv", "-o", tmp_path / "o.parquet"], "no such file"),
         (["-i", source, "-o", tmp_path / "o.parquet", "--on-bad-row", "skip"], "--on-bad-row"),
@@ -173,3 +176,105 @@ def test_reader_keeps_columns_and_marks_bad_rows(tmp_path):
     assert chunk.describe(1) == "row 2: lon is missing or not a number"
     assert chunk.describe(4) == "row 5: lat is missing or not a number"
     assert chunk.columns.column("label").to_pylist() == list("abcde")
+
+
+KEYS = [  # text a naive reader turns into other values: leading zeros, dates, exponents, blanks, quotes
+    ("01234", "06037", "2024-01-05", "1e5", "  padded ", 'say "hi", ok', "", "007.50", "TRUE"),
+    ("99501", "36061", "05/01/2024", "NaN", "x", "ünïcode", " ", "-0", "null"),
+]
+
+
+def _keyed_csv(path, header="zip,fips,date,exp,pad,quoted,blank,decimal,flag,lat,lon"):
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header.split(","))
+        for i in range(600):   # several chunks
+            writer.writerow([*KEYS[i % 2], f"{(i % 170) - 85}.25", f"{(i * 7) % 360 - 180}.5"])
+    return path
+
+
+def test_csv_columns_come_out_byte_identical(no_default_grid, tmp_path):
+    """ZIP 01234, FIPS 06037, dates, text: what the user wrote comes out, to CSV byte for byte."""
+    source = _keyed_csv(tmp_path / "keyed.csv")
+    result = embed("-i", source, "-o", tmp_path / "out.csv", "--no-progress")
+    assert result.exit_code == 0, result.output
+    import csv
+    import io
+
+    with open(source, newline="") as a, open(tmp_path / "out.csv", newline="") as b:
+        rows_in, rows_out = list(csv.reader(a)), list(csv.reader(b))
+    assert len(rows_in) == len(rows_out) == 601
+    assert rows_out[0][:9] == rows_in[0][:9] and rows_out[0][11:13] == ["e0", "e1"]
+    for row_in, row_out in zip(rows_in[1:], rows_out[1:]):
+        assert row_out[:9] == row_in[:9]   # every non-coordinate field, as text, unchanged
+        assert float(row_out[9]) == float(row_in[9]) and float(row_out[10]) == float(row_in[10])
+    # Byte for byte: each output line begins with the input line's bytes for those fields (quotes only
+    # where a field needs them, as the input has them).
+    lines = (tmp_path / "out.csv").read_bytes().split(b"\n")
+    for row_in, line in zip(rows_in, lines):
+        prefix = io.StringIO()
+        csv.writer(prefix, lineterminator="").writerow(row_in[:9])
+        assert line.startswith(prefix.getvalue().encode() + b","), (row_in, line[:80])
+    # To Parquet: the same text, as strings.
+    result = embed("-i", source, "-o", tmp_path / "out.parquet", "--no-progress")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "out.parquet")
+    for k, name in enumerate(rows_in[0][:9]):
+        assert table.schema.field(name).type == pa.string()
+        assert table[name].to_pylist() == [row[k] for row in rows_in[1:]], name
+
+
+def test_parquet_columns_keep_their_types_and_values(no_default_grid, tmp_path):
+    import datetime
+    import decimal
+
+    n = 40
+    table = pa.table({
+        "zip": pa.array(["01234"] * n), "fips": pa.array(["06037"] * n),
+        "day": pa.array([datetime.date(2024, 1, 5)] * n), "when": pa.array([datetime.datetime(2024, 1, 5, 7)] * n),
+        "price": pa.array([decimal.Decimal("7.50")] * n, pa.decimal128(5, 2)),
+        "count": pa.array(range(n), pa.uint16()), "tags": pa.array([["a", "b"]] * n),
+        "latitude": np.linspace(-80, 80, n), "longitude": np.linspace(-170, 170, n),
+    })
+    pq.write_table(table, tmp_path / "typed.parquet")
+    result = embed("-i", tmp_path / "typed.parquet", "-o", tmp_path / "out.parquet", "--no-progress")
+    assert result.exit_code == 0, result.output   # latitude/longitude found by name
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.remove(out.schema.get_field_index("embedding")) == table.schema
+    assert out.drop_columns(["embedding"]).equals(table)
+
+
+def test_coordinate_columns_are_found_by_name_or_the_error_names_the_candidates(no_default_grid, tmp_path):
+    for header in ("decimalLatitude,decimalLongitude", "Latitude,Lng", "LAT,LON"):
+        path = tmp_path / "named.csv"
+        path.write_text(f"id,{header}\n1,10,20\n2,-5,30\n")
+        result = embed("-i", path, "-o", tmp_path / "named.npy", "--no-progress")
+        assert result.exit_code == 0, (header, result.output)
+        lat, lon = header.split(",")
+        assert np.load(tmp_path / "named.npy").shape[0] == 2
+    path = tmp_path / "two.csv"
+    path.write_text("lat,latitude,lon\n1,1,2\n")
+    result = embed("-i", path, "-o", tmp_path / "x.npy")
+    assert result.exit_code == 2 and "several latitude columns ['lat', 'latitude']" in result.stderr
+    assert "--lat-column" in result.stderr
+    result = embed("-i", path, "-o", tmp_path / "x.npy", "--lat-column", "latitude", "--no-progress")
+    assert result.exit_code == 0, result.output
+    path.write_text("a,b\n1,2\n")
+    result = embed("-i", path, "-o", tmp_path / "x.npy")
+    assert result.exit_code == 2 and "no latitude column" in result.stderr and "['a', 'b']" in result.stderr
+
+
+def test_geoparquet_points_in_any_crs_and_geoparquet_out(no_default_grid, tmp_path):
+    gpd = pytest.importorskip("geopandas", reason="the geo extra")
+    lats, lons = np.array([48.8566, -33.92, 35.68]), np.array([2.3522, 18.42, 139.69])
+    frame = gpd.GeoDataFrame({"zip": ["01234", "06037", "99501"]},
+                             geometry=gpd.points_from_xy(lons, lats), crs="EPSG:4326")
+    frame.to_crs(3857).to_parquet(tmp_path / "points.parquet")   # Web Mercator metres
+    result = embed("-i", tmp_path / "points.parquet", "-o", tmp_path / "out.parquet", "--live", "--no-progress")
+    assert result.exit_code == 0, result.output
+    out = gpd.read_parquet(tmp_path / "out.parquet")   # GeoParquet out: geometry and CRS kept
+    assert out.crs.equals("EPSG:3857") and list(out["zip"]) == ["01234", "06037", "99501"]
+    expected = satcle.load_encoder("default").encode(lats, lons)
+    np.testing.assert_allclose(np.stack(out["embedding"].to_numpy()), expected, atol=1e-5)

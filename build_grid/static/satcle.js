@@ -101,6 +101,10 @@ const topkMarkers = L.layerGroup().addTo(map);  // the top-k cells
 
 const $ = (id) => document.getElementById(id);
 
+// An H3 cell in both forms: the hex string and the integer SQL uses. The API's h3_int is
+// past JavaScript's exact integers (2^53), so the integer is read from the hex with BigInt.
+const h3Both = (hex) => `${hex} = ${BigInt(`0x${hex}`)}`;
+
 async function getJSON(url, signal) {
   const response = await fetch(url, { signal });
   const body = await response.json();
@@ -231,7 +235,8 @@ async function loadSimilar(lat, lon) {
       sim.className = "sim";
       sim.textContent = cell.similarity.toFixed(3);
       item.append(sim, document.createTextNode(cell.place || `${cell.lat.toFixed(2)}, ${cell.lon.toFixed(2)}`));
-      item.title = `${cell.h3} (${cell.lat.toFixed(4)}, ${cell.lon.toFixed(4)})`;
+      item.title = `${h3Both(cell.h3)} (${cell.lat.toFixed(4)}, ${cell.lon.toFixed(4)}), ` +
+        `${cell.distance_km.toFixed(0)} km away`;
       item.addEventListener("click", () => map.panTo([cell.lat, cell.lon]));
       list.appendChild(item);
       L.circleMarker([cell.lat, cell.lon], { radius: 4, color: "#fff", weight: 1, fillColor: "#111", fillOpacity: 0.9 })
@@ -289,7 +294,7 @@ function showHover() {
     const value = state.mode === "similarity"
       ? `similarity ${cell.value.toFixed(3)}`
       : `PCA (${cell.value.map((v) => v.toFixed(3)).join(", ")})`;
-    text += ` · cell ${cell.h3} (res ${state.res}) · ${value}`;
+    text += ` · cell ${h3Both(cell.h3)} (res ${state.res}) · ${value}`;
   } else {
     text += " · no cell here";
   }

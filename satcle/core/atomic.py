@@ -1,7 +1,9 @@
 """Atomic file writes: write under a temporary name beside the target, then rename.
 
 A reader never sees a half-written cache, checkpoint, model or picture, and an
-interrupted run leaves the previous file intact.
+interrupted run leaves the previous file intact. The file gets the permissions a
+plain ``open(path, "w")`` would give it: an existing file's mode, else 0666 less
+the process's umask (`file_mode`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ def atomic_path(path: str | os.PathLike, *, keep_suffix: bool = True) -> Iterato
     With keep_suffix the temporary file keeps the target's suffix (some writers,
     e.g. numpy or matplotlib, choose the format from it); without it, a temporary
     file left by a killed process never matches a glob for the final files
-    (``*.parquet``). On error it is removed and `path` is left untouched.
+    (``*.parquet``). On error (Ctrl-C included) it is removed and `path` is left
+    untouched. The renamed file has `file_mode(path)`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,11 +32,34 @@ def atomic_path(path: str | os.PathLike, *, keep_suffix: bool = True) -> Iterato
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs are meant to be shared
+        os.chmod(tmp, file_mode(path))   # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_mode(path: str | os.PathLike) -> int:
+    """The permission bits a write to `path` should leave: those of the file already
+    there, else 0666 less the process's umask (what ``open(path, "w")`` creates)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it
+    (Linux's /proc/self/status), else set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -80,11 +80,3 @@ class PointFileError(InvalidArgumentError):
 
 class BadRowError(InvalidArgumentError):
     """A row of a point file whose coordinates cannot be embedded (``satcle embed`` with ``--on-bad-row error``)."""
-
-
-class UncheckedGridWarning(UserWarning):
-    """A grid written before checksums: its files cannot be verified on open (re-running its build upgrades it)."""
-
-
-class GridUpgradeWarning(UserWarning):
-    """A grid of an older format (no lookup files): it opens, more slowly than a rebuilt one (the message says how)."""

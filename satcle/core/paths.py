@@ -1,7 +1,7 @@
 """Where satcle keeps things on disk: one cache root, and the grids under it.
 
-Everything satcle writes on its own (grids built without ``--out``, cell
-indexes, the land mask, prepared evaluation tasks) lives under `cache_dir()`,
+Everything satcle writes on its own (grids built without ``--out``, the
+land mask, prepared evaluation tasks) lives under `cache_dir()`,
 so one variable moves it all.
 """
 
@@ -61,11 +61,6 @@ def default_grid_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return built_grid_dir(DEFAULT_GRID)
-
-
-def index_cache_dir() -> Path:
-    """Where built cell indexes of opened grids are kept: ``cache_dir()/index``."""
-    return cache_dir() / "index"
 
 
 def evaluation_cache_dir() -> Path:

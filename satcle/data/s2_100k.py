@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..core._optional import require
+from ..core.coordinates import describe_invalid, invalid_coordinates
 from ..core.errors import DataError
 from .sample import GeoSample
 
@@ -74,8 +75,10 @@ class S2Tiles(Dataset):
             self.lons = np.array([float(row["lon"]) for row in rows])
         except ValueError as exc:
             raise DataError(f"{index} has a non-numeric lat/lon: {exc}") from None
-        if np.any(np.abs(self.lats) > 90) or not np.all(np.isfinite(self.lats + self.lons)):
-            raise DataError(f"{index} has latitudes outside [-90, 90] or non-finite coordinates")
+        bad = invalid_coordinates(self.lats, self.lons)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"{index} row {i + 1}: {describe_invalid(self.lats[i], self.lons[i])}")
         self.skipped: list[tuple[str, str]] = []
         if check_files:
             self._drop_unreadable(progress)

@@ -37,8 +37,11 @@ DEFAULT_CONTINENTS = ("NA", "AF", "OC")
 #: Tasks of the continent-transfer study: one climate, one human, one land-cover target
 #: (every land task x 3 continents would double the run time).
 DEFAULT_TRANSFER_TASKS = ("temperature", "population_density", "biome")
+#: Baselines of every run on the user's own labels: raw coordinates, the SH basis at
+#: L = 10 and 40, and the default architecture untrained; `default` is judged against the best.
+LABEL_BASELINES = ("identity", "sh", "sh-l40", "untrained")
 #: Encoders of a run on the user's own labels when none are named.
-LABEL_ENCODERS = ("default", "untrained", "sh", "identity")
+LABEL_ENCODERS = ("default", *LABEL_BASELINES)
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,8 @@ class EncoderWork:
             t0 = time.perf_counter()
             try:
                 features = np.asarray(encode(task.lats, task.lons), dtype=np.float32)
+                if task.covariates is not None:   # the user's own columns beside every encoder's
+                    features = np.concatenate([features, task.covariates], axis=1)
             except (SatcleError, OSError) as exc:  # e.g. a land-only grid asked about the ocean
                 outcome.messages.append(f"skipped encoder {name} on task {task.name}: {exc}")
                 if bar is not None:
@@ -226,14 +231,26 @@ class EncoderWork:
         return outcome
 
 
+#: Where each gridded task's public data comes from (the folder under --data-dir, then the source);
+#: docs/EVALUATION.md, "Data for the gridded tasks", gives the layout.
+TASK_DATA_SOURCES = {
+    "elevation": "etopo20/ from github.com/matplotlib/basemap, doc/examples/etopo20*.gz (NOAA ETOPO 20')",
+    "population_density": "gpw-popdensity/ from NASA SEDAC, GPWv4.11 population density 2020, ASCII 30 arc-min",
+    "temperature": "biome4-climate/ from github.com/AlejoOrdonezAU/PhDCodingTask, Data/Climate/BIOME4_inputdata.nc",
+    "precipitation": "biome4-climate/ from github.com/AlejoOrdonezAU/PhDCodingTask, Data/Climate/BIOME4_inputdata.nc",
+    "biome": "resolve-biomes/ from github.com/TESS-Laboratory/chmloader, inst/geojson/eco_biomes.geojson",
+}
+
+
 def _load_tasks(config: BenchmarkConfig, result: BenchmarkResult, log) -> list[TaskData]:
     tasks = []
     for name in config.tasks:
         try:
             task = load_task(name, config.n_points, seed=0, cache=config.cache, data_dir=config.data_dir)
         except DataUnavailableError as exc:
-            result.skipped.append(f"task {name}: {exc}")
-            log(f"skipped task {name}: {exc}")
+            source = f" (public data: {TASK_DATA_SOURCES[name]})" if name in TASK_DATA_SOURCES else ""
+            result.skipped.append(f"task {name}: {exc}{source}")
+            log(f"skipped task {name}: {exc}{source}")
             continue
         tasks.append(task)
         result.tasks.append(_task_row(task))
@@ -244,6 +261,7 @@ def _task_row(task: TaskData) -> dict:
     return {
         "name": task.name, "kind": task.kind, "points": int(task.lats.size), "coverage": task.coverage,
         "classes": len(task.classes), "description": task.description, "dropped": int(task.dropped),
+        "covariates": 0 if task.covariates is None else int(task.covariates.shape[1]),
     }
 
 
@@ -314,6 +332,7 @@ def _settings(config: BenchmarkConfig) -> dict:
 
     return {
         "seeds": config.seeds, "n_points": config.n_points, "splits": list(config.splits),
+        "labels": config.labels is not None,
         "data_dir": str(config.data_dir) if config.data_dir else None,
         "continents": list(config.continents), "transfer_tasks": list(config.transfer_tasks), "few_shot": 0.01,
         "mlp": dataclasses.asdict(config.mlp), "linear": dataclasses.asdict(config.linear), "threads": config.threads,

@@ -125,7 +125,7 @@ def _untrained() -> EncodeFn:
 
 
 def _grid_model_name(grid: Path) -> str:
-    from ..grid.store_format import read_manifest
+    from ..grid.format.store import read_manifest
 
     try:
         return read_manifest(grid).model_name

@@ -1,5 +1,8 @@
 """World maps of embeddings: PCA to RGB (SatCLIP Fig. 6a) and cosine similarity to a place (SatCLE Fig. 8).
 
+The colours are `satcle.core.embedding_space`'s (`pca_rgb`, `cosine_similarity`), the
+same as the map server's (``satcle-grid serve``).
+
 Maps are plate carrée rasters of cell centres; coastlines are the 0.5 contour of
 the GLOBE land mask sampled on the same raster (cheap, no shapefiles), drawn
 only when `global-land-mask` is installed. PNGs are written to a temporary name
@@ -16,6 +19,7 @@ import numpy as np
 from ..core.coordinates import as_latlon
 from ..core.errors import DataUnavailableError, EvaluationConfigError
 from ..core.atomic import write_atomic
+from ..core.embedding_space import cosine_similarity, pca_rgb
 from .encoders import EncodeFn
 
 BEIJING = (39.9, 116.4)
@@ -28,29 +32,6 @@ def world_raster(step_deg: float) -> tuple[np.ndarray, np.ndarray]:
     lats = np.arange(90 - step_deg / 2, -90, -step_deg)
     lons = np.arange(-180 + step_deg / 2, 180, step_deg)
     return np.meshgrid(lats, lons, indexing="ij")
-
-
-def pca_rgb(embeddings: np.ndarray) -> np.ndarray:
-    """(N, D) embeddings -> (N, 3) float64 in [0, 1]: the first three principal components.
-
-    Each component is stretched between its 1st and 99th percentile, so a few
-    outliers do not wash out the colours.
-    """
-    x = np.asarray(embeddings, dtype=np.float64)
-    x = x - x.mean(axis=0)
-    # Principal axes from the D x D covariance: cheaper than an SVD of N x D.
-    eigval, eigvec = np.linalg.eigh(x.T @ x)
-    comps = x @ eigvec[:, ::-1][:, :3]
-    lo, hi = np.percentile(comps, 1, axis=0), np.percentile(comps, 99, axis=0)
-    return np.clip((comps - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
-
-
-def cosine_similarity(embeddings: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """(N, D) embeddings, (D,) reference -> (N,) float64 cosine similarity in [-1, 1]."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    r = np.asarray(reference, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1) * np.linalg.norm(r)
-    return (x @ r) / np.where(norms > 0, norms, 1.0)
 
 
 def plot_pca(encode: EncodeFn, out: Path, title: str, step_deg: float = 1.0) -> Path:

@@ -74,7 +74,8 @@ def fit_probe(
     Returns
     -------
     dict of metric name -> (S,) float64: "mse" and "mae" of the standardised
-    target (train mean/std of that seed) for regression, "accuracy" for
+    target (train mean/std of that seed) and "r2" (1 - MSE / the test rows'
+    variance) for regression, "accuracy" for
     classification; plus "epochs" trained (MLP) or "alpha", the chosen ridge
     penalty over the number of training rows (linear).
     """
@@ -110,7 +111,10 @@ def fit_probe(
         pred = _forward(params, x["test"])
     if kind == REGRESSION:
         err = pred[..., 0] - t["test"]
-        metrics = {"mse": (err**2).mean(dim=1), "mae": err.abs().mean(dim=1)}
+        mse = (err**2).mean(dim=1)
+        # R^2 on the test rows: 1 - MSE / their variance (the target standardised by the train rows).
+        metrics = {"mse": mse, "mae": err.abs().mean(dim=1),
+                   "r2": 1.0 - mse / t["test"].var(dim=1, unbiased=False).clamp_min(1e-12)}
     else:
         metrics = {"accuracy": (pred.argmax(dim=2) == t["test"]).double().mean(dim=1)}
     result = {name: v.double().numpy() for name, v in metrics.items()}
@@ -136,7 +140,9 @@ def _fit_ridge(x: dict, t: dict, kind: str, out_dim: int, alphas: tuple[float, .
         pred = xs["test"].double() @ weights + offset
         if kind == REGRESSION:
             err = pred[:, 0] - ys["test"][:, 0]
-            values = {"mse": float((err**2).mean()), "mae": float(err.abs().mean())}
+            mse = float((err**2).mean())
+            values = {"mse": mse, "mae": float(err.abs().mean()),
+                      "r2": 1.0 - mse / max(float(ys["test"][:, 0].var(unbiased=False)), 1e-12)}
         else:
             values = {"accuracy": float((pred.argmax(dim=1) == t["test"][s]).double().mean())}
         values["alpha"] = alpha

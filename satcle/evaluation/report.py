@@ -19,7 +19,7 @@ from .benchmark import BenchmarkResult, Score
 BEGIN = "<!-- satcle eval: generated section begin -->"
 END = "<!-- satcle eval: generated section end -->"
 # metric -> (column label, higher is better)
-METRICS = {"mse": ("MSE↓", False), "mae": ("MAE↓", False), "accuracy": ("Acc↑", True)}
+METRICS = {"mse": ("MSE↓", False), "r2": ("R²↑", True), "mae": ("MAE↓", False), "accuracy": ("Acc↑", True)}
 
 
 def to_json(result: BenchmarkResult, command: str) -> str:
@@ -64,6 +64,9 @@ def to_markdown(result: BenchmarkResult, command: str) -> str:
                 lines += ["", f"### {title}, {SPLIT_TITLES.get(split, split)}", "", *_table(scores, columns)]
     lines += _diagnostics_table(result.encoders)
     lines += _baseline_comparison(result)
+    if result.settings.get("labels"):
+        sentence = verdict(result)
+        lines += ["", sentence] if sentence else []
     transfer = [s for s in result.scores if s.study.startswith("transfer:")]
     if transfer:
         columns = []
@@ -80,7 +83,8 @@ def to_markdown(result: BenchmarkResult, command: str) -> str:
 
 
 def summary_table(result: BenchmarkResult) -> str:
-    """A short plain-text table for the terminal: the headline metric per encoder, split and probe."""
+    """A short plain-text table for the terminal: the headline metric per encoder, split and
+    probe (regression: MSE and R²), then `verdict`'s sentence."""
     global_scores = [s for s in result.scores if s.study == "global"]
     keys = list(dict.fromkeys((s.split, s.probe) for s in global_scores))
     tasks = list(dict.fromkeys(s.task for s in global_scores))
@@ -88,18 +92,88 @@ def summary_table(result: BenchmarkResult) -> str:
     for task in tasks:
         sample = next(s.metrics for s in global_scores if s.task == task)
         metric, higher = headline_metric(sample)
-        label = "accuracy (higher is better)" if higher else "MSE of the standardised target (lower is better)"
+        shown = [metric] + (["r2"] if "r2" in sample else [])
+        label = ("accuracy (higher is better)" if higher else
+                 "MSE of the standardised target (lower is better)" + (", R² (higher is better)" if "r2" in sample else ""))
         lines.append(f"{task}: {label}, mean ± std over seeds")
-        header = f"{'encoder':<22}" + "".join(f"{split + ' ' + probe:>20}" for split, probe in keys)
-        lines.append(header)
+        width = 20 * len(shown)
+        lines.append(f"{'encoder':<22}" + "".join(f"{split + ' ' + probe:>{width}}" for split, probe in keys))
         for encoder in dict.fromkeys(s.encoder for s in global_scores if s.task == task):
             cells = []
             for split, probe in keys:
-                values = next((s.metrics[metric] for s in global_scores if (s.task, s.encoder, s.split, s.probe)
-                               == (task, encoder, split, probe)), None)
-                cells.append(f"{'–':>20}" if values is None else f"{np.mean(values):>12.3f} ± {np.std(values):.3f}")
+                metrics = next((s.metrics for s in global_scores if (s.task, s.encoder, s.split, s.probe)
+                                == (task, encoder, split, probe)), None)
+                for name in shown:
+                    values = None if metrics is None else metrics.get(name)
+                    cells.append(f"{'–':>20}" if values is None else
+                                 f"{('R² ' if name == 'r2' else '') + f'{np.mean(values):.3f}':>12} ± {np.std(values):.3f}")
             lines.append(f"{encoder:<22}" + "".join(cells))
+    sentence = verdict(result)
+    if sentence:
+        lines += ["", sentence]
     return "\n".join(lines)
+
+
+#: Relative differences of the headline metric smaller than this read as "about the same".
+SAME = 0.02
+
+
+def verdict(result: BenchmarkResult, model: str = "default") -> str:
+    """One plain sentence: does `model` (else the first trained model) help on the run's one task,
+    split by split (its better probe), against the best baseline of that split and probe ("" for a
+    run of several tasks)."""
+    encoders = [e["name"] for e in result.encoders]
+    models = [model] if model in encoders else [e for e in encoders if e not in BASELINES and "+grid-" not in e]
+    rivals = tuple(r for r in BASELINES if r in encoders)
+    if not models or not rivals or len({s.task for s in result.scores if s.study == "global"}) != 1:
+        return ""   # a verdict is about one task (a user's): the benchmark's tables speak for themselves
+    model = models[0]
+    parts, helps = [], []
+    for split in dict.fromkeys(s.split for s in result.scores if s.study == "global"):
+        best = None
+        for probe in ("mlp", "linear"):
+            gaps = wins_over(result, model, rivals, split, probe, with_rival=True)
+            for task, (gap, rival) in gaps.items():
+                if best is None or gap < best[0]:
+                    best = (gap, rival, probe, task)
+        if best is None:
+            continue
+        gap, rival, probe, task = best
+        probe_name = "MLP" if probe == "mlp" else "ridge"
+        metric, higher = headline_metric(next(s.metrics for s in result.scores if s.task == task
+                                              and s.study == "global"))
+        mine, theirs = (_mean_score(result, task, name, split, probe, metric) for name in (model, rival))
+        label = "accuracy" if higher else "MSE"
+        rival_name = f"{BASELINE_WORDS.get(rival, rival)} ({rival})"
+        numbers = f"{label} {mine:.3f} against {theirs:.3f}, {probe_name} probe"
+        if gap < -SAME:
+            change = "raises the accuracy" if higher else "lowers the error"
+            parts.append(f"on the {split} split {model} {change} by {100 * -gap:.0f} % over the best baseline, "
+                         f"{rival_name} ({numbers})")
+            helps.append(True)
+        elif gap <= SAME:
+            parts.append(f"on the {split} split {model} does about as well as {rival_name} ({numbers})")
+            helps.append(False)
+        else:
+            parts.append(f"on the {split} split {rival_name} does better than {model} ({numbers})")
+            helps.append(False)
+    if not parts:
+        return ""
+    head = ("Verdict: satcle's embedding helps this task" if all(helps) else
+            "Verdict: satcle's embedding helps this task on some splits only" if any(helps) else
+            "Verdict: satcle's embedding does not help this task over the baselines")
+    return head + ": " + "; ".join(parts) + "."
+
+
+def _mean_score(result: BenchmarkResult, task: str, encoder: str, split: str, probe: str, metric: str) -> float:
+    return float(np.mean(next(s.metrics[metric] for s in result.scores if s.study == "global" and (
+        s.task, s.encoder, s.split, s.probe) == (task, encoder, split, probe))))
+
+
+#: How the verdict names each baseline.
+BASELINE_WORDS = {"identity": "raw coordinates", "sh": "spherical harmonics L = 10",
+                  "sh-l40": "spherical harmonics L = 40", "untrained": "the untrained network",
+                  "geoclip": "GeoCLIP"}
 
 
 def headline_metric(kind_metrics: dict) -> tuple[str, bool]:
@@ -107,34 +181,38 @@ def headline_metric(kind_metrics: dict) -> tuple[str, bool]:
     return ("accuracy", True) if "accuracy" in kind_metrics else ("mse", False)
 
 
-def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], split: str, probe: str) -> dict:
+def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], split: str, probe: str,
+              *, with_rival: bool = False) -> dict:
     """How `encoder` fares against the best of `rivals` on each global task of one split and probe.
 
     Returns {task: relative gap}, the gap being (encoder - best rival) / |best rival|
-    on the headline metric, signed so that negative means `encoder` is better.
-    Tasks where `encoder` or every rival lacks a score are left out.
+    on the headline metric, signed so that negative means `encoder` is better
+    (with `with_rival`: {task: (gap, name of the best rival)}). Tasks where
+    `encoder` or every rival lacks a score are left out.
     """
     cell = {(s.task, s.encoder): s.metrics for s in result.scores
             if s.study == "global" and s.split == split and s.probe == probe}
     gaps = {}
     for task in dict.fromkeys(t for t, _ in cell):
         mine = cell.get((task, encoder))
-        others = [cell[(task, r)] for r in rivals if (task, r) in cell]
+        others = {r: cell[(task, r)] for r in rivals if (task, r) in cell}
         if mine is None or not others:
             continue
         metric, higher = headline_metric(mine)
         value = float(np.mean(mine[metric]))
-        rival_values = [float(np.mean(o[metric])) for o in others]
-        best = max(rival_values) if higher else min(rival_values)
+        rival_values = {r: float(np.mean(o[metric])) for r, o in others.items()}
+        rival = (max if higher else min)(rival_values, key=rival_values.get)
+        best = rival_values[rival]
         gap = (value - best) / max(abs(best), 1e-12)
-        gaps[task] = -gap if higher else gap
+        gap = -gap if higher else gap
+        gaps[task] = (gap, rival) if with_rival else gap
     return gaps
 
 
 def _baseline_comparison(result: BenchmarkResult) -> list[str]:
-    """Per trained model, split and probe: on how many tasks it beats both `untrained` and `sh`."""
+    """Per trained model, split and probe: on how many tasks it beats the best of the baselines."""
     encoders = [e["name"] for e in result.encoders]
-    rivals = tuple(r for r in ("untrained", "sh") if r in encoders)
+    rivals = tuple(r for r in BASELINES if r in encoders and r != "geoclip")
     models = [e for e in encoders if e not in BASELINES and "+grid-" not in e]
     if not rivals or not models:
         return []
@@ -142,19 +220,24 @@ def _baseline_comparison(result: BenchmarkResult) -> list[str]:
     for split in dict.fromkeys(s.split for s in result.scores if s.study == "global"):
         for probe in ("mlp", "linear"):
             for model in models:
-                gaps = wins_over(result, model, rivals, split, probe)
+                gaps = wins_over(result, model, rivals, split, probe, with_rival=True)
                 if not gaps:
                     continue
-                wins = sum(g < 0 for g in gaps.values())
-                worst_task = max(gaps, key=gaps.get)
-                rows.append(f"| {model} | {split} | {probe} | {wins} of {len(gaps)} | "
-                            f"{100 * gaps[worst_task]:+.1f} % ({worst_task}) |")
+                wins = sum(g < 0 for g, _ in gaps.values())
+                worst = max(gaps, key=lambda t: gaps[t][0])
+                best = min(gaps, key=lambda t: gaps[t][0])
+                loss = (f"{100 * gaps[worst][0]:+.1f} % ({worst}, vs {gaps[worst][1]})" if gaps[worst][0] > 0
+                        else "none")
+                win = (f"{100 * -gaps[best][0]:.1f} % ({best}, vs {gaps[best][1]})" if gaps[best][0] < 0
+                       else "none")
+                rows.append(f"| {model} | {split} | {probe} | {wins} of {len(gaps)} | {win} | {loss} |")
     if not rows:
         return []
-    return ["", f"### Trained models against the best of {' and '.join(f'`{r}`' for r in rivals)}", "",
-            "Headline metric per task (MSE, or accuracy for classes); the gap is relative, negative = better "
-            "than the best baseline.", "",
-            "| model | split | probe | tasks won | largest loss (task) |", "|---|---|---|---:|---|", *rows]
+    return ["", f"### Trained models against the best of {', '.join(f'`{r}`' for r in rivals)}", "",
+            "Headline metric per task (MSE, or accuracy for classes), relative to the best baseline of that "
+            "task, split and probe.", "",
+            "| model | split | probe | tasks won | largest win (task) | largest loss (task) |",
+            "|---|---|---|---:|---|---|", *rows]
 
 
 def _diagnostics_table(encoders: list[dict]) -> list[str]:

@@ -75,6 +75,7 @@ class TaskData:
     coverage: str
     description: str
     dropped: int = 0
+    covariates: np.ndarray | None = None
 
 
 def population(n_points: int, seed: int, data_dir: Path | None = None) -> TaskData:

@@ -1,6 +1,7 @@
 """SQL access to a grid: `connect(DIR)`, a DuckDB connection with satcle's view and functions.
 
-* view ``satcle(h3, lat, lon, embedding FLOAT[D], res)`` over every stored resolution (`format.duckdb_view`);
+* views ``satcle(h3, lat, lon, embedding FLOAT[D], res)``, the grid's own cells, and
+  ``satcle_pyramid``, every stored resolution (`format.duckdb_view`);
 * ``h3_latlng_to_cell(lat, lon, res) -> UBIGINT`` (degrees);
 * ``satcle_embedding(lat, lon) -> FLOAT[D]``: `Grid.lookup` of the grid as a
   vectorised Arrow function. DuckDB hands it whole vectors of rows (2,048 at a
@@ -14,14 +15,13 @@
 cell form of the macro, over the files of the checked manifest, so that nobody
 has to open a ``satcle.duckdb`` whose origin they do not know.
 
-`most_similar_cells` (``satcle-grid similar``) is the macro on a point's cell. DuckDB
-is imported when a connection is made, not with this module: `import satcle` does
-not pay for it.
+``satcle-grid similar`` asks the macro's question in Python, on the mapped rows
+(`similar_cells.most_similar_cells`). DuckDB is imported when a connection is made,
+not with this module: `import satcle` does not pay for it.
 """
 
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,10 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.coordinates import as_latlon
 from ..core.errors import InvalidArgumentError
 from ..geo.h3_cells import latlng_to_cells
-from .format.duckdb_view import SIMILAR_MACRO, absolute_view_sql, create_view, similar_macro_sql
+from .format.duckdb_view import absolute_view_sql, create_view, similar_macro_sql
 from .format.store import embeddings_to_arrow, read_manifest
 from .format.verify import check_grid_files
 from .lookup.grid import Grid, Source, check_lookup_options, open_grid
@@ -103,27 +102,6 @@ def create_similar_macro(con: duckdb.DuckDBPyConnection, resolution: int) -> Non
         con.execute(similar_macro_sql(point_resolution=resolution))
     except duckdb.ParserException:   # DuckDB before overloads: the cell form, as in satcle.duckdb
         con.execute(similar_macro_sql())
-
-
-SIMILAR_SQL = f"SELECT h3, lat, lon, similarity FROM {SIMILAR_MACRO}(?::UBIGINT, ?::BIGINT)"
-
-
-def most_similar_cells(grid_dir: str | os.PathLike, lat: float, lon: float, k: int) -> list[tuple]:
-    """The `k` cells of the grid at `grid_dir` whose embeddings are most similar
-    (cosine) to the stored row of the cell containing (lat, lon) (degrees), most
-    similar first: [(h3 int, lat, lon, cosine)], [] when the point lies outside
-    coverage. What ``satcle-grid similar`` prints: a similarity map as a query,
-    the SQL ``SELECT * FROM satcle_similar(cell, k)`` of the point's cell at the
-    grid's resolution (the macro stored in ``satcle.duckdb``; it equals the
-    ``(lat, lon, k)`` form on a ``method="cell"`` connection). Raises CoordinateError for a bad point and
-    InvalidArgumentError for k < 1, before the grid is opened."""
-    as_latlon([lat], [lon])
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InvalidArgumentError(f"k must be an integer >= 1, got {k!r}")
-    con = connect(grid_dir)
-    resolution = read_manifest(grid_dir).resolution
-    (cell,) = latlng_to_cells(np.array([lat], dtype=np.float64), np.array([lon], dtype=np.float64), resolution)
-    return con.execute(SIMILAR_SQL, [int(cell), k]).fetchall()
 
 
 def h3_latlng_to_cell(lat: pa.Array, lon: pa.Array, res: pa.Array) -> pa.Array:

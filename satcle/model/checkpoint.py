@@ -11,7 +11,8 @@ A model is a directory holding
 * optionally ``MODEL_CARD.md``.
 
 Models shipped inside the package live in ``satcle/weights/<name>/`` and are
-found by name; anything else is loaded by path.
+found by name; anything else is loaded by path (`resolve_model`: a shipped name
+always means the shipped model; a folder of the same name is ``./name``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.atomic import current_umask
 from ..core.errors import ModelFormatError, ModelNotFoundError
 from .geoclip_encoder import GeoClipConfig, GeoClipEncoder
 from .location_encoder import EncoderConfig, LocationEncoder
@@ -77,7 +79,7 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
         Files missing, unreadable, of another format or an unknown kind, or the
         weights' sha256 or tensor shapes do not match the config.
     """
-    directory = _resolve(name_or_path)
+    directory = resolve_model(name_or_path)
     document, state, digest = read_weights_directory(directory, weights_file=WEIGHTS_FILE, config_file=CONFIG_FILE,
                                                      format=FORMAT, format_version=FORMAT_VERSION)
     kind = document.get("kind", _UNRECORDED_KIND)
@@ -89,6 +91,15 @@ def load_encoder(name_or_path: str | os.PathLike = "default", device: str | torc
         config = config_class.from_dict(document["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"{directory / CONFIG_FILE} has an invalid {kind} config: {exc}") from None
+    # The weights' shapes against the config's, before the network is allocated.
+    with torch.device("meta"):
+        expected = {name: tuple(tensor.shape) for name, tensor in encoder_class(config).state_dict().items()}
+    found = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(n for n in found if found[n] != expected[n])
+        name = wrong[0]
+        raise ModelFormatError(f"{directory / WEIGHTS_FILE} does not fit {CONFIG_FILE}: tensor {name} has shape "
+                               f"{found.get(name, 'none')}, the config gives {expected.get(name, 'none')}")
 
     metadata = dict(document.get("metadata", {}))
     metadata.update(name=document.get("name", directory.name), sha256=digest, path=str(directory), kind=kind)
@@ -131,10 +142,10 @@ def save_encoder(
         write_weights_directory(tmp, state, document, weights_file=WEIGHTS_FILE, config_file=CONFIG_FILE)
         if model_card is not None:
             (tmp / "MODEL_CARD.md").write_text(model_card)
-        # mkdtemp makes a private (0700) directory; a model is meant to be shared.
-        os.chmod(tmp, 0o755)
+        # mkdtemp makes a private (0700) directory: give it what mkdir would (the umask's say).
+        os.chmod(tmp, 0o777 & ~current_umask())
         for child in tmp.iterdir():
-            os.chmod(child, 0o644)
+            os.chmod(child, 0o666 & ~current_umask())
         _replace_directory(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -142,15 +153,20 @@ def save_encoder(
     return directory
 
 
-def _resolve(name_or_path: str | os.PathLike) -> Path:
-    path = Path(name_or_path)
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """The model directory `name_or_path` names, by one rule: a shipped model's name
+    (`available_models`, given as a str) is always the shipped model, even with a
+    folder of that name in the working directory; anything else is a path (a
+    directory, or the ``model.safetensors`` inside one), so a folder named like a
+    shipped model is reached as ``./default`` or by an absolute path. Raises
+    ModelNotFoundError when it is neither."""
+    if isinstance(name_or_path, str) and name_or_path in available_models():
+        return shipped_models_dir() / name_or_path
+    path = Path(name_or_path).expanduser()
     if path.is_file() and path.name == WEIGHTS_FILE:
         return path.parent
     if path.is_dir():
         return path
-    shipped = shipped_models_dir() / str(name_or_path)
-    if isinstance(name_or_path, str) and os.sep not in name_or_path and (shipped / CONFIG_FILE).is_file():
-        return shipped
     raise ModelNotFoundError(
         f"no model named or at {str(name_or_path)!r}; shipped models: "
         f"{', '.join(available_models()) or '(none)'}; or pass a model directory"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import operator
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ from ..core.threads import MAX_THREADS
 from .siren import Siren
 from .spherical_harmonics import recurrence_coefficients, spherical_harmonics_torch
 from .weights_directory import config_from_dict
+
+
+# The largest value each size of `EncoderConfig` may take: far above any trained model
+# (L = 40, width 512), far below sizes whose weights would not fit in memory.
+CONFIG_LIMITS = {"legendre_degree": 200, "hidden_dim": 16384, "num_layers": 64, "output_dim": 16384}
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,17 @@ class EncoderConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("legendre_degree", "hidden_dim", "num_layers", "output_dim"):
+        for name, limit in CONFIG_LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+                raise InvalidArgumentError(f"{name} must be an integer in 1..{limit}, got {value!r}")
+        for name in ("w0_initial", "w0"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    math.isfinite(value) and value > 0):
+                raise InvalidArgumentError(f"{name} must be a finite number > 0, got {value!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not (
+                0.0 <= self.dropout < 1.0):
             raise InvalidArgumentError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     def to_dict(self) -> dict:
@@ -110,14 +122,15 @@ class LocationEncoder(nn.Module):
         return self.siren(features.to(self.siren.last.weight.dtype))
 
     @torch.inference_mode()
-    def encode(self, lats: ArrayLike, lons: ArrayLike, batch_size: int = 16384) -> np.ndarray:
+    def encode(self, lats: ArrayLike, lons: ArrayLike | None = None, batch_size: int = 16384) -> np.ndarray:
         """Embed coordinates given in degrees.
 
         Parameters
         ----------
         lats, lons : array-like, shape (N,)
             Degrees; validated (NaN/inf and |lat| > 90 raise CoordinateError),
-            longitudes wrapped.
+            longitudes wrapped. Or `lats` alone: an (N, 2) array of (lat, lon), a
+            two-column DataFrame or a GeoSeries of points (`as_latlon`).
         batch_size : int
             Most points per network pass; bounds memory at about
             threads * batch_size * (L**2 + 2 * hidden_dim) * 4 bytes. On the CPU
@@ -256,11 +269,23 @@ def _encode_cpu(lat: np.ndarray, lon: np.ndarray, degree: int, layers: list, out
                 for worker in workers:
                     worker.start()
             finally:
-                for worker in workers:
-                    if worker.ident is not None:  # started
-                        worker.join()
+                _join_started(workers, errors)
     if errors:
         raise errors[0]
+
+
+def _join_started(workers: list[threading.Thread], errors: list[BaseException]) -> None:
+    """Wait for every started worker, through Ctrl-C too: a KeyboardInterrupt while
+    waiting is recorded in `errors` (the workers stop after their chunk; the caller
+    re-raises it) and the wait goes on. Leaving them running would let the
+    interpreter exit while they are inside torch, which aborts the process
+    ("terminate called without an active exception", exit 134)."""
+    for worker in workers:
+        while worker.ident is not None and worker.is_alive():
+            try:
+                worker.join()
+            except BaseException as error:   # KeyboardInterrupt: the workers see it and stop
+                errors.append(error)
 
 
 def _fold_frequencies(siren: Siren, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor, bool]]:

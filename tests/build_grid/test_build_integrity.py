@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 import satcle
-from build_grid import engine
+from build_grid import engine, size
 from build_grid.cli import app
-from build_grid.engine import JOURNAL_DIR, BuildConfig, build_grid, format_size
+from build_grid.engine import JOURNAL_DIR, BuildConfig, build_grid
+from build_grid.size import format_size
 from build_grid.lock import LOCK_FILE, build_lock
 from build_grid.output import GridOutput
 from satcle.core.errors import BuildLockedError, DiskFullError
@@ -25,7 +25,6 @@ from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, read_manifest
 from satcle.grid.format.verify import verify_grid
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 def config(out, **options):
@@ -163,25 +162,9 @@ def test_sizes_are_printed_in_readable_units():
     assert [format_size(n) for n in (512, 4_600, 1_400_000, 2_270_000_000)] == [
         "512 B", "4.6 kB", "1.4 MB", "2.27 GB"]
     # Rows twice (partitions and lookup files), the GeoParquet point, the lookup files' cell index.
-    assert engine.estimated_bytes(1, "global", "float16", error_bound=False, pyramid=False) == (
-        842 * (2 * (24 + 512) + 14 + engine.INDEX_BYTES_PER_CELL) + 122 * engine.PARTITION_OVERHEAD
-        + engine.DATABASE_BYTES)
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A mount point for a small tmpfs (root only), unmounted after the test."""
-    point = tmp_path / f"tmpfs-{uuid.uuid4().hex[:8]}"
-    point.mkdir()
-
-    def mount(size):
-        command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)]
-        if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
-            pytest.skip("mounting a tmpfs needs root (mount -t tmpfs): the full-disk tests did not run")
-        return point
-
-    yield mount
-    subprocess.run(["umount", str(point)], capture_output=True)
+    assert size.estimated_bytes(1, "global", "float16", error_bound=False, pyramid=False) == (
+        842 * (2 * (24 + 512) + 14 + size.INDEX_BYTES_PER_CELL) + 122 * size.PARTITION_OVERHEAD
+        + size.DATABASE_BYTES)
 
 
 def test_full_disk_is_one_line_and_no_grid(tmpfs):
@@ -224,16 +207,17 @@ def test_nearly_full_disk_leaves_the_previous_grid_whole(tmpfs, reference, monke
     assert verify_grid(out) == []
 
 
-def test_no_room_for_the_lookup_files_leaves_the_previous_grid_whole(tmpfs):
-    """Partitions fit (all kept) but a lookup file does not: one line naming it, and the
-    previous finished grid stays as it was (each lookup file is replaced atomically)."""
+def test_no_room_to_rebuild_leaves_the_previous_grid_whole(tmpfs):
+    """A rebuild on a full disk: partitions, lookup files and pyramid are kept (the same
+    bytes: nothing to write), satcle.duckdb does not fit: one line naming it, and the
+    previous finished grid stays as it was."""
     root = tmpfs("4m")
     out = root / "grid"
     build_grid(config(out), progress=False)
     manifest_bytes = (out / MANIFEST_FILE).read_bytes()
     filler = root / "filler"
     filler.write_bytes(b"\0" * (shutil.disk_usage(root).free - 64 * 1024))   # room for the journal only
-    with pytest.raises(DiskFullError, match=r"no space left on .* writing .*lookup/\w+\.npy; about .* more needed"):
+    with pytest.raises(DiskFullError, match=r"no space left on .* writing .*satcle\.duckdb; about .* more needed"):
         build_grid(config(out), progress=False)
     assert (out / MANIFEST_FILE).read_bytes() == manifest_bytes
     assert verify_grid(out) == []

@@ -9,9 +9,6 @@ from build_grid.cli import app
 runner = CliRunner()
 
 
-pytestmark = pytest.mark.usefixtures("private_index_cache")
-
-
 @pytest.fixture(scope="module")
 def grid_dir(tiny_grid):
     return tiny_grid[0]
@@ -59,3 +56,17 @@ def test_build_into_a_regular_file_fails_before_any_worker(tmp_path, monkeypatch
     result = runner.invoke(app, ["build", "--res", "0", "--out", str(tmp_path / out), "--no-error-bound"])
     assert_one_line_error(result, "choose a directory for --out", str(tmp_path / out))
     assert (tmp_path / "a-file").read_text() == "not a grid"
+
+
+def test_estimate_counts_land_cells():
+    from typer.testing import CliRunner
+
+    from build_grid.cli import app as grid_app
+    from build_grid.coverage import coverage_mask
+    from satcle.geo.h3_cells import cells_at_resolution
+
+    result = CliRunner().invoke(grid_app, ["estimate", "--res", "2", "--coverage", "land"])
+    land = int(coverage_mask(cells_at_resolution(2), "land").sum())
+    assert result.exit_code == 0 and f"res 2: {land:,} land cells (counted" in result.output and "of 5,882" in result.output
+    result = CliRunner().invoke(grid_app, ["estimate", "--res", "6", "--coverage", "land"])
+    assert result.exit_code == 0 and "land cells (estimated as 30%" in result.output, result.output

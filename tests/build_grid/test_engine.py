@@ -1,6 +1,5 @@
 """The grid builder end to end, on a real Dask LocalCluster (2 workers, loopback)."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from build_grid.engine import JOURNAL_DIR, BuildConfig, build_grid
 from build_grid.partition import evaluate_partition, partition_to_parquet
 from satcle.grid.format.duckdb_view import search_path_sql
 from satcle.grid.format.verify import verify_grid
+from satcle.core.checksum import bytes_checksum
 from satcle.core.errors import GridBuildError, GridFormatError
 from satcle.grid.lookup import interp_error
 from satcle.geo.h3_cells import cell_centers
@@ -82,7 +82,7 @@ def test_partitions_schema_metadata_and_manifest(land_grid, encoder):
         assert np.all(np.diff(cells.astype(np.float64)) > 0)  # sorted, unique
         assert all(h3.get_resolution(h3.int_to_str(int(c))) == 2 for c in cells[:5])
         assert f"{int(meta['satcle_parent'], 16):x}.parquet" == Path(part.file).name
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == part.sha256 and table.num_rows == part.rows
+        assert bytes_checksum(path.read_bytes()) == manifest.checksums[part.file] and table.num_rows == part.rows
 
 
 @pytest.mark.skipif(tuple(int(x) for x in duckdb.__version__.split(".")[:2]) < (2, 0),
@@ -146,8 +146,9 @@ def test_similar_and_info_cli(land_grid):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 4 and lines[1].split()[0] == h3.latlng_to_cell(48.85, 2.35, 2)
-    assert float(lines[1].split()[-1]) == pytest.approx(1.0, abs=1e-4)
-    assert runner.invoke(app, ["similar", str(out), "--lat", "0", "--lon", "-150"]).exit_code == 1
+    assert float(lines[1].split()[4]) == pytest.approx(1.0, abs=1e-4)   # h3, h3_int, lat, lon, cosine, km
+    ocean = runner.invoke(app, ["similar", str(out), "--lat", "0", "--lon", "-150"])   # computed live
+    assert ocean.exit_code == 0 and "live encoder" in ocean.stderr
     info = runner.invoke(app, ["info", str(out)])
     assert info.exit_code == 0 and "float16[256]" in info.output and f"{read_manifest(out).total_cells:,}" in info.output
     assert "MB of lookup files" in info.output
@@ -157,9 +158,8 @@ def test_similar_and_info_cli(land_grid):
 
 def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch):
     import satcle.grid.lookup.grid as grid_module
-    from satcle.core.checksum import bytes_checksum
     from satcle.grid.format.lookup_files import LOOKUP_VERSION
-    from satcle.grid.format.reader import read_grid_table
+    from satcle.grid.format.reader import table_from_partitions
     from satcle.grid.lookup.cell_index import build_cell_index
 
     out, _ = land_grid
@@ -172,9 +172,8 @@ def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch)
         assert len(data) == entry.bytes and bytes_checksum(data) == manifest.checksums[entry.file]
     # Opening maps them: nothing is built, nothing cached, nothing copied.
     monkeypatch.setattr(grid_module, "build_cell_index", None)
-    monkeypatch.setattr(grid_module, "cached_cell_index", None)
     grid = satcle.open_grid(out)
-    from_partitions = read_grid_table(out, manifest)
+    from_partitions = table_from_partitions([str(out / p.file) for p in manifest.partitions], manifest)
     for name in ("h3", "lat", "lon", "values", "interp_error"):
         mapped = getattr(grid.table, name)
         assert not mapped.flags.writeable and not mapped.flags.owndata       # a view of the file's pages
@@ -186,24 +185,30 @@ def test_lookup_files_hold_the_sorted_rows_and_the_index(land_grid, monkeypatch)
     assert grid.index.centres.ctypes.data % 64 == 0
 
 
-def test_previous_format_grid_opens_with_a_note_and_is_upgraded_by_build(land_grid, tmp_path, previous_format, rng):
-    from satcle.grid.lookup.grid import GridUpgradeWarning
-
+def test_grid_of_another_format_is_rebuilt_by_the_command_its_error_names(land_grid, tmp_path, rng):
+    """A grid of format 1 (no manifest checksum, partitions listed with a sha256) is
+    refused in one line naming the satcle that wrote it and the command that rebuilds
+    it; that command, run as printed, makes it a grid of this format."""
     out = tmp_path / "old"
     shutil.copytree(land_grid[0], out)
-    previous_format(out)
+    expected = satcle.open_grid(out)
     lats, lons = rng.uniform(-60, 70, 2000), rng.uniform(-180, 180, 2000)
-    with pytest.warns(GridUpgradeWarning, match=f"satcle-grid build --res 2 --coverage land --dtype float16 "
-                                                f"--model default --out {out}") as caught:
-        old = satcle.open_grid(out)
-    assert len(caught) == 1 and "\n" not in str(caught[0].message)
-    command = str(caught[0].message).split("`")[1].split()
+    document = json.loads((out / "manifest.json").read_text())
+    del document["manifest_checksum"]
+    document.update(format_version=1, library_version="0.0.9",
+                    partitions=[{**p, "sha256": "00"} for p in document["partitions"]])
+    (out / "manifest.json").write_text(json.dumps(document))
+    with pytest.raises(satcle.GridFormatError) as caught:
+        satcle.open_grid(out)
+    message = str(caught.value)
+    assert "\n" not in message and "written by satcle 0.0.9, format 1" in message
+    command = message.split("`")[1].split()
+    assert command[:2] == ["satcle-grid", "build"] and command[-2:] == ["--out", str(out)]
     result = runner.invoke(app, command[1:])
     assert result.exit_code == 0, result.output
-    assert "0 partitions built" in result.output
-    assert read_manifest(out).lookup is not None and verify_grid(out) == []
+    assert verify_grid(out) == [] and read_manifest(out).format_version == 2
     np.testing.assert_array_equal(satcle.open_grid(out).lookup(lats, lons, on_miss="nan"),
-                                  old.lookup(lats, lons, on_miss="nan"))
+                                  expected.lookup(lats, lons, on_miss="nan"))
 
 
 def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
@@ -234,7 +239,7 @@ def test_verify_catches_flipped_byte_and_missing_file(land_grid, tmp_path):
 
 def test_stored_error_bound_equals_the_bound_on_the_whole_grid(land_grid, encoder, rng):
     out, _ = land_grid
-    grid = satcle.open_grid(out, encoder=encoder, index_cache=False)
+    grid = satcle.open_grid(out, encoder=encoder)
     table = grid.table
 
     def disk(cell):
@@ -293,7 +298,7 @@ def test_no_error_bound_build_and_tolerance_error(tmp_path, monkeypatch):
     manifest = read_manifest(out)
     assert not manifest.has_interp_error
     assert "interp_error" not in pq.read_schema(out / manifest.partitions[0].file).names
-    grid = satcle.open_grid(out, index_cache=False)
+    grid = satcle.open_grid(out)
     assert grid.lookup([48.85], [2.35]).shape == (1, 256)
     with pytest.raises(GridFormatError, match="--error-bound"):
         grid.lookup([48.85], [2.35], tolerance=0.01)
@@ -374,8 +379,8 @@ def test_scheduler_build_equals_local_build(land_grid, tmp_path):
         assert sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values()) == 122
     local, remote = read_manifest(land_grid[0]), read_manifest(out)
     assert remote.has_interp_error and remote.total_cells == local.total_cells
-    assert [(p.file, p.rows, p.sha256) for p in remote.partitions] == [(p.file, p.rows, p.sha256)
-                                                                       for p in local.partitions]
+    assert remote.partitions == local.partitions
+    assert all(remote.checksums[p.file] == local.checksums[p.file] for p in local.partitions)
     assert all((out / p.file).read_bytes() == (land_grid[0] / p.file).read_bytes() for p in local.partitions)
     assert verify_grid(out) == []
 
@@ -388,7 +393,8 @@ def test_fsspec_url_output(tmp_path, encoder):
         build_grid(BuildConfig(resolution=1, workers=2, out=out, error_bound=False), progress=False)
     by_url, by_path = read_manifest(url_out), read_manifest(path_out)
     assert by_url.total_cells == by_path.total_cells > 0
-    assert [(p.file, p.sha256) for p in by_url.partitions] == [(p.file, p.sha256) for p in by_path.partitions]
+    assert by_url.partitions == by_path.partitions
+    assert all(by_url.checksums[p.file] == by_path.checksums[p.file] for p in by_path.partitions)
     assert (path_out / DUCKDB_FILE).is_file() and not (url_out / DUCKDB_FILE).exists()
     assert verify_grid(url_out) == []
     assert not [p for p in (url_out / "partitions").iterdir() if not p.name.endswith(".parquet")]  # no temp files

@@ -119,11 +119,11 @@ def test_lookup_at_every_stored_resolution(pyramid_grid):
         grid.lookup([lat], [lon], res=1, tolerance=0.1)
 
 
-def test_sql_view_holds_every_resolution_from_the_cli_and_python(pyramid_grid, tmp_path):
+def test_sql_views_satcle_the_grid_and_satcle_pyramid_every_resolution(pyramid_grid, tmp_path):
     cells = {RES: int(stored_cells()[3])}
     cells[1] = h3.cell_to_parent(cells[RES], 1)
     for res, cell in cells.items():
-        query = f"SELECT h3, res, embedding FROM satcle WHERE h3 = {cell}"
+        query = f"SELECT h3, res, embedding FROM satcle_pyramid WHERE h3 = {cell}"
         code, out, err = duckdb_cli(["-cmd", search_path_sql(pyramid_grid), str(pyramid_grid / DUCKDB_FILE),
                                      "-c", query], cwd=tmp_path)
         assert code == 0, err
@@ -137,9 +137,15 @@ def test_sql_view_holds_every_resolution_from_the_cli_and_python(pyramid_grid, t
         if res != RES:
             file = next(level.file for level in read_manifest(pyramid_grid).pyramid if level.resolution == res)
             np.testing.assert_allclose(embedding, level_rows(pyramid_grid, file)[cell][0], rtol=1e-6)
-    counts = dict(satcle.connect(pyramid_grid).execute("SELECT res, count(*) FROM satcle GROUP BY res").fetchall())
+    con = satcle.connect(pyramid_grid)
+    counts = dict(con.execute("SELECT res, count(*) FROM satcle_pyramid GROUP BY res").fetchall())
     assert counts == {RES: stored_cells().size, **{level.resolution: level.rows
                                                     for level in read_manifest(pyramid_grid).pyramid}}
+    # `satcle` holds the grid's own cells only: an aggregate cannot mix parents with cells by accident.
+    assert con.execute("SELECT count(*), min(res), max(res) FROM satcle").fetchone() == (
+        read_manifest(pyramid_grid).total_cells, RES, RES)
+    with duckdb.connect(str(pyramid_grid / DUCKDB_FILE), read_only=True) as stored:   # the shared file too
+        assert stored.execute("SELECT count(*) FROM satcle").fetchone() == (read_manifest(pyramid_grid).total_cells,)
 
 
 def test_pyramid_files_are_verified(pyramid_grid, tmp_path):
@@ -169,13 +175,12 @@ def test_build_stores_the_pyramid_and_reports_its_cost(tmp_path):
     result = CliRunner().invoke(app, ["build", "--res", "1", "--coverage", "global", "--no-error-bound",
                                       "--no-pyramid", "--workers", "1", "--out", str(single)])
     assert result.exit_code == 0 and read_manifest(single).pyramid == ()
-    assert "pyramid" not in (single / "manifest.json").read_text()
+    assert '"pyramid": []' in (single / "manifest.json").read_text()
 
 
 def test_size_estimate_counts_the_pyramid():
-    from build_grid import engine
+    from build_grid.size import estimated_bytes
 
-    extra = engine.estimated_bytes(5, "global", "float16") - engine.estimated_bytes(5, "global", "float16",
-                                                                                     pyramid=False)
+    extra = estimated_bytes(5, "global", "float16") - estimated_bytes(5, "global", "float16", pyramid=False)
     # A sixth of the cells (1/7 + 1/49 + ...), each a row of h3, lat, lon, float16[256] and its children count.
     assert extra == pytest.approx(h3.get_num_cells(5) * (24 + 512 + 1) / 6, rel=1e-6)

@@ -20,7 +20,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import duckdb
 import h3
 import numpy as np
 import pytest
@@ -117,7 +116,8 @@ def test_embedding_is_the_grids_lookup(server, grid_dir):
     status, _, body = get(server, "/api/embedding?lat=39.9&lon=116.4")
     assert status == 200
     assert body["dim"] == 256 and len(body["embedding"]) == 256
-    assert body["h3"] == h3.latlng_to_cell(39.9, 116.4, 2)
+    assert body["h3"] == h3.latlng_to_cell(39.9, 116.4, 2) and body["h3_int"] == h3.str_to_int(body["h3"])
+    assert body["source"] == "grid"
     expected = satcle.open_grid(grid_dir).lookup([39.9], [116.4])[0]
     np.testing.assert_allclose(body["embedding"], expected, rtol=1e-6, atol=1e-6)
 
@@ -127,7 +127,10 @@ def test_similar_returns_k_cells_as_the_sql_similarity_does(server, grid_dir):
     assert status == 200
     cells = body["cells"]
     assert len(cells) == body["k"] == 7
-    assert set(cells[0]) >= {"h3", "lat", "lon", "similarity"}
+    assert set(cells[0]) >= {"h3", "h3_int", "lat", "lon", "similarity", "distance_km"}
+    assert all(c["h3_int"] == h3.str_to_int(c["h3"]) for c in cells)   # both forms of every id
+    assert body["query"]["h3_int"] == h3.str_to_int(body["query"]["h3"]) == h3.str_to_int(
+        h3.latlng_to_cell(48.85, 2.35, 2))
     similarity = [c["similarity"] for c in cells]
     assert similarity == sorted(similarity, reverse=True) and similarity[0] <= 1.0 + 1e-6
     # The same top 7 as cosine similarity in SQL over the grid's view.
@@ -149,7 +152,21 @@ def test_similar_returns_k_cells_as_the_sql_similarity_does(server, grid_dir):
         ORDER BY s DESC LIMIT 5""", [read_manifest(grid_dir).resolution]).fetchall()
     assert [c["h3"] for c in far["cells"]] == [h3.int_to_str(int(r[0])) for r in rows]
     assert all(h3.great_circle_distance((48.85, 2.35), (c["lat"], c["lon"])) > 800 for c in far["cells"])
+    assert all(c["distance_km"] == pytest.approx(h3.great_circle_distance((48.85, 2.35), (c["lat"], c["lon"])),
+                                                 rel=1e-3) for c in far["cells"])
     assert far["cells"][0]["similarity"] < similarity[0]
+
+
+def test_similar_to_an_ocean_point_is_computed_live(server, grid_dir):
+    # Mid-Pacific: no cell of a land grid; the query embedding comes from the live encoder.
+    status, _, body = get(server, "/api/similar?lat=-30&lon=-140&k=5")
+    assert status == 200 and body["query"]["source"] == "miss_live" and len(body["cells"]) == 5
+    live = satcle.load_encoder("default").encode(np.array([-30.0]), np.array([-140.0]))[0]
+    grid = satcle.open_grid(grid_dir)
+    stored = grid.lookup([c["lat"] for c in body["cells"]], [c["lon"] for c in body["cells"]], method="cell")
+    cosine = stored @ live / np.linalg.norm(stored, axis=1) / np.linalg.norm(live)
+    np.testing.assert_allclose([c["similarity"] for c in body["cells"]], cosine, atol=1e-4)
+    assert get(server, "/api/embedding?lat=-30&lon=-140")[2]["source"] == "miss_live"
 
 
 def test_cells_pca_and_similarity_colouring(server):
@@ -160,7 +177,7 @@ def test_cells_pca_and_similarity_colouring(server):
     cell = world["cells"][0]
     assert re.fullmatch(r"#[0-9a-f]{6}", cell["color"]) and len(cell["value"]) == 3
     assert len(cell["boundary"]) >= 5 and all(len(v) == 2 for v in cell["boundary"])
-    assert all(h3.get_resolution(c["h3"]) == 1 for c in world["cells"])
+    assert all(h3.get_resolution(c["h3"]) == 1 and c["h3_int"] == h3.str_to_int(c["h3"]) for c in world["cells"])
     assert len({c["color"] for c in world["cells"]}) > 50  # really coloured, not one flat colour
 
     # A box: only cells near it (centres within two edge lengths).
@@ -376,7 +393,7 @@ def test_head_and_busy_port(server, grid_dir):
     port = server.url.rstrip("/").rsplit(":", 1)[1]
     result = subprocess.run([sys.executable, "-m", "build_grid.cli", "serve", str(grid_dir), "--port", port],
                             capture_output=True, text=True, timeout=STARTUP_S, cwd=REPO)
-    assert result.returncode == 1 and "cannot serve on 127.0.0.1:" in result.stderr
+    assert result.returncode == 2 and "cannot serve on 127.0.0.1:" in result.stderr
 
 
 # --- the page in a real browser --------------------------------------------------------------
@@ -558,17 +575,21 @@ def test_serve_on_a_directory_that_is_no_grid_fails_with_the_reason(tmp_path):
 
 @pytest.mark.parametrize("res", [0, 1, 2, 3])
 def test_map_polygons_of_polar_and_antimeridian_cells(res):
-    from build_grid.serve import map_polygon
+    from build_grid.serve import map_polygons
 
-    for pole in (90.0, -90.0):
-        ring = map_polygon(h3.latlng_to_cell(pole, 0.0, res))
+    poles = [h3.latlng_to_cell(pole, 0.0, res) for pole in (90.0, -90.0)]
+    cell = h3.latlng_to_cell(10.0, 179.99, res)
+    plain = h3.latlng_to_cell(45.0, 10.0, res)
+    north, south, across, ordinary = map_polygons(np.array([h3.str_to_int(c) for c in [*poles, cell, plain]]))
+    for pole, ring in zip((90.0, -90.0), (north, south)):
         lats, lons = [v[0] for v in ring], [v[1] for v in ring]
         assert lats.count(pole) == 2 and min(lons) == -180.0 and max(lons) == 180.0
     # A cell on the antimeridian stays one compact polygon (longitudes unwrapped around its centre).
-    cell = h3.latlng_to_cell(10.0, 179.99, res)
-    lons = [v[1] for v in map_polygon(cell)]
+    lons = [v[1] for v in across]
     centre = h3.cell_to_latlng(cell)[1]
     assert max(lons) - min(lons) < 60 and all(abs(lon - centre) < 40 for lon in lons)
+    # Any other cell: h3's own boundary, vertex for vertex (4 decimals).
+    np.testing.assert_allclose(ordinary, h3.cell_to_boundary(plain), atol=0.5e-4 + 1e-9)
 
 
 def test_serve_on_a_missing_directory_names_it(tmp_path):
@@ -578,3 +599,29 @@ def test_serve_on_a_missing_directory_names_it(tmp_path):
 
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nowhere"), "--port", "0"])
     assert result.exit_code != 0 and "nowhere" in result.output and "cannot serve" not in result.output
+
+
+def test_grid_map_serves_any_embedding_width(tmp_path):
+    """Nothing assumes 256 values per cell: a 512-wide grid (GeoCLIP's width) is served as it is."""
+    import torch
+
+    from build_grid.engine import write_cells
+    from build_grid.serve import GridMap
+    from satcle import EncoderConfig, LocationEncoder
+    from satcle.geo.h3_cells import cells_at_resolution
+
+    torch.manual_seed(0)
+    encoder = LocationEncoder(EncoderConfig(legendre_degree=4, hidden_dim=16, output_dim=512))
+    grid = write_cells(tmp_path / "wide", encoder, cells_at_resolution(1), error_bound=False, pyramid=True)
+    grid_map = GridMap(grid)
+    info = grid_map.info()
+    assert info["dim"] == 512 and [level["res"] for level in info["levels"]] == [0, 1]
+    assert grid_map.colours.components.shape == (3, 512)
+    world = grid_map.cells(0, (-180.0, -90.0, 180.0, 90.0), None)
+    assert world["count"] == 122 and len(world["cells"][0]["value"]) == 3
+    assert grid_map.cells(1, (0.0, 30.0, 40.0, 60.0), (45.0, 10.0))["mode"] == "similarity"
+    similar = grid_map.similar(45.0, 10.0, 5, 0.0)
+    assert similar["query"]["h3_int"] == h3.str_to_int(h3.latlng_to_cell(45.0, 10.0, 1))
+    ranked = [c["similarity"] for c in similar["cells"]]
+    assert len(ranked) == 5 and ranked == sorted(ranked, reverse=True) and ranked[0] > 0.9
+    assert len(grid_map.embedding(45.0, 10.0)["embedding"]) == 512

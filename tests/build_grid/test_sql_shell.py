@@ -12,8 +12,6 @@ import pytest
 
 from satcle.grid.format.store import DUCKDB_FILE, read_manifest
 
-pytestmark = pytest.mark.usefixtures("private_index_cache")
-
 
 def grid_sql(grid_dir, *args):
     """Run ``satcle-grid sql grid_dir *args`` in a fresh process: (returncode, stdout, stderr)."""
@@ -78,3 +76,20 @@ def test_a_damaged_partition_is_refused_before_the_shell_starts(grid):
 def test_a_missing_duckdb_command_line_is_one_line(grid):
     code, _, err = grid_sql(grid, "--duckdb", "no-such-duckdb-binary", "-c", "SELECT 1")
     assert code == 2 and err.strip() == "error: no-such-duckdb-binary: no such DuckDB command line"
+
+
+def test_the_python_functions_and_only_results(grid):
+    """The same functions as satcle.connect, and nothing printed but the results."""
+    code, out, err = grid_sql(grid, "-c", "SELECT 'CELL=' || h3_latlng_to_cell(10.0, 20.0, 0) AS c, "
+                                          "'DIM=' || len(satcle_embedding(10.0, 20.0)) AS d;")
+    assert code == 0, err
+    import h3
+
+    assert int(tagged(out, "CELL")) == h3.str_to_int(h3.latlng_to_cell(10.0, 20.0, 0))
+    assert int(tagged(out, "DIM")) == 8
+    assert "Loading resources" not in out + err and err == ""
+    code, out, err = grid_sql(grid, "--duckdb", "duckdb", "-c", "SELECT 'N=' || count(*) AS n FROM satcle")
+    assert code == 0 and int(tagged(out, "N")) == 122, err
+    assert "Loading resources" not in out + err
+    code, out, err = grid_sql(grid, "-c", "SELECT nope FROM satcle")
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from satcle.grid.store_format import Manifest
+from satcle.grid.format.store import Manifest
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 import satcle
 from satcle.core.errors import EncoderUnavailableError, EvaluationConfigError
 from satcle.evaluation.encoders import encoder_specs, load_encoder_fn
-from satcle.grid.store_format import write_manifest
+from satcle.grid.format.store import write_manifest
 
 LATS, LONS = np.array([48.85, -33.9, 0.0]), np.array([2.35, 18.4, 190.0])
 

@@ -1,7 +1,7 @@
 """The gridded tasks read real data: values checked at named places.
 
-They need the evaluation data folder (../shared/data in this repository, or
-$SATCLE_EVAL_DATA); without it they skip with a message, as the tasks do.
+They need the evaluation data folder ($SATCLE_EVAL_DATA, or ../shared/data from the
+working directory); without it they skip with a message, or fail with SATCLE_REQUIRE_DATA=1.
 """
 
 import numpy as np
@@ -11,11 +11,10 @@ from satcle.core.errors import DataUnavailableError
 from satcle.evaluation import polygons, rasters, tasks
 from satcle.evaluation.transfer import point_continents
 
+from conftest import needs_data as conftest_needs_data
+
 DATA = tasks.default_data_dir()
-needs_data = pytest.mark.skipif(
-    DATA is None or not (DATA / "etopo20").is_dir(),
-    reason="evaluation data folder not found (set SATCLE_EVAL_DATA or run from the repository with ../shared/data)",
-)
+needs_data = conftest_needs_data(DATA and DATA / "etopo20", "the evaluation data folder")
 
 # name: (lat, lon)
 PLACES = {

@@ -49,7 +49,7 @@ def test_plot_similarity_command(tmp_path):
 
 def test_plot_pca_command_reads_a_grid(tmp_path, monkeypatch, grid_manifest):
     import satcle.grid.lookup
-    from satcle.grid.store_format import write_manifest
+    from satcle.grid.format.store import write_manifest
 
     write_manifest(tmp_path / "grid", grid_manifest)
     methods = []

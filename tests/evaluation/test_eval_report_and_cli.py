@@ -80,7 +80,7 @@ def test_eval_command_rejects_unknown_names(tmp_path):
 def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_pair(tmp_path, monkeypatch, grid_manifest):
     import satcle.grid.lookup
     from satcle.core.errors import GridFormatError
-    from satcle.grid.store_format import write_manifest
+    from satcle.grid.format.store import write_manifest
 
     grid = tmp_path / "grid"
     write_manifest(grid, grid_manifest)
@@ -104,3 +104,27 @@ def test_grid_rows_are_compared_with_the_live_row_and_failures_skip_only_their_p
     text = out.read_text()
     assert "| default+grid-interp | random | mlp | land_ocean | accuracy | +0.0000 |" in text
     assert "encoder default+grid-cell on task land_ocean: partition file is corrupt" in text
+
+
+def test_comparison_with_the_best_baseline_and_the_verdict():
+    """A model that wins everywhere has no 'largest loss'; the verdict is one sentence with the numbers."""
+    from satcle.evaluation.report import verdict
+
+    scores = [Score("global", probe, "t", encoder, {"mse": [mse, mse], "r2": [1 - mse, 1 - mse]}, split)
+              for split in ("random", "spatial") for probe in ("mlp", "linear")
+              for encoder, mse in (("default", 0.20 if split == "random" else 0.50), ("identity", 0.40),
+                                   ("sh", 0.30), ("untrained", 0.60))]
+    result = BenchmarkResult(
+        tasks=[{"name": "t", "kind": "regression", "points": 10, "coverage": "user", "classes": 0, "description": "d"}],
+        encoders=[{"name": n, "description": n, "dim": 2} for n in ("default", "identity", "sh", "untrained")],
+        scores=scores, settings={"labels": True})
+    text = to_markdown(result, "satcle eval")
+    assert "| default | random | mlp | 1 of 1 | 33.3 % (t, vs sh) | none |" in text
+    assert "| default | spatial | mlp | 0 of 1 | none | +66.7 % (t, vs sh) |" in text
+    assert "R²↑" in text
+    sentence = verdict(result)
+    assert sentence.startswith("Verdict: satcle's embedding helps this task on some splits only: ")
+    assert "on the random split default lowers the error by 33 % over the best baseline, spherical harmonics " \
+           "L = 10 (sh) (MSE 0.200 against 0.300, MLP probe)" in sentence
+    assert "on the spatial split spherical harmonics L = 10 (sh) does better than default (MSE 0.500 against " \
+           "0.300" in sentence and sentence in text

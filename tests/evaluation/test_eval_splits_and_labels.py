@@ -65,8 +65,11 @@ def test_labels_file_end_to_end_regression_and_classification(tmp_path, monkeypa
                                      "--encoders", "untrained,sh,identity", "--jobs", "1", "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert f"{target}: " in result.output and metric in result.output  # the terminal table
+        assert "Verdict: " in result.output.strip().splitlines()[-2]   # one plain sentence, last before "wrote"
         text = out.read_text()
-        assert "| untrained |" in text and "| identity |" in text and "spatial block split" in text
+        assert "spatial block split" in text and "Verdict: " in text
+        for baseline in ("default", "untrained", "identity", "sh", "sh-l40"):   # always run, named or not
+            assert f"| {baseline} |" in text, baseline
         assert out.with_suffix(".json").is_file()
     assert "2 sampled points without a value dropped" in (tmp_path / "report-value.md").read_text()
     zone = load_labels(csv, "zone")
@@ -96,3 +99,36 @@ def test_labels_errors_are_clear(tmp_path):
         load_labels(tmp_path / "missing.csv", "value")
     result = runner.invoke(app, ["eval", "--labels", str(csv), "--out", str(tmp_path / "r.md")])
     assert result.exit_code == 2 and "--target" in result.output
+
+
+def test_labels_with_usual_column_names_and_covariates(tmp_path, monkeypatch):
+    """--covariates adds the user's columns to every encoder: raw coordinates plus a covariate that
+    explains most of the target beat raw coordinates alone."""
+    monkeypatch.setenv("SATCLE_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(9)
+    lats, lons = sample_sphere(300, rng)
+    rain = rng.normal(size=lats.size)
+    soil = rng.choice(["clay", "sand"], size=lats.size)
+    value = np.sin(np.radians(lats)) + 3.0 * rain + (soil == "clay") + rng.normal(size=lats.size) * 0.05
+    rows = ["decimalLatitude,decimalLongitude,rain,soil,value"] + [
+        f"{a},{b},{r},{s},{v}" for a, b, r, s, v in zip(lats, lons, rain, soil, value)]
+    path = tmp_path / "site.csv"
+    path.write_text("\n".join(rows) + "\n")
+    runs = {}
+    for name, extra in (("plain", []), ("covariates", ["--covariates", "rain,soil"])):
+        out = tmp_path / f"{name}.md"
+        result = runner.invoke(app, ["eval", "--labels", str(path), "--target", "value", "--seeds", "2",
+                                     "--encoders", "identity", "--split", "random", "--jobs", "1",
+                                     "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        assert "R² " in result.output and "Verdict: " in result.output
+        runs[name] = __import__("json").loads(out.with_suffix(".json").read_text())
+    assert runs["covariates"]["tasks"][0]["covariates"] == 3   # rain, and soil one-hot (clay, sand)
+    def identity_mse(document):
+        (score,) = [s for s in document["scores"] if s["encoder"] == "identity" and s["probe"] == "linear"]
+        return np.mean(score["metrics"]["mse"]), np.mean(score["metrics"]["r2"])
+    plain, with_covariates = identity_mse(runs["plain"]), identity_mse(runs["covariates"])
+    assert with_covariates[0] < 0.05 < 0.5 < plain[0] and with_covariates[1] > 0.95
+    result = runner.invoke(app, ["eval", "--labels", str(path), "--target", "value", "--covariates", "depth",
+                                 "--out", str(tmp_path / "x.md")])
+    assert result.exit_code == 2 and "no column(s) ['depth']" in result.output

@@ -11,9 +11,12 @@ from satcle.data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles, cut_tiles,
 from satcle.data import bluemarble
 from satcle.core.errors import DataError
 
-from conftest import write_s2_folder
+from satcle.evaluation.tasks import default_data_dir
 
-EXAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "s2-100k-examples"
+from conftest import needs_data, write_s2_folder
+
+DATA = default_data_dir()
+EXAMPLES = DATA / "s2-100k-examples" if DATA else None
 
 
 def _coordinate_mosaic():
@@ -77,7 +80,7 @@ def test_blue_marble_tiles_are_cached(tmp_path, monkeypatch):
     np.testing.assert_array_equal(first.lats, second.lats)
 
 
-@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="../shared/data/s2-100k-examples not present")
+@needs_data(EXAMPLES, "the S2-100K example tiles (s2-100k-examples in the evaluation data folder)")
 def test_s2_reader_on_real_example_tiles():
     tiles = S2Tiles(EXAMPLES, progress=False)
     assert len(tiles) == 20 and tiles.channels == 12 and not tiles.skipped

@@ -1,21 +1,30 @@
-"""The SQL view ``satcle(h3, lat, lon, embedding FLOAT[D], res UTINYINT)`` over a grid's Parquet files:
-its partitions and the levels of its pyramid, every stored resolution (``res``).
+"""The SQL views over a grid's Parquet files: ``satcle(h3, lat, lon, embedding FLOAT[D],
+res UTINYINT)``, the grid's own resolution (its partitions), and ``satcle_pyramid``,
+the same columns over every stored resolution (the partitions and the levels of its
+pyramid, told apart by ``res``), so that no aggregate over ``satcle`` mixes parents
+with cells by accident.
 
 One definition, used by the builder (for ``satcle.duckdb``) and by `satcle.connect`.
 Embeddings are dequantised in the view, so SQL always sees float32 vectors.
+Paths reach DuckDB as data, never as patterns: DuckDB expands ``* ? [`` in the
+paths its readers are given, so each is written with those characters escaped
+(`_path_literal`), and a folder ``g[3]`` reads its own files, not ``g3``'s.
 
 ``satcle.duckdb`` is portable: written in DuckDB storage format `STORAGE_VERSION`
-(readable by DuckDB 1.1 and later), its view names the partitions relative to the
-grid directory (``partitions/<parent>.parquet``). DuckDB resolves such paths
-against the working directory first, then the directories of its
-``file_search_path`` setting, so the file works from the grid directory as it is,
-and from anywhere else after ``SET file_search_path = '<grid dir>'``
-(`search_path_sql`). Whatever directory they resolve in, each row of the view
+(readable by DuckDB 1.1 and later). While DuckDB's ``file_search_path`` setting is
+unset, its views read the files where the grid was built (absolute paths), so
+``duckdb /grids/r6/satcle.duckdb -c "..."`` works from any working directory. Once
+the setting is set, they name the files relative to the grid directory
+(``partitions/<parent>.parquet``), which DuckDB resolves against the working
+directory first, then the setting's directories: a grid that moved works after
+``SET file_search_path = '<grid dir>'`` (`search_path_sql`; ``'.'`` from the grid
+directory itself). The choice is a constant ``CASE`` on ``current_setting``, folded
+when the view is bound. Whatever directory they resolve in, each row
 requires that the ``manifest.json`` DuckDB found is byte for byte the build's
-(its sha256, less the manifest's checksum of ``satcle.duckdb`` itself, which
-cannot be known before the file is written) and that the row's file lies in
-``partitions/`` next to that manifest, else the query raises: it returns no row
-of another grid's files.
+(its sha256, less the manifest's checksum of ``satcle.duckdb`` itself and its own
+``manifest_checksum``, which cannot be known before the file is written) and that the row's file lies in
+``partitions/`` (``pyramid/``) next to that manifest, else the query raises: it
+returns no row of another grid's files.
 
 The file also stores the table macro ``satcle_similar(cell, k)`` (`similar_macro_sql`):
 the k cells most similar (cosine) to a stored cell, plain SQL over the view, so
@@ -23,7 +32,7 @@ it runs in any DuckDB that opens the file. `satcle.connect` adds its
 ``(lat, lon, k)`` form, whose query vector is ``satcle_embedding(lat, lon)``.
 
 `database_problem` checks a ``satcle.duckdb`` against the manifest: it must hold
-exactly the view and the macro the builder writes for it and nothing else (a
+exactly the views and the macro the builder writes for it and nothing else (a
 ``.duckdb`` file can hold any SQL, run by whoever queries it).
 """
 
@@ -32,18 +41,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import DiskFullError, GridBuildError
-from .store import DUCKDB_FILE, MANIFEST_FILE, PARTITIONS_DIR, PYRAMID_DIR, Manifest
+from .store import DUCKDB_FILE, MANIFEST_CHECKSUM_FIELD, MANIFEST_FILE, PARTITIONS_DIR, PYRAMID_DIR, Manifest
 
 if TYPE_CHECKING:
     import duckdb
 
 VIEW_NAME = "satcle"
+#: Every stored resolution: the grid's cells and its pyramid's parents, told apart by ``res``.
+PYRAMID_VIEW_NAME = "satcle_pyramid"
 # An H3 id's resolution is its 4 bits from bit 52.
 _RESOLUTION_SHIFT = 52
 SIMILAR_MACRO = "satcle_similar"
@@ -57,25 +69,30 @@ OTHER_GRID_MESSAGE = (
 )
 
 
-# The manifest's line that names satcle.duckdb's own checksum, blanked before hashing
-# the manifest (in Python by `view_manifest_sha256`, in SQL by the view): the
-# database is written before the manifest that records its checksum.
-_OWN_CHECKSUM_PATTERN = f'"{DUCKDB_FILE}": "[^"]*"'
-_OWN_CHECKSUM_BLANK = f'"{DUCKDB_FILE}": ""'
+# The manifest's values that depend on satcle.duckdb's bytes (its checksum, and the
+# manifest's checksum of its own fields), blanked before hashing the manifest (in
+# Python by `view_manifest_sha256`, in SQL by the view, with the same RE2/re pattern):
+# the database is written before the manifest that records them.
+_OWN_CHECKSUM_PATTERN = f'"({re.escape(DUCKDB_FILE)}|{MANIFEST_CHECKSUM_FIELD})": "[^"]*"'
+_OWN_CHECKSUM_BLANK = '"\\1": ""'
 
 
 def view_manifest_sha256(manifest: Manifest) -> str:
     """The sha256 that the view of ``satcle.duckdb`` requires of ``manifest.json``:
-    that of `manifest`'s JSON with the checksum of ``satcle.duckdb`` blanked."""
-    blanked = dataclasses.replace(manifest, checksums={**manifest.checksums, DUCKDB_FILE: ""})
-    return hashlib.sha256(blanked.to_json().encode()).hexdigest()
+    that of `manifest`'s JSON with the checksum of ``satcle.duckdb`` and its own
+    ``manifest_checksum`` blanked."""
+    with_own = dataclasses.replace(manifest, checksums={**manifest.checksums, DUCKDB_FILE: ""})
+    blanked = re.sub(_OWN_CHECKSUM_PATTERN, _OWN_CHECKSUM_BLANK, with_own.to_json())
+    return hashlib.sha256(blanked.encode()).hexdigest()
 
 
 def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | None = None,
-             arrow_lambda: bool = False, blank_own_checksum: bool = True, levels: list[str] = (),
-             with_res: bool = True) -> str:
-    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs), and
-    the pyramid's `levels` (files of the coarser resolutions, same columns).
+             arrow_lambda: bool = False, levels: list[str] = (), root: str | None = None) -> str:
+    """``CREATE OR REPLACE VIEW satcle ...`` over Parquet `files` (paths or URLs): the
+    grid's own resolution; and, with the pyramid's `levels` (files of the coarser
+    resolutions, same columns), ``CREATE OR REPLACE VIEW satcle_pyramid ...`` over
+    `files` and `levels`, every stored resolution (its ``res`` column tells them
+    apart): an aggregate over ``satcle`` never mixes parents with cells.
 
     manifest_sha256: make every row require that the ``manifest.json`` DuckDB
     finds has this sha256 (`view_manifest_sha256`: its own checksum blanked)
@@ -84,37 +101,59 @@ def view_sql(files: list[str], dim: int, dtype: str, *, manifest_sha256: str | N
     no check (absolute paths, for a connection of this process).
     arrow_lambda: write the lambda as ``v -> ...``, the only syntax DuckDB before
     1.3 parses (the view is stored parsed, so readers do not care).
-    blank_own_checksum: False for the view of grids written before checksums,
-    which hashed the whole manifest.
-    with_res: end with the column ``res`` UTINYINT, each row's H3 resolution (read
-    from the id's bits); False only for the view of grids written before it.
+    The views end with the column ``res`` UTINYINT, each row's H3 resolution (read
+    from the id's bits).
+    root: with manifest_sha256, the grid directory at build time (absolute): while
+    DuckDB's ``file_search_path`` is unset, the checked view reads the files under
+    `root` (so ``duckdb /grid/satcle.duckdb`` works from any working directory),
+    and once it is set, relative to it (a grid that moved: ``SET
+    file_search_path = '<new dir>'``). None: relative paths only.
     """
     lam = "v -> v * scale" if arrow_lambda else "lambda v: v * scale"
     if dtype == "int8":
         embedding = f"list_transform(embedding, {lam})::FLOAT[{dim}]"
     else:
         embedding = f"embedding::FLOAT[{dim}]"
-    res = f", ((h3 >> {_RESOLUTION_SHIFT}) & 15)::UTINYINT AS res" if with_res else ""
+    res = f", ((h3 >> {_RESOLUTION_SHIFT}) & 15)::UTINYINT AS res"
     columns = f"SELECT h3, lat, lon, {embedding} AS embedding{res}"
-    select = f"CREATE OR REPLACE VIEW {VIEW_NAME} AS "
-    if not files:  # a grid may legitimately hold no cells (e.g. land coverage of an ocean-only region)
+    statement = _view_sql(VIEW_NAME, [(list(files), PARTITIONS_DIR)], columns, dim, manifest_sha256, root)
+    if not levels:
+        return statement
+    sources = [(list(files), PARTITIONS_DIR), (list(levels), PYRAMID_DIR)]
+    return statement + ";\n" + _view_sql(PYRAMID_VIEW_NAME, sources, columns, dim, manifest_sha256, root)
+
+
+def _view_sql(name: str, sources: list[tuple[list[str], str]], columns: str, dim: int,
+              manifest_sha256: str | None, root: str | None) -> str:
+    """``CREATE OR REPLACE VIEW name`` over the files of `sources` ((files, directory) pairs), `view_sql`'s rules."""
+    select = f"CREATE OR REPLACE VIEW {name} AS "
+    if not any(group for group, _ in sources):  # a grid may legitimately hold no cells (e.g. an ocean-only region)
         return (f"{select}{columns} FROM (SELECT NULL::UBIGINT AS h3, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, "
                 f"NULL::FLOAT[{dim}] AS embedding, NULL::FLOAT AS scale WHERE false)")
-    sources = [(list(files), PARTITIONS_DIR)] + ([(list(levels), PYRAMID_DIR)] if levels else [])
+    sources = [(group, directory) for group, directory in sources if group]
     if manifest_sha256 is None:
         return select + " UNION ALL ".join(f"{columns} FROM read_parquet({_file_list(group)})"
                                            for group, _ in sources)
     manifest_hash = (f"sha256(regexp_replace(content, {_literal(_OWN_CHECKSUM_PATTERN)}, "
-                     f"{_literal(_OWN_CHECKSUM_BLANK)}))" if blank_own_checksum else "sha256(content)")
+                     f"{_literal(_OWN_CHECKSUM_BLANK)}, 'g'))")
     # The file of each row (`filename`) and the manifest as DuckDB resolved them; '/' separators on any system.
     part_dir = "replace(parse_dirpath(filename), '\\', '/')"
 
+    def located(relative: list[str], as_list: bool) -> str:
+        """The paths `relative`: under `root` while file_search_path is unset (constant-folded when bound)."""
+        text = _file_list(relative) if as_list else _path_literal(relative[0])
+        if root is None:
+            return text
+        absolute = [f"{root.rstrip('/')}/{path}" for path in relative]
+        return (f"CASE WHEN current_setting('file_search_path') = '' THEN "
+                f"{_file_list(absolute) if as_list else _path_literal(absolute[0])} ELSE {text} END")
+
     def checked(group: list[str], directory: str) -> str:
         return (
-            f"{columns} FROM read_parquet({_file_list(group)}, filename = true), "
+            f"{columns} FROM read_parquet({located(group, True)}, filename = true), "
             f"(SELECT {manifest_hash} AS manifest_sha256, "
             f"replace(parse_dirpath(filename), '\\', '/') AS grid_dir "
-            f"FROM read_text('{MANIFEST_FILE}')) AS manifest "
+            f"FROM read_text({located([MANIFEST_FILE], False)})) AS manifest "
             f"WHERE CASE WHEN manifest.manifest_sha256 = {_literal(manifest_sha256)} AND {part_dir} = "
             f"CASE WHEN manifest.grid_dir = '' THEN '{directory}' ELSE manifest.grid_dir || '/{directory}' END "
             f"THEN true ELSE error({_literal(OTHER_GRID_MESSAGE)}) END"
@@ -158,7 +197,13 @@ def similar_macro_sql(*, point_resolution: int | None = None) -> str:
 
 
 def _file_list(files: list[str]) -> str:
-    return "[" + ", ".join(_literal(f) for f in files) + "]"
+    return "[" + ", ".join(_path_literal(f) for f in files) + "]"
+
+
+def _path_literal(path: str) -> str:
+    """A file path as a SQL literal that DuckDB's readers take for that one file, not
+    a pattern: each glob character (``* ? [``) inside a class of its own (``[*]``)."""
+    return _literal(re.sub(r"([*?\[])", r"[\1]", path))
 
 
 def _literal(text: str) -> str:
@@ -216,7 +261,7 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
         with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
             # DuckDB binds a view when creating it: the relative paths must resolve now.
             con.execute(search_path_sql(root))
-            con.execute(expected_view_sql(manifest))
+            con.execute(expected_view_sql(manifest, str(root)))
             con.execute(similar_macro_sql())
             con.execute("CHECKPOINT")   # raises if the view cannot reach the file itself
         if wal.exists() and wal.stat().st_size:
@@ -234,11 +279,24 @@ def write_database(grid_dir: str | os.PathLike, manifest: Manifest) -> Path | No
     return target
 
 
-def expected_view_sql(manifest: Manifest) -> str:
-    """The ``CREATE VIEW`` statement that ``satcle.duckdb`` of `manifest`'s grid holds."""
+def expected_view_sql(manifest: Manifest, root: str | None = None) -> str:
+    """The ``CREATE VIEW`` statements that ``satcle.duckdb`` of `manifest`'s grid holds,
+    written in the directory `root` (absolute; `view_sql`)."""
     return view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
                     manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
-                    levels=[level.file for level in manifest.pyramid])
+                    levels=[level.file for level in manifest.pyramid], root=root)
+
+
+def _build_root(stored: list[tuple[str, str, str | None]]) -> str | None:
+    """The build-time grid directory that the stored ``satcle`` view names (its absolute
+    manifest path), or None for a view of relative paths only."""
+    import re
+
+    views = [sql for kind, name, sql in stored if (kind, name) == ("view", VIEW_NAME) and sql]
+    for match in re.finditer(r"'((?:[^']|'')+)/" + re.escape(MANIFEST_FILE) + "'", views[0] if views else ""):
+        # Written by `_path_literal`: glob characters each in a class of their own.
+        return re.sub(r"\[([*?\[])\]", r"\1", match.group(1).replace("''", "'"))
+    return None
 
 
 def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | None:
@@ -259,16 +317,8 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         stored = _catalog(path)
     except duckdb.Error as exc:
         return f"{DUCKDB_FILE} is unreadable: {' '.join(str(exc).split())}"
-    statements = [expected_view_sql(manifest)]
-    if not manifest.checksums:   # a grid written before checksums: its view hashed the whole manifest
-        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
-                                   manifest_sha256=hashlib.sha256((root / MANIFEST_FILE).read_bytes()).hexdigest(),
-                                   arrow_lambda=_old_duckdb(), blank_own_checksum=False, with_res=False))
-    if not manifest.pyramid:   # a single-resolution grid written before the view's res column
-        statements.append(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
-                                   manifest_sha256=view_manifest_sha256(manifest), arrow_lambda=_old_duckdb(),
-                                   with_res=False))
-    expected, expected_macro = [], None
+    statements = [expected_view_sql(manifest, _build_root(stored))]
+    expected, expected_pyramid, expected_macro = [], [], None
     with tempfile.TemporaryDirectory() as scratch:
         for number, statement in enumerate(statements):
             probe = Path(scratch) / f"expected-{number}.duckdb"
@@ -284,8 +334,9 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
                 return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
                         f"{' '.join(str(exc).split())}")
             expected += [sql for kind, name, sql in catalog if (kind, name) == ("view", VIEW_NAME)]
+            expected_pyramid += [sql for kind, name, sql in catalog if (kind, name) == ("view", PYRAMID_VIEW_NAME)]
             expected_macro = next(sql for kind, name, sql in catalog if (kind, name) == ("table_macro", SIMILAR_MACRO))
-    builder_objects = {("view", VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
+    builder_objects = {("view", VIEW_NAME), ("view", PYRAMID_VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
     others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) not in builder_objects]
     if others:
         return f"{DUCKDB_FILE} holds objects the builder never writes ({', '.join(others[:5])}): do not open it"
@@ -294,6 +345,10 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         return f"{DUCKDB_FILE} holds no {VIEW_NAME} view"
     if views[0] not in expected:
         return f"{DUCKDB_FILE}: its {VIEW_NAME} view is not the one the builder writes for this manifest: do not open it"
+    pyramids = [sql for kind, name, sql in stored if (kind, name) == ("view", PYRAMID_VIEW_NAME)]
+    if pyramids != expected_pyramid[:1] and not (not pyramids and not manifest.pyramid):
+        return (f"{DUCKDB_FILE}: its {PYRAMID_VIEW_NAME} view is not the one the builder writes for this manifest: "
+                "do not open it")
     macros = [sql for kind, name, sql in stored if (kind, name) == ("table_macro", SIMILAR_MACRO)]
     if macros and macros != [expected_macro]:
         return f"{DUCKDB_FILE}: its {SIMILAR_MACRO} macro is not the one the builder writes: do not open it"

@@ -25,50 +25,75 @@ INDEX_LAYOUT = {"centres": (np.float32, (3,)), "neighbours": (np.int32, (6,)), "
                 "bucket_offsets": (np.int32, ()), "bucket_rows": (np.int32, ())}
 
 
-def index_problem(arrays: dict[str, np.ndarray], constants: dict) -> str | None:
+# Unit vectors (centres, vertices) may be off by rounding, never by more than this.
+_UNIT_SLACK = 1e-3
+# With `wraps`, n_lon buckets of `delta` degrees span the circle: at most this far from 360 degrees.
+_WRAP_SLACK_DEG = 1e-6
+
+
+def index_problem(arrays: dict[str, np.ndarray], constants: dict) -> tuple[str, str] | None:
     """What is wrong with a cell index's arrays (`INDEX_ARRAYS`) and constants
-    (`INDEX_CONSTANTS`), or None: every array of its layout (`INDEX_LAYOUT`),
-    every neighbour, vertex and candidate row and every offset inside the array
-    it indexes, offsets ascending, the raster's constants in range. Vectorised:
-    a few passes over the arrays (about as long as reading them once)."""
+    (`INDEX_CONSTANTS`): (the array's name, or "constants", and what), or None.
+
+    Everything the compiled search trusts: every array of its layout
+    (`INDEX_LAYOUT`); centres and vertices finite unit vectors; every neighbour,
+    vertex and candidate row and every offset inside the array it indexes, offsets
+    ascending; the raster's constants finite and in range, a wrapping raster
+    spanning exactly the circle (so that no bucket column leaves the raster).
+    Vectorised: one or two passes over each array (about as long as reading it)."""
     for name, (dtype, tail) in INDEX_LAYOUT.items():
         array = arrays.get(name)
         if (not isinstance(array, np.ndarray) or array.dtype != np.dtype(dtype) or array.shape[1:] != tail
                 or array.ndim != 1 + len(tail) or not array.flags.c_contiguous or array.shape[0] == 0):
-            return f"{name} is not a non-empty C-contiguous {np.dtype(dtype)} array of shape (N, *{tail})"
+            found = (f"{array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray)
+                     else "no array")
+            return name, f"{found}, expected a non-empty {np.dtype(dtype)} array of shape (N, *{tail})"
     try:
         n_lat, n_lon, wraps, lat0, lon0, delta, radius_deg = (kind(constants[name])
                                                              for name, kind in INDEX_CONSTANTS.items())
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"missing or unreadable raster constants ({exc})"
-    centres, neighbours, cell_vertices = arrays["centres"], arrays["neighbours"], arrays["cell_vertices"]
-    m, v = centres.shape[0], arrays["vertices"].shape[0]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        return "constants", f"missing or unreadable raster constants ({type(exc).__name__}: {exc})"
+    if (n_lat < 1 or n_lon < 1 or wraps not in (0, 1) or not (math.isfinite(delta) and delta > 0)
+            or not (math.isfinite(lat0) and math.isfinite(lon0)) or not 0 < radius_deg < 180
+            or (wraps and abs(n_lon * delta - 360.0) > _WRAP_SLACK_DEG)):
+        return "constants", (f"raster constants out of range (n_lat {n_lat}, n_lon {n_lon}, wraps {wraps}, "
+                             f"lat0 {lat0}, lon0 {lon0}, delta {delta}, radius_deg {radius_deg})")
+    centres, vertices = arrays["centres"], arrays["vertices"]
+    for name, units in (("centres", centres), ("vertices", vertices)):
+        # min and max are NaN if any value is: the comparisons then fail too.
+        if not (-1 - _UNIT_SLACK <= units.min() and units.max() <= 1 + _UNIT_SLACK):
+            return name, "a value that is not finite or not a unit vector's coordinate"
+    neighbours, cell_vertices = arrays["neighbours"], arrays["cell_vertices"]
+    m, v = centres.shape[0], vertices.shape[0]
     if neighbours.shape[0] != m or cell_vertices.shape[0] != m:
-        return f"neighbours and cell_vertices must have one row per cell ({m})"
-    if neighbours.min() < ABSENT or neighbours.max() >= m:
-        return f"a neighbour row outside [{ABSENT}, {m})"
-    if (neighbours[:, :5] == ABSENT).any():
-        return "an absent neighbour before the sixth slot"
+        return "neighbours" if neighbours.shape[0] != m else "cell_vertices", f"not one row per cell ({m})"
+    # Whole-array passes (a strided pass per column costs several times more): below
+    # NOT_STORED only ABSENT, and only in the sixth slot.
+    flat = neighbours.reshape(-1)
+    below = np.flatnonzero(flat < NOT_STORED)
+    if flat.max() >= m or (flat[below] != ABSENT).any() or (below % 6 != 5).any():
+        return "neighbours", f"a neighbour row outside [{NOT_STORED}, {m}) (or {ABSENT} in the sixth slot)"
     fan_offsets, fan_vertex_ids = arrays["fan_offsets"], arrays["fan_vertex_ids"]
     fans = fan_offsets.size - 1
     if fan_offsets[0] != 0 or (np.diff(fan_offsets) < 3).any() or fan_offsets[-1] > fan_vertex_ids.size:
-        return "fan_offsets do not ascend from 0 by at least 3 within fan_vertex_ids"
+        return "fan_offsets", "offsets that do not ascend from 0 by at least 3 within fan_vertex_ids"
     fan_ids = fan_vertex_ids[:fan_offsets[-1]]
     if fan_ids.size and (fan_ids.min() < 0 or fan_ids.max() >= v):
-        return f"a fan vertex outside [0, {v})"
-    if cell_vertices[:, 0].min() < -fans or cell_vertices.max() >= v:
-        return f"a cell vertex outside [{-fans}, {v})"
-    ordinary = cell_vertices[:, 0] >= 0
-    if cell_vertices[:, 5].min() < NOT_STORED or (cell_vertices[ordinary, 1:5] < 0).any():
-        return "a cell with a negative vertex other than a pentagon's sixth"
-    if (n_lat < 1 or n_lon < 1 or wraps not in (0, 1) or not (math.isfinite(delta) and delta > 0)
-            or not (math.isfinite(lat0) and math.isfinite(lon0)) or not 0 < radius_deg < 180):
-        return "raster constants out of range"
+        return "fan_vertex_ids", f"a vertex row outside [0, {v})"
+    flat = cell_vertices.reshape(-1)
+    negative = np.flatnonzero(flat < 0)
+    slot, row = negative % 6, negative // 6
+    if flat.max() >= v or (flat[negative[slot == 0]] < -fans).any() or (flat[negative[slot > 0]] < NOT_STORED).any():
+        return "cell_vertices", f"a vertex row outside [{NOT_STORED}, {v}) (or a fan outside [0, {fans}))"
+    # A negative vertex in slots 1..4 only in fan cells (first entry < 0), whose entries the search does not read.
+    middle = row[(slot > 0) & (slot < 5)]
+    if middle.size and cell_vertices[middle, 0].max() >= 0:
+        return "cell_vertices", "a cell with a negative vertex other than a pentagon's sixth"
     offsets, bucket_rows = arrays["bucket_offsets"], arrays["bucket_rows"]
     if offsets.size != n_lat * n_lon + 1:
-        return f"{offsets.size} bucket offsets for {n_lat} x {n_lon} buckets"
+        return "bucket_offsets", f"{offsets.size} offsets for n_lat x n_lon = {n_lat} x {n_lon} buckets"
     if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != bucket_rows.size:
-        return "bucket_offsets do not ascend from 0 to the number of bucket rows"
+        return "bucket_offsets", "offsets that do not ascend from 0 to the number of bucket rows"
     if bucket_rows.min() < 0 or bucket_rows.max() >= m:
-        return f"a bucket row outside [0, {m})"
+        return "bucket_rows", f"a candidate row outside [0, {m})"
     return None

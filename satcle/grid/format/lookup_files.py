@@ -26,33 +26,22 @@ from pathlib import Path
 import numpy as np
 
 from ...core.errors import GridFormatError
-from .store import LookupFile, Manifest
+from .store import LookupFile, Manifest, rebuild_command
 
 LOOKUP_DIR = "lookup"
-# Layout of the lookup files this satcle reads and writes (`LookupInfo.version`):
-# 2 since the compact cell index (int32 tables, shared float32 vertices).
+# Layout of the lookup files (`LookupInfo.version`): the compact cell index (int32
+# tables, shared float32 vertices). The only one this satcle reads or writes.
 LOOKUP_VERSION = 2
-# Earlier layouts whose table arrays (below) are still mapped; their cell index
-# is not: it is built (or read from the index cache) as for grids without lookup files.
-TABLE_ONLY_VERSIONS = (1,)
-# The table's arrays: one row per stored cell.
-TABLE_ARRAYS = ("h3", "lat", "lon", "values", "scale", "interp_error")
+# The table's arrays, one row per stored cell, and the dtype of each (None: the
+# manifest's embedding dtype, rows of its dim).
+TABLE_LAYOUT = {"h3": np.uint64, "lat": np.float64, "lon": np.float64, "values": None, "scale": np.float32,
+                "interp_error": np.float32}
+TABLE_ARRAYS = tuple(TABLE_LAYOUT)
 
 
 def lookup_file(name: str) -> str:
     """Relative path of the lookup file holding array `name`."""
     return f"{LOOKUP_DIR}/{name}.npy"
-
-
-def readable_lookup(manifest: Manifest) -> bool:
-    """Whether the grid has lookup files of the layout this satcle maps (rows and index)."""
-    return manifest.lookup is not None and manifest.lookup.version == LOOKUP_VERSION
-
-
-def mappable_table(manifest: Manifest) -> bool:
-    """Whether the grid's lookup files hold rows this satcle maps (its own layout or
-    an earlier one whose index it builds instead: `TABLE_ONLY_VERSIONS`)."""
-    return manifest.lookup is not None and manifest.lookup.version in (LOOKUP_VERSION, *TABLE_ONLY_VERSIONS)
 
 
 def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -> str | None:
@@ -73,10 +62,13 @@ def lookup_file_problem(grid_dir: Path, entry: LookupFile, manifest: Manifest) -
         shape, dtype, _ = _npy_header(path)
     except (OSError, ValueError) as exc:
         return f"{entry.file} is unreadable: {exc}"
-    if entry.name in TABLE_ARRAYS and shape[:1] != (manifest.total_cells,):
-        return f"{entry.file} has shape {shape}, expected {manifest.total_cells} rows (one per cell)"
-    if entry.name == "values" and (shape[1:] != (manifest.dim,) or dtype != np.dtype(manifest.dtype)):
-        return f"{entry.file} holds {dtype} rows of shape {shape[1:]}, expected {manifest.dtype}[{manifest.dim}]"
+    if entry.name not in TABLE_LAYOUT:
+        return None   # an index array: its layout and values are the cell index's to check
+    wanted = np.dtype(TABLE_LAYOUT[entry.name] or manifest.dtype)
+    tail = (manifest.dim,) if entry.name == "values" else ()
+    if shape != (manifest.total_cells, *tail) or dtype != wanted:
+        return (f"{entry.file} holds {dtype} of shape {shape}, expected {wanted} of shape "
+                f"{(manifest.total_cells, *tail)} (one row per cell)")
     return None
 
 
@@ -100,24 +92,22 @@ def map_lookup_files(grid_dir: str | os.PathLike, manifest: Manifest) -> dict[st
 
 
 def map_lookup_arrays(grid_dir: str | os.PathLike, manifest: Manifest,
-                      names: tuple[str, ...] | None = None,
                       mapped: dict[str, mmap.mmap] | None = None) -> dict[str, np.ndarray]:
-    """Every lookup file of the grid (or those of the arrays `names`), memory-mapped
+    """Every lookup file of the grid, memory-mapped
     read-only: {array name: array}; on the mappings `mapped` holds
     (`map_lookup_files`) where it holds the file.
 
-    Raises GridFormatError naming the first file that is missing, of another
-    size than the manifest says, or of another shape or dtype than the grid's.
-    (Checksums are checked before, with every file's: `open_grid`.)
+    Raises GridFormatError naming the grid and the first file that is missing, of
+    another size than the manifest says, or of another shape or dtype than the grid's,
+    with the command that rebuilds it. (Checksums are checked before, with every
+    file's: `open_grid`.)
     """
     grid_dir = Path(grid_dir)
     arrays = {}
     for entry in manifest.lookup.files:
-        if names is not None and entry.name not in names:
-            continue
         problem = lookup_file_problem(grid_dir, entry, manifest)
         if problem is not None:
-            raise GridFormatError(f"{grid_dir}: {problem} (rebuild the grid with `satcle-grid build`)")
+            raise GridFormatError(f"{grid_dir}: {problem}; {rebuild_command(grid_dir, manifest.to_json())}")
         arrays[entry.name] = _mapped(grid_dir / entry.file, (mapped or {}).get(entry.file))
     return arrays
 
@@ -148,12 +138,13 @@ def read_npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
     left at its first data byte. Raises ValueError for a version numpy does not write,
     Fortran order or object dtypes (never memory-mapped or read raw)."""
     version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
         raise ValueError(f"unsupported .npy version {version}")
+    try:
+        shape, fortran_order, dtype = readers[version](handle)
+    except Exception as exc:   # a damaged header can fail numpy's parser in many ways (tokenize, syntax, ...)
+        raise ValueError(f"unreadable .npy header ({type(exc).__name__}: {exc})") from None
     if fortran_order or dtype.hasobject:
         raise ValueError("not a C-order array of numbers")
     return shape, dtype

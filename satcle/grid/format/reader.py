@@ -1,4 +1,5 @@
-"""Reading a grid directory into arrays: partition files -> one table in memory.
+"""Reading a grid's Parquet files into arrays: partitions (for the builder) and
+pyramid levels (for the lookup) -> one table in memory.
 
 The format itself (schema, manifest, quantisation) is defined in
 `store`; this module only loads what that module describes.
@@ -15,9 +16,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from ...core.checksum import bytes_checksum
 from ...core.errors import GridFormatError
-from .store import Manifest, PyramidLevel, embeddings_from_arrow, pyramid_schema
-from .verify import PER_CELL_RULES, expected_schema, partition_problem, per_cell_column_problem
+from .store import Manifest, PyramidLevel, embeddings_from_arrow, pyramid_schema, rebuild_command
+from .verify import PER_CELL_RULES, expected_schema, per_cell_column_problem
+
+# An H3 id's resolution is its 4 bits from bit 52.
+_RESOLUTION_SHIFT = 52
 
 
 @dataclass(frozen=True)
@@ -48,45 +53,11 @@ class GridTable:
             raise GridFormatError("h3 must be strictly increasing (sorted, no duplicates)")
 
 
-def read_grid_table(grid_dir: str | os.PathLike, manifest: Manifest, *, verify_checksums: bool = False,
-                    footers_checked: bool = False) -> GridTable:
-    """Load every partition of a grid into one `GridTable`.
-
-    Each partition's footer is checked first (schema, row count and the grid
-    identity in its metadata against the manifest; skipped with
-    `footers_checked`: `check_grid_files` has just done it); then all are read in one
-    multithreaded Arrow dataset scan of the columns the table needs (a
-    GeoParquet geometry column is not read); then the per-cell columns are
-    checked (finite centres in range, finite scales and error bounds: cheap, one
-    value per cell; the files' checksums, `checksum_problems`, are `open_grid`'s).
-    The Arrow memory the scan freed is returned to the system.
-
-    Raises GridFormatError when a partition file is missing, unreadable, of
-    another grid, has another schema or row count than the manifest says, bad
-    per-cell values, or (with verify_checksums) another sha256.
-    """
-    grid_dir = Path(grid_dir)
-    expected = expected_schema(manifest)
-    if not manifest.partitions:
-        raise GridFormatError(f"{grid_dir}: the manifest lists no partitions")
-    if verify_checksums or not footers_checked:
-        for part in manifest.partitions:
-            problem = partition_problem(grid_dir, part, expected, checksum=verify_checksums, manifest=manifest)
-            if problem is not None:
-                raise GridFormatError(f"{grid_dir}: {problem}")
-    grid_table = table_from_partitions([str(grid_dir / part.file) for part in manifest.partitions], manifest,
-                                       where=str(grid_dir))
-    problem = per_cell_problem(grid_table)
-    if problem is not None:
-        raise GridFormatError(f"{grid_dir}: {problem} (damaged partition? `satcle-grid verify` names the file)")
-    return grid_table
-
-
 def table_from_partitions(paths: list[str], manifest: Manifest, *, filesystem=None, where: str = "") -> GridTable:
     """The `GridTable` of partition files `paths` of the grid `manifest`
     describes, in one multithreaded Arrow dataset scan (on `filesystem`: a
     pyarrow or fsspec file system, default local). Their footers are not
-    checked here, nor its per-cell values (`read_grid_table` does that). The
+    checked here, nor its per-cell values (`per_cell_problem`). The
     Arrow memory the scan freed is returned to the system. GridFormatError names `where`."""
     expected = expected_schema(manifest)
     try:
@@ -141,18 +112,31 @@ def per_cell_problem(table: GridTable) -> str | None:
 
 def read_pyramid_level(grid_dir: str | os.PathLike, level: PyramidLevel, manifest: Manifest) -> GridTable:
     """The `GridTable` of one pyramid level of the grid at `grid_dir` (no
-    ``interp_error``: levels store none). Raises GridFormatError when the file is
-    unreadable, not of the grid's schema or row count, or has bad per-cell values.
-    (Its checksum is verified by `open_grid` with every file's.)"""
+    ``interp_error``: levels store none), decoded from the very bytes whose checksum
+    is checked against the manifest's (so a file replaced after `open_grid` is refused,
+    whenever the level is first read). Raises GridFormatError naming the grid, the file
+    and the fix when the file is missing, unreadable, of another checksum, not of the
+    grid's schema and row count, holds cells of another resolution, or bad per-cell values."""
     path = Path(grid_dir) / level.file
+    fix = rebuild_command(grid_dir, manifest.to_json())
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is unreadable ({exc.strerror or exc}); "
+                              f"{fix}") from None
+    recorded = manifest.checksums.get(level.file)
+    found = bytes_checksum(data)
+    if found != recorded:
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is corrupt: checksum {found} does not match "
+                              f"the manifest's {recorded} (replaced or damaged since the grid was written); {fix}")
     expected = pyramid_schema(manifest.dim, manifest.dtype)
     try:
-        table = pq.read_table(path, columns=expected.names)
+        table = pq.read_table(pa.BufferReader(data), columns=expected.names)
     except (OSError, pa.ArrowException) as exc:
-        raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is unreadable: {exc}") from None
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is unreadable: {exc}; {fix}") from None
     if not table.schema.remove_metadata().equals(expected.remove_metadata()) or table.num_rows != level.rows:
         raise GridFormatError(f"{grid_dir}: pyramid level {level.file} is not of this grid's schema and "
-                              f"{level.rows} rows")
+                              f"{level.rows} rows; {fix}")
     try:
         grid_table = GridTable(
             h3=table.column("h3").to_numpy().astype(np.uint64, copy=False),
@@ -163,8 +147,11 @@ def read_pyramid_level(grid_dir: str | os.PathLike, level: PyramidLevel, manifes
             interp_error=None,
         )
     except (ValueError, pa.ArrowException) as exc:
-        raise GridFormatError(f"{grid_dir}: pyramid level {level.file}: {exc}") from None
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file}: {exc}; {fix}") from None
     problem = per_cell_problem(grid_table)
+    if problem is None and grid_table.h3.size and not bool(
+            np.all((grid_table.h3 >> np.uint64(_RESOLUTION_SHIFT)) & np.uint64(15) == level.resolution)):
+        problem = f"cells of another resolution than {level.resolution}"
     if problem is not None:
-        raise GridFormatError(f"{grid_dir}: pyramid level {level.file}: {problem}")
+        raise GridFormatError(f"{grid_dir}: pyramid level {level.file}: {problem}; {fix}")
     return grid_table

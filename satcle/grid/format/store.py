@@ -14,14 +14,16 @@ A grid is a directory:
   absent from the manifest) are single-resolution grids;
 * ``lookup/*.npy`` - the same rows, and the cell index the lookup searches, as
   raw arrays a reader memory-maps (`LookupInfo`; `satcle.grid.format.lookup_files`).
-  Grids written before these files existed have none (``lookup`` absent from
-  the manifest): readers then build the index from the partitions.
 
 Integrity: the manifest's ``checksums`` maps every other file of the grid
-(partitions, ``satcle.duckdb``, the lookup files, any other file a builder adds) to its
-``xxh3_128`` checksum (`satcle.core.checksum`), verified by every open; the
-Parquet files also carry page checksums, so DuckDB and pyarrow readers catch
-damage too. Grids written before checksums have an empty mapping.
+(partitions, ``satcle.duckdb``, the lookup files, the pyramid, any other file a
+builder adds) to its ``xxh3_128`` checksum (`satcle.core.checksum`), verified by
+every open; the Parquet files also carry page checksums, so DuckDB and pyarrow
+readers catch damage too. The manifest protects itself: ``manifest_checksum`` is
+the ``xxh3_128`` of the manifest's other fields (`manifest_checksum`), so an edit
+of any value (a raster constant, a resolution, a checksum) is refused by
+`read_manifest`. This is the only format this satcle reads (`FORMAT_VERSION`);
+a grid of another is refused with the command that rebuilds it.
 
 Columns: ``h3`` UINT64, ``lat``/``lon`` FLOAT64 (cell centre, degrees),
 ``embedding`` FIXED_SIZE_LIST<float16|int8|float32>[D], ``scale`` FLOAT32 (int8
@@ -45,11 +47,11 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from ...core.atomic import write_atomic
-from ...core.checksum import check_checksum_text
+from ...core.checksum import bytes_checksum, check_checksum_text
 from ...core.errors import GridFormatError, GridNotFoundError, InvalidArgumentError
+from ...core.version import __version__
 
 __all__ = [
     "COVERAGES",
@@ -76,12 +78,14 @@ __all__ = [
     "partition_schema",
     "quantize",
     "read_manifest",
+    "rebuild_command",
     "without_geometry",
     "wkb_points",
     "write_manifest",
 ]
 
-FORMAT_VERSION = 1
+# 2: the manifest's own checksum (``manifest_checksum``); partitions listed without a sha256.
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 PARTITIONS_DIR = "partitions"
 DUCKDB_FILE = "satcle.duckdb"
@@ -168,12 +172,9 @@ def quantize(embeddings: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray
     """
     _check_dtype(dtype)
     embeddings = np.asarray(embeddings, dtype=np.float32)
-    if dtype == "float16":
-        # torch's vectorised conversion: the bits of numpy's astype (both round to
-        # nearest even; tested), ~4x faster.
-        return torch.from_numpy(np.ascontiguousarray(embeddings)).half().numpy(), None
     if dtype != "int8":
-        return embeddings.astype(dtype), None
+        with np.errstate(over="ignore"):   # beyond float16's range: inf (never stored: the builder checks)
+            return embeddings.astype(dtype), None
     peak = np.abs(embeddings).max(axis=1)
     scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
     values = np.clip(np.rint(embeddings / scale[:, None]), -127, 127).astype(np.int8)
@@ -209,11 +210,11 @@ def embeddings_from_arrow(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PartitionInfo:
-    """One partition file: path relative to the grid directory, rows, sha256."""
+    """One partition file: path relative to the grid directory, rows (its checksum is in
+    the manifest's ``checksums``, like every other file's)."""
 
     file: str
     rows: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,7 @@ class LookupInfo:
 
     @classmethod
     def from_dict(cls, document: dict) -> "LookupInfo":
-        # Only the known fields: builds before checksums also recorded each file's sha256.
-        files = tuple(LookupFile(name=f["name"], file=f["file"], bytes=f["bytes"]) for f in document["files"])
+        files = tuple(LookupFile(**entry) for entry in document["files"])
         for entry in files:
             _check_partition_path(entry.file)
         return cls(version=document["version"], files=files, index=dict(document["index"]))
@@ -268,8 +268,9 @@ IDENTITY_FIELDS = ("model_name", "model_sha256", "resolution", "partition_resolu
 @dataclass(frozen=True)
 class Manifest:
     """What a grid is: its identity (`IDENTITY_FIELDS`), its partitions and its
-    build. `manifest.json` holds exactly these fields; a build in progress holds
-    one with no partitions as its identity."""
+    build. `manifest.json` holds exactly these fields and ``manifest_checksum``
+    (`to_json`); a build in progress holds one with no partitions (and no lookup
+    files) as its identity."""
 
     library_version: str
     model_name: str
@@ -286,8 +287,7 @@ class Manifest:
     build_finished: str
     has_interp_error: bool = False
     format_version: int = FORMAT_VERSION
-    # Relative path -> "xxh3_128:<hex>" of every file of the grid but the manifest
-    # (empty for grids written before checksums).
+    # Relative path -> "xxh3_128:<hex>" of every file of the grid but the manifest.
     checksums: dict = dataclasses.field(default_factory=dict)
     lookup: LookupInfo | None = None
     # The coarser resolutions, finest first (empty: a single-resolution grid), and how they are computed.
@@ -319,26 +319,35 @@ class Manifest:
         }
 
     def to_json(self) -> str:
+        """The text of ``manifest.json``: every field, sorted, and ``manifest_checksum``
+        (`manifest_checksum`) of them."""
+        document = self._document()
+        return _json_text({**document, MANIFEST_CHECKSUM_FIELD: manifest_checksum(document)})
+
+    def _document(self) -> dict:
         document = dataclasses.asdict(self)
         document["partitions"] = [dataclasses.asdict(p) for p in self.partitions]
+        document["pyramid"] = [dataclasses.asdict(level) for level in self.pyramid]
         if self.lookup is None:
-            del document["lookup"]   # grids without lookup files keep the manifest they always had
-        if not self.pyramid:
-            del document["pyramid"], document["pyramid_aggregation"]   # likewise single-resolution grids
-        if not self.model_path:
-            del document["model_path"]   # and grids of shipped models
-        else:
-            document["pyramid"] = [dataclasses.asdict(level) for level in self.pyramid]
-        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+            del document["lookup"]   # a build's identity, before its lookup files exist
+        return document
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
+        """The manifest of ``manifest.json``'s text. Raises GridFormatError for another
+        format (naming the satcle that wrote it), a ``manifest_checksum`` that does not
+        match the other fields (an edit or damage), or fields that are not this format's."""
         document = json.loads(text)
         if not isinstance(document, dict):
             raise GridFormatError("manifest is not a JSON object")
         version = document.get("format_version")
         if version != FORMAT_VERSION:
-            raise GridFormatError(f"format_version {version!r}; this satcle reads {FORMAT_VERSION}")
+            raise GridFormatError(f"written by satcle {document.get('library_version', '?')}, format {version!r}; "
+                                  f"this satcle ({__version__}) reads format {FORMAT_VERSION} only")
+        recorded = document.pop(MANIFEST_CHECKSUM_FIELD, None)
+        if recorded != manifest_checksum(document):
+            raise GridFormatError(f"{MANIFEST_CHECKSUM_FIELD} {recorded!r} does not match the manifest's content "
+                                  "(it was edited or damaged)")
         document["partitions"] = tuple(PartitionInfo(**p) for p in document["partitions"])
         if document.get("lookup") is not None:
             document["lookup"] = LookupInfo.from_dict(document["lookup"])
@@ -359,6 +368,21 @@ class Manifest:
         if manifest.total_cells != sum(p.rows for p in manifest.partitions):
             raise GridFormatError("total_cells does not equal the sum of partition rows")
         return manifest
+
+
+# The manifest's field holding the checksum of all the others.
+MANIFEST_CHECKSUM_FIELD = "manifest_checksum"
+
+
+def _json_text(document: dict) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def manifest_checksum(document: dict) -> str:
+    """``"xxh3_128:<hex>"`` of a manifest's fields (a JSON object without
+    ``manifest_checksum``), over their canonical text (sorted keys, 2-space indent):
+    the same for the fields as written and as parsed back, whatever the file's layout."""
+    return bytes_checksum(_json_text(document).encode())
 
 
 def pyramid_file(resolution: int) -> str:
@@ -386,9 +410,16 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
             "(build it with `satcle-grid build`, or re-run an interrupted build to finish it)"
         )
     try:
-        manifest = Manifest.from_json(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
-        raise GridFormatError(f"{path} is corrupt: {exc}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GridFormatError(f"{path} is unreadable ({exc}); {rebuild_command(grid_dir)}") from None
+    try:
+        manifest = Manifest.from_json(text)
+    except GridFormatError as exc:
+        raise GridFormatError(f"{path}: {exc}; {rebuild_command(grid_dir, text)}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise GridFormatError(f"{path} is corrupt ({type(exc).__name__}: {exc}); "
+                              f"{rebuild_command(grid_dir, text)}") from None
     root = grid_dir.resolve()
     listed = [part.file for part in manifest.partitions] + sorted(manifest.checksums)
     listed += [entry.file for entry in manifest.lookup.files] if manifest.lookup is not None else []
@@ -398,6 +429,24 @@ def read_manifest(grid_dir: str | os.PathLike) -> Manifest:
         if not (grid_dir / file).resolve().is_relative_to(root):
             raise GridFormatError(f"{path}: file {file!r} resolves outside the grid directory {root}")
     return manifest
+
+
+def rebuild_command(grid_dir: str | os.PathLike, manifest_text: str = "") -> str:
+    """'rebuild it with `satcle-grid build ... --out DIR`': the build options read from
+    a manifest's text where it has them (any format), else the command's defaults."""
+    try:
+        document = json.loads(manifest_text)
+    except ValueError:
+        document = {}
+    document = document if isinstance(document, dict) else {}
+    options = [f"--{option} {document[field]}" for option, field in
+               (("res", "resolution"), ("coverage", "coverage"), ("dtype", "dtype"), ("model", "model_name"))
+               if isinstance(document.get(field), (str, int)) and str(document[field]).isprintable()
+               and " " not in str(document[field])]
+    if document.get("has_interp_error") is False:
+        options.append("--no-error-bound")
+    return (f"rebuild it with `satcle-grid build {' '.join(options + [f'--out {grid_dir}'])}` "
+            "(files it cannot use are rebuilt)")
 
 
 def write_manifest(grid_dir: str | os.PathLike, manifest: Manifest) -> Path:

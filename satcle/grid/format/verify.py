@@ -1,5 +1,5 @@
 """Check a grid's files against its manifest: one set of checks, used by
-`read_grid_table` and `open_grid` (which raise on the first problem) and by
+`open_grid` (which raises on the first problem) and by
 ``satcle-grid verify`` (which lists all).
 
 * `checksum_problems`: every file the manifest lists under ``checksums`` is there
@@ -7,7 +7,8 @@
 * `check_grid_files`: the checksums and the partitions' identity, raising on the
   first problem (what every default open checks);
 * `partition_problem`: one partition's footer (schema, rows, the grid identity its
-  metadata records) and optionally its sha256;
+  metadata records: `footer_problem`, which the builder also runs on the partitions
+  a resumed build keeps);
 * `content_problem`: one partition decoded completely, Parquet page checksums
   verified, every value finite and every centre a coordinate;
 * `lookup_file_problem` (`lookup_files`) and `lookup_content_problem`: the
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,13 +28,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ...core.checksum import bytes_checksum, file_checksum, file_sha256
+from ...core.checksum import bytes_checksum, file_checksum
 from .duckdb_view import database_problem
-from ...core.errors import GridFormatError, UncheckedGridWarning
+from ...core.errors import GridFormatError
 from .index_layout import index_problem
-from .lookup_files import LOOKUP_DIR, LOOKUP_VERSION, lookup_file, lookup_file_problem, map_lookup_arrays
-from .store import DUCKDB_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, read_manifest, \
-    without_geometry
+from .lookup_files import LOOKUP_DIR, lookup_file, lookup_file_problem, map_lookup_arrays
+from .store import DUCKDB_FILE, MANIFEST_FILE, Manifest, PartitionInfo, embeddings_from_arrow, partition_schema, \
+    read_manifest, rebuild_command, without_geometry
 
 # Partition metadata keys that must equal the manifest's: the grid's identity
 # (the model's name may differ: a renamed model is the same model).
@@ -47,8 +47,8 @@ _CHECKSUM_THREADS = 4
 def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest,
                       mapped: Mapping[str, mmap.mmap] | None = None) -> list[str]:
     """Files listed in `manifest.checksums` that are missing or whose ``xxh3_128``
-    differs, and partitions or lookup files it does not list, one line each naming
-    the file; [] when all match (or the manifest, written before checksums, lists none).
+    differs, and partitions, lookup files or pyramid levels it does not list, one line
+    each naming the file; [] when all match.
 
     mapped: {file as the manifest names it: a read-only mapping of the whole file}
     (`map_lookup_files`): those files are hashed through the mapping, which maps
@@ -70,14 +70,12 @@ def checksum_problems(grid_dir: str | os.PathLike, manifest: Manifest,
             return f"{file} is corrupt: checksum {found} does not match the manifest's {recorded}"
         return None
 
-    if not manifest.checksums:
-        return []
-    unlisted = [f"{p.file}: the manifest records checksums but none for this partition"
+    unlisted = [f"{p.file}: the manifest records no checksum for this partition"
                 for p in manifest.partitions if p.file not in manifest.checksums]
     if manifest.lookup is not None:
-        unlisted += [f"{f.file}: the manifest records checksums but none for this lookup file"
+        unlisted += [f"{f.file}: the manifest records no checksum for this lookup file"
                      for f in manifest.lookup.files if f.file not in manifest.checksums]
-    unlisted += [f"{level.file}: the manifest records checksums but none for this pyramid level"
+    unlisted += [f"{level.file}: the manifest records no checksum for this pyramid level"
                  for level in manifest.pyramid if level.file not in manifest.checksums]
     items = sorted(manifest.checksums.items())
     with ThreadPoolExecutor(min(_CHECKSUM_THREADS, max(1, len(items)))) as pool:
@@ -88,60 +86,62 @@ def check_grid_files(path: Path, manifest: Manifest, mapped: Mapping[str, mmap.m
     """Raise GridFormatError unless every file the manifest lists has its recorded
     checksum and every partition's footer is of this grid (a grid whose rows are
     mapped from its lookup files still serves SQL from its partitions). What `open_grid` checks by
-    default and ``satcle-grid sql`` before it starts a shell; a grid written before
-    checksums passes with an `UncheckedGridWarning`. `mapped`: as `checksum_problems`."""
-    if not manifest.checksums:
-        warnings.warn(f"{path}: this grid was written before checksums, so its files are not verified on open; "
-                      "re-run the `satcle-grid build` that wrote it (same options, --out this directory) to "
-                      "rebuild it with checksums", UncheckedGridWarning, stacklevel=3)
+    default and ``satcle-grid sql`` before it starts a shell. `mapped`: as `checksum_problems`."""
     problems = checksum_problems(path, manifest, mapped)
     if problems:
         more = f" (and {len(problems) - 1} more files)" if len(problems) > 1 else ""
         raise GridFormatError(f"{path}: {problems[0]}{more}; `satcle-grid verify {path}` lists every problem, "
                               "re-running the build that wrote the grid rebuilds damaged files")
     # Footers only: cheap (metadata), and they catch partitions of another build.
-    expected = expected_schema(manifest)
     for part in manifest.partitions:
-        problem = partition_problem(path, part, expected, checksum=False, manifest=manifest)
+        problem = partition_problem(path, part, manifest)
         if problem is not None:
             raise GridFormatError(f"{path}: {problem}")
 
 
-def partition_problem(grid_dir: Path, part: PartitionInfo, expected: pa.Schema, *, checksum: bool,
-                      manifest: Manifest | None = None) -> str | None:
-    """What is wrong with one partition file of the grid at `grid_dir`, or None.
-
-    In order: the file is missing; (with `checksum`) its sha256 differs from
-    the manifest's; its footer is unreadable; its schema (less a GeoParquet
-    geometry column) is not `expected`; its row count differs from the
-    manifest's; (given `manifest`) its metadata records another grid (model
-    sha256, resolution, dtype...: a partition of another build). The line names the file.
-    """
+def partition_problem(grid_dir: Path, part: PartitionInfo, manifest: Manifest) -> str | None:
+    """What is wrong with one partition file of the grid at `grid_dir`, or None: the
+    file is missing, or its footer (`footer_problem`). The line names the file."""
     path = grid_dir / part.file
     if not path.is_file():
         return f"{part.file}: partition listed in the manifest is missing"
-    if checksum:
-        digest = file_sha256(path)
-        if digest != part.sha256:
-            return f"{part.file} is corrupt: sha256 {digest} does not match the manifest's {part.sha256}"
     try:
         metadata = pq.read_metadata(path)
-        schema = without_geometry(metadata.schema.to_arrow_schema().remove_metadata())
     except (OSError, pa.ArrowException) as exc:
         return f"{part.file} is unreadable: {exc}"
+    return footer_problem(part.file, metadata, manifest, rows=part.rows)
+
+
+# Why a footer is not this grid's: the first words of `footer_problem`'s line.
+OTHER_GRID = "belongs to another grid"
+
+
+def footer_problem(file: str, metadata: pq.FileMetaData, manifest: Manifest, *, rows: int | None = None,
+                   keys: tuple[str, ...] = _IDENTITY_KEYS) -> str | None:
+    """What is wrong with a partition's Parquet footer (`metadata`) for the grid
+    `manifest` describes, or None. In order: its metadata records another grid in
+    one of `keys` (model sha256, resolution, dtype...: a partition of another build;
+    the line then says `OTHER_GRID`); its schema (less a GeoParquet geometry column)
+    is not the grid's; its row count is not `rows` (when given). Named `file`."""
+    found = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (metadata.metadata or {}).items()}
+    wanted = manifest.partition_metadata(0)
+    differing = [k for k in keys if found.get(k) != wanted[k]]
+    if differing:
+        key = differing[0]
+        return (f"{file} {OTHER_GRID}: its {key} is {found.get(key)!r}, the manifest's "
+                f"{wanted[key]!r} (a build mixed into this directory; rebuild it)")
+    schema = without_geometry(metadata.schema.to_arrow_schema().remove_metadata())
+    expected = expected_schema(manifest)
     if not schema.equals(expected):
-        return f"{part.file} has schema {schema}, expected {expected}"
-    if metadata.num_rows != part.rows:
-        return f"{part.file} has {metadata.num_rows} rows, the manifest says {part.rows}"
-    if manifest is not None:
-        found = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (metadata.metadata or {}).items()}
-        wanted = manifest.partition_metadata(0)
-        differing = [k for k in _IDENTITY_KEYS if found.get(k) != wanted[k]]
-        if differing:
-            key = differing[0]
-            return (f"{part.file} belongs to another grid: its {key} is {found.get(key)!r}, the manifest's "
-                    f"{wanted[key]!r} (a build mixed into this directory; rebuild it)")
+        return f"{file} has schema {_short(schema)}, expected {_short(expected)}"
+    if rows is not None and metadata.num_rows != rows:
+        return f"{file} has {metadata.num_rows} rows, the manifest says {rows}"
     return None
+
+
+def _short(schema: pa.Schema) -> str:
+    """A schema on one line: 'h3: uint64, lat: double, ...'."""
+    return ", ".join(f"{field.name}: {field.type}" for field in schema)
 
 
 def content_problem(grid_dir: Path, part: PartitionInfo) -> str | None:
@@ -193,23 +193,25 @@ def expected_schema(manifest: Manifest) -> pa.Schema:
 def verify_grid(grid_dir: str | os.PathLike) -> list[str]:
     """Problems found in the grid at `grid_dir`, one line each naming the file; [] if sound.
 
-    Checks every file the manifest lists (checksum), every partition (sha256,
-    schema, rows, the identity its metadata records, every value decoded and
-    finite), every lookup file (present, its size, shape and dtype, then
-    `lookup_content_problem`) and ``satcle.duckdb`` (`database_problem`: exactly
-    the view the builder writes for this manifest). Raises GridFormatError when
-    there is no readable manifest at all.
+    Checks every file the manifest lists
+    (checksum), every partition (schema, rows, the identity its metadata records,
+    every value decoded and finite), every lookup file (present, its size, shape and
+    dtype, then `lookup_content_problem`) and ``satcle.duckdb`` (`database_problem`:
+    exactly the view the builder writes for this manifest). Raises
+    GridNotFoundError when `grid_dir` is not a directory, GridFormatError when its
+    manifest is missing, unreadable, edited (its own checksum: nothing it lists could
+    be trusted) or of another format (`read_manifest`).
     """
     root = Path(grid_dir)
     manifest = read_manifest(root)
-    expected = expected_schema(manifest)
+    if manifest.lookup is None:
+        return [f"{MANIFEST_FILE}: lists no lookup files; {rebuild_command(root, manifest.to_json())}"]
     problems = checksum_problems(root, manifest)
     reported = {problem.split(":")[0].split(" ")[0] for problem in problems}   # one line per file
     for part in manifest.partitions:
         if part.file in reported:
             continue
-        # sha256 only where no checksum covers the file (grids written before checksums).
-        problem = partition_problem(root, part, expected, checksum=not manifest.checksums, manifest=manifest)
+        problem = partition_problem(root, part, manifest)
         if problem is None:
             problem = content_problem(root, part)
         if problem is not None:
@@ -257,16 +259,18 @@ def lookup_content_problem(grid_dir: Path, manifest: Manifest) -> str | None:
         bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
         if bad.size:
             return f"{lookup_file('values')}: {bad.size} rows with non-finite embedding values (row {bad[0]})"
-    if manifest.lookup.version == LOOKUP_VERSION:
-        return _index_problem(arrays, manifest, h3.size)
-    return None
+    return _index_problem(arrays, manifest, h3.size)
 
 
 def _index_problem(arrays: dict[str, np.ndarray], manifest: Manifest, cells: int) -> str | None:
     """What is wrong with the cell index of a grid's lookup files (`arrays`, mapped),
     or None: `index_problem` (layout, every row, vertex and offset in bounds: what
-    the kernels trust), and one entry per cell."""
+    the kernels trust), and one entry per cell. The line names the file."""
     problem = index_problem(arrays, manifest.lookup.index)
     if problem is None and arrays["centres"].shape[0] != cells:
-        problem = f"{arrays['centres'].shape[0]} cells, the grid has {cells}"
-    return None if problem is None else f"{LOOKUP_DIR}: corrupt cell index: {problem}"
+        problem = "centres", f"{arrays['centres'].shape[0]} cells, the grid has {cells}"
+    if problem is None:
+        return None
+    name, what = problem
+    where = f"{MANIFEST_FILE} (lookup.index)" if name == "constants" else lookup_file(name)
+    return f"{where}: corrupt cell index: {what}"

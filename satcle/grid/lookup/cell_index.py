@@ -29,6 +29,8 @@ from ...geo.sphere import unit_vectors
 # The layout the arrays are stored in and the bounds their values keep belong to
 # the lookup files' format; this module builds them.
 from ..format.index_layout import ABSENT, INDEX_ARRAYS, INDEX_CONSTANTS, NOT_STORED, index_problem
+from ..format.lookup_files import lookup_file
+from ..format.store import MANIFEST_FILE
 
 # Buckets of the raster at most (4 bytes each), overall and per stored cell:
 # sparse grids get larger buckets rather than mostly empty ones.
@@ -78,6 +80,9 @@ class CellIndex:
     (n_lat * n_lon + 1,) int32 into bucket_rows (C,) int32: every row whose
     centre is within radius_deg of some point of the bucket. radius_deg: no
     point of a stored cell is farther than this from its centre.
+
+    Every index is checked when made (`validate_index`: the compiled search trusts
+    its values), whether built here or mapped from a grid's files.
     """
 
     centres: np.ndarray
@@ -96,6 +101,9 @@ class CellIndex:
     delta: float
     radius_deg: float
 
+    def __post_init__(self) -> None:
+        validate_index(self)
+
     @property
     def nbytes(self) -> int:
         """Bytes of all index arrays (what the index adds to the grid in memory)."""
@@ -112,8 +120,15 @@ class CellIndex:
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], constants: dict) -> "CellIndex":
         """The index of `arrays()` and `constants()` output (e.g. mapped from a grid's files)."""
-        return cls(**{name: arrays[name] for name in INDEX_ARRAYS},
-                   **{name: kind(constants[name]) for name, kind in INDEX_CONSTANTS.items()})
+        try:
+            values = {name: kind(constants[name]) for name, kind in INDEX_CONSTANTS.items()}
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise GridFormatError(f"{MANIFEST_FILE} (lookup.index): corrupt cell index: missing or unreadable "
+                                  f"raster constants ({type(exc).__name__}: {exc})") from None
+        missing = [name for name in INDEX_ARRAYS if name not in arrays]
+        if missing:
+            raise GridFormatError(f"{lookup_file(missing[0])}: the manifest lists no such lookup file")
+        return cls(**{name: arrays[name] for name in INDEX_ARRAYS}, **values)
 
     @property
     def num_cells(self) -> int:
@@ -122,15 +137,18 @@ class CellIndex:
 
 
 def validate_index(index: CellIndex) -> None:
-    """Raise GridFormatError ("corrupt cell index: ...") unless every array of
-    `index` has the layout the kernels read and every row, vertex and offset it
-    holds points inside the array it indexes, offsets ascending
-    (`satcle.grid.format.index_layout.index_problem`): the compiled search trusts
-    them, so an index out of bounds would read outside memory. Vectorised: a few
-    passes over the arrays."""
+    """Raise GridFormatError ("<file>: corrupt cell index: ...", the file being the
+    lookup file of the bad array, or the manifest for a constant) unless every array
+    of `index` has the layout the kernels read, its coordinates are finite and every
+    row, vertex and offset it holds points inside the array it indexes, offsets
+    ascending (`satcle.grid.format.index_layout.index_problem`): the compiled search
+    trusts them, so an index out of bounds would read outside memory. Vectorised: a
+    few passes over the arrays."""
     problem = index_problem(index.arrays(), index.constants())
     if problem is not None:
-        raise GridFormatError(f"corrupt cell index: {problem}")
+        name, what = problem
+        where = f"{MANIFEST_FILE} (lookup.index)" if name == "constants" else lookup_file(name)
+        raise GridFormatError(f"{where}: corrupt cell index: {what}")
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

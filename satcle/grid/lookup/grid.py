@@ -16,7 +16,6 @@ import mmap
 import numbers
 import os
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +25,15 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import (GridFormatError, GridUpgradeWarning, InvalidArgumentError, ModelNotFoundError,
-                           OutsideCoverageError)
+from ...core.errors import GridFormatError, InvalidArgumentError, ModelNotFoundError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
-from ..format.lookup_files import TABLE_ARRAYS, map_lookup_arrays, map_lookup_files, mappable_table, readable_lookup
-from ..format.reader import GridTable, per_cell_problem, read_grid_table, read_pyramid_level
-from ..format.store import Manifest, read_manifest
+from ..format.lookup_files import LOOKUP_VERSION, map_lookup_arrays, map_lookup_files
+from ..format.reader import GridTable, per_cell_problem, read_pyramid_level
+from ..format.store import Manifest, read_manifest, rebuild_command
 from ..format.verify import check_grid_files
 from ...model import LocationEncoder, load_encoder
-from ...core.paths import index_cache_dir
 from ...core.threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
-from .index_cache import cached_cell_index
 from .result_memory import ResultMemory
 from .shared_grids import shared_grid
 
@@ -58,6 +54,11 @@ class Source(enum.IntEnum):
     MISS_LIVE = 2     # outside coverage, computed live (on_miss="live")
     MISS_NAN = 3      # outside coverage, NaN (on_miss="nan")
 
+    @staticmethod
+    def names(codes: np.ndarray) -> np.ndarray:
+        """(N,) names ("GRID", "LIVE", "MISS_LIVE", "MISS_NAN") of (N,) uint8 codes from `return_source`."""
+        return np.array([member.name for member in Source], dtype=object)[np.asarray(codes, dtype=np.intp)]
+
 
 class Grid:
     """A grid's rows with their `CellIndex`, mapped from the grid's lookup files
@@ -65,21 +66,26 @@ class Grid:
     only reads shared state).
 
     Build one with `open_grid(path)`, or `Grid(table, ...)` for a table in
-    memory (what the error-bound computation does for one partition).
+    memory (what the error-bound computation does for one partition). `encoder`:
+    the live encoder, or a `SharedEncoder` (the levels of a pyramid share their
+    grid's); None loads the manifest's model when first needed.
     """
 
     def __init__(self, table: GridTable, *, resolution: int, manifest: Manifest | None = None,
-                 encoder: LocationEncoder | None = None, path: Path | None = None,
+                 encoder: LocationEncoder | SharedEncoder | None = None, path: Path | None = None,
                  index: CellIndex | None = None):
         self.table = table
         self.resolution = resolution
         self.manifest = manifest
         self.path = path
+        # A CellIndex is checked when made (`validate_index`), so the kernels read only checked arrays.
         self.index: CellIndex = index if index is not None else build_cell_index(table.h3, table.lat, table.lon)
+        if self.index.num_cells != table.h3.shape[0]:
+            raise GridFormatError(f"the cell index holds {self.index.num_cells} cells, the table "
+                                  f"{table.h3.shape[0]} rows")
         self._kernel_index = CellIndexView(self.index, EDGE_EPSILON,
                                            AMBIGUITY_FRACTION * np.radians(self.index.radius_deg))
-        self._encoder = encoder
-        self._encoder_lock = threading.Lock()
+        self._encoder = encoder if isinstance(encoder, SharedEncoder) else SharedEncoder(manifest, encoder)
         # The pyramid's coarser levels this grid has served (`level`), each a Grid of its own.
         self._levels: dict[int, Grid] = {}
         self._levels_lock = threading.Lock()
@@ -93,6 +99,16 @@ class Grid:
         self._half_table = (np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
                             if values.dtype == np.float16 else np.empty(0, dtype=np.float32))
 
+    def __repr__(self) -> str:
+        manifest = self.manifest
+        if manifest is None:
+            return f"Grid(in memory, res={self.resolution}, cells={self.num_cells:,}, dim={self.dim})"
+        levels = "" if len(self.stored_resolutions) < 2 else (
+            f", pyramid=res {self.stored_resolutions[0]}..{self.stored_resolutions[-2]}")
+        return (f"Grid({str(self.path)!r}, model={manifest.model_name!r}, res={self.resolution}, "
+                f"coverage={manifest.coverage!r}, cells={self.num_cells:,}, dim={self.dim}, "
+                f"dtype={manifest.dtype!r}{levels})")
+
     @property
     def dim(self) -> int:
         """Embedding size D."""
@@ -102,7 +118,7 @@ class Grid:
     def num_cells(self) -> int:
         return self.table.h3.shape[0]
 
-    def lookup(self, lats: ArrayLike, lons: ArrayLike, *, method: str = "interp",
+    def lookup(self, lats: ArrayLike, lons: ArrayLike | None = None, *, method: str = "interp",
                tolerance: float | None = None, exact: bool = False, on_miss: str = "live",
                return_source: bool = False, num_threads: int = 0, out: np.ndarray | None = None,
                dtype=None, res: int | None = None):
@@ -113,6 +129,8 @@ class Grid:
         lats, lons : array-like, shape (N,)
             Degrees, validated like every coordinate input (NaN/inf, |lat| > 90,
             mismatched lengths raise CoordinateError); empty input gives (0, D).
+            Or `lats` alone: an (N, 2) array of (lat, lon), a two-column
+            DataFrame or a GeoSeries of points (`core.coordinates.as_latlon`).
         method : "interp" or "cell"
             "cell": the stored row of the H3 cell containing the point, exactly
             `h3.latlng_to_cell(lat, lon, resolution)`. "interp": spherical
@@ -129,7 +147,7 @@ class Grid:
             Points whose cell the grid does not store: computed live, NaN rows,
             or OutsideCoverageError.
         return_source : bool
-            Also return (N,) uint8 `Source` codes.
+            Also return (N,) uint8 `Source` codes (``Source.names(codes)``: their names).
         num_threads : int
             OpenMP threads for the kernels: 0 or -1 use all cores, else
             1..`satcle.core.threads.MAX_THREADS`.
@@ -234,11 +252,16 @@ class Grid:
         with self._levels_lock:
             if resolution not in self._levels:
                 entry = next(level for level in self.manifest.pyramid if level.resolution == resolution)
+                # Checked against the manifest's checksum as it is read, whenever that is.
                 table = read_pyramid_level(self.path, entry, self.manifest)
-                level = Grid(table, resolution=resolution, manifest=self.manifest, path=self.path)
-                # Live fallbacks of a level are the model's: share this grid's encoder (loaded once).
-                level._live = self._live
-                self._levels[resolution] = level
+                try:
+                    index = build_cell_index(table.h3, table.lat, table.lon)
+                except (ValueError, RuntimeError) as exc:
+                    raise GridFormatError(f"{self.path}: pyramid level {entry.file}: its cells cannot be indexed "
+                                          f"({exc}); {rebuild_command(self.path, self.manifest.to_json())}") from None
+                # Live fallbacks of a level are the model's: it shares this grid's encoder (loaded once).
+                self._levels[resolution] = Grid(table, resolution=resolution, manifest=self.manifest,
+                                                encoder=self._encoder, path=self.path, index=index)
             return self._levels[resolution]
 
     def locate(self, lat: np.ndarray, lon: np.ndarray, *, interp: bool = True, exact_cell: bool = True,
@@ -289,6 +312,19 @@ class Grid:
         unordered[order] = cell_rows
         return unordered
 
+    def stored_rows(self, rows: np.ndarray | slice, *, num_threads: int = 1) -> np.ndarray:
+        """Stored rows, dequantised: (n, D) float32 for `rows`, (n,) row numbers or a
+        slice of the table, by the lookup's compiled gather (F16C for float16: an
+        order of magnitude faster than numpy's cast). num_threads as in `lookup`."""
+        num_threads = check_num_threads(num_threads)
+        picked = np.arange(*rows.indices(self.num_cells)) if isinstance(rows, slice) else np.asarray(rows)
+        if picked.size and not (0 <= picked.min() and picked.max() < self.num_cells):
+            raise InvalidArgumentError(f"rows must lie in [0, {self.num_cells}), got {picked.min()}..{picked.max()}")
+        out = np.empty((picked.size, self.dim), dtype=np.float32)
+        gather_blend(self._values, self._scale, self._half_table, picked.astype(np.int32).reshape(-1, 1),
+                     np.ones((picked.size, 1), dtype=np.float32), out, np.empty(0, dtype=np.int64), num_threads)
+        return out
+
     def rows_of(self, cells) -> np.ndarray:
         """Rows (int32) of H3 cells given as ints; -1 for cells the grid does not store."""
         cells = np.asarray(cells, dtype=np.uint64)
@@ -298,13 +334,26 @@ class Grid:
     @property
     def encoder(self) -> LocationEncoder:
         """The live encoder of the grid's model (loaded on first use, checked by sha256)."""
-        with self._encoder_lock:
-            if self._encoder is None:
-                self._encoder = _load_matching_encoder(self.manifest)
-            return self._encoder
+        return self._encoder.get()
 
     def _live(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         return self.encoder.encode(lat, lon)
+
+
+class SharedEncoder:
+    """The live encoder of a grid and of its pyramid's levels: the one given, else
+    the manifest's model, loaded on first use (once, whichever thread asks first)."""
+
+    def __init__(self, manifest: Manifest | None, encoder: LocationEncoder | None = None):
+        self._manifest = manifest
+        self._encoder = encoder
+        self._lock = threading.Lock()
+
+    def get(self) -> LocationEncoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = _load_matching_encoder(self._manifest)
+            return self._encoder
 
 
 def check_lookup_options(*, method: str = "interp", tolerance: float | None = None, on_miss: str = "live",
@@ -360,43 +409,44 @@ def spatial_order(lat: np.ndarray, lon: np.ndarray, num_threads: int = 0
     return order, sorted_lat, sorted_lon
 
 
-def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None, verify_checksums: bool = True,
-              index_cache: bool = True) -> Grid:
+def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None,
+              verify_checksums: bool = True) -> Grid:
     """Open a grid directory: validate its manifest, verify its files, map its rows and cell index.
 
     A grid written by `satcle-grid build` holds its rows and its cell index as
     lookup files (`satcle.grid.format.lookup_files`): they are memory-mapped,
-    nothing is copied or rebuilt. A grid of the previous format (no lookup
-    files) is read from its partitions and indexed as it used to be, with a
-    `GridUpgradeWarning` saying how to add them.
+    nothing is copied or rebuilt. Whatever `verify_checksums` says, the manifest's
+    own checksum is checked (`read_manifest`) and so is every value the compiled
+    kernels index (`satcle.grid.lookup.cell_index.validate_index`: the index's rows,
+    vertices and offsets in bounds, its coordinates finite; the table's shapes and
+    per-cell values), so that no grid, from anywhere, can make a lookup read outside
+    its arrays. Pyramid levels are checked against their checksums when first read.
 
     verify_checksums: check every file the manifest lists (partitions, lookup
     files, ``satcle.duckdb``) against its recorded ``xxh3_128`` checksum before
     anything is read (on by default; it costs about one more read of the files
-    from the page cache, lookup files included: see docs/LOOKUP.md). A grid
-    written before checksums opens with an `UncheckedGridWarning`.
+    from the page cache, lookup files included: see docs/LOOKUP.md).
     encoder: the live encoder for fallbacks; by default the manifest's model is
     loaded when first needed (and must have the manifest's sha256).
-    index_cache: for grids without lookup files, reuse (and store) the built
-    index under `index_cache_dir()`.
 
     One copy per process: a grid already opened (same resolved directory, same
     manifest) by `open_grid`, `satcle.connect` or `satcle.lookup` and still held
     is returned again, not reloaded (with `encoder`, a `Grid` sharing its arrays);
     threads opening it at once wait for one load.
 
-    Raises GridNotFoundError (no directory) or GridFormatError (no or corrupt
-    manifest, missing, corrupt or inconsistent files, partitions of another grid).
+    Raises GridNotFoundError (no directory) or GridFormatError (no, edited or corrupt
+    manifest, a grid of another format, missing, corrupt or inconsistent files,
+    partitions of another grid), naming the grid, the file and the command that
+    rebuilds it.
     """
     path = Path(path)
     manifest = read_manifest(path)
-    if not readable_lookup(manifest):
-        warnings.warn(f"{path} has no lookup files of this satcle's layout, so its index is built here "
-                      f"(or read from the index cache): re-run `{upgrade_command(path, manifest)}` "
-                      "to add them (partitions whose checksums its manifest records are kept)",
-                      GridUpgradeWarning, stacklevel=2)
+    if manifest.lookup is None or manifest.lookup.version != LOOKUP_VERSION:
+        found = "no lookup files" if manifest.lookup is None else f"lookup files of layout {manifest.lookup.version}"
+        raise GridFormatError(f"{path}: the manifest lists {found}, this satcle reads layout {LOOKUP_VERSION}; "
+                              f"{rebuild_command(path, manifest.to_json())}")
     key = (str(path.resolve()), hashlib.sha256(manifest.to_json().encode()).hexdigest())
-    grid = shared_grid(key, lambda: _load_grid(path, manifest, verify_checksums, index_cache))
+    grid = shared_grid(key, lambda: _load_grid(path, manifest, verify_checksums))
     if verify_checksums and not grid.checksums_verified:
         check_grid_files(path, manifest)   # loaded unverified by an earlier caller
         grid.checksums_verified = True
@@ -408,54 +458,42 @@ def open_grid(path: str | os.PathLike, *, encoder: LocationEncoder | None = None
     return shared
 
 
-def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool, index_cache: bool) -> Grid:
-    """The grid at `path`: its lookup files mapped when it has them (of this layout),
-    else its partitions read and indexed (or the index read from the cache)."""
-    # The lookup files are mapped first and hashed through those mappings: that maps
-    # their pages into the process, so the first lookup takes no page faults on them.
-    mapped = map_lookup_files(path, manifest) if verify_checksums and readable_lookup(manifest) else {}
+def _load_grid(path: Path, manifest: Manifest, verify_checksums: bool) -> Grid:
+    """The grid at `path`, its lookup files mapped (and, with `verify_checksums`,
+    hashed through those mappings first: that maps their pages into the process,
+    so the first lookup takes no page faults on them)."""
+    mapped = map_lookup_files(path, manifest) if verify_checksums else {}
     if verify_checksums:
         check_grid_files(path, manifest, mapped)
-    if readable_lookup(manifest):
-        table, index = _mapped_table_and_index(path, manifest, mapped=mapped)
-    else:
-        # Lookup files of an earlier layout still hold the rows; else the partitions do.
-        table = _mapped_table_and_index(path, manifest, with_index=False)[0] if mappable_table(manifest) else (
-            read_grid_table(path, manifest, footers_checked=verify_checksums))
-        index = cached_cell_index(table, manifest, index_cache_dir()) if index_cache else None
+    table, index = _mapped_table_and_index(path, manifest, mapped=mapped)
     grid = Grid(table, resolution=manifest.resolution, manifest=manifest, path=path, index=index)
     grid.checksums_verified = verify_checksums
     return grid
 
 
-def upgrade_command(path: Path, manifest: Manifest) -> str:
-    """The `satcle-grid build` command line that adds the lookup files to the grid at `path`
-    (it keeps the partitions whose checksums the manifest records, then writes what is missing)."""
-    options = (f"--res {manifest.resolution} --coverage {manifest.coverage} --dtype {manifest.dtype} "
-               f"--model {manifest.model_name}{'' if manifest.has_interp_error else ' --no-error-bound'}")
-    return f"satcle-grid build {options} --out {path}"
-
-
-def _mapped_table_and_index(path: Path, manifest: Manifest, *, with_index: bool = True,
-                            mapped: dict[str, mmap.mmap] | None = None) -> tuple[GridTable, CellIndex | None]:
-    """The table and (`with_index`) index of the grid's lookup files, mapped (on the
-    mappings `mapped` holds: `map_lookup_files`); their per-cell values checked as
-    `read_grid_table` checks the partitions'."""
-    arrays = map_lookup_arrays(path, manifest, names=None if with_index else TABLE_ARRAYS, mapped=mapped)
+def _mapped_table_and_index(path: Path, manifest: Manifest, *,
+                            mapped: dict[str, mmap.mmap] | None = None) -> tuple[GridTable, CellIndex]:
+    """The table and index of the grid's lookup files, mapped (on the mappings `mapped`
+    holds: `map_lookup_files`), each checked: the table's shapes and per-cell values,
+    the index's every value the kernels read (`validate_index`, run by `CellIndex`)."""
+    arrays = map_lookup_arrays(path, manifest, mapped=mapped)
+    rebuild = rebuild_command(path, manifest.to_json())
+    missing = [name for name in ("h3", "lat", "lon", "values") if name not in arrays]
+    if missing or (manifest.dtype == "int8") != ("scale" in arrays) or (
+            manifest.has_interp_error != ("interp_error" in arrays)):
+        raise GridFormatError(f"{path}: the lookup files the manifest lists do not match its dtype and error bound "
+                              f"(missing: {missing or 'none'}); {rebuild}")
     try:
         table = GridTable(h3=arrays["h3"], lat=arrays["lat"], lon=arrays["lon"], values=arrays["values"],
                           scale=arrays.get("scale"), interp_error=arrays.get("interp_error"))
-        index = CellIndex.from_parts(arrays, manifest.lookup.index) if with_index else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GridFormatError(f"{path}: incomplete lookup files ({exc}): rebuild it with "
-                              f"`{upgrade_command(path, manifest)}`") from None
-    if (manifest.dtype == "int8") != (table.scale is not None) or manifest.has_interp_error != (
-            table.interp_error is not None) or (index is not None and index.num_cells != table.h3.shape[0]):
-        raise GridFormatError(f"{path}: the lookup files do not match the manifest: rebuild it with "
-                              f"`{upgrade_command(path, manifest)}`")
+        index = CellIndex.from_parts(arrays, manifest.lookup.index)
+    except GridFormatError as exc:
+        raise GridFormatError(f"{path}: {exc}; {rebuild}") from None
     problem = per_cell_problem(table)
+    if problem is None and index.num_cells != table.h3.shape[0]:
+        problem = f"the cell index holds {index.num_cells} cells, the grid {table.h3.shape[0]}"
     if problem is not None:
-        raise GridFormatError(f"{path}: {problem} (damaged lookup file? `satcle-grid verify` names it)")
+        raise GridFormatError(f"{path}: lookup files: {problem}; {rebuild}")
     return table, index
 
 

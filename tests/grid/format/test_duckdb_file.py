@@ -96,13 +96,30 @@ def test_duckdb_cli_queries_moved_grid_with_the_command_info_prints(moved_grid):
     np.testing.assert_array_equal(np.asarray(row["embedding"], dtype=np.float32), expected)
     code, out, err = duckdb_cli([*command[1:], "-c", "SELECT count(*) AS n FROM satcle"], cwd=elsewhere)
     assert code == 0 and json.loads(out) == [{"n": manifest.total_cells}], err
-    # From the grid directory itself, no setting.
-    code, out, err = duckdb_cli([DUCKDB_FILE, "-c", f"SELECT embedding FROM satcle WHERE h3 = {cell}"], cwd=grid)
+    # From the grid directory itself, with the setting as '.'.
+    code, out, err = duckdb_cli(["-cmd", "SET file_search_path = '.'", DUCKDB_FILE, "-c",
+                                 f"SELECT embedding FROM satcle WHERE h3 = {cell}"], cwd=grid)
     assert code == 0, err
     np.testing.assert_array_equal(np.asarray(json.loads(out)[0]["embedding"], dtype=np.float32), expected)
-    # Without the setting, from elsewhere: DuckDB's own "no files found", not a read of anything else.
+    # Without the setting: the files where the grid was built, gone - DuckDB's own "no files found" naming
+    # that place, not a read of anything else.
     code, out, err = duckdb_cli([str(grid / DUCKDB_FILE), "-c", "SELECT count(*) FROM satcle"], cwd=elsewhere)
-    assert code != 0 and "partitions/" in err and "No files found" in err
+    assert code != 0 and "built/partitions/" in err and "No files found" in err
+
+
+def test_duckdb_cli_queries_a_grid_by_its_path_from_any_directory(tmp_path, encoder):
+    """The README's one line, `duckdb DIR/satcle.duckdb -c "..."`, from an unrelated directory, no setting."""
+    grid = build(tmp_path / "grid", encoder, "float16")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cell = first_cells()[0]
+    expected = stored_rows(grid, [cell])[cell]
+    code, out, err = duckdb_cli([str(grid / DUCKDB_FILE), "-c", f"SELECT embedding FROM satcle WHERE h3 = {cell}"],
+                                cwd=elsewhere)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.asarray(json.loads(out)[0]["embedding"], dtype=np.float32), expected)
+    code, out, err = duckdb_cli([str(grid / DUCKDB_FILE), "-c", "SELECT count(*) AS n FROM satcle"], cwd=elsewhere)
+    assert code == 0 and json.loads(out) == [{"n": read_manifest(grid).total_cells}], err
 
 
 def test_python_duckdb_queries_moved_grid(moved_grid, monkeypatch):

@@ -46,7 +46,7 @@ def test_view_dequantises_within_bounds(tmp_path, encoder, dtype):
     else:
         np.testing.assert_array_equal(stored, live)
     # The lookup's exact-cell path returns exactly what the view returns.
-    grid = open_grid(tmp_path, encoder=encoder, index_cache=False)
+    grid = open_grid(tmp_path, encoder=encoder)
     np.testing.assert_allclose(grid.lookup(lats, lons, method="cell", on_miss="raise"), stored, rtol=1e-6, atol=1e-7)
 
 

@@ -3,7 +3,6 @@
 checksums, the partitions' own identity, per-cell values, the satcle.duckdb view."""
 
 import dataclasses
-import hashlib
 import json
 import shutil
 
@@ -19,14 +18,12 @@ from build_grid.cli import app
 from build_grid.engine import write_cells
 from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.core.checksum import file_checksum
-from satcle.core.errors import GridFormatError, GridUpgradeWarning, UncheckedGridWarning
+from satcle.core.errors import GridFormatError
 from satcle.geo.h3_cells import cells_at_resolution
-from satcle.grid.format.duckdb_view import view_sql
-from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, Manifest, read_manifest
+from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, read_manifest
 from satcle.grid.format.verify import verify_grid
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 def small_encoder(sha):
@@ -104,11 +101,11 @@ def test_every_listed_file_is_checked_generically(grid, encoder):
         open_grid(grid, encoder=encoder)
 
 
-def test_non_finite_values_written_with_matching_checksums_are_caught(grid, encoder, previous_format):
-    """A partition whose checksums were recomputed over bad values (a buggy or hostile writer):
-    the open of a grid read from its partitions (no lookup files) refuses a NaN centre,
-    verify also a NaN embedding and a negative bound."""
-    manifest = read_manifest(previous_format(grid))
+def test_non_finite_partition_values_written_with_matching_checksums_are_named_by_verify(grid, encoder):
+    """A partition whose checksum was recomputed over bad values (a buggy or hostile writer):
+    the open reads the lookup files, not the partitions' values; verify names a NaN centre,
+    a negative bound and a NaN embedding."""
+    manifest = read_manifest(grid)
     part = manifest.partitions[0]
     table = pq.read_table(grid / part.file)
 
@@ -116,23 +113,17 @@ def test_non_finite_values_written_with_matching_checksums_are_caught(grid, enco
         column = table.schema.get_field_index(name)
         bad = table.set_column(column, table.schema.field(name), values)
         pq.write_table(bad, grid / part.file)
-        sha = hashlib.sha256((grid / part.file).read_bytes()).hexdigest()
-        partitions = (dataclasses.replace(part, sha256=sha),) + manifest.partitions[1:]
-        rewrite_manifest(grid, partitions=partitions,
-                         checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
+        rewrite_manifest(grid, checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
 
     lat = table.column("lat").to_numpy().copy()
     lat[2] = np.nan
     replace_and_record("lat", pa.array(lat))
-    with pytest.raises(GridFormatError, match="bad lat"):
-        open_grid(grid, encoder=encoder)
     assert any("bad lat" in p for p in verify_grid(grid))
 
     bound = table.column("interp_error").to_numpy().copy()
     bound[1] = -1.0
     replace_and_record("interp_error", pa.array(bound))
-    with pytest.raises(GridFormatError, match="bad interp_error"):
-        open_grid(grid, encoder=encoder)
+    assert any("bad interp_error" in p for p in verify_grid(grid))
 
     values = table.column("embedding").combine_chunks()
     flat = values.flatten().to_numpy().copy()
@@ -195,10 +186,7 @@ def plant_partition_of_another_model(grid, tmp_path):
     manifest = read_manifest(grid)
     part = manifest.partitions[1]
     shutil.copyfile(other / part.file, grid / part.file)
-    partitions = list(manifest.partitions)
-    partitions[1] = dataclasses.replace(part, sha256=hashlib.sha256((grid / part.file).read_bytes()).hexdigest())
-    rewrite_manifest(grid, partitions=tuple(partitions),
-                     checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
+    rewrite_manifest(grid, checksums={**manifest.checksums, part.file: file_checksum(grid / part.file)})
     return part.file
 
 
@@ -209,16 +197,6 @@ def test_partition_of_another_model_is_refused(grid, encoder, tmp_path):
     with pytest.raises(GridFormatError, match=f"{file} belongs to another grid: its satcle_model_sha256"):
         open_grid(grid, encoder=encoder)
     assert any("belongs to another grid" in p for p in verify_grid(grid))
-
-
-@pytest.mark.parametrize("verify_checksums", [True, False])
-def test_partition_of_another_model_is_refused_in_a_grid_of_the_previous_format(grid, encoder, tmp_path,
-                                                                                previous_format, verify_checksums):
-    """Grids without lookup files are read from their partitions: their footers are checked
-    once, by the checksum pass's check or (without it) by the reader."""
-    file = plant_partition_of_another_model(previous_format(grid), tmp_path)
-    with pytest.warns(GridUpgradeWarning), pytest.raises(GridFormatError, match=f"{file} belongs to another grid"):
-        open_grid(grid, encoder=encoder, verify_checksums=verify_checksums, index_cache=False)
 
 
 def planted_database(path, secret):
@@ -271,7 +249,7 @@ def test_the_builders_database_passes_and_matches_the_manifest(built):
     manifest = read_manifest(built)
     assert result.exit_code == 0, result.output
     lookup_files = {f.file for f in manifest.lookup.files}
-    assert f"all {len(manifest.partitions) + len(lookup_files) + 1} files match the manifest" in result.output
+    assert f"the manifest and all {len(manifest.checksums)} files it lists match" in result.output
     assert set(manifest.checksums) == {p.file for p in manifest.partitions} | lookup_files | {DUCKDB_FILE}
     # The view (which checks the manifest's sha256 less its own checksum) still answers.
     with duckdb.connect(str(built / DUCKDB_FILE), read_only=True) as con:
@@ -279,21 +257,19 @@ def test_the_builders_database_passes_and_matches_the_manifest(built):
         assert con.execute("SELECT count(*) FROM satcle").fetchone()[0] == manifest.total_cells
 
 
-def test_grid_written_before_checksums_opens_with_a_note(grid, encoder):
+def test_grid_of_another_format_is_refused_in_one_line_naming_its_writer_and_the_rebuild(grid, encoder):
+    """Format 1 (no manifest checksum, partitions with a sha256): one line naming the
+    satcle that wrote it, its format and the command that rebuilds it; verify and the
+    command line say the same, exit 2."""
     document = json.loads((grid / MANIFEST_FILE).read_text())
-    del document["checksums"]
+    document.update(format_version=1, library_version="0.0.9")
+    del document["manifest_checksum"]
     (grid / MANIFEST_FILE).write_text(json.dumps(document))
-    # Its satcle.duckdb as the builder of that time wrote it: the view hashed the whole manifest.
-    manifest = read_manifest(grid)
-    (grid / DUCKDB_FILE).unlink()
-    with duckdb.connect(str(grid / DUCKDB_FILE)) as con:
-        con.execute(f"SET file_search_path = '{grid}'")
-        con.execute(view_sql([p.file for p in manifest.partitions], manifest.dim, manifest.dtype,
-                             manifest_sha256=hashlib.sha256((grid / MANIFEST_FILE).read_bytes()).hexdigest(),
-                             blank_own_checksum=False, with_res=False))
-    assert Manifest.from_json(json.dumps(document)).checksums == {}
-    with pytest.warns(UncheckedGridWarning, match="re-run the `satcle-grid build`"):
-        loaded = open_grid(grid, encoder=encoder)
-    assert loaded.num_cells == read_manifest(grid).total_cells
-    result = runner.invoke(app, ["verify", str(grid)])
-    assert result.exit_code == 0 and "written before checksums" in result.output
+    with pytest.raises(GridFormatError, match=r"written by satcle 0\.0\.9, format 1; this satcle .* reads format 2 "
+                                              r"only; rebuild it with `satcle-grid build --res 1 --coverage global "
+                                              r"--dtype float16 --model test --out "):
+        open_grid(grid, encoder=encoder)
+    with pytest.raises(GridFormatError, match="written by satcle 0.0.9, format 1"):
+        verify_grid(grid)
+    result = runner.invoke(app, ["info", str(grid)])
+    assert result.exit_code == 2 and "format 1" in result.output and "Traceback" not in result.output

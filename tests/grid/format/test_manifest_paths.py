@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 import satcle
 from build_grid.cli import app
 from build_grid.engine import write_cells
+from conftest import write_document
 from satcle import open_grid
 from satcle.core.errors import GridFormatError
 from satcle.geo.h3_cells import cells_at_resolution
@@ -17,9 +18,6 @@ from satcle.grid.format.store import DUCKDB_FILE, MANIFEST_FILE, Manifest, read_
 from satcle.grid.format.verify import verify_grid
 
 runner = CliRunner()
-
-
-pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +40,13 @@ def point_first_partition_at(grid_dir, file):
     old = document["partitions"][0]["file"]
     document["partitions"][0]["file"] = file
     document["checksums"][file] = document["checksums"].pop(old)   # as a builder writing `file` would
-    (grid_dir / MANIFEST_FILE).write_text(json.dumps(document))
+    write_document(grid_dir, document)
 
 
 def del_checksum(grid_dir, file):
     document = json.loads((grid_dir / MANIFEST_FILE).read_text())
     del document["checksums"][file]
-    (grid_dir / MANIFEST_FILE).write_text(json.dumps(document))
+    write_document(grid_dir, document)
 
 
 def escaping_paths(grid_dir, secret):

@@ -1,6 +1,6 @@
 """The table macro satcle_similar: stored in satcle.duckdb and run by the DuckDB command
 line (`duckdb-cli`) and Python duckdb on that file; its (lat, lon, k) form through
-`satcle.connect`; `satcle-grid similar` is the same query."""
+`satcle.connect`; `satcle-grid similar` asks the same question in Python."""
 
 import json
 import shutil
@@ -14,7 +14,7 @@ import satcle
 from satcle.grid.format.duckdb_view import search_path_sql
 from satcle.grid.format.store import DUCKDB_FILE
 from satcle.grid.lookup import open_grid
-from satcle.grid.sql import most_similar_cells
+from satcle.grid.similar_cells import most_similar_cells
 
 from .test_duckdb_file import build, duckdb_cli, first_cells
 
@@ -63,7 +63,8 @@ def test_duckdb_cli_runs_the_stored_macro(grid, stored, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     sql = f"SELECT * FROM satcle_similar({cell}, {K})"
-    for args, cwd in (([DUCKDB_FILE], grid), (["-cmd", search_path_sql(grid), str(grid / DUCKDB_FILE)], elsewhere)):
+    here = ["-cmd", "SET file_search_path = '.'", DUCKDB_FILE]   # a moved grid, from its own directory
+    for args, cwd in ((here, grid), (["-cmd", search_path_sql(grid), str(grid / DUCKDB_FILE)], elsewhere)):
         code, out, err = duckdb_cli([*args, "-c", sql], cwd=cwd)
         assert code == 0, err
         rows = [(int(r["h3"]), r["lat"], r["lon"], r["similarity"]) for r in json.loads(out)]
@@ -71,7 +72,7 @@ def test_duckdb_cli_runs_the_stored_macro(grid, stored, tmp_path):
         assert rows[0][0] == cell and rows[0][3] == pytest.approx(1.0)   # a cell is most similar to itself
         assert_top_k(rows, query, stored)
     # A cell the grid does not hold (another partition's, or another resolution's): no row.
-    code, out, err = duckdb_cli([DUCKDB_FILE, "-c", "SELECT count(*) AS n FROM satcle_similar(599686042433355775, 5)"],
+    code, out, err = duckdb_cli([*here, "-c", "SELECT count(*) AS n FROM satcle_similar(599686042433355775, 5)"],
                                 cwd=grid)
     assert code == 0 and json.loads(out) == [{"n": 0}], err
 
@@ -81,6 +82,7 @@ def test_python_duckdb_runs_the_stored_macro(grid, stored, monkeypatch):
     cell = first_cells()[0]
     query = stored[1][np.searchsorted(stored[0], np.uint64(cell))]
     with duckdb.connect(DUCKDB_FILE, read_only=True) as con:
+        con.execute("SET file_search_path = '.'")   # the grid moved: its files relative to here
         rows = con.execute("SELECT * FROM satcle_similar(?, ?)", [cell, K]).fetchall()
         assert_top_k(rows, query, stored)
         # k beyond the grid: every cell, once.
@@ -99,7 +101,9 @@ def test_point_form_through_connect_ranks_by_the_lookup(grid, stored):
     by_point = cell_con.execute("SELECT * FROM satcle_similar(?, ?, ?)", [lat, lon, K]).fetchall()
     (cell,) = cell_con.execute("SELECT h3_latlng_to_cell(?, ?, 2)", [lat, lon]).fetchone()
     assert by_point == cell_con.execute("SELECT * FROM satcle_similar(?, ?)", [cell, K]).fetchall()
-    assert by_point == most_similar_cells(grid, lat, lon, K)
-    # Outside coverage with NULL for misses: no row (`satcle-grid similar` exits 1 there).
+    in_python, _ = most_similar_cells(grid, lat, lon, K)
+    assert in_python.h3.tolist() == [r[0] for r in by_point]
+    np.testing.assert_allclose(in_python.similarity, [r[3] for r in by_point], atol=1e-6)
+    # Outside coverage with NULL for misses: no row (`satcle-grid similar` computes that point live).
     outside = satcle.connect(grid, on_miss="nan").execute("SELECT * FROM satcle_similar(-60.0, -150.0, 3)")
-    assert outside.fetchall() == [] and most_similar_cells(grid, -60.0, -150.0, 3) == []
+    assert outside.fetchall() == []

@@ -23,7 +23,7 @@ def manifest(**changes):
         library_version="0.1.0", model_name="default", model_sha256="ab" * 32,
         model_config={"legendre_degree": 10}, resolution=3, partition_resolution=0,
         coverage="land", dtype="float16", dim=4, total_cells=5,
-        partitions=(PartitionInfo("partitions/a.parquet", 2, "00"), PartitionInfo("partitions/b.parquet", 3, "11")),
+        partitions=(PartitionInfo("partitions/a.parquet", 2), PartitionInfo("partitions/b.parquet", 3)),
         build_started="2026-01-01T00:00:00Z", build_finished="2026-01-01T00:01:00Z",
     )
     return dataclasses.replace(base, **changes)
@@ -82,7 +82,7 @@ def test_manifest_round_trip_and_errors(tmp_path):
     with pytest.raises(GridFormatError, match="total_cells"):
         read_manifest(tmp_path)
     write_manifest(tmp_path, manifest(format_version=99))
-    with pytest.raises(GridFormatError, match="format_version"):
+    with pytest.raises(GridFormatError, match="written by satcle 0.1.0, format 99; .* rebuild it with"):
         read_manifest(tmp_path)
 
 
@@ -114,3 +114,17 @@ def test_geometry_column_is_geoparquet_wkb_points():
     # WKB by hand: little-endian, type 1 (Point), x = lon, y = lat.
     import struct
     assert points == [struct.pack("<BIdd", 1, 1, lon, lat) for lat, lon in zip(lats, lons)]
+
+
+def test_the_format_layer_imports_no_torch():
+    """Reading a grid's format needs numpy and Arrow only (float16 quantisation included)."""
+    import ast
+    from pathlib import Path
+
+    import satcle.grid.format as format_package
+
+    for path in Path(format_package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(name.split(".")[0] == "torch" for name in names), path

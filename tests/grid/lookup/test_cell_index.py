@@ -85,17 +85,20 @@ def _planted(index, name, position, value):
 
 @pytest.mark.parametrize("name, position, value, message", [
     ("neighbours", 7, "cells", "neighbour row outside"),
-    ("neighbours", 2, ABSENT, "absent neighbour before the sixth slot"),
+    ("neighbours", 2, ABSENT, "neighbour row outside"),      # absent before the sixth slot
     ("neighbours", 3, -3, "neighbour row outside"),
-    ("cell_vertices", 8, "vertices", "cell vertex outside"),
-    ("cell_vertices", 0, "fans", "cell vertex outside"),
+    ("cell_vertices", 8, "vertices", "vertex row outside"),
+    ("cell_vertices", 0, "fans", "vertex row outside"),
     ("cell_vertices", 2, -1, "negative vertex"),
-    ("fan_vertex_ids", 0, "vertices", "fan vertex outside"),
-    ("fan_offsets", 1, 2, "fan_offsets do not ascend"),
-    ("bucket_rows", 5, "cells", "bucket row outside"),
-    ("bucket_rows", 5, -1, "bucket row outside"),
-    ("bucket_offsets", -1, 10**9, "bucket_offsets do not ascend"),
-    ("bucket_offsets", 1, 10**9, "bucket_offsets do not ascend"),
+    ("fan_vertex_ids", 0, "vertices", "vertex row outside"),
+    ("fan_offsets", 1, 2, "do not ascend"),
+    ("bucket_rows", 5, "cells", "candidate row outside"),
+    ("bucket_rows", 5, -1, "candidate row outside"),
+    ("bucket_offsets", -1, 10**9, "do not ascend"),
+    ("bucket_offsets", 1, 10**9, "do not ascend"),
+    ("centres", 4, np.nan, "not finite"),
+    ("vertices", 0, np.inf, "not finite"),
+    ("vertices", 1, 7.0, "not a unit vector"),
 ])
 def test_an_index_out_of_bounds_raises(index_with_everything, name, position, value, message):
     index = index_with_everything
@@ -103,17 +106,21 @@ def test_an_index_out_of_bounds_raises(index_with_everything, name, position, va
              "fans": -index.fan_offsets.size}.get(value, value)
     if name == "cell_vertices" and value == -1:
         position = 6 * int(np.flatnonzero(index.cell_vertices[:, 0] >= 0)[0]) + 2
-    with pytest.raises(GridFormatError, match=message):
+    with pytest.raises(GridFormatError, match=f"^lookup/{name}.npy: corrupt cell index: .*{message}"):
         validate_index(_planted(index, name, position, value))
 
 
 def test_arrays_of_another_layout_raise(index_with_everything):
     index = index_with_everything
-    with pytest.raises(GridFormatError, match="centres is not"):
+    with pytest.raises(GridFormatError, match="lookup/centres.npy: .*float64 array of shape .* expected a "
+                                              "non-empty float32 array"):
         validate_index(dataclasses.replace(index, centres=index.centres.astype(np.float64)))
-    with pytest.raises(GridFormatError, match="one row per cell"):
+    with pytest.raises(GridFormatError, match="lookup/neighbours.npy: .*one row per cell"):
         validate_index(dataclasses.replace(index, neighbours=index.neighbours[:-1].copy()))
-    with pytest.raises(GridFormatError, match="bucket offsets for"):
+    with pytest.raises(GridFormatError, match="lookup/bucket_offsets.npy: .*offsets for n_lat x n_lon"):
         validate_index(dataclasses.replace(index, n_lon=index.n_lon + 1))
-    with pytest.raises(GridFormatError, match="raster constants"):
+    with pytest.raises(GridFormatError, match=r"manifest.json \(lookup.index\): .*raster constants out of range"):
         validate_index(dataclasses.replace(index, delta=0.0))
+    # A wrapping raster must span the circle exactly: else a column past the raster is read.
+    with pytest.raises(GridFormatError, match="raster constants out of range"):
+        validate_index(dataclasses.replace(index, wraps=1, delta=index.delta / 3))

@@ -1,4 +1,3 @@
-import dataclasses
 import threading
 
 import h3.api.basic_int as h3i
@@ -8,7 +7,6 @@ import torch
 
 import satcle
 from satcle import EncoderConfig, LocationEncoder, open_grid
-from satcle.core.checksum import file_checksum
 from satcle.core.errors import CoordinateError, GridFormatError, GridNotFoundError, OutsideCoverageError
 from satcle.grid.format.store import MANIFEST_FILE, dequantize
 from satcle.grid.lookup import GRID_ENV, Source, default_grid_dir
@@ -19,9 +17,6 @@ from satcle.geo.h3_cells import cell_children, cells_at_resolution
 
 
 DIM = 32
-
-
-pytestmark = pytest.mark.usefixtures("private_index_cache")   # the index cache stays out of the user's
 
 
 @pytest.fixture(scope="module")
@@ -242,55 +237,17 @@ def test_open_grid_errors(tmp_path, global_grid):
         open_grid(tmp_path)
 
 
-def test_missing_or_corrupt_partition(tmp_path, encoder, previous_format):
-    # Grids of the previous format are read from their partitions.
-    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(0)[:3], error_bound=False))
-    part = sorted((path / "partitions").iterdir())[0]
-    part.write_bytes(b"not parquet")
-    with pytest.raises(GridFormatError, match=f"{part.name} is corrupt: checksum"):
-        open_grid(path)
-    with pytest.raises(GridFormatError, match="unreadable"):
-        open_grid(path, verify_checksums=False)
-    part.unlink()
-    with pytest.raises(GridFormatError, match="missing"):
-        open_grid(path)
-
-
-def test_lookup_files_of_another_layout_are_not_mapped(tmp_path, encoder, rng, sphere_points):
+def test_lookup_files_of_another_layout_are_refused_with_the_rebuild_command(tmp_path, encoder):
     import dataclasses
 
     from satcle.grid.format.store import read_manifest, write_manifest
-    from satcle.grid.lookup import GridUpgradeWarning
 
     path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
-    lats, lons = sphere_points(rng, 2000)
-    mapped = open_grid(path, encoder=encoder).lookup(lats, lons)
-    manifest = read_manifest(path)
-    write_manifest(path, dataclasses.replace(manifest, lookup=dataclasses.replace(manifest.lookup, version=99)))
-    with pytest.warns(GridUpgradeWarning, match="no lookup files of this satcle's layout.*satcle-grid build"):
-        grid = open_grid(path, encoder=encoder)
-    assert grid.table.values.flags.writeable          # read from the partitions (mapped rows are read-only)
-    np.testing.assert_array_equal(grid.lookup(lats, lons), mapped)
-
-
-def test_lookup_files_of_the_previous_layout_map_their_rows_and_build_the_index(tmp_path, encoder, rng,
-                                                                               sphere_points):
-    import dataclasses
-
-    from satcle.grid.format.store import read_manifest, write_manifest
-    from satcle.grid.lookup import GridUpgradeWarning
-
-    path = write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False)
-    lats, lons = sphere_points(rng, 2000)
-    mapped = open_grid(path, encoder=encoder)
-    expected = mapped.lookup(lats, lons)
     manifest = read_manifest(path)
     write_manifest(path, dataclasses.replace(manifest, lookup=dataclasses.replace(manifest.lookup, version=1)))
-    with pytest.warns(GridUpgradeWarning, match="no lookup files of this satcle's layout.*satcle-grid build"):
-        grid = open_grid(path, encoder=encoder)
-    assert not grid.table.values.flags.writeable      # the rows mapped from the old lookup files
-    assert grid.index.centres.flags.writeable          # the index built (or read from the cache), not mapped
-    np.testing.assert_array_equal(grid.lookup(lats, lons), expected)
+    with pytest.raises(GridFormatError, match=r"lookup files of layout 1, this satcle reads layout 2; rebuild it "
+                                              r"with `satcle-grid build --res 1 .*--out "):
+        open_grid(path, encoder=encoder)
 
 
 def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
@@ -318,8 +275,11 @@ def test_missing_truncated_or_corrupt_lookup_file(tmp_path, encoder):
 def test_default_grid_location(tmp_path, monkeypatch, encoder):
     monkeypatch.setenv(GRID_ENV, str(tmp_path / "nowhere"))
     assert default_grid_dir() == tmp_path / "nowhere"
-    with pytest.raises(GridNotFoundError, match=r"satcle-grid build"):
+    with pytest.raises(GridNotFoundError, match=r"satcle-grid build") as info:
         satcle.lookup([0.0], [0.0])
+    # What building costs, and the two alternatives: a grid you have, or the live encoder.
+    assert "GB of disk" in str(info.value) and "grid=DIR" in str(info.value)
+    assert "satcle.load_encoder('default').encode(lats, lons)" in str(info.value)
     monkeypatch.delenv(GRID_ENV)
     # Without $SATCLE_GRID: where `satcle-grid build` writes with its defaults, under the cache root.
     monkeypatch.delenv("SATCLE_CACHE", raising=False)
@@ -422,85 +382,6 @@ def test_interp_error_per_partition_matches_whole_grid(global_grid, encoder):
     assert np.all(errors > 0)
     with pytest.raises(ValueError, match="among h3_ids"):
         interp_error(encoder, partition, partition[:3], table.values[global_grid.rows_of(partition[:3])])
-
-
-def test_index_cache_is_reused_and_keyed_by_the_manifest(tmp_path, monkeypatch, encoder, rng, sphere_points,
-                                                         previous_format):
-    import satcle.grid.lookup.index_cache as index_cache
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    # Only grids of the previous format (no lookup files) build an index, and cache it.
-    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False))
-    lats, lons = sphere_points(rng, 2000)
-    stale = tmp_path / "cache" / "satcle" / "index" / ("0" * 64 + ".npz")   # an entry of an older format
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
-    built = open_grid(path, encoder=encoder)
-    assert not stale.exists()
-    first = built.lookup(lats, lons)
-    entries = list((tmp_path / "cache" / "satcle" / "index").glob("*.index"))
-    assert len(entries) == 1
-
-    def no_build(*args):
-        raise AssertionError("index rebuilt although cached")
-
-    monkeypatch.setattr(index_cache, "build_cell_index", no_build)
-    loaded = open_grid(path, encoder=encoder)
-    for field in dataclasses.fields(loaded.index):   # the same index, aligned as built ones are
-        np.testing.assert_array_equal(getattr(loaded.index, field.name), getattr(built.index, field.name))
-    assert loaded.index.centres.ctypes.data % 64 == 0
-    np.testing.assert_array_equal(loaded.lookup(lats, lons), first)
-    previous_format(write_cells(path, encoder, cells_at_resolution(1), dtype="float32", error_bound=False))
-    with pytest.raises(AssertionError, match="rebuilt"):
-        open_grid(path, encoder=encoder)
-    monkeypatch.undo()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    second = open_grid(path, encoder=encoder).lookup(lats, lons)
-    entries = sorted((tmp_path / "cache" / "satcle" / "index").glob("*.index"))
-    assert len(entries) == 2
-    entries[0].write_bytes(b"not an index")                        # unreadable entries are rebuilt,
-    entries[1].write_bytes(entries[1].read_bytes()[:-100])         # and truncated ones
-    monkeypatch.setattr(index_cache, "build_cell_index", no_build)
-    with pytest.raises(AssertionError, match="rebuilt"):
-        open_grid(path, encoder=encoder)
-    monkeypatch.undo()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), second)
-    # A flipped byte that leaves the entry readable (the kernels trust its offsets) fails its checksum.
-    entry = next(e for e in (tmp_path / "cache" / "satcle" / "index").glob("*.index")
-                 if e.stat().st_mtime == max(x.stat().st_mtime for x in e.parent.glob("*.index")))
-    damaged = bytearray(entry.read_bytes())
-    damaged[-8] ^= 0xFF
-    entry.write_bytes(bytes(damaged))
-    monkeypatch.setattr(index_cache, "build_cell_index", no_build)
-    with pytest.raises(AssertionError, match="rebuilt"):
-        open_grid(path, encoder=encoder)
-
-
-def test_planted_index_cache_entry_with_a_matching_checksum_is_rebuilt(tmp_path, monkeypatch, encoder, rng,
-                                                                        sphere_points, previous_format):
-    """Whoever can write the cache can write the checksum beside an entry: the entry's
-    rows and offsets are bounds-checked before the kernels see them."""
-    import satcle.grid.lookup.index_cache as index_cache
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    path = previous_format(write_cells(tmp_path / "g", encoder, cells_at_resolution(1), error_bound=False))
-    lats, lons = sphere_points(rng, 2000)
-    grid = open_grid(path, encoder=encoder)
-    expected, cells = grid.lookup(lats, lons), grid.num_cells
-    del grid
-    (entry,) = (tmp_path / "cache" / "satcle" / "index").glob("*.index")
-    index = index_cache._read(entry, cells=cells)
-    neighbours = index.neighbours.copy()
-    neighbours[0, 0] = 1 << 30                                   # a row far outside the grid
-    index_cache._write(entry, dataclasses.replace(index, neighbours=neighbours))   # checksum written too
-    assert index_cache._checksum_path(entry).read_text().strip() == file_checksum(entry)
-    clear_shared_grids()
-    rebuilt = []
-    real_build = index_cache.build_cell_index
-    monkeypatch.setattr(index_cache, "build_cell_index", lambda *a: rebuilt.append(1) or real_build(*a))
-    np.testing.assert_array_equal(open_grid(path, encoder=encoder).lookup(lats, lons), expected)
-    assert rebuilt == [1]
 
 
 def test_points_within_rounding_of_an_edge_are_decided_by_h3(global_grid, rng, monkeypatch, sphere_points):

@@ -24,9 +24,6 @@ DIM = 8
 BAD_THREADS = [-2, -(2**31), 2**31 - 1, 100_000, MAX_THREADS + 1, 1.5, "4", True]
 
 
-pytestmark = pytest.mark.usefixtures("private_index_cache")
-
-
 @pytest.fixture(scope="module")
 def encoder(tiny_grid):
     return tiny_grid[1]
@@ -149,7 +146,7 @@ import numpy as np, torch, satcle
 from satcle import EncoderConfig, LocationEncoder
 torch.manual_seed(3)
 encoder = LocationEncoder(EncoderConfig(legendre_degree=3, hidden_dim=16, output_dim={DIM}))
-grid = satcle.open_grid({str(grid_dir)!r}, encoder=encoder, index_cache=False)
+grid = satcle.open_grid({str(grid_dir)!r}, encoder=encoder)
 for bad in (-2, 2**31 - 1, 100000):
     try:
         grid.lookup(np.zeros(4), np.zeros(4), num_threads=bad)

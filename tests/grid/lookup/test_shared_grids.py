@@ -8,19 +8,15 @@ import numpy as np
 import pytest
 
 import satcle
-from satcle.grid import lookup as lookup_package
+from conftest import write_document
 from satcle.grid.lookup import grid as grid_module
 from satcle.grid.lookup.shared_grids import clear_shared_grids
-
-pytestmark = pytest.mark.usefixtures("private_index_cache")
 
 
 @pytest.fixture
 def counted_loads(monkeypatch):
-    """A cold process (nothing held) whose grid loads are counted: lookup files
-    mapped, or (grids without them) partitions read."""
+    """A cold process (nothing held) whose grid loads (lookup files mapped) are counted."""
     clear_shared_grids()
-    lookup_package._open_cached.cache_clear()
     loads = []
 
     def counted(original):
@@ -29,10 +25,9 @@ def counted_loads(monkeypatch):
             return original(*args, **kwargs)
         return counting
 
-    monkeypatch.setattr(grid_module, "read_grid_table", counted(grid_module.read_grid_table))
     monkeypatch.setattr(grid_module, "_mapped_table_and_index", counted(grid_module._mapped_table_and_index))
     yield loads
-    lookup_package._open_cached.cache_clear()
+    clear_shared_grids()
 
 
 def test_three_ways_share_one_load(tiny_grid, tmp_path, counted_loads):
@@ -77,10 +72,13 @@ def test_a_changed_grid_is_loaded_again_and_a_dropped_one_freed(tiny_grid, tmp_p
     first = satcle.open_grid(path)
     document = json.loads((path / MANIFEST_FILE).read_text())
     document["build_finished"] = "2000-01-01T00:00:00Z"   # another manifest: another grid
-    (path / MANIFEST_FILE).write_text(json.dumps(document))
+    write_document(path, document)   # its checksum recomputed: a rebuilt manifest
     second = satcle.open_grid(path)
     assert second is not first and len(counted_loads) == 2
+    assert satcle.lookup([1.0], [2.0], grid=path).shape == (1, 8)   # satcle.lookup shares the held load
+    assert len(counted_loads) == 2
     del first, second
+    clear_shared_grids()   # satcle.lookup's cache keeps the last grids it was given alive: let them go too
     gc.collect()
     satcle.open_grid(path)
     assert len(counted_loads) == 3   # nobody held it: freed, then loaded again

@@ -151,7 +151,7 @@ def _report_error_bound(grid_dir, res: int) -> None:
     cell exceeds 1 % (a model that varies faster than the cells, e.g. GeoCLIP)."""
     from satcle.grid.lookup import open_grid
 
-    bound = open_grid(grid_dir, verify_checksums=False, index_cache=False).table.interp_error
+    bound = open_grid(grid_dir, verify_checksums=False).table.interp_error
     median, p99 = np.percentile(bound, [50, 99])
     typer.echo(f"interpolation error bound per cell (||interp - live|| / ||live||): median {median:.2%}, "
                f"99th percentile {p99:.2%}; lookup(tolerance=0.01) answers {np.mean(bound > 0.01):.1%} of the "

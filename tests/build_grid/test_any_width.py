@@ -153,12 +153,12 @@ def test_live_fallback_names_a_moved_model_directory(wide):
 
     from satcle.core.errors import ModelNotFoundError
     from satcle.grid.format.store import read_manifest
-    from satcle.grid.lookup.grid import _load_matching_encoder
+    from satcle.grid.lookup.grid_model import load_matching_encoder
 
     model, grid_dir, _ = wide
     manifest = read_manifest(grid_dir)
     assert manifest.model_path == str(model.resolve())      # recorded by the build: not a shipped model
-    assert _load_matching_encoder(manifest).metadata["sha256"] == manifest.model_sha256
+    assert load_matching_encoder(manifest).metadata["sha256"] == manifest.model_sha256
     moved = dataclasses.replace(manifest, model_path="/nowhere/geoclip-like")
     with pytest.raises(ModelNotFoundError, match="encoder=satcle.load_encoder"):
-        _load_matching_encoder(moved)
+        load_matching_encoder(moved)

@@ -25,15 +25,16 @@ from ..._ext.grid_blend import gather_blend
 from ..._ext.grid_locate import AMBIGUOUS, MISS, CellIndexView, locate
 from ..._ext.grid_sort import spatial_sort
 from ...core.coordinates import as_latlon
-from ...core.errors import GridFormatError, InvalidArgumentError, ModelNotFoundError, OutsideCoverageError
+from ...core.errors import GridFormatError, InvalidArgumentError, OutsideCoverageError
 from ...geo.h3_cells import latlng_to_cells
 from ..format.lookup_files import LOOKUP_VERSION, map_lookup_arrays, map_lookup_files
 from ..format.reader import GridTable, per_cell_problem, read_pyramid_level
 from ..format.store import Manifest, read_manifest, rebuild_command
 from ..format.verify import check_grid_files
-from ...model import LocationEncoder, load_encoder
+from ...model import LocationEncoder
 from ...core.threads import check_num_threads
 from .cell_index import AMBIGUITY_FRACTION, EDGE_EPSILON, CellIndex, build_cell_index
+from .grid_model import load_matching_encoder
 from .result_memory import ResultMemory
 from .shared_grids import shared_grid
 
@@ -352,7 +353,7 @@ class SharedEncoder:
     def get(self) -> LocationEncoder:
         with self._lock:
             if self._encoder is None:
-                self._encoder = _load_matching_encoder(self._manifest)
+                self._encoder = load_matching_encoder(self._manifest)
             return self._encoder
 
 
@@ -496,26 +497,3 @@ def _mapped_table_and_index(path: Path, manifest: Manifest, *,
         raise GridFormatError(f"{path}: lookup files: {problem}; {rebuild}")
     return table, index
 
-
-def _load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:
-    """The grid's model: from the directory it was built from (a model not shipped with satcle),
-    else by its name; either must have the manifest's sha256."""
-    if manifest is None:
-        raise GridFormatError("this grid has no manifest naming its model: pass encoder= for live fallbacks")
-    sources = [manifest.model_path] if manifest.model_path and Path(manifest.model_path).is_dir() else []
-    encoder = None
-    for source in sources + [manifest.model_name]:
-        try:
-            encoder = load_encoder(source)
-        except ModelNotFoundError:
-            continue
-        if encoder.metadata.get("sha256") == manifest.model_sha256:
-            return encoder
-    if encoder is None:
-        where = f" nor at {manifest.model_path}" if manifest.model_path else ""
-        raise ModelNotFoundError(
-            f"the grid's model {manifest.model_name!r} is neither a shipped model{where}: pass "
-            f"encoder=satcle.load_encoder(MODEL_DIR) for live fallbacks")
-    raise GridFormatError(
-        f"the grid was built with model {manifest.model_name!r} sha256 {manifest.model_sha256[:12]}..., "
-        f"but the installed one is {str(encoder.metadata.get('sha256'))[:12]}...: pass encoder= or rebuild")

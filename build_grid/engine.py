@@ -57,7 +57,7 @@ from satcle.grid.format.store import (
     PartitionInfo,
 )
 from satcle.model import LocationEncoder, available_models, load_encoder, resolve_model
-from satcle.model.checkpoint import model_directory
+from satcle.model.encoder_files import model_directory
 from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors

@@ -4,16 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support import write_s2_folder
+
 # With SATCLE_REQUIRE_DATA=1 a test whose data folder is missing fails instead of skipping:
 # set it wherever the evaluation data exists (docs/EVALUATION.md, "Data").
 REQUIRE_DATA = "SATCLE_REQUIRE_DATA"
 _missing_data: list[str] = []
-
-
-def needs_data(folder: Path | None, what: str):
-    """Mark a test that reads `folder` (`what` names it): skipped where the folder is missing,
-    a failure there when $SATCLE_REQUIRE_DATA is 1."""
-    return pytest.mark.needs_data(folder=folder, what=what)
 
 
 def pytest_configure(config):
@@ -68,21 +64,6 @@ def s2_folder(tmp_path):
     return tmp_path
 
 
-# Also imported by name by the training tests (which others edit); new tests use the fixture.
-def write_s2_folder(root, count=3, bands=12):
-    """An S2-100K-layout folder of `count` random 16 x 16 LZW GeoTIFFs; point i at (10 i, -20 i) degrees, wrapped."""
-    import tifffile
-
-    (root / "images").mkdir(parents=True)
-    lines = ["lat,lon,fn"]
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        data = rng.integers(0, 12000, size=(16, 16, bands), dtype=np.uint16)
-        tifffile.imwrite(root / "images" / f"patch_{i}.tif", data, compression="lzw")
-        lines.append(f"{(10.0 * i + 90) % 180 - 90},{(-20.0 * i - 180) % 360 - 180},patch_{i}.tif")
-    (root / "index.csv").write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def tiny_grid(tmp_path_factory):
     """(grid directory, encoder): every resolution-0 cell, no error bound, from a seeded
@@ -99,18 +80,3 @@ def tiny_grid(tmp_path_factory):
     encoder.metadata.update(name="test", sha256="0" * 64)
     path = write_cells(tmp_path_factory.mktemp("tiny"), encoder, cells_at_resolution(0), error_bound=False)
     return path, encoder
-
-
-# Imported by name (`from conftest import write_document`) by the grid format tests.
-def write_document(grid_dir, document):
-    """Write a manifest's JSON object as ``manifest.json`` with its ``manifest_checksum``
-    recomputed, as a crafted grid (or a buggy writer) would: only what the manifest
-    says is then wrong."""
-    import json
-
-    from satcle.grid.format.store import MANIFEST_CHECKSUM_FIELD, MANIFEST_FILE, manifest_checksum
-
-    document = {k: v for k, v in document.items() if k != MANIFEST_CHECKSUM_FIELD}
-    document[MANIFEST_CHECKSUM_FIELD] = manifest_checksum(document)
-    (grid_dir / MANIFEST_FILE).unlink(missing_ok=True)   # a new file: never written through a hard link
-    (grid_dir / MANIFEST_FILE).write_text(json.dumps(document))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.atomic import current_umask, write_atomic, write_text_atomic
 
 

@@ -70,3 +70,26 @@ def test_no_sys_path_edits_and_small_kernels():
     for path in (ROOT / "ext").glob("*.p*"):
         if path.suffix in (".pyx", ".pxd"):
             assert len(path.read_text().splitlines()) <= 400, path
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_over_500_lines():
+    # One module, one job: past ~400 lines a module is usually two.
+    long = {str(path.relative_to(ROOT)): n for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+# Names of the read paths of grid formats that were never released (index caches, lookup
+# layout 1, grids without checksums or the view's res column, upgrade shims): one format
+# is read, and any other is refused in one line (`rebuild_command`).
+LEGACY_MARKERS = ("index_cache", "store_format", "GridUpgradeWarning", "UncheckedGridWarning", "upgrade_command",
+                  "blank_own_checksum", "with_res=", "readable_lookup", "mappable_table", "cached_cell_index")
+
+
+def test_no_legacy_format_code_path():
+    found = [(str(path.relative_to(ROOT)), marker) for package in PACKAGES for path in (ROOT / package).rglob("*.py")
+             for marker in LEGACY_MARKERS if marker in path.read_text()]
+    assert not found, found

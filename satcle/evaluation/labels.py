@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.coordinates import coordinate_columns, invalid_coordinates, wrap_longitude
 from ..core.errors import EvaluationConfigError, InvalidArgumentError
-from ..core.points import duplicated_names
+from ..frames.point_files import duplicated_names
 from .tasks import CLASSIFICATION, REGRESSION, TaskData
 
 #: Fewer usable rows than this cannot fill a 7:1:2 split with a meaningful test set.

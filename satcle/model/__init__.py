@@ -1,6 +1,6 @@
 """Model layer: spherical harmonics, Siren, the location encoders (Siren(SH), GeoCLIP-RFF) and their files."""
 
-from .checkpoint import KINDS, available_models, load_encoder, resolve_model, save_encoder
+from .encoder_files import KINDS, available_models, load_encoder, resolve_model, save_encoder
 from .geoclip_encoder import GeoClipConfig, GeoClipEncoder
 from .location_encoder import EncoderConfig, LocationEncoder
 from .siren import Siren, SirenLayer

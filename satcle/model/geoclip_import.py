@@ -22,7 +22,7 @@ import torch
 
 from ..core.checksum import file_sha256
 from ..core.errors import ModelFormatError, ModelNotFoundError
-from .checkpoint import save_encoder
+from .encoder_files import save_encoder
 from .geoclip_encoder import GeoClipConfig, GeoClipEncoder
 from .torch_checkpoint import read_torch_checkpoint
 

@@ -39,7 +39,7 @@ import torch
 
 from ..core.checksum import file_sha256
 from ..core.errors import ModelFormatError
-from .checkpoint import save_encoder
+from .encoder_files import save_encoder
 from .location_encoder import EncoderConfig, LocationEncoder
 from .torch_checkpoint import read_torch_checkpoint
 

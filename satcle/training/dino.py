@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..model.vision import VisionConfig, VisionTransformer, load_vision_encoder, save_vision_encoder
 from .augment import random_views
-from .checkpointing import load_checkpoint, save_checkpoint
+from .resume_state import load_checkpoint, save_checkpoint
 from .device import autocast, average_across_ranks, init_distributed
 from .presets import DinoConfig
 

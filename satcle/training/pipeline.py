@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from ..core.atomic import write_text_atomic
 from ..data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles
 from ..core.errors import TrainingConfigError
-from ..model.checkpoint import save_encoder
+from ..model.encoder_files import save_encoder
 from .device import is_main_process, select_device
 from .dino import train_dino
 from .features import compute_features, load_features, save_features

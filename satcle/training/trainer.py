@@ -28,7 +28,7 @@ from ..core.atomic import write_text_atomic
 from ..core.errors import TrainingConfigError
 from ..model.location_encoder import EncoderConfig
 from . import harmonic_damping
-from .checkpointing import load_checkpoint, save_checkpoint
+from .resume_state import load_checkpoint, save_checkpoint
 from .contrastive import SatCLEModel, clip_loss, retrieval_top1
 from .device import autocast, average_across_ranks, init_distributed
 from .presets import ContrastiveConfig, RefinementConfig
@@ -242,7 +242,7 @@ def model_features(name_or_path: str, lats: torch.Tensor, lons: torch.Tensor,
     lats, lons : (N,) degrees. Returns ((N, D') float32 on the inputs' device, scalar
     tensor), D' the target encoder's output dimension.
     """
-    from ..model.checkpoint import load_encoder
+    from ..model.encoder_files import load_encoder
 
     with torch.random.fork_rng(devices=[]):   # loading builds a network first: keep the caller's stream
         network = load_encoder(name_or_path)

@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 import satcle
 import satcle.dask
 from build_grid.cli import app as grid_app
-from satcle.cli import app as satcle_app
+from satcle.cli.main import app as satcle_app
 from satcle.model import GeoClipConfig, GeoClipEncoder
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from satcle.core.errors import DataUnavailableError
 from satcle.evaluation import polygons, rasters, tasks
 from satcle.evaluation.transfer import point_continents
 
-from conftest import needs_data as conftest_needs_data
+from support import needs_data as conftest_needs_data
 
 DATA = tasks.default_data_dir()
 needs_data = conftest_needs_data(DATA and DATA / "etopo20", "the evaluation data folder")

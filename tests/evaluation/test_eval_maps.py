@@ -1,7 +1,7 @@
 import numpy as np
 from typer.testing import CliRunner
 
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import EvaluationConfigError
 from satcle.evaluation.maps import cosine_similarity, pca_rgb, plot_pca, world_raster
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.evaluation.benchmark import BenchmarkResult, Score
 from satcle.evaluation.report import BEGIN, END, to_markdown, write_report
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import EvaluationConfigError
 from satcle.evaluation import diagnostics
 from satcle.evaluation.geography import sample_sphere

@@ -20,7 +20,7 @@ import torch
 from typer.testing import CliRunner
 
 from satcle import load_encoder, save_encoder
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import ModelFormatError, ModelNotFoundError
 from satcle.model import GeoClipConfig, GeoClipEncoder
 from satcle.model.geoclip_import import geoclip_encoder, import_geoclip

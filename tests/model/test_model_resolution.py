@@ -9,10 +9,10 @@ import torch
 from typer.testing import CliRunner
 
 from satcle import EncoderConfig, LocationEncoder, load_encoder, save_encoder
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import InvalidArgumentError, ModelFormatError, ModelNotFoundError
 from satcle.model import resolve_model
-from satcle.model.checkpoint import shipped_models_dir
+from satcle.model.encoder_files import shipped_models_dir
 
 
 @pytest.fixture

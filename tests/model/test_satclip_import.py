@@ -19,7 +19,7 @@ from scipy.special import lpmv
 from typer.testing import CliRunner
 
 from satcle import load_encoder
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import ModelFormatError
 from satcle.model.satclip_import import import_satclip, satclip_encoder
 

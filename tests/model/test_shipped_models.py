@@ -1,7 +1,7 @@
 """The models shipped in satcle/weights/: trained, documented, and the baseline comparable."""
 
 import satcle
-from satcle.model.checkpoint import shipped_models_dir
+from satcle.model.encoder_files import shipped_models_dir
 
 
 def test_default_is_the_trained_satcle_model_and_the_baseline_shares_its_budget():

@@ -13,7 +13,7 @@ from satcle.core.errors import DataError
 
 from satcle.evaluation.tasks import default_data_dir
 
-from conftest import needs_data, write_s2_folder
+from support import needs_data, write_s2_folder
 
 DATA = default_data_dir()
 EXAMPLES = DATA / "s2-100k-examples" if DATA else None

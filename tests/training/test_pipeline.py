@@ -7,13 +7,13 @@ import torch
 from typer.testing import CliRunner
 
 import satcle
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import TrainingConfigError
 from satcle.model.vision import VisionConfig
 from satcle.training import (
     ContrastiveConfig, DinoConfig, Preset, RefinementConfig, TrainingRun, run_training,
 )
-from conftest import write_s2_folder
+from support import write_s2_folder
 
 from .conftest import TINY_ENCODER
 from satcle.training.device import Distributed, autocast, init_distributed, select_device

@@ -161,7 +161,7 @@ def test_retention_model_keeps_a_trained_encoders_embedding(tmp_path, train_pair
     import dataclasses
 
     from satcle.model import LocationEncoder
-    from satcle.model.checkpoint import load_encoder, save_encoder
+    from satcle.model.encoder_files import load_encoder, save_encoder
     from satcle.training.trainer import model_features
 
     from .conftest import synthetic_pairs

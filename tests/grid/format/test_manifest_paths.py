@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import satcle
 from build_grid.cli import app
 from build_grid.engine import write_cells
-from conftest import write_document
+from support import write_document
 from satcle import open_grid
 from satcle.core.errors import GridFormatError
 from satcle.geo.h3_cells import cells_at_resolution

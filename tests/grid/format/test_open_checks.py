@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 import satcle
 from build_grid.cli import app
 from build_grid.engine import write_cells
-from conftest import write_document
+from support import write_document
 from satcle import EncoderConfig, LocationEncoder, open_grid
 from satcle.core.checksum import file_checksum
 from satcle.core.errors import GridFormatError

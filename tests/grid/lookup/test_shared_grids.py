@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import satcle
-from conftest import write_document
+from support import write_document
 from satcle.grid.lookup import grid as grid_module
 from satcle.grid.lookup.shared_grids import clear_shared_grids
 

@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 import satcle
-from satcle.cli import app
+from satcle.cli.main import app
 
 runner = CliRunner()
 

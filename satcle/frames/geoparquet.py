@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import PointFileError
+from ..core.errors import PointFileError
 
 GEO_METADATA = b"geo"
 
@@ -102,7 +102,7 @@ def _is_degrees_crs(crs) -> bool:
 
 def _to_degrees(x: np.ndarray, y: np.ndarray, crs, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """x, y of `crs` (PROJJSON or a string) -> longitude, latitude in degrees (pyproj)."""
-    from ._optional import require
+    from ..core._optional import require
 
     pyproj = require("pyproj", "pyproj", "geo")
     try:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from .cli_failure import CommandApp
+from .failure import CommandApp
 
 plot_app = CommandApp(help="Figures as PNG: embedding maps over the globe, and the causal smoothing of training tiles.", no_args_is_help=True, add_completion=False)
 
@@ -33,7 +33,7 @@ def pca(
     step: float = _STEP,
 ) -> None:
     """First three principal components of the embeddings as RGB over the globe (SatCLIP Fig. 6a)."""
-    from .evaluation.maps import plot_pca
+    from ..evaluation.maps import plot_pca
 
     encode, label = _encoder(model, grid)
     typer.echo(f"wrote {plot_pca(encode, out, f'PCA of {label} embeddings (RGB = PC1-3)', step)}")
@@ -49,7 +49,7 @@ def similarity(
     step: float = _STEP,
 ) -> None:
     """Cosine similarity of every place's embedding to a reference place (SatCLE Fig. 8)."""
-    from .evaluation.maps import plot_similarity
+    from ..evaluation.maps import plot_similarity
 
     encode, label = _encoder(model, grid)
     path = plot_similarity(encode, out, f"Cosine similarity of {label} embeddings to ({lat:g}, {lon:g})",
@@ -58,8 +58,8 @@ def similarity(
 
 
 def _encoder(model: str, grid: Optional[Path]):
-    from .evaluation.encoders import grid_lookup_fn, load_encoder_fn
-    from .model import available_models, load_encoder
+    from ..evaluation.encoders import grid_lookup_fn, load_encoder_fn
+    from ..model import available_models, load_encoder
 
     if grid is not None:
         return grid_lookup_fn(grid, "interp"), f"grid {grid.name}"

@@ -7,7 +7,7 @@ Exit codes, as grep and diff use them:
 
 * 0 - done;
 * 1 (`EXIT_NEGATIVE`) - the command ran and its answer is "no": `satcle-grid verify`
-  found bad files, `satcle-grid similar` got a point outside coverage; also
+  found bad files, `satcle-grid similar` found no cell beyond --exclude-km; also
   (`EXIT_BUG`) an error that is satcle's fault, printed with its traceback;
 * 2 (`EXIT_USER_ERROR`) - the command could not run as asked: bad input or
   options, a missing or corrupt model, grid or file, bad SQL (also Click's own
@@ -27,7 +27,7 @@ from typing import Callable, Iterator, NoReturn
 import click
 import typer
 
-from .core.errors import SatcleError
+from ..core.errors import SatcleError
 
 EXIT_NEGATIVE = 1
 EXIT_BUG = 1

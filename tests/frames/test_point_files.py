@@ -7,9 +7,9 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from satcle.cli import app
+from satcle.cli.main import app
 from satcle.core.errors import EvaluationConfigError, PointFileError
-from satcle.core.points import PointReader
+from satcle.frames.point_files import PointReader
 from satcle.evaluation.labels import load_labels
 
 runner = CliRunner()

@@ -1,7 +1,7 @@
 """The map's base layer: land cells (fill) and the coastline, from the GLOBE land mask.
 
 Inflating the mask takes seconds, so the layer ships as `LAND_FILE`;
-``python -m build_grid.serve --write-land`` regenerates it.
+``python -m satcle.serve --write-land`` regenerates it.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ Bounds: a request target over `MAX_URL_BYTES` gets 414, a body 413, more than
 `MAX_CONCURRENT_REQUESTS` at once 503; each connection's socket times out after
 `REQUEST_TIMEOUT_S` and is shut after `REQUEST_DEADLINE_S` (a client trickling
 bytes). Bound to loopback, only loopback Host names are answered (no DNS
-rebinding). Errors: 400 with the parameter's message, 404, 405, and 500 without
-detail (the traceback goes to stderr).
+rebinding). Errors: 400 with the parameter's message, 404, 405, 503 with the
+message of any other satcle error (e.g. a point outside coverage while the grid's
+model is not installed for the live encoder), and 500 without detail for anything
+else (the traceback goes to stderr).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from satcle.core.errors import CoordinateError, InvalidArgumentError
+from satcle.core.errors import CoordinateError, InvalidArgumentError, SatcleError
 
 from .api import ROUTES
 from .grid_map import GridMap
@@ -115,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, *found, {"Cache-Control": "no-cache"})
         except (InvalidArgumentError, CoordinateError) as exc:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        except SatcleError as exc:   # e.g. a point off the grid whose model is not installed: the reason, said
+            return self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
         except (BrokenPipeError, ConnectionResetError):
             return None
         except Exception as exc:  # never a traceback page: log it, answer JSON 500

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from .cli_failure import CommandApp
+from .failure import CommandApp
 
 import_app = CommandApp(
     help="Import another project's location encoder as a satcle model directory (docs/IMPORT.md).",
@@ -31,7 +31,7 @@ def satclip(
 ) -> None:
     """SatCLIP's Siren(SH) location encoder from its checkpoint: SatCLIP's (lon, lat) order and harmonics
     convention are folded into the first layer, so the model equals SatCLIP's forward."""
-    from .model.satclip_import import import_satclip
+    from ..model.satclip_import import import_satclip
 
     _write(lambda: import_satclip(checkpoint, out, name=name))
 
@@ -46,13 +46,13 @@ def geoclip(
 ) -> None:
     """GeoCLIP's location encoder (512-d) from the installed geoclip package, run natively by satcle
     afterwards (no geoclip or transformers needed)."""
-    from .model.geoclip_import import import_geoclip
+    from ..model.geoclip_import import import_geoclip
 
     _write(lambda: import_geoclip(out, weights=weights, name=name))
 
 
 def _write(make) -> None:
-    from .model import load_encoder
+    from ..model import load_encoder
 
     directory = make()
     encoder = load_encoder(directory)

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 import satcle
-import satcle.core.points as points_module
-from satcle.cli import app
-from satcle.core.points import PointReader
+import satcle.frames.point_files as points_module
+from satcle.cli.main import app
+from satcle.frames.point_files import PointReader
 from satcle.grid.lookup import open_grid
 
 runner = CliRunner()

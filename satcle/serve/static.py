@@ -1,4 +1,4 @@
-"""The page's files: shipped in ``build_grid/static`` (Leaflet vendored from npm, no
+"""The page's files: shipped in ``satcle/serve/page`` (Leaflet vendored from npm, no
 CDN), served by name from that folder and nowhere else."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import mimetypes
 from pathlib import Path
 from urllib.parse import unquote
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "page"
 
 
 def static_file(route: str) -> tuple[bytes, str] | None:

@@ -1,6 +1,6 @@
 """Embed a whole point file, streaming: what ``satcle embed --input FILE --output FILE`` runs.
 
-The input (CSV or Parquet, `satcle.core.points.PointReader`) is read one chunk at a
+The input (CSV or Parquet, `satcle.frames.point_files.PointReader`) is read one chunk at a
 time, each chunk embedded and appended to the output before the next is read, so
 memory depends on the chunk size, not on the file's. The output holds every input
 column and the embedding, row for row in input order, and is written under a
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .core.atomic import atomic_path
-from .core.errors import BadRowError, InvalidArgumentError
-from .core.points import PointChunk, PointReader
-from .frames.source import Embedder, embeddings_column
+from ..core.atomic import atomic_path
+from ..core.errors import BadRowError, InvalidArgumentError
+from .point_files import PointChunk, PointReader
+from .source import Embedder, embeddings_column
 
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".npy")
 ON_BAD_ROW = ("error", "null")

@@ -27,7 +27,7 @@ import pytest
 import satcle
 from satcle.grid.format.store import read_manifest
 from build_grid.engine import BuildConfig, build_grid
-from build_grid.serve import LAND_FILE, STATIC_DIR, MapServer, land_layer
+from satcle.serve import LAND_FILE, STATIC_DIR, MapServer, land_layer
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_S = 90.0
@@ -287,10 +287,11 @@ def test_package_data_ships_every_static_file():
     import glob
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
-    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["build_grid"]
-    shipped = {name for pattern in patterns for name in glob.glob(pattern, root_dir=STATIC_DIR.parent)
-               if (STATIC_DIR.parent / name).is_file()}
-    on_disk = {str(p.relative_to(STATIC_DIR.parent)) for p in STATIC_DIR.rglob("*") if p.is_file()}
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["satcle"]
+    package = REPO / "satcle"
+    shipped = {name for pattern in patterns for name in glob.glob(pattern, root_dir=package)
+               if (package / name).is_file()}
+    on_disk = {str(p.relative_to(package)) for p in STATIC_DIR.rglob("*") if p.is_file()}
     assert on_disk - shipped == set()
 
 
@@ -319,6 +320,8 @@ class _StubMap:
         self.fail, self.entered, self.release = fail, threading.Event(), threading.Event()
 
     def info(self):
+        if isinstance(self.fail, Exception):
+            raise self.fail
         if self.fail:
             raise RuntimeError("secret internal detail")
         self.entered.set()
@@ -350,6 +353,14 @@ def test_an_internal_error_is_a_json_500_without_traceback(stub_server, capsys):
     assert status == 500 and headers.get_content_type() == "application/json"
     assert body == {"error": "internal error: RuntimeError"}   # the detail goes to the log, not the client
     assert "secret internal detail" in capsys.readouterr().err
+
+
+def test_a_satcle_error_is_a_503_that_says_why(stub_server):
+    from satcle.core.errors import GridFormatError
+
+    reason = "the grid was built with model 'x', but the installed one is another: pass encoder= or rebuild"
+    status, headers, body = get(stub_server(_StubMap(fail=GridFormatError(reason))), "/api/info")
+    assert status == 503 and headers.get_content_type() == "application/json" and body == {"error": reason}
 
 
 def test_requests_past_the_concurrency_bound_get_503(stub_server):
@@ -575,7 +586,7 @@ def test_serve_on_a_directory_that_is_no_grid_fails_with_the_reason(tmp_path):
 
 @pytest.mark.parametrize("res", [0, 1, 2, 3])
 def test_map_polygons_of_polar_and_antimeridian_cells(res):
-    from build_grid.serve import map_polygons
+    from satcle.serve import map_polygons
 
     poles = [h3.latlng_to_cell(pole, 0.0, res) for pole in (90.0, -90.0)]
     cell = h3.latlng_to_cell(10.0, 179.99, res)
@@ -606,7 +617,7 @@ def test_grid_map_serves_any_embedding_width(tmp_path):
     import torch
 
     from build_grid.engine import write_cells
-    from build_grid.serve import GridMap
+    from satcle.serve import GridMap
     from satcle import EncoderConfig, LocationEncoder
     from satcle.geo.h3_cells import cells_at_resolution
 

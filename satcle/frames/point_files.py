@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .coordinates import coordinate_columns, invalid_coordinates, wrap_longitude
-from .errors import InvalidArgumentError, PointFileError
+from ..core.coordinates import coordinate_columns, invalid_coordinates, wrap_longitude
+from ..core.errors import InvalidArgumentError, PointFileError
 from .geoparquet import point_degrees, primary_point_geometry
 
 SUFFIXES = (".csv", ".parquet", ".pq")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from satcle.cli_failure import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, CommandApp, with_failure_path
+from satcle.cli.failure import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, CommandApp, with_failure_path
 from satcle.core.errors import GridFormatError
 
 runner = CliRunner()
@@ -57,8 +57,8 @@ def test_click_usage_errors_keep_their_exit():
 
 def test_every_command_of_both_command_lines_uses_the_failure_path():
     from build_grid.cli import app as grid_app
-    from satcle.cli import app as satcle_app
-    from satcle.cli_plot import plot_app
+    from satcle.cli.main import app as satcle_app
+    from satcle.cli.plot import plot_app
 
     wrapper = with_failure_path(lambda: None).__code__
     for app in (grid_app, satcle_app, plot_app):

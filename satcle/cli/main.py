@@ -14,19 +14,19 @@ from typing import List, Optional
 import numpy as np
 import typer
 
-from .cli_import import import_app
-from .cli_plot import plot_app
-from .cli_failure import CommandApp
-from .core.errors import InvalidArgumentError
-from .core.threads import MAX_THREADS
-from .embed_file import OUTPUT_SUFFIXES
-from .evaluation.benchmark import (
+from .model_import import import_app
+from .plot import plot_app
+from .failure import CommandApp
+from ..core.errors import InvalidArgumentError
+from ..core.threads import MAX_THREADS
+from ..frames.embed_file import OUTPUT_SUFFIXES
+from ..evaluation.benchmark import (
     DEFAULT_CONTINENTS,
     DEFAULT_TASKS,
     DEFAULT_TRANSFER_TASKS,
     LABEL_ENCODERS,
 )
-from .evaluation.tasks import DATA_ENV, TASKS
+from ..evaluation.tasks import DATA_ENV, TASKS
 
 app = CommandApp(
     help="SatCLE location embeddings: (lat, lon) in degrees -> D-dimensional vectors (256 for the shipped models).",
@@ -39,7 +39,7 @@ app.add_typer(import_app, name="import")
 
 def _print_version(value: bool) -> None:
     if value:
-        from .core.version import __version__
+        from ..core.version import __version__
 
         typer.echo(f"satcle {__version__}")
         raise typer.Exit()
@@ -93,8 +93,8 @@ def embed(
     batch_size: int = typer.Option(16384, min=1, help="Points per network pass (memory ~ batch x 4 KB)."),
 ) -> None:
     """Embed coordinates with a location encoder or a precomputed grid."""
-    from .embed_file import embed_file
-    from .frames.source import choose_embedder
+    from ..frames.embed_file import embed_file
+    from ..frames.source import choose_embedder
 
     if output is not None:
         _check_output(output)   # before reading or encoding anything
@@ -105,7 +105,7 @@ def embed(
             raise InvalidArgumentError("--input needs --output FILE (.parquet, .csv or .npy)")
         if on_bad_row not in ("error", "null"):
             raise InvalidArgumentError(f"--on-bad-row must be 'error' or 'null', got {on_bad_row!r}")
-        from .core.points import PointReader
+        from ..frames.point_files import PointReader
 
         reader = PointReader(input, lat=lat_column, lon=lon_column)
         embedder = choose_embedder(grid, live, model, batch_size)
@@ -128,7 +128,7 @@ def embed(
         return
     import pyarrow as pa
 
-    from .embed_file import write_embeddings
+    from ..frames.embed_file import write_embeddings
 
     write_embeddings(output, pa.table({"lat": lats, "lon": lons}), embeddings)
     typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
@@ -141,7 +141,7 @@ def models(
 ) -> None:
     """List the models shipped with this installation (and the given model directories): kind, architecture,
     output width, trained or not, sha256."""
-    from .model import available_models, load_encoder
+    from ..model import available_models, load_encoder
 
     names = [*available_models(), *map(str, directories or [])]
     width = max(map(len, names), default=0)
@@ -210,11 +210,11 @@ def evaluate(
     continent transfer and embedding diagnostics (location retention, participation ratio, smoothness)."""
     import time
 
-    from .evaluation.benchmark import BenchmarkConfig, run_benchmark
-    from .evaluation.labels import load_labels
-    from .evaluation.report import summary_table, write_report
-    from .evaluation.splits import SPLITS
-    from .evaluation.tasks import default_data_dir
+    from ..evaluation.benchmark import BenchmarkConfig, run_benchmark
+    from ..evaluation.labels import load_labels
+    from ..evaluation.report import summary_table, write_report
+    from ..evaluation.splits import SPLITS
+    from ..evaluation.tasks import default_data_dir
 
     splits = SPLITS if split == "both" else (split,)
     if split != "both" and split not in SPLITS:
@@ -296,7 +296,7 @@ def train(
 
     import torch
 
-    from .training import TrainingRun, get_preset, run_training
+    from ..training import TrainingRun, get_preset, run_training
 
     chosen = get_preset(preset)
     if threads is not None:
@@ -319,14 +319,14 @@ def train(
         tile_count=tiles if tiles is not None else chosen.tile_count,
         tile_size=tile_size if tile_size is not None else chosen.tile_size,
     )
-    from .evaluation.tasks import default_data_dir
+    from ..evaluation.tasks import default_data_dir
 
     run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
                       command=shlex.join(["satcle", "train", *sys.argv[2:]]),
                       model_name=name, description=description, notes=notes, monitor=monitor,
                       monitor_data=eval_data if eval_data is not None else default_data_dir())
     model_dir = run_training(run, progress=not quiet, log=typer.echo)
-    from .training.device import is_main_process
+    from ..training.device import is_main_process
 
     if is_main_process():
         typer.echo(f"model: {model_dir}")
@@ -347,10 +347,10 @@ def plot_smoothing_command(
     """Tiles, their last-layer CLS attention and their causally smoothed version, side by side."""
     import torch
 
-    from .model.vision import load_vision_encoder
-    from .training import get_preset
-    from .training.pipeline import make_dataset
-    from .training.plot import plot_smoothing
+    from ..model.vision import load_vision_encoder
+    from ..training import get_preset
+    from ..training.pipeline import make_dataset
+    from ..training.plot import plot_smoothing
 
     chosen = get_preset(preset)
     chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
@@ -372,7 +372,7 @@ def _override(config, **values):
 
 def _parse_points(points: List[str]) -> tuple[np.ndarray, np.ndarray]:
     """"LAT,LON" texts -> (N,) lats, (N,) lons float64 degrees, validated (CoordinateError)."""
-    from .core.coordinates import as_latlon
+    from ..core.coordinates import as_latlon
 
     if not points:
         raise InvalidArgumentError('no points: give "LAT,LON" arguments or --input FILE')

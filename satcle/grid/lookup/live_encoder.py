@@ -29,8 +29,6 @@ class SharedEncoder:
             return self._encoder
 
 
-
-
 def load_matching_encoder(manifest: Manifest | None) -> LocationEncoder:
     """The grid's model: from the directory it was built from (a model not shipped with satcle),
     else by its name; either must have the manifest's sha256."""

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from ..core.atomic import write_text_atomic
 from ..data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles
+from ..data.stack import StackTiles, StackTileSpec
 from ..core.errors import TrainingConfigError
 from ..model.checkpoint import save_encoder
 from .device import is_main_process, select_device
@@ -62,11 +63,15 @@ class TrainingRun:
 
 def make_dataset(preset: Preset, data: Path | None, *, progress: bool = True) -> tuple[Dataset, dict]:
     """The preset's image source and a JSON-able description of it."""
+    if preset.data in ("bluemarble", "stack") and preset.tile_size % preset.vision.patch_size:
+        raise TrainingConfigError(
+            f"tile size {preset.tile_size} px is not a multiple of the ViT patch size {preset.vision.patch_size}"
+        )
+    if preset.data == "stack":
+        spec = StackTileSpec(sources=preset.sources, spacing_km=preset.tile_spacing_km, size_px=preset.tile_size,
+                             km_per_px=preset.tile_km_per_px)
+        return StackTiles(spec, progress=progress), {"source": "stack", **dataclasses.asdict(spec)}
     if preset.data == "bluemarble":
-        if preset.tile_size % preset.vision.patch_size:
-            raise TrainingConfigError(
-                f"tile size {preset.tile_size} px is not a multiple of the ViT patch size {preset.vision.patch_size}"
-            )
         spec = BlueMarbleTileSpec(count=preset.tile_count, size_px=preset.tile_size, seed=preset.contrastive.seed)
         return BlueMarbleTiles(spec, progress=progress), {"source": "bluemarble", **dataclasses.asdict(spec)}
     if preset.data == "s2-100k":

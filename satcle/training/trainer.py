@@ -37,7 +37,8 @@ LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_top1", "val_chance", "temp
 #: Logged only by runs with a retention head (ContrastiveConfig.retention_weight > 0).
 RETENTION_FIELD = "retention_loss"
 #: Fields a `monitor` adds to a log row (see `training/monitor.py`).
-MONITOR_FIELDS = ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "probe_mse")
+MONITOR_FIELDS = ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "detail_50km",
+                  "far_biome_p10", "far_landcover_p10", "probe_mse")
 
 
 @dataclass

@@ -215,7 +215,9 @@ STACK = Preset(
     dino=DinoConfig(epochs=2, batch_size=128, local_size=12),
     # Tile centres lie 50 km (0.45 degree) apart: a 0.25 degree jitter fills the gaps.
     refinement=RefinementConfig(sigma_deg=0.25),
-    contrastive=ContrastiveConfig(lr=3e-4, batch_size=256, max_epochs=8, patience=4, schedule="cosine",
+    # Five epochs over 53,036 training tiles are about as many steps as the bluemarble
+    # preset's 25 over 9,000, and what a shared 2-core machine finished (docs/TRAINING.md).
+    contrastive=ContrastiveConfig(lr=3e-4, batch_size=256, max_epochs=5, patience=4, schedule="cosine",
                                   warmup_epochs=1, retention_weight=10.0, min_location_r2=0.95),
     encoder=EncoderConfig(legendre_degree=10),
 )

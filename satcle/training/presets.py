@@ -1,9 +1,13 @@
-"""Training configurations as small frozen dataclasses, and the two presets.
+"""Training configurations as small frozen dataclasses, and the three presets.
 
 * `bluemarble` - the whole pipeline (tiles, DINO, features, contrastive) on
   Blue Marble tiles for 2 CPU cores (10,000 tiles, 8 DINO epochs, 25 contrastive
   epochs at lr 3e-4 with warm-up, cosine decay and the retention loss, selection gated
   on location retention).
+* `stack` - the same recipe on the five-source image stack (`satcle.data.stack`):
+  58,929 tiles 96 km across on a 50 km land lattice, 39 channels, 2 DINO epochs,
+  5 contrastive epochs. The shipped `default` is this preset without the spatial
+  refinement (docs/configs/stack-no-spatial.toml; docs/TRAINING.md has the study).
 * `s2-100k` - the paper's setting on Sentinel-2 S2-100K (batch 512, lr 1e-4,
   wd 1e-2, up to 500 epochs with early stopping, K = 5), meant for a GPU.
 """

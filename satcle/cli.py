@@ -156,6 +156,9 @@ def evaluate(
     transfer_tasks: str = typer.Option(
         ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
     ),
+    scarce: str = typer.Option(
+        "0.01,0.05", help="Label-scarce probes: shares of all points their training sets are cut to (both splits, both probes); '' for none."
+    ),
     threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads per process: the probes are small, and one thread avoids oversubscription."),
     jobs: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Encoders evaluated at once, each in its own process (default: one per core)."),
     out: Optional[Path] = typer.Option(
@@ -189,6 +192,7 @@ def evaluate(
             tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
             continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
             threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
+            scarce=_shares(scarce),
             data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
         )
         if out is None:
@@ -205,6 +209,17 @@ def evaluate(
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    """--scarce: comma-separated shares in (0, 1)."""
+    try:
+        shares = tuple(float(part) for part in _names(text))
+    except ValueError:
+        raise InvalidArgumentError(f"--scarce takes shares such as 0.01,0.05, got {text!r}") from None
+    if any(not 0.0 < share < 1.0 for share in shares):
+        raise InvalidArgumentError(f"--scarce shares must lie in (0, 1), got {text!r}")
+    return shares
 
 
 @app.command()

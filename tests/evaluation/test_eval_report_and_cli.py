@@ -73,6 +73,8 @@ def test_eval_command_end_to_end_on_a_tiny_run(tmp_path, monkeypatch):
 def test_eval_command_rejects_unknown_names(tmp_path):
     result = runner.invoke(app, ["eval", "--tasks", "carbon", "--out", str(tmp_path / "x.md")])
     assert result.exit_code == 2 and "unknown task" in result.output
+    result = runner.invoke(app, ["eval", "--scarce", "0.01,5", "--out", str(tmp_path / "x.md")])
+    assert result.exit_code == 2 and "--scarce shares must lie in (0, 1)" in result.output
     result = runner.invoke(app, ["eval", "--tasks", "land_ocean", "--encoders", "nope", "--points", "50",
                                  "--out", str(tmp_path / "x.md")])
     assert result.exit_code == 2 and "unknown encoder" in result.output

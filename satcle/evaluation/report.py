@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.atomic import write_atomic
 from .benchmark import BenchmarkResult, Score
+from .diagnostics import SHARED_SOURCES
 
 BEGIN = "<!-- satcle eval: generated section begin -->"
 END = "<!-- satcle eval: generated section end -->"
@@ -76,10 +77,30 @@ def to_markdown(result: BenchmarkResult, command: str) -> str:
             "", "### Continent transfer (MLP probe): trained elsewhere + 1 % of the continent, tested on the rest", "",
             *_table(transfer, columns, only={"mse", "accuracy"}),
         ]
+    scarce = [s for s in result.scores if s.study.startswith("scarce:")]
+    for split in dict.fromkeys(s.split for s in scarce):
+        for probe, title in (("mlp", "MLP probe"), ("linear", "Linear (ridge) probe")):
+            chosen = [s for s in scarce if s.split == split and s.probe == probe]
+            columns = []
+            for study in dict.fromkeys(s.study for s in chosen):
+                columns += [(study, t) for t in dict.fromkeys(s.task for s in chosen if s.study == study)]
+            lines += ["", f"### Label-scarce: {title}, {SPLIT_TITLES.get(split, split)}, trained on "
+                      "1 % / 5 % of the points", "", *_table(chosen, columns, only={"mse", "accuracy"})]
+    lines += _shared_sources_note(result.tasks)
     lines += _lookup_check(result.scores)
     if result.skipped:
         lines += ["", "Skipped:", ""] + [f"* {message}" for message in result.skipped]
     return "\n".join(lines) + "\n"
+
+
+def _shared_sources_note(tasks: list[dict]) -> list[str]:
+    """Which tasks share a source with the `stack` training imagery (claims rest on the others)."""
+    shared = [f"`{t['name']}` ({SHARED_SOURCES[t['name']]})" for t in tasks if t["name"] in SHARED_SOURCES]
+    if not shared:
+        return []
+    return ["", "Tasks that share a source with the `stack` preset's training imagery (their scores partly measure "
+            "a copy of the input): " + ", ".join(shared) + ". Claims about what pretraining learnt rest on the "
+            "other tasks."]
 
 
 def summary_table(result: BenchmarkResult) -> str:
@@ -182,8 +203,8 @@ def headline_metric(kind_metrics: dict) -> tuple[str, bool]:
 
 
 def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], split: str, probe: str,
-              *, with_rival: bool = False) -> dict:
-    """How `encoder` fares against the best of `rivals` on each global task of one split and probe.
+              *, study: str = "global", with_rival: bool = False) -> dict:
+    """How `encoder` fares against the best of `rivals` on each task of one study, split and probe.
 
     Returns {task: relative gap}, the gap being (encoder - best rival) / |best rival|
     on the headline metric, signed so that negative means `encoder` is better
@@ -191,7 +212,7 @@ def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], sp
     `encoder` or every rival lacks a score are left out.
     """
     cell = {(s.task, s.encoder): s.metrics for s in result.scores
-            if s.study == "global" and s.split == split and s.probe == probe}
+            if s.study == study and s.split == split and s.probe == probe}
     gaps = {}
     for task in dict.fromkeys(t for t, _ in cell):
         mine = cell.get((task, encoder))
@@ -209,55 +230,70 @@ def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], sp
     return gaps
 
 
+def _loss(gap: float, task: str) -> str:
+    """The largest loss of a row: its gap and task, or "none" when the model lost nowhere."""
+    return f"{100 * gap:+.1f} % ({task})" if gap > 0 else "none"
+
+
 def _baseline_comparison(result: BenchmarkResult) -> list[str]:
-    """Per trained model, split and probe: on how many tasks it beats the best of the baselines."""
+    """Per trained model, study (all labels, label-scarce), split and probe: on how many tasks it beats the
+    best of `untrained`, `sh` and `sh-l40`, and its mean gap."""
     encoders = [e["name"] for e in result.encoders]
-    rivals = tuple(r for r in BASELINES if r in encoders and r != "geoclip")
+    rivals = tuple(r for r in ("untrained", "sh", "sh-l40") if r in encoders)
     models = [e for e in encoders if e not in BASELINES and "+grid-" not in e]
     if not rivals or not models:
         return []
     rows = []
-    for split in dict.fromkeys(s.split for s in result.scores if s.study == "global"):
-        for probe in ("mlp", "linear"):
-            for model in models:
-                gaps = wins_over(result, model, rivals, split, probe, with_rival=True)
-                if not gaps:
-                    continue
-                wins = sum(g < 0 for g, _ in gaps.values())
-                worst = max(gaps, key=lambda t: gaps[t][0])
-                best = min(gaps, key=lambda t: gaps[t][0])
-                loss = (f"{100 * gaps[worst][0]:+.1f} % ({worst}, vs {gaps[worst][1]})" if gaps[worst][0] > 0
-                        else "none")
-                win = (f"{100 * -gaps[best][0]:.1f} % ({best}, vs {gaps[best][1]})" if gaps[best][0] < 0
-                       else "none")
-                rows.append(f"| {model} | {split} | {probe} | {wins} of {len(gaps)} | {win} | {loss} |")
+    studies = [s for s in dict.fromkeys(s.study for s in result.scores) if s == "global" or s.startswith("scarce:")]
+    for study in studies:
+        for split in dict.fromkeys(s.split for s in result.scores if s.study == study):
+            for probe in ("mlp", "linear"):
+                for model in models:
+                    gaps = wins_over(result, model, rivals, split, probe, study=study)
+                    if not gaps:
+                        continue
+                    wins = sum(g < 0 for g in gaps.values())
+                    worst_task = max(gaps, key=gaps.get)
+                    labels = "all" if study == "global" else f"{100 * float(study.split(':')[1]):g} % of points"
+                    rows.append(f"| {model} | {labels} | {split} | {probe} | {wins} of {len(gaps)} | "
+                                f"{100 * np.mean(list(gaps.values())):+.1f} % | "
+                                f"{_loss(gaps[worst_task], worst_task)} |")
     if not rows:
         return []
     return ["", f"### Trained models against the best of {', '.join(f'`{r}`' for r in rivals)}", "",
-            "Headline metric per task (MSE, or accuracy for classes), relative to the best baseline of that "
-            "task, split and probe.", "",
-            "| model | split | probe | tasks won | largest win (task) | largest loss (task) |",
-            "|---|---|---|---:|---|---|", *rows]
+            "Headline metric per task (MSE, or accuracy for classes); the gap is relative, negative = better "
+            "than the best baseline. \"Training labels\": all of the split's training rows, or the label-scarce "
+            "regime (training rows cut to that share of all points; same validation and test rows).", "",
+            "| model | training labels | split | probe | tasks won | mean gap | largest loss (task) |",
+            "|---|---|---|---|---:|---:|---|", *rows]
 
 
 def _diagnostics_table(encoders: list[dict]) -> list[str]:
-    rows = []
+    keys = ("distance_10km", "distance_1000km", "detail_25km", "detail_50km", "detail_100km",
+            "far_biome_p10", "far_landcover_p10")
+    rows, chance = [], {}
     for enc in encoders:
         d = enc.get("diagnostics")
         if not d or "location_r2" not in d:
             continue
-        near, far = d.get("distance_10km"), d.get("distance_1000km")
-        rows.append(f"| {enc['name']} | {d['location_r2']:.3f} | {d['participation_ratio']:.1f} | "
-                    f"{'–' if near is None else f'{near:.3f}'} | {'–' if far is None else f'{far:.3f}'} |")
+        chance.update({k: d[k] for k in ("far_biome_chance", "far_landcover_chance") if k in d})
+        cells = " | ".join("–" if d.get(k) is None else f"{d[k]:.3f}" for k in keys)
+        rows.append(f"| {enc['name']} | {d['location_r2']:.3f} | {d['participation_ratio']:.1f} | {cells} |")
     if not rows:
         return []
     points = next(e["diagnostics"]["points"] for e in encoders if e.get("diagnostics"))
+    chance_text = ", ".join(f"{k.split('_')[1]} {v:.3f}" for k, v in chance.items()) or "–"
     return ["", "### Embedding diagnostics", "",
             f"On {points} land points: location retention = held-out R² of a ridge from the embedding to the "
             "point's 3-D unit vector; participation ratio of the PCA spectrum (effective dimensions); embedding "
-            "distance to a point 10 km and 1,000 km away, relative to random pairs.", "",
-            "| encoder | location R² | participation ratio | distance at 10 km | distance at 1,000 km |",
-            "|---|---:|---:|---:|---:|", *rows]
+            "distance to a point 10 km and 1,000 km away, relative to random pairs; local detail: the same at "
+            "25 / 50 / 100 km on standardised features; far retrieval: precision@10 of the biome (the `biome` "
+            "task's points) and of the MODIS land-cover class among each of 2,000 points' most similar points "
+            f"at least 2,000 km away (chance: {chance_text}). Land cover is also an input of the `stack` "
+            "imagery, so its retrieval partly measures a copy of the input.", "",
+            "| encoder | location R² | participation ratio | distance at 10 km | distance at 1,000 km "
+            "| detail 25 km | detail 50 km | detail 100 km | far biome p@10 | far land cover p@10 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", *rows]
 
 
 def write_report(path: Path, result: BenchmarkResult, command: str) -> tuple[Path, Path]:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 from .presets import Preset
+from .trainer import MONITOR_FIELDS, RETENTION_FIELD
 
 
 def render_model_card(name: str, preset: Preset, metadata: dict, history: list[dict]) -> str:
@@ -17,8 +18,7 @@ def render_model_card(name: str, preset: Preset, metadata: dict, history: list[d
     first, best = history[0], history[metadata["best_epoch"] - 1]
     step = max(1, len(history) // 25)
     shown = [row for i, row in enumerate(history) if i % step == 0 or i == len(history) - 1]
-    watched = [k for k in ("retention_loss", "location_r2", "participation_ratio", "distance_10km",
-                           "distance_1000km", "probe_mse") if k in best]
+    watched = [k for k in (RETENTION_FIELD, *MONITOR_FIELDS) if k in best]
     rows = "\n".join(
         f"| {r['epoch']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} | {r['val_top1']:.3f} | {r['temperature']:.4f} |"
         + "".join(f" {r[k]:.3f} |" if k in r else " – |" for k in watched)
@@ -41,7 +41,9 @@ def render_model_card(name: str, preset: Preset, metadata: dict, history: list[d
 * **Device**: {metadata['device']}, torch {metadata['torch']}, {metadata['machine']}.
   The GPU paths (CUDA, bfloat16 autocast, DDP via torchrun) exist in the code but were
   not exercised for this model.
-* **Stage wall-clock of the exporting invocation** (seconds; 0-ish means reused from cache):
+* **Stage wall-clock of the run** (seconds, summed over every invocation that worked on it,
+  resumed ones included; stages shared through a vision directory count once there):
+  `{json.dumps(metadata.get('stage_seconds_run', {}))}`; of the exporting invocation:
   `{json.dumps(metadata['stage_seconds_this_invocation'])}`
 
 {("## Notes" + chr(10) + chr(10) + metadata["notes"] + chr(10)) if metadata.get("notes") else ""}
@@ -64,7 +66,10 @@ head reproducing the initial network's features; ContrastiveConfig.retention_wei
 Monitor fields (`satcle/training/monitor.py`): location_r2 = held-out R² of a ridge from
 the embedding to the location's unit vector; participation_ratio = effective dimensions;
 distance_10km / distance_1000km = embedding distance to a displaced point over that of
-random pairs; probe_mse = ridge-probe test MSE on the standardised `temperature` task.
+random pairs; detail_50km = the same at 50 km on standardised features; far_biome_p10 /
+far_landcover_p10 = precision@10 of the biome / MODIS land-cover class among the most
+similar points at least 2,000 km away; probe_mse = ridge-probe test MSE on the
+standardised `temperature` task.
 
 ## Training log (every {step} epoch(s))
 

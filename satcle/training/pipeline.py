@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from ..core.atomic import write_text_atomic
 from ..data import BlueMarbleTiles, BlueMarbleTileSpec, S2Tiles
+from ..data.stack import StackTiles, StackTileSpec
 from ..core.errors import TrainingConfigError
 from ..model.encoder_files import save_encoder
 from .device import is_main_process, select_device
@@ -62,11 +63,15 @@ class TrainingRun:
 
 def make_dataset(preset: Preset, data: Path | None, *, progress: bool = True) -> tuple[Dataset, dict]:
     """The preset's image source and a JSON-able description of it."""
+    if preset.data in ("bluemarble", "stack") and preset.tile_size % preset.vision.patch_size:
+        raise TrainingConfigError(
+            f"tile size {preset.tile_size} px is not a multiple of the ViT patch size {preset.vision.patch_size}"
+        )
+    if preset.data == "stack":
+        spec = StackTileSpec(sources=preset.sources, spacing_km=preset.tile_spacing_km, size_px=preset.tile_size,
+                             km_per_px=preset.tile_km_per_px)
+        return StackTiles(spec, progress=progress), {"source": "stack", **dataclasses.asdict(spec)}
     if preset.data == "bluemarble":
-        if preset.tile_size % preset.vision.patch_size:
-            raise TrainingConfigError(
-                f"tile size {preset.tile_size} px is not a multiple of the ViT patch size {preset.vision.patch_size}"
-            )
         spec = BlueMarbleTileSpec(count=preset.tile_count, size_px=preset.tile_size, seed=preset.contrastive.seed)
         return BlueMarbleTiles(spec, progress=progress), {"source": "bluemarble", **dataclasses.asdict(spec)}
     if preset.data == "s2-100k":
@@ -98,6 +103,8 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
     backbone = train_dino(dataset, vision, preset.dino, vision_dir, device=device, seed=preset.contrastive.seed,
                           amp=preset.contrastive.amp, progress=progress, log=log)
     seconds["dino"] = time.perf_counter() - started
+    if is_main_process():
+        add_stage_seconds(vision_dir / STAGE_SECONDS, {"data": seconds["data"], "dino": seconds["dino"]})
 
     started = time.perf_counter()
     feature_path = vision_dir / f"features-q{preset.refinement.causal_quantile:g}.safetensors"
@@ -109,6 +116,8 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
                                     progress=progress)
         save_features(features, feature_path)
     seconds["features"] = time.perf_counter() - started
+    if is_main_process():
+        add_stage_seconds(vision_dir / STAGE_SECONDS, {"features": seconds["features"]})
 
     started = time.perf_counter()
     monitor = make_monitor(run.monitor_data, log=log) if run.monitor and is_main_process() else None
@@ -118,6 +127,8 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
     seconds["contrastive"] = time.perf_counter() - started
     if not is_main_process():  # under torchrun every rank trained the same model; rank 0 exports it
         return out_dir / "model"
+    run_seconds = {**add_stage_seconds(vision_dir / STAGE_SECONDS, {}),
+                   **add_stage_seconds(out_dir / "contrastive" / STAGE_SECONDS, {"contrastive": seconds["contrastive"]})}
 
     best = result.history[result.best_epoch - 1]
     metadata = {
@@ -137,6 +148,7 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
         "selection": selection_rule(preset),
         **{k: round(best[k], 5) for k in MONITOR_FIELDS if k in best},
         "stage_seconds_this_invocation": {k: round(v, 1) for k, v in seconds.items()},
+        "stage_seconds_run": {k: round(v, 1) for k, v in run_seconds.items()},
         "device": str(device),
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
@@ -147,6 +159,22 @@ def run_training(run: TrainingRun, *, progress: bool = True, log: Callable[[str]
     log(f"exported {model_dir} (best epoch {result.best_epoch}: val_loss {best['val_loss']:.4f}, "
         f"val_top1 {best['val_top1']:.3f}, chance {best['val_chance']:.4f})")
     return model_dir
+
+
+#: Per-stage wall-clock seconds summed over every invocation (a run's vision dir and contrastive dir hold one each).
+STAGE_SECONDS = "stage-seconds.json"
+
+
+def add_stage_seconds(path: Path, seconds: dict[str, float]) -> dict[str, float]:
+    """Add this invocation's `seconds` per stage to the totals stored at `path`; returns the new totals.
+
+    Rerunning an interrupted command resumes it: its stages' real cost is the sum over invocations.
+    """
+    totals = json.loads(path.read_text()) if path.is_file() else {}
+    for stage, value in seconds.items():
+        totals[stage] = float(totals.get(stage, 0.0)) + float(value)
+    write_text_atomic(path, json.dumps(totals, indent=2, sort_keys=True) + "\n")
+    return totals
 
 
 def selection_rule(preset: Preset) -> str:

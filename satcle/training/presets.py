@@ -1,9 +1,13 @@
-"""Training configurations as small frozen dataclasses, and the two presets.
+"""Training configurations as small frozen dataclasses, and the three presets.
 
 * `bluemarble` - the whole pipeline (tiles, DINO, features, contrastive) on
   Blue Marble tiles for 2 CPU cores (10,000 tiles, 8 DINO epochs, 25 contrastive
   epochs at lr 3e-4 with warm-up, cosine decay and the retention loss, selection gated
   on location retention).
+* `stack` - the same recipe on the five-source image stack (`satcle.data.stack`):
+  58,929 tiles 96 km across on a 50 km land lattice, 39 channels, 2 DINO epochs,
+  5 contrastive epochs. The shipped `default` is this preset without the spatial
+  refinement (docs/configs/stack-no-spatial.toml; docs/TRAINING.md has the study).
 * `s2-100k` - the paper's setting on Sentinel-2 S2-100K (batch 512, lr 1e-4,
   wd 1e-2, up to 500 epochs with early stopping, K = 5), meant for a GPU.
 """
@@ -157,9 +161,12 @@ class Preset:
     """A whole pipeline: data, ViT, DINO, refinements, contrastive stage and location encoder."""
 
     name: str
-    data: str                                  # "bluemarble" or "s2-100k"
-    tile_count: int = 20000                    # Blue Marble only
-    tile_size: int = 32                        # Blue Marble only (px)
+    data: str                                  # "bluemarble", "stack" or "s2-100k"
+    tile_count: int = 20000                    # Blue Marble only: random land points
+    tile_size: int = 32                        # Blue Marble and stack (px)
+    sources: tuple[str, ...] = ()              # stack only: image sources, in channel order
+    tile_spacing_km: float = 50.0              # stack only: tile centres = land points of a lattice this far apart
+    tile_km_per_px: float = 4.0                # stack only: ground spacing of the tile grid
     vision: VisionConfig = field(default_factory=VisionConfig)
     dino: DinoConfig = field(default_factory=DinoConfig)
     refinement: RefinementConfig = field(default_factory=RefinementConfig)
@@ -198,6 +205,27 @@ BLUEMARBLE = Preset(
     encoder=EncoderConfig(legendre_degree=10),
 )
 
+STACK = Preset(
+    name="stack",
+    data="stack",
+    tile_size=24,
+    # Five installed sources (true colour, relief, land cover one-hot, night lights, five
+    # months of Blue Marble), 58,929 tiles (every land point of a 50 km lattice), each
+    # 96 km across at 4 km/px (about the relief's own 3.7 km/px).
+    sources=("bluemarble", "relief", "landcover", "nightlights", "seasons"),
+    tile_spacing_km=50.0,
+    tile_km_per_px=4.0,
+    vision=VisionConfig(image_size=24, patch_size=4, in_channels=39, dim=64, depth=4, heads=4, mlp_ratio=2.0),
+    dino=DinoConfig(epochs=2, batch_size=128, local_size=12),
+    # Tile centres lie 50 km (0.45 degree) apart: a 0.25 degree jitter fills the gaps.
+    refinement=RefinementConfig(sigma_deg=0.25),
+    # Five epochs over 53,036 training tiles are about as many steps as the bluemarble
+    # preset's 25 over 9,000, and what a shared 2-core machine finished (docs/TRAINING.md).
+    contrastive=ContrastiveConfig(lr=3e-4, batch_size=256, max_epochs=5, patience=4, schedule="cosine",
+                                  warmup_epochs=1, retention_weight=10.0, min_location_r2=0.95),
+    encoder=EncoderConfig(legendre_degree=10),
+)
+
 S2_100K = Preset(
     name="s2-100k",
     data="s2-100k",
@@ -209,11 +237,11 @@ S2_100K = Preset(
     encoder=EncoderConfig(legendre_degree=10),
 )
 
-PRESETS = {preset.name: preset for preset in (BLUEMARBLE, S2_100K)}
+PRESETS = {preset.name: preset for preset in (BLUEMARBLE, STACK, S2_100K)}
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called `name` ("bluemarble" or "s2-100k")."""
+    """The preset called `name` ("bluemarble", "stack" or "s2-100k")."""
     try:
         return PRESETS[name]
     except KeyError:

@@ -37,7 +37,8 @@ LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_top1", "val_chance", "temp
 #: Logged only by runs with a retention head (ContrastiveConfig.retention_weight > 0).
 RETENTION_FIELD = "retention_loss"
 #: Fields a `monitor` adds to a log row (see `training/monitor.py`).
-MONITOR_FIELDS = ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "probe_mse")
+MONITOR_FIELDS = ("location_r2", "participation_ratio", "distance_10km", "distance_1000km", "detail_50km",
+                  "far_biome_p10", "far_landcover_p10", "probe_mse")
 
 
 @dataclass
@@ -95,24 +96,9 @@ def train_contrastive(
                               "contrastive": asdict(config), "n": int(len(lats)),
                               "feature_dim": int(features.shape[1])}, sort_keys=True)
     train_idx, val_idx = split_indices(len(lats), config.val_fraction, config.seed)
-    batch_size = min(config.batch_size, len(train_idx))
-    lats = lats.to(device, torch.float32)
-    lons = lons.to(device, torch.float32)
-    features = features.to(device, torch.float32)
-
-    retention_targets, retention_variance = None, None
-    if config.retention_weight > 0:   # before the model: both leave the random stream as they found it
-        retention_targets, retention_variance = (
-            model_features(config.retention_model, lats, lons) if config.retention_model
-            else retention_features(encoder, config.retention_degree, config.seed, lats, lons))
-    torch.manual_seed(config.seed)
-    model = SatCLEModel(encoder, features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
-                        sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
-                        image_hidden=config.image_hidden,
-                        retention_dim=0 if retention_targets is None else retention_targets.shape[1]).to(device)
-    if config.damping_degree > 0:
-        harmonic_damping.damp(model.location_encoder, config.damping_degree)
-    optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
+    data = _Data(lats.to(device, torch.float32), lons.to(device, torch.float32),
+                 features.to(device, torch.float32), min(config.batch_size, len(train_idx)))
+    model, optimizer, retention = _build(encoder, refinement, config, data, device)
     trained = DistributedDataParallel(model) if distributed.enabled else model
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": [],
              "best_model": None,
@@ -120,76 +106,21 @@ def train_contrastive(
              "anchor": {k: v.detach().clone() for k, v in model.location_encoder.state_dict().items()}}
     checkpoint_path = out_dir / "checkpoint.pt"
     if checkpoint_path.is_file():
-        saved = load_checkpoint(checkpoint_path)
-        if saved["fingerprint"] != fingerprint:
-            raise TrainingConfigError(f"{checkpoint_path} belongs to another configuration; use a new --out")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = {k: saved[k] for k in state}
+        state = _resume(checkpoint_path, fingerprint, model, optimizer, state)
         log(f"contrastive: resuming after epoch {state['epoch']}")
     if state["best_model"] is None:
         state["best_model"] = copy.deepcopy(model.state_dict())
 
     stopped_early = state["bad_epochs"] >= config.patience
     while state["epoch"] < config.max_epochs and not stopped_early:
-        epoch = state["epoch"]
-        started = time.perf_counter()
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        order = train_idx[torch.randperm(len(train_idx), generator=generator)]
-        # Equal-size batches (no runt batch with a handful of negatives).
-        batches = torch.tensor_split(order, max(1, len(order) // batch_size))
-        model.train()
-        losses, retention_losses = [], []
-        anchor = [(p, state["anchor"][name].to(device)) for name, p in model.location_encoder.named_parameters()]
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and distributed.is_main))
-        for step, batch in enumerate(bar):
-            lr = config.lr * lr_factor(config, epoch * len(batches) + step, len(batches))
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_scale"]
-            batch = batch[distributed.rank::distributed.world_size].to(device)
-            with autocast(device, config.amp):
-                loss, kept, _ = trained(lats[batch], lons[batch], features[batch],
-                                        generator if refinement.spatial else None,
-                                        None if retention_targets is None else retention_targets[batch],
-                                        retention_variance)
-            objective = loss
-            if kept is not None:
-                objective = objective + config.retention_weight * kept
-                retention_losses.append(float(kept.detach()))
-            if config.anchor_weight > 0:
-                objective = objective + config.anchor_weight * sum(((p - p0) ** 2).sum() for p, p0 in anchor)
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        val_loss, val_top1, val_chance = evaluate(model, lats, lons, features, val_idx, batch_size)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": average_across_ranks(sum(losses) / len(losses), distributed, device),
-            "val_loss": val_loss, "val_top1": val_top1, "val_chance": val_chance,
-            "temperature": float(1.0 / model.logit_scale().detach()),
-            "lr": lr,
-            "seconds": time.perf_counter() - started,
-        }
-        if retention_losses:
-            row[RETENTION_FIELD] = average_across_ranks(sum(retention_losses) / len(retention_losses), distributed, device)
+        row = _epoch(model, trained, optimizer, data, train_idx, val_idx, retention, refinement, config, state,
+                     distributed, progress)
         if monitor is not None and distributed.is_main:
             row.update(monitor(model.location_encoder))
-        state["history"].append(row)
-        state["epoch"] = epoch + 1
-        eligible = row.get("location_r2", 1.0) >= config.min_location_r2
-        if eligible and val_loss < state["best_val"]:
-            state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
-                         best_model=copy.deepcopy(model.state_dict()))
-        else:
-            state["bad_epochs"] += 1
+        _select(state, row, model, config)
         stopped_early = state["bad_epochs"] >= config.patience
         if distributed.is_main:
-            watched = "".join(f"  {k} {row[k]:.3f}" for k in MONITOR_FIELDS if k in row)
-            kept = f"  retention {row[RETENTION_FIELD]:.4f}" if RETENTION_FIELD in row else ""
-            log(f"epoch {epoch + 1:4d}  loss {row['train_loss']:.4f}{kept}  val_loss {val_loss:.4f}  "
-                f"val_top1 {val_top1:.3f} (chance {val_chance:.4f})  T {row['temperature']:.4f}  "
-                f"lr {lr:.2e}{watched}  {row['seconds']:.1f}s")
+            log(_epoch_line(row))
             save_checkpoint(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
                                               "optimizer": optimizer.state_dict(), **state})
             write_text_atomic(out_dir / "train_log.csv", history_csv(state["history"]))
@@ -205,6 +136,129 @@ def train_contrastive(
     model.load_state_dict(state["best_model"])
     harmonic_damping.remove(model.location_encoder)
     return TrainingResult(model.eval(), state["history"], state["best_epoch"], stopped_early)
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The training table on the training device: lats, lons (N,) degrees, features (N, F), batch size."""
+
+    lats: torch.Tensor
+    lons: torch.Tensor
+    features: torch.Tensor
+    batch_size: int
+
+
+def _build(encoder: EncoderConfig, refinement: RefinementConfig, config: ContrastiveConfig, data: _Data,
+           device: torch.device):
+    """The seeded model, its optimiser and the retention targets ((N, D') targets and their total variance,
+    or None without a retention loss)."""
+    retention = None
+    if config.retention_weight > 0:   # before the model: both leave the random stream as they found it
+        retention = (model_features(config.retention_model, data.lats, data.lons) if config.retention_model
+                     else retention_features(encoder, config.retention_degree, config.seed, data.lats, data.lons))
+    torch.manual_seed(config.seed)
+    model = SatCLEModel(encoder, data.features.shape[1], spatial=refinement.spatial, copies=refinement.copies,
+                        sigma_deg=refinement.sigma_deg, init_temperature=config.init_temperature,
+                        image_hidden=config.image_hidden,
+                        retention_dim=0 if retention is None else retention[0].shape[1]).to(device)
+    if config.damping_degree > 0:
+        harmonic_damping.damp(model.location_encoder, config.damping_degree)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
+    return model, optimizer, retention
+
+
+def _resume(path: Path, fingerprint: str, model: SatCLEModel, optimizer: torch.optim.Optimizer,
+            state: dict) -> dict:
+    """Load the checkpoint at `path` into `model` and `optimizer`; returns its training state."""
+    saved = load_checkpoint(path)
+    if saved["fingerprint"] != fingerprint:
+        raise TrainingConfigError(f"{path} belongs to another configuration; use a new --out")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    return {k: saved[k] for k in state}
+
+
+def _epoch(model: SatCLEModel, trained: torch.nn.Module, optimizer: torch.optim.Optimizer, data: _Data,
+           train_idx: torch.Tensor, val_idx: torch.Tensor, retention, refinement: RefinementConfig,
+           config: ContrastiveConfig, state: dict, distributed, progress: bool) -> dict:
+    """Train epoch `state["epoch"]` (seeded order and jitter) and validate; returns its log row."""
+    epoch = state["epoch"]
+    started = time.perf_counter()
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    order = train_idx[torch.randperm(len(train_idx), generator=generator)]
+    # Equal-size batches (no runt batch with a handful of negatives).
+    batches = torch.tensor_split(order, max(1, len(order) // data.batch_size))
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and distributed.is_main))
+    losses, retention_losses, lr = _train_epoch(model, trained, optimizer, bar, epoch, len(batches), data,
+                                                retention, generator if refinement.spatial else None, config, state,
+                                                distributed)
+    val_loss, val_top1, val_chance = evaluate(model, data.lats, data.lons, data.features, val_idx, data.batch_size)
+    device = data.lats.device
+    row = {
+        "epoch": epoch + 1,
+        "train_loss": average_across_ranks(sum(losses) / len(losses), distributed, device),
+        "val_loss": val_loss, "val_top1": val_top1, "val_chance": val_chance,
+        "temperature": float(1.0 / model.logit_scale().detach()),
+        "lr": lr,
+        "seconds": time.perf_counter() - started,
+    }
+    if retention_losses:
+        row[RETENTION_FIELD] = average_across_ranks(sum(retention_losses) / len(retention_losses), distributed, device)
+    return row
+
+
+def _train_epoch(model: SatCLEModel, trained: torch.nn.Module, optimizer: torch.optim.Optimizer, batches,
+                 epoch: int, steps: int, data: _Data, retention, generator, config: ContrastiveConfig,
+                 state: dict, distributed) -> tuple[list[float], list[float], float]:
+    """One pass over `batches` (index tensors); returns the CLIP losses, the retention losses and the last lr.
+
+    generator : the epoch's generator for the SPCE jitter, or None without spatial refinement.
+    """
+    model.train()
+    device = data.lats.device
+    targets, variance = retention if retention is not None else (None, None)
+    anchor = [(p, state["anchor"][name].to(device)) for name, p in model.location_encoder.named_parameters()]
+    losses, retention_losses, lr = [], [], config.lr
+    for step, batch in enumerate(batches):
+        lr = config.lr * lr_factor(config, epoch * steps + step, steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["lr_scale"]
+        batch = batch[distributed.rank::distributed.world_size].to(device)
+        with autocast(device, config.amp):
+            loss, kept, _ = trained(data.lats[batch], data.lons[batch], data.features[batch], generator,
+                                    None if targets is None else targets[batch], variance)
+        objective = loss
+        if kept is not None:
+            objective = objective + config.retention_weight * kept
+            retention_losses.append(float(kept.detach()))
+        if config.anchor_weight > 0:
+            objective = objective + config.anchor_weight * sum(((p - p0) ** 2).sum() for p, p0 in anchor)
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses, retention_losses, lr
+
+
+def _select(state: dict, row: dict, model: SatCLEModel, config: ContrastiveConfig) -> None:
+    """Append `row` to the history and keep the model when it is the best eligible epoch so far."""
+    state["history"].append(row)
+    state["epoch"] = row["epoch"]
+    eligible = row.get("location_r2", 1.0) >= config.min_location_r2
+    if eligible and row["val_loss"] < state["best_val"]:
+        state.update(best_val=row["val_loss"], best_epoch=row["epoch"], bad_epochs=0,
+                     best_model=copy.deepcopy(model.state_dict()))
+    else:
+        state["bad_epochs"] += 1
+
+
+def _epoch_line(row: dict) -> str:
+    """The log line of one epoch."""
+    watched = "".join(f"  {k} {row[k]:.3f}" for k in MONITOR_FIELDS if k in row)
+    kept = f"  retention {row[RETENTION_FIELD]:.4f}" if RETENTION_FIELD in row else ""
+    return (f"epoch {row['epoch']:4d}  loss {row['train_loss']:.4f}{kept}  val_loss {row['val_loss']:.4f}  "
+            f"val_top1 {row['val_top1']:.3f} (chance {row['val_chance']:.4f})  T {row['temperature']:.4f}  "
+            f"lr {row['lr']:.2e}{watched}  {row['seconds']:.1f}s")
 
 
 @torch.no_grad()

@@ -61,7 +61,9 @@ def test_eval_command_end_to_end_on_a_tiny_run(tmp_path, monkeypatch):
     assert "2 encoder process(es)" in text
     scores = json.loads(out.with_suffix(".json").read_text())["scores"]
     assert {(s["probe"], s["encoder"]) for s in scores} == {(p, e) for p in ("mlp", "linear") for e in ("identity", "sh")}
-    assert all(0.5 < np.mean(s["metrics"]["accuracy"]) <= 1 for s in scores)
+    assert all(0.5 < np.mean(s["metrics"]["accuracy"]) <= 1 for s in scores if s["study"] == "global")
+    assert {s["study"] for s in scores} == {"global", "scarce:0.01", "scarce:0.05"}   # label-scarce probes too
+    assert "Label-scarce" in text
     # The encoders' worker processes give exactly what one process gives, in the same order.
     result = runner.invoke(app, [*arguments, "--jobs", "1", "--out", str(tmp_path / "one.md")])
     assert result.exit_code == 0, result.output
@@ -71,6 +73,8 @@ def test_eval_command_end_to_end_on_a_tiny_run(tmp_path, monkeypatch):
 def test_eval_command_rejects_unknown_names(tmp_path):
     result = runner.invoke(app, ["eval", "--tasks", "carbon", "--out", str(tmp_path / "x.md")])
     assert result.exit_code == 2 and "unknown task" in result.output
+    result = runner.invoke(app, ["eval", "--scarce", "0.01,5", "--out", str(tmp_path / "x.md")])
+    assert result.exit_code == 2 and "--scarce shares must lie in (0, 1)" in result.output
     result = runner.invoke(app, ["eval", "--tasks", "land_ocean", "--encoders", "nope", "--points", "50",
                                  "--out", str(tmp_path / "x.md")])
     assert result.exit_code == 2 and "unknown encoder" in result.output

@@ -157,9 +157,11 @@ def test_ddp_under_torchrun_on_cpu_with_gloo(tmp_path):
 
     torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "SATCLE_CACHE": str(tmp_path / "cache")}
+    config = tmp_path / "tiny.toml"
+    config.write_text("tile_count = 64\n[dino]\nepochs = 1\n[contrastive]\nbatch_size = 16\n")
     done = subprocess.run(
         [torchrun, "--nproc_per_node", "2", "-m", "satcle.cli", "train", "--out", str(tmp_path / "out"),
-         "--tiles", "64", "--dino-epochs", "1", "--epochs", "1", "--batch-size", "16", "--threads", "1", "--quiet"],
+         "--config", str(config), "--epochs", "1", "--threads", "1", "--quiet"],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -169,13 +171,19 @@ def test_ddp_under_torchrun_on_cpu_with_gloo(tmp_path):
 
 def test_cli_train_help_and_errors(tmp_path):
     result = runner.invoke(app, ["train", "--help"])
-    assert result.exit_code == 0 and "--no-spatial" in result.output and "--no-causal" in result.output
+    assert result.exit_code == 0 and "--config" in result.output and "--preset" in result.output
+    assert "--lr" not in result.output and "--retention-weight" not in result.output   # research fields: the file
     result = runner.invoke(app, ["train", "--preset", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown preset" in result.output
     result = runner.invoke(app, ["train", "--preset", "s2-100k", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--data" in result.output
-    result = runner.invoke(app, ["train", "--tile-size", "30", "--out", str(tmp_path)])
+    odd = tmp_path / "odd.toml"
+    odd.write_text("tile_size = 30\n")
+    result = runner.invoke(app, ["train", "--config", str(odd), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "multiple of the ViT patch size" in result.output
+    odd.write_text("[contrastive]\nlearning_rate = 1e-3\n")
+    result = runner.invoke(app, ["train", "--config", str(odd), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "odd.toml" in result.output and "'learning_rate'" in result.output
     result = runner.invoke(app, ["plot", "smoothing", "--help"])
     assert result.exit_code == 0 and "--vision-dir" in result.output
 

@@ -268,7 +268,7 @@ def _shares(text: str) -> tuple[float, ...]:
 @app.command()
 def train(
     preset: str = typer.Option("bluemarble", help="Pipeline preset: 'bluemarble' (Blue Marble, 2 CPU cores), 'stack' (five installed image sources on 58,929 dense tiles; docs/TRAINING.md 'Image sources') or 's2-100k' (paper hyperparameters, GPU)."),
-    config: Optional[Path] = typer.Option(None, help="TOML file of research settings applied over the preset (learning rate, retention loss, L, refinements, tiles, ViT, DINO ...): top-level keys tile_count, tile_size, sources, tile_spacing_km, tile_km_per_px; tables [vision], [dino], [refinement], [contrastive], [encoder]. docs/TRAINING.md lists every field."),
+    config: Optional[Path] = typer.Option(None, help="TOML file of research settings applied over the preset (learning rate, retention loss, L, refinements, tiles, ViT, DINO ...): top-level keys tile_count, tile_size, sources, tile_spacing_km, tile_km_per_px; tables vision, dino, refinement, contrastive and encoder. docs/TRAINING.md lists every field."),
     out: Path = typer.Option(..., help="Run directory: vision/ (DINO backbone, features), contrastive/ (checkpoint, train_log.csv), model/ (exported encoder). Rerunning the same command resumes."),
     data: Optional[Path] = typer.Option(None, help="S2-100K folder (index.csv + images/) for --preset s2-100k; the other presets need none."),
     device: str = typer.Option("auto", help="'auto' (CUDA, else MPS, else CPU), or a torch device such as 'cpu' or 'cuda:0'. Multi-GPU: launch with torchrun."),
@@ -286,7 +286,7 @@ def train(
     """Pretrain a location encoder: tiles -> DINO ViT -> frozen features -> CLIP with refinements -> OUT/model.
 
     Research settings live in the preset and an optional --config TOML file, e.g. the SatCLIP
-    baseline is a file with [refinement] spatial = false and causal = false.
+    baseline is a file whose refinement table sets spatial = false and causal = false.
     """
     import torch
 

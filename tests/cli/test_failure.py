@@ -101,7 +101,8 @@ def test_ctrl_c_during_embed_exits_130_in_one_line_leaving_nothing(points_csv, t
     left running inside torch at exit."""
     output = tmp_path / f"out{suffix}"
     satcle = str(Path(sys.executable).parent / "satcle")
-    code, err = interrupt_when([satcle, "embed", "-i", str(points_csv), "-o", str(output), "--no-progress"],
+    # --live: a default grid on the machine would embed the file before the interrupt arrives.
+    code, err = interrupt_when([satcle, "embed", "-i", str(points_csv), "-o", str(output), "--no-progress", "--live"],
                                lambda: any(tmp_path.glob(f".out{suffix}.*")))   # the output's temporary file
     assert code == 130, err
     assert err.strip().splitlines()[-1] == "interrupted" and "terminate called" not in err and "Traceback" not in err
@@ -111,7 +112,7 @@ def test_ctrl_c_during_embed_exits_130_in_one_line_leaving_nothing(points_csv, t
 def test_ctrl_c_during_build_exits_130_leaving_only_whole_files(tmp_path):
     out = tmp_path / "grid"
     grid = str(Path(sys.executable).parent / "satcle-grid")
-    code, err = interrupt_when([grid, "build", "--res", "2", "--coverage", "global", "--no-error-bound",
+    code, err = interrupt_when([grid, "build", "--res", "3", "--coverage", "global", "--no-error-bound",
                                 "--workers", "2", "--out", str(out)],
                                lambda: any((out / "partitions").glob("*.parquet")))
     assert code == 130 and err.strip().splitlines()[-1].endswith("interrupted"), err

@@ -230,16 +230,18 @@ def wins_over(result: BenchmarkResult, encoder: str, rivals: tuple[str, ...], sp
     return gaps
 
 
-def _loss(gap: float, task: str) -> str:
-    """The largest loss of a row: its gap and task, or "none" when the model lost nowhere."""
-    return f"{100 * gap:+.1f} % ({task})" if gap > 0 else "none"
+def _loss(gap: float, rival: str, task: str) -> str:
+    """The largest loss of a row: its gap, task and the baseline that won, or "none" when the model lost nowhere."""
+    return f"{100 * gap:+.1f} % ({task}, vs {rival})" if gap > 0 else "none"
 
 
 def _baseline_comparison(result: BenchmarkResult) -> list[str]:
     """Per trained model, study (all labels, label-scarce), split and probe: on how many tasks it beats the
-    best of `untrained`, `sh` and `sh-l40`, and its mean gap."""
+    best of `untrained`, `sh` and `sh-l40` (and raw coordinates, `identity`, on the user's own labels), its
+    mean gap and its largest loss, naming the baseline it lost to."""
     encoders = [e["name"] for e in result.encoders]
-    rivals = tuple(r for r in ("untrained", "sh", "sh-l40") if r in encoders)
+    candidates = ("untrained", "sh", "sh-l40") + (("identity",) if result.settings.get("labels") else ())
+    rivals = tuple(r for r in candidates if r in encoders)
     models = [e for e in encoders if e not in BASELINES and "+grid-" not in e]
     if not rivals or not models:
         return []
@@ -249,15 +251,15 @@ def _baseline_comparison(result: BenchmarkResult) -> list[str]:
         for split in dict.fromkeys(s.split for s in result.scores if s.study == study):
             for probe in ("mlp", "linear"):
                 for model in models:
-                    gaps = wins_over(result, model, rivals, split, probe, study=study)
+                    gaps = wins_over(result, model, rivals, split, probe, study=study, with_rival=True)
                     if not gaps:
                         continue
-                    wins = sum(g < 0 for g in gaps.values())
-                    worst_task = max(gaps, key=gaps.get)
+                    wins = sum(g < 0 for g, _ in gaps.values())
+                    worst_task = max(gaps, key=lambda task: gaps[task][0])
                     labels = "all" if study == "global" else f"{100 * float(study.split(':')[1]):g} % of points"
                     rows.append(f"| {model} | {labels} | {split} | {probe} | {wins} of {len(gaps)} | "
-                                f"{100 * np.mean(list(gaps.values())):+.1f} % | "
-                                f"{_loss(gaps[worst_task], worst_task)} |")
+                                f"{100 * np.mean([g for g, _ in gaps.values()]):+.1f} % | "
+                                f"{_loss(*gaps[worst_task], worst_task)} |")
     if not rows:
         return []
     return ["", f"### Trained models against the best of {', '.join(f'`{r}`' for r in rivals)}", "",

@@ -123,8 +123,9 @@ def test_comparison_with_the_best_baseline_and_the_verdict():
         encoders=[{"name": n, "description": n, "dim": 2} for n in ("default", "identity", "sh", "untrained")],
         scores=scores, settings={"labels": True})
     text = to_markdown(result, "satcle eval")
-    assert "| default | random | mlp | 1 of 1 | 33.3 % (t, vs sh) | none |" in text
-    assert "| default | spatial | mlp | 0 of 1 | none | +66.7 % (t, vs sh) |" in text
+    assert "### Trained models against the best of `untrained`, `sh`, `identity`" in text
+    assert "| default | all | random | mlp | 1 of 1 | -33.3 % | none |" in text
+    assert "| default | all | spatial | mlp | 0 of 1 | +66.7 % | +66.7 % (t, vs sh) |" in text
     assert "R²↑" in text
     sentence = verdict(result)
     assert sentence.startswith("Verdict: satcle's embedding helps this task on some splits only: ")

@@ -125,7 +125,8 @@ def test_labels_with_usual_column_names_and_covariates(tmp_path, monkeypatch):
         runs[name] = __import__("json").loads(out.with_suffix(".json").read_text())
     assert runs["covariates"]["tasks"][0]["covariates"] == 3   # rain, and soil one-hot (clay, sand)
     def identity_mse(document):
-        (score,) = [s for s in document["scores"] if s["encoder"] == "identity" and s["probe"] == "linear"]
+        (score,) = [s for s in document["scores"]
+                    if s["encoder"] == "identity" and s["probe"] == "linear" and s["study"] == "global"]
         return np.mean(score["metrics"]["mse"]), np.mean(score["metrics"]["r2"])
     plain, with_covariates = identity_mse(runs["plain"]), identity_mse(runs["covariates"])
     assert with_covariates[0] < 0.05 < 0.5 < plain[0] and with_covariates[1] > 0.95

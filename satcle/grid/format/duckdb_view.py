@@ -290,8 +290,6 @@ def expected_view_sql(manifest: Manifest, root: str | None = None) -> str:
 def _build_root(stored: list[tuple[str, str, str | None]]) -> str | None:
     """The build-time grid directory that the stored ``satcle`` view names (its absolute
     manifest path), or None for a view of relative paths only."""
-    import re
-
     views = [sql for kind, name, sql in stored if (kind, name) == ("view", VIEW_NAME) and sql]
     for match in re.finditer(r"'((?:[^']|'')+)/" + re.escape(MANIFEST_FILE) + "'", views[0] if views else ""):
         # Written by `_path_literal`: glob characters each in a class of their own.
@@ -317,25 +315,23 @@ def database_problem(grid_dir: str | os.PathLike, manifest: Manifest) -> str | N
         stored = _catalog(path)
     except duckdb.Error as exc:
         return f"{DUCKDB_FILE} is unreadable: {' '.join(str(exc).split())}"
-    statements = [expected_view_sql(manifest, _build_root(stored))]
-    expected, expected_pyramid, expected_macro = [], [], None
+    statement = expected_view_sql(manifest, _build_root(stored))
     with tempfile.TemporaryDirectory() as scratch:
-        for number, statement in enumerate(statements):
-            probe = Path(scratch) / f"expected-{number}.duckdb"
-            try:
-                # Rendered as the builder's own file renders it: written in the same storage
-                # format and read back (DuckDB writes lambdas for 1.1 storage as `v -> ...`).
-                with duckdb.connect(str(probe), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
-                    con.execute(search_path_sql(root))
-                    con.execute(statement)
-                    con.execute(similar_macro_sql())
-                catalog = _catalog(probe)
-            except duckdb.Error as exc:
-                return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
-                        f"{' '.join(str(exc).split())}")
-            expected += [sql for kind, name, sql in catalog if (kind, name) == ("view", VIEW_NAME)]
-            expected_pyramid += [sql for kind, name, sql in catalog if (kind, name) == ("view", PYRAMID_VIEW_NAME)]
-            expected_macro = next(sql for kind, name, sql in catalog if (kind, name) == ("table_macro", SIMILAR_MACRO))
+        probe = Path(scratch) / "expected.duckdb"
+        try:
+            # Rendered as the builder's own file renders it: written in the same storage
+            # format and read back (DuckDB writes lambdas for 1.1 storage as `v -> ...`).
+            with duckdb.connect(str(probe), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
+                con.execute(search_path_sql(root))
+                con.execute(statement)
+                con.execute(similar_macro_sql())
+            catalog = _catalog(probe)
+        except duckdb.Error as exc:
+            return (f"{DUCKDB_FILE}: cannot create the view of this manifest to compare: "
+                    f"{' '.join(str(exc).split())}")
+    expected = [sql for kind, name, sql in catalog if (kind, name) == ("view", VIEW_NAME)]
+    expected_pyramid = [sql for kind, name, sql in catalog if (kind, name) == ("view", PYRAMID_VIEW_NAME)]
+    expected_macro = next(sql for kind, name, sql in catalog if (kind, name) == ("table_macro", SIMILAR_MACRO))
     builder_objects = {("view", VIEW_NAME), ("view", PYRAMID_VIEW_NAME), ("table_macro", SIMILAR_MACRO)}
     others = [f"{kind} {name}" for kind, name, _ in stored if (kind, name) not in builder_objects]
     if others:
